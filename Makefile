@@ -1,0 +1,32 @@
+# The two commands: `make run` (the main job on the embedded corpus) and `make test`.
+# Both create .venv and install everything on first use; the stamp file re-installs when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+TINYSOUNDFONT := tinysoundfont==0.3.7
+
+.PHONY: run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless.
+	$(PY) -m pip install --quiet --no-deps $(TINYSOUNDFONT)
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m experiments.run
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) -m experiments.bench_render
+
+clean:
+	rm -rf $(VENV) build *.egg-info

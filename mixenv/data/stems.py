@@ -1,0 +1,174 @@
+"""Turning a song's files into a :class:`Multitrack` under an explicit policy for rates, lengths and silence.
+
+Every loader (folder, MUSDB18-HQ, MedleyDB, the synthetic corpus) ends here, so a mismatch is handled the same
+way whatever the source: refused with a message that names the file and the option that would accept it, or
+fixed (resampled, padded, trimmed, dropped) with a logged warning. Nothing is changed silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from mixenv.data.audio import audio_info, read_audio
+from mixenv.data.multitrack import Multitrack
+from mixenv.loudness import peak_dbfs
+from mixenv.params import MixSettings
+
+log = logging.getLogger(__name__)
+
+CLIPPED_FRACTION = 1e-3
+"""A stem with more than this fraction of its samples at full scale is reported as clipped."""
+
+
+@dataclass(frozen=True)
+class LoadPolicy:
+    """What to do when a song's files disagree or a stem is silent.
+
+    Attributes:
+        sample_rate: Rate to load at. ``None``: the song's own rate (that of its first stem).
+        on_rate_mismatch: A file at another rate is an ``"error"`` or gets ``"resample"``-d (logged).
+        on_length_mismatch: Stems of different lengths are an ``"error"``, zero-``"pad"``-ed to the longest or
+            ``"trim"``-med to the shortest (logged).
+        on_silent: A stem whose peak is below ``silence_dbfs`` is an ``"error"``, ``"drop"``-ped from the song
+            (its role becomes absent; logged), or ``"keep"``-t.
+        silence_dbfs: Peak level under which a stem counts as silent.
+    """
+
+    sample_rate: int | None = None
+    on_rate_mismatch: Literal["error", "resample"] = "error"
+    on_length_mismatch: Literal["error", "pad", "trim"] = "error"
+    on_silent: Literal["error", "drop", "keep"] = "error"
+    silence_dbfs: float = -80.0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("on_rate_mismatch", ("error", "resample")),
+            ("on_length_mismatch", ("error", "pad", "trim")),
+            ("on_silent", ("error", "drop", "keep")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"LoadPolicy.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+
+
+class StemsError(ValueError):
+    """A song's stems that cannot be loaded under the policy; the message names the file and the fix."""
+
+
+def load_stems(
+    name: str,
+    role_files: Mapping[str, Sequence[Path]],
+    *,
+    reference_file: Path | None = None,
+    settings: MixSettings | None = None,
+    source: str,
+    policy: LoadPolicy | None = None,
+) -> Multitrack:
+    """Read the files of one song into a multitrack.
+
+    Args:
+        name: Song name.
+        role_files: Role -> the files that make up that role (several are summed, as MedleyDB needs).
+        reference_file: Optional reference mix.
+        settings: Optional ground-truth settings.
+        source: The source tag for the record.
+        policy: Rate, length and silence handling (default: :class:`LoadPolicy`'s defaults, which refuse
+            every mismatch).
+
+    Raises:
+        StemsError: For a rate or length mismatch the policy refuses, a silent stem under ``on_silent="error"``,
+            or a song left with no stems.
+        mixenv.data.audio.AudioFileError: For a missing or undecodable file.
+    """
+    policy = policy or LoadPolicy()
+    files = [f for fs in role_files.values() for f in fs] + ([reference_file] if reference_file else [])
+    if not files:
+        raise StemsError(f"song {name!r} has no stem files")
+    rate = _song_rate(files, policy)
+    audio = {role: _sum([read_audio(f, sample_rate=rate) for f in fs]) for role, fs in role_files.items() if fs}
+    reference = read_audio(reference_file, sample_rate=rate) if reference_file else None
+    audio, reference = _align_lengths(name, audio, reference, _first_files(role_files), reference_file, policy)
+    stems: dict[str, np.ndarray] = {}
+    for role, a in audio.items():
+        where = ", ".join(str(f) for f in role_files[role])
+        level = peak_dbfs(a)
+        if level < policy.silence_dbfs:
+            if policy.on_silent == "error":
+                raise StemsError(
+                    f"stem {where} is silent (peak {level:.0f} dBFS); remove it, or load with "
+                    "LoadPolicy(on_silent='drop') (CLI: --on-silent drop) to treat the role as absent"
+                )
+            if policy.on_silent == "drop":
+                log.warning("%s: silent stem (peak %.0f dBFS) dropped; role %r is absent", where, level, role)
+                continue
+        clipped = float(np.mean(np.abs(a) >= 0.999))
+        if clipped > CLIPPED_FRACTION:
+            log.warning("%s: %.2f%% of samples are at full scale; the stem looks clipped", where, 100 * clipped)
+        stems[role] = a
+    if not stems:
+        raise StemsError(f"song {name!r}: every stem was silent and dropped; nothing is left to mix")
+    return Multitrack(name, rate, stems, reference=reference, settings=settings, source=source)
+
+
+def _song_rate(files: Sequence[Path], policy: LoadPolicy) -> int:
+    rates = {f: audio_info(f).sample_rate for f in files}
+    rate = policy.sample_rate or rates[files[0]]
+    odd = {f: r for f, r in rates.items() if r != rate}
+    if odd and policy.on_rate_mismatch == "error":
+        f, r = next(iter(odd.items()))
+        raise StemsError(
+            f"{f} is at {r} Hz but the song is loaded at {rate} Hz; resample the file, or load with "
+            "LoadPolicy(on_rate_mismatch='resample') (CLI: --resample) to resample it on load"
+        )
+    for f, r in odd.items():
+        log.warning("%s: resampling from %d Hz to %d Hz", f, r, rate)
+    return rate
+
+
+def _sum(parts: list[np.ndarray]) -> np.ndarray:
+    """Sum audio arrays; mono parts are spread to stereo when any part is stereo; lengths pad to the longest."""
+    if len(parts) == 1:
+        return parts[0]
+    channels = max(p.shape[0] for p in parts)
+    out = np.zeros((channels, max(p.shape[1] for p in parts)), dtype=np.float32)
+    for p in parts:
+        out[:, : p.shape[1]] += p
+    return out
+
+
+def _first_files(role_files: Mapping[str, Sequence[Path]]) -> dict[str, Path]:
+    return {role: fs[0] for role, fs in role_files.items() if fs}
+
+
+def _align_lengths(
+    name: str,
+    audio: dict[str, np.ndarray],
+    reference: np.ndarray | None,
+    files: Mapping[str, Path],
+    reference_file: Path | None,
+    policy: LoadPolicy,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    lengths = {files[role]: a.shape[1] for role, a in audio.items()}
+    if reference is not None and reference_file is not None:
+        lengths[reference_file] = reference.shape[1]
+    if len(set(lengths.values())) <= 1:
+        return audio, reference
+    longest, shortest = max(lengths.values()), min(lengths.values())
+    summary = ", ".join(f"{f.name}: {n}" for f, n in lengths.items())
+    if policy.on_length_mismatch == "error":
+        raise StemsError(
+            f"song {name!r}: files have different lengths in samples ({summary}); trim them to one length, or load "
+            "with LoadPolicy(on_length_mismatch='pad' or 'trim') (CLI: --on-length-mismatch pad|trim)"
+        )
+    target = longest if policy.on_length_mismatch == "pad" else shortest
+    log.warning("song %r: lengths differ (%s); %s to %d samples", name, summary, policy.on_length_mismatch, target)
+
+    def fit(a: np.ndarray) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, target - a.shape[1]))) if a.shape[1] < target else a[:, :target]
+
+    return {role: fit(a) for role, a in audio.items()}, None if reference is None else fit(reference)

@@ -1,0 +1,1 @@
+"""The embedded synthetic multitrack corpus (see :mod:`mixenv.data.synth.corpus`)."""

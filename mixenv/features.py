@@ -1,0 +1,88 @@
+"""Log-mel front end (torchaudio) shared by the env's observations, the backbone and every model.
+
+Normalisation, fixed and stateless (no dataset statistics to carry around): mel power is calibrated so a
+full-scale sine reads about 0 dB in its band, converted to dB, and mapped linearly so that
+``0 dB -> +1`` and ``floor_db (-80 dB) -> -1``, then clipped to [-1, 1]. A value of ``x`` is thus
+``40 * (x - 1)`` dB relative to full scale. Window and hop are set in seconds, so features at 22.05 kHz and
+44.1 kHz describe the same time-frequency grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel parameters.
+
+    Attributes:
+        n_mels: Mel bands.
+        window_seconds: FFT window; the FFT size is the nearest power of two at the sample rate.
+        hop_seconds: Frame hop.
+        f_min_hz: Lowest mel band edge.
+        floor_db: Level mapped to -1; quieter bins clip there.
+    """
+
+    n_mels: int = 64
+    window_seconds: float = 0.046
+    hop_seconds: float = 0.023
+    f_min_hz: float = 20.0
+    floor_db: float = -80.0
+
+    def n_fft(self, sample_rate: int) -> int:
+        """FFT size at ``sample_rate``: the power of two nearest ``window_seconds``."""
+        return 2 ** round(math.log2(self.window_seconds * sample_rate))
+
+    def hop_length(self, sample_rate: int) -> int:
+        """Hop in samples at ``sample_rate``."""
+        return max(1, round(self.hop_seconds * sample_rate))
+
+    def num_frames(self, num_samples: int, sample_rate: int) -> int:
+        """Frames produced for a signal of ``num_samples`` (centred STFT)."""
+        return num_samples // self.hop_length(sample_rate) + 1
+
+
+class LogMel(torch.nn.Module):
+    """Waveform ``(..., samples)`` -> normalised log-mel ``(..., n_mels, frames)`` in [-1, 1], float32.
+
+    Args:
+        sample_rate: Input sample rate in Hz.
+        config: Log-mel parameters.
+    """
+
+    def __init__(self, sample_rate: int, config: FeatureConfig | None = None) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.config = config or FeatureConfig()
+        n_fft = self.config.n_fft(sample_rate)
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=self.config.hop_length(sample_rate),
+            f_min=self.config.f_min_hz,
+            f_max=sample_rate / 2,
+            n_mels=self.config.n_mels,
+            power=2.0,
+            norm=None,
+            mel_scale="htk",
+        )
+        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+        # Parseval: a sine of amplitude A spreads A^2 * n_fft * sum(w^2) / 4 over its one-sided bins.
+        self.register_buffer("scale", torch.tensor(4.0 / (n_fft * float(window.square().sum())), dtype=torch.float32))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        power = self.mel(waveform.float()) * self.scale
+        db = 10.0 * torch.log10(power.clamp_min(1e-12))
+        return (2.0 * db / -self.config.floor_db + 1.0).clamp(-1.0, 1.0)
+
+
+def logmel(audio: np.ndarray, sample_rate: int, config: FeatureConfig | None = None) -> np.ndarray:
+    """NumPy convenience: ``(channels, samples)`` -> ``(channels, n_mels, frames)`` float32 (see :class:`LogMel`)."""
+    with torch.inference_mode():
+        return LogMel(sample_rate, config)(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))).numpy()

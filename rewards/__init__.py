@@ -1,0 +1,1 @@
+"""Reward terms and evaluation metrics: one implementation serves the env, the agents, the models and benchmarks."""

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny generated audio (seconds at 22.05 kHz) and tiny datasets in their real layouts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixenv.data import write_audio
+
+SR = 22_050
+
+
+def tone(freq_hz: float, seconds: float = 1.0, amp: float = 0.1, sr: int = SR, channels: int = 1) -> np.ndarray:
+    """A sine, shaped (channels, samples), float32."""
+    t = np.arange(round(seconds * sr)) / sr
+    return np.repeat((amp * np.sin(2 * np.pi * freq_hz * t))[None], channels, axis=0).astype(np.float32)
+
+
+def noise(seconds: float = 1.0, amp: float = 0.05, sr: int = SR, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """White noise with RMS ``amp``, shaped (channels, samples), float32."""
+    rng = np.random.default_rng(seed)
+    return (amp * rng.standard_normal((channels, round(seconds * sr)))).astype(np.float32)
+
+
+def band_db(audio: np.ndarray, sr: int, low_hz: float, high_hz: float) -> float:
+    """Energy of ``audio`` between two frequencies, in dB (all channels)."""
+    spectrum = np.abs(np.fft.rfft(audio.astype(np.float64), axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(audio.shape[-1], 1 / sr)
+    return float(10 * np.log10(spectrum[..., (freqs >= low_hz) & (freqs < high_hz)].sum() + 1e-20))
+
+
+@pytest.fixture
+def four_stems() -> dict[str, np.ndarray]:
+    """Two seconds of four distinct stems: mono vocals and bass, stereo drums and other, all quiet."""
+    return {
+        "vocals": tone(440, 2.0, 0.05),
+        "drums": noise(2.0, 0.02, channels=2, seed=1),
+        "bass": tone(80, 2.0, 0.08),
+        "other": noise(2.0, 0.01, channels=2, seed=2),
+    }
+
+
+@pytest.fixture
+def write_song() -> Callable[..., Path]:
+    """Write ``{file name: audio}`` into a folder at a sample rate and return the folder."""
+
+    def write(folder: Path, files: Mapping[str, np.ndarray], sr: int = SR) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, audio in files.items():
+            write_audio(folder / name, audio, sr)
+        return folder
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6-song, 3-second synthetic corpus, built once per test session."""
+    from mixenv.data.synth.corpus import CorpusConfig, build_corpus
+
+    return build_corpus(
+        tmp_path_factory.mktemp("corpus") / "c", CorpusConfig(songs=6, seconds=3.0, seed=7), workers=1, progress=False
+    )

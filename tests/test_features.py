@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import tone
+
+from mixenv.features import FeatureConfig, LogMel, logmel
+
+
+def _band_level_db(features: np.ndarray) -> float:
+    """Level of the loudest band, in dB, averaged over the inner frames."""
+    return float(40 * (features[0, :, 5:-5].mean(axis=1).max() - 1))
+
+
+@pytest.mark.parametrize("sr", [22_050, 44_100])
+def test_full_scale_sine_reads_about_zero_db(sr: int) -> None:
+    assert _band_level_db(logmel(tone(1000, 1.0, 1.0, sr=sr), sr)) == pytest.approx(0.0, abs=1.5)
+
+
+def test_twenty_db_quieter_reads_twenty_db_lower() -> None:
+    loud, quiet = logmel(tone(1000, 1.0, 1.0), 22_050), logmel(tone(1000, 1.0, 0.1), 22_050)
+    assert _band_level_db(loud) - _band_level_db(quiet) == pytest.approx(20.0, abs=0.1)
+
+
+def test_silence_sits_at_minus_one() -> None:
+    assert np.all(logmel(np.zeros((2, 22_050), np.float32), 22_050) == -1.0)
+
+
+def test_shape_dtype_and_bounds() -> None:
+    audio = np.random.default_rng(0).uniform(-4, 4, (2, 22_050)).astype(np.float32)
+    out = logmel(audio, 22_050)
+    config = FeatureConfig()
+    assert out.shape == (2, config.n_mels, config.num_frames(22_050, 22_050))
+    assert out.dtype == np.float32 and out.min() >= -1.0 and out.max() <= 1.0
+
+
+def test_same_time_grid_at_both_rates() -> None:
+    config = FeatureConfig()
+    assert config.num_frames(22_050, 22_050) == config.num_frames(44_100, 44_100)
+
+
+def test_module_takes_batches() -> None:
+    batch = torch.zeros(3, 2, 22_050)
+    assert LogMel(22_050)(batch).shape == (3, 2, 64, FeatureConfig().num_frames(22_050, 22_050))
