@@ -9,11 +9,12 @@ TINYSOUNDFONT := tinysoundfont==0.3.7
 .PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
+	@echo "Installing mixenv and its dependencies into $(VENV) (the first time downloads torch: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless.
-	$(PY) -m pip install --quiet --no-deps $(TINYSOUNDFONT)
+	$(PY) -m pip install --quiet --quiet --upgrade pip
+	$(PY) -m pip install --quiet --quiet -e '.[dev]'
+	@# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless.
+	$(PY) -m pip install --quiet --quiet --no-deps $(TINYSOUNDFONT)
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -24,6 +25,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench_render

@@ -2,7 +2,7 @@
 
 Resolutions follow Diff-MST (Steinmetz et al., 2024): FFT sizes 512, 2048 and 8192 with 50% hops, which covers
 transients and bass at once; the terms are auraloss's standard spectral convergence plus log-magnitude distance.
-0 means identical; a 6 dB level error on everything reads about 1.2.
+0 means identical; a 6 dB level error on everything reads 1.2 (too quiet) to 1.7 (too loud).
 """
 
 from __future__ import annotations
@@ -34,13 +34,9 @@ class SpectralDistance:
         """Distance of ``audio`` from ``reference`` (same shape); stereo against mono compares each channel."""
         if audio.shape[-1] != reference.shape[-1]:
             raise ValueError(f"signals differ in length: {audio.shape[-1]} vs {reference.shape[-1]} samples")
-        x, y = np.broadcast_arrays(np.asarray(audio, np.float32), np.asarray(reference, np.float32))
+        x, y = (torch.tensor(a, dtype=torch.float32)[None] for a in np.broadcast_arrays(audio, reference))
         with torch.inference_mode():
-            return float(
-                self.loss(
-                    torch.from_numpy(np.ascontiguousarray(x))[None], torch.from_numpy(np.ascontiguousarray(y))[None]
-                )
-            )
+            return float(self.loss(x, y))
 
     def score(self, mix: np.ndarray, reference: np.ndarray) -> float:
         """Reward form: the negative distance (higher is better, 0 at the reference)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from mixenv.data import (
     read_audio,
     write_audio,
 )
+from mixenv.data import atomic as atomic_module
 from mixenv.data.atomic import atomic_dir, atomic_path
 from mixenv.data.folder import role_from_name
 from mixenv.params import ParamSpace
@@ -109,6 +111,14 @@ def test_failed_atomic_write_leaves_nothing(tmp_path: Path) -> None:
         (tmp / "song").mkdir()
         raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path: Path) -> None:
+    write_audio(tmp_path / "a.wav", tone(440, 0.1), SR)
+    with atomic_dir(tmp_path / "folder"):
+        pass
+    assert stat.S_IMODE((tmp_path / "a.wav").stat().st_mode) == 0o666 & ~atomic_module._UMASK
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o777 & ~atomic_module._UMASK
 
 
 def test_atomic_dir_never_overwrites(tmp_path: Path) -> None:

@@ -22,6 +22,13 @@ RESONANCE_RANGE_HZ: dict[str, tuple[float, float]] = {
     "other": (250.0, 3000.0),
 }
 RUMBLE_CHANCE: dict[str, float] = {"vocals": 0.6, "drums": 0.1, "bass": 0.0, "other": 0.4}
+PEAK_RANGE_DBFS: dict[str, tuple[float, float]] = {
+    "vocals": (-16.0, -4.0),
+    "drums": (-12.0, -1.0),
+    "bass": (-16.0, -3.0),
+    "other": (-18.0, -4.0),
+}
+"""Tracking peak levels: drums are recorded hotter, since their peaks sit far above their loudness."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ def sample_colouration(rng: np.random.Generator, role: str) -> Colouration:
     """Draw plausible recording flaws for a stem of ``role``."""
     low, high = RESONANCE_RANGE_HZ.get(role, (250.0, 3000.0))
     return Colouration(
-        peak_dbfs=float(rng.uniform(-20.0, -3.0)),
+        peak_dbfs=float(rng.uniform(*PEAK_RANGE_DBFS.get(role, (-18.0, -4.0)))),
         low_shelf_db=float(rng.normal(0.0, 3.0)),
         high_shelf_db=float(rng.normal(-1.0, 3.0)),
         resonance_hz=float(np.exp(rng.uniform(np.log(low), np.log(high)))),

@@ -38,7 +38,7 @@ def sample_settings(
     strips = {role: _strip(rng, role, colourations[role]) for role in stems}
     ungained = space.from_dict(strips, {})
     processed = Renderer(sample_rate, tuple(stems)).render(stems, ungained, return_stems=True).stems
-    vocal_level_lufs = rng.uniform(-22.0, -16.0)
+    vocal_level_lufs = rng.uniform(-24.0, -18.0)
     bus = np.zeros((2, next(iter(stems.values())).shape[1]))
     for role, audio in processed.items():
         target = vocal_level_lufs + _BALANCE_LU.get(role, -4.0) + rng.normal(0.0, 1.0 if role == "vocals" else 1.5)
