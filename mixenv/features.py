@@ -3,8 +3,9 @@
 Normalisation, fixed and stateless (no dataset statistics to carry around): mel power is calibrated so a
 full-scale sine reads about 0 dB in its band, converted to dB, and mapped linearly so that
 ``0 dB -> +1`` and ``floor_db (-80 dB) -> -1``, then clipped to [-1, 1]. A value of ``x`` is thus
-``40 * (x - 1)`` dB relative to full scale. Window and hop are set in seconds, so features at 22.05 kHz and
-44.1 kHz describe the same time-frequency grid.
+``40 * (x - 1)`` dB relative to full scale. Window and hop are set in seconds and the top band edge in Hz, so
+features at 22.05 kHz and 44.1 kHz describe the same time-frequency grid (a model trained at one rate reads the
+other).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class FeatureConfig:
         window_seconds: FFT window; the FFT size is the nearest power of two at the sample rate.
         hop_seconds: Frame hop.
         f_min_hz: Lowest mel band edge.
+        f_max_hz: Highest mel band edge (capped at Nyquist).
         floor_db: Level mapped to -1; quieter bins clip there.
     """
 
@@ -33,6 +35,7 @@ class FeatureConfig:
     window_seconds: float = 0.046
     hop_seconds: float = 0.023
     f_min_hz: float = 20.0
+    f_max_hz: float = 11_025.0
     floor_db: float = -80.0
 
     def n_fft(self, sample_rate: int) -> int:
@@ -66,7 +69,7 @@ class LogMel(torch.nn.Module):
             n_fft=n_fft,
             hop_length=self.config.hop_length(sample_rate),
             f_min=self.config.f_min_hz,
-            f_max=sample_rate / 2,
+            f_max=min(self.config.f_max_hz, sample_rate / 2),
             n_mels=self.config.n_mels,
             power=2.0,
             norm=None,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pedalboard
@@ -126,18 +126,26 @@ class Renderer:
     ) -> MixRender:
         """Mix ``stems`` (role -> ``(channels, samples)`` float32, 1 or 2 channels, equal lengths) under ``settings``.
 
+        Equivalent to :meth:`master` applied to the sum of :meth:`process_stems`.
+
         Raises:
             ValueError: For an empty stem dict, a role this renderer or the settings lack, or mismatched shapes.
         """
-        num_samples = self._check_stems(stems, settings)
-        mix = np.zeros((2, num_samples), dtype=np.float32)
-        processed: dict[str, np.ndarray] = {}
-        for role, audio in stems.items():
-            stem = self._strip(role, audio, settings.stem(role))
-            mix += stem
-            if return_stems:
-                processed[role] = stem
-        out, overs, reduction_db = self._master(mix, settings.master)
+        processed = self.process_stems(stems, settings)
+        bus = np.zeros_like(next(iter(processed.values())))
+        for stem in processed.values():
+            bus += stem
+        result = self.master(bus, settings)
+        return replace(result, stems=processed) if return_stems else result
+
+    def process_stems(self, stems: Mapping[str, np.ndarray], settings: MixSettings) -> dict[str, np.ndarray]:
+        """Each stem through its channel strip, fader and pan: role -> ``(2, samples)`` float32."""
+        self._check_stems(stems, settings)
+        return {role: self._strip(role, audio, settings.stem(role)) for role, audio in stems.items()}
+
+    def master(self, bus: np.ndarray, settings: MixSettings) -> MixRender:
+        """The master bus applied to a summed stereo ``bus`` ``(2, samples)``."""
+        out, overs, reduction_db = self._master(np.ascontiguousarray(bus, dtype=np.float32), settings.master)
         nonfinite = int(np.count_nonzero(~np.isfinite(out)))
         if nonfinite:
             out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
@@ -147,10 +155,9 @@ class Renderer:
             clipped_samples=int(np.count_nonzero(np.abs(out) > 1.0)),
             nonfinite_samples=nonfinite,
             limiter_reduction_db=reduction_db,
-            stems=processed,
         )
 
-    def _check_stems(self, stems: Mapping[str, np.ndarray], settings: MixSettings) -> int:
+    def _check_stems(self, stems: Mapping[str, np.ndarray], settings: MixSettings) -> None:
         if not stems:
             raise ValueError("render needs at least one stem")
         lengths = set()
@@ -164,7 +171,6 @@ class Renderer:
             lengths.add(audio.shape[1])
         if len(lengths) != 1:
             raise ValueError(f"stems must have equal lengths, got {sorted(lengths)} samples; align them first")
-        return lengths.pop()
 
     def _strip(self, role: str, audio: np.ndarray, s: Mapping[str, float]) -> np.ndarray:
         hpf1, hpf2, low, mid, high, comp = self._strips[role]

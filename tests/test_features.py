@@ -35,9 +35,12 @@ def test_shape_dtype_and_bounds() -> None:
     assert out.dtype == np.float32 and out.min() >= -1.0 and out.max() <= 1.0
 
 
-def test_same_time_grid_at_both_rates() -> None:
+def test_same_grid_and_levels_at_both_rates() -> None:
     config = FeatureConfig()
     assert config.num_frames(22_050, 22_050) == config.num_frames(44_100, 44_100)
+    low, high = logmel(tone(1000, 1.0, 0.3, sr=22_050), 22_050), logmel(tone(1000, 1.0, 0.3, sr=44_100), 44_100)
+    assert np.argmax(low[0, :, 20]) == np.argmax(high[0, :, 20])
+    assert abs(_band_level_db(low) - _band_level_db(high)) < 0.5
 
 
 def test_module_takes_batches() -> None:

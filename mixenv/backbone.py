@@ -1,0 +1,208 @@
+"""The shared feature-extraction backbone: log-mel in, a clip embedding and frame embeddings out.
+
+One network serves the FAD reward, the anomaly detector, the RL features extractor and every supervised model.
+It takes one stereo signal at a time, ``(batch, 2, n_mels, frames)`` (mono is duplicated); models over several
+stems apply it to each stem with shared weights. Four convolution stages reduce frequency by 16 and time by 4
+(one output frame per ~92 ms), the remaining frequency axis is averaged away and projected to ``embedding_dim``;
+the clip embedding pools the frames by their mean and standard deviation.
+
+Weights are pretrained here, self-supervised on the corpus (:mod:`mixenv.pretrain`), and stored as a local
+checkpoint holding the weights, the :class:`BackboneConfig`, the :class:`~mixenv.features.FeatureConfig` they
+expect and how they were trained. :func:`load_backbone` reads any such file; nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from mixenv.data.atomic import atomic_path
+from mixenv.features import FeatureConfig, LogMel
+
+CHECKPOINT_FORMAT = "mixenv-backbone"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Architecture of the backbone.
+
+    Attributes:
+        n_mels: Mel bands of the input (must divide by 16).
+        widths: Channels of the four convolution stages.
+        embedding_dim: Size of the frame and clip embeddings.
+        dropout: Dropout before the projections (training only).
+    """
+
+    n_mels: int = 64
+    widths: tuple[int, int, int, int] = (24, 48, 96, 128)
+    embedding_dim: int = 128
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.n_mels % 16:
+            raise ValueError(f"n_mels must be a multiple of 16 (four halvings), got {self.n_mels}")
+        if len(self.widths) != 4:
+            raise ValueError(f"widths must have four stages, got {self.widths}")
+
+    TIME_STRIDE = 4
+    """Input frames per output frame."""
+
+
+class BackboneOutput(NamedTuple):
+    """``embedding``: ``(batch, embedding_dim)``; ``frames``: ``(batch, frames // 4, embedding_dim)``."""
+
+    embedding: torch.Tensor
+    frames: torch.Tensor
+
+
+def _stage(c_in: int, c_out: int, pool: tuple[int, int], stride: tuple[int, int] = (1, 1)) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.GELU(),
+        nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity(),
+    )
+
+
+class Backbone(nn.Module):
+    """Log-mel ``(batch, 2, n_mels, frames)`` in [-1, 1] -> :class:`BackboneOutput`.
+
+    Args:
+        config: Architecture; defaults to :class:`BackboneConfig`.
+    """
+
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or BackboneConfig()
+        w1, w2, w3, w4 = self.config.widths
+        self.stages = nn.Sequential(
+            _stage(2, w1, pool=(1, 1), stride=(2, 2)),  # mels/2, frames/2
+            _stage(w1, w2, pool=(2, 2)),  # mels/4, frames/4
+            _stage(w2, w3, pool=(2, 1)),  # mels/8
+            _stage(w3, w4, pool=(2, 1)),  # mels/16
+        )
+        d = self.config.embedding_dim
+        self.dropout = nn.Dropout(self.config.dropout)
+        self.frame_projection = nn.Linear(w4, d)
+        self.clip_projection = nn.Linear(2 * d, d)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the embeddings."""
+        return self.config.embedding_dim
+
+    def forward(self, logmel: torch.Tensor) -> BackboneOutput:
+        if logmel.ndim != 4 or logmel.shape[1] != 2 or logmel.shape[2] != self.config.n_mels:
+            raise ValueError(
+                f"backbone expects log-mel shaped (batch, 2, {self.config.n_mels}, frames), got {tuple(logmel.shape)}"
+            )
+        if logmel.shape[3] < BackboneConfig.TIME_STRIDE:
+            raise ValueError(f"backbone needs at least {BackboneConfig.TIME_STRIDE} frames, got {logmel.shape[3]}")
+        x = self.stages(logmel).mean(dim=2)  # (batch, channels, frames / 4)
+        frames = self.frame_projection(self.dropout(x.transpose(1, 2)))  # (batch, frames / 4, d)
+        pooled = torch.cat([frames.mean(dim=1), frames.std(dim=1, unbiased=False)], dim=1)
+        return BackboneOutput(self.clip_projection(self.dropout(pooled)), frames)
+
+
+@dataclass(frozen=True)
+class BackboneCheckpoint:
+    """A backbone with what is needed to use it correctly: its features and its provenance."""
+
+    backbone: Backbone
+    features: FeatureConfig
+    sample_rate: int
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def save_backbone(
+    path: str | os.PathLike[str],
+    backbone: Backbone,
+    features: FeatureConfig,
+    sample_rate: int,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """Write weights, configs and training metadata to one file, atomically."""
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": asdict(backbone.config),
+        "features": asdict(features),
+        "sample_rate": int(sample_rate),
+        "training": training or {},
+        "state_dict": backbone.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
+    """Read a checkpoint written by :func:`save_backbone` (weights only: no code is unpickled).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it is not a mixenv backbone checkpoint of this version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone checkpoint {path} does not exist; pass a file written by save_backbone")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise ValueError(f"{path} is not a readable backbone checkpoint ({err}); delete it to retrain") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a mixenv backbone checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{path} is backbone checkpoint version {payload.get('version')}, this mixenv reads {CHECKPOINT_VERSION}; "
+            "delete it to retrain"
+        )
+    config = payload["config"]
+    backbone = Backbone(BackboneConfig(**{**config, "widths": tuple(config["widths"])}))
+    backbone.load_state_dict(payload["state_dict"])
+    backbone.eval()
+    return BackboneCheckpoint(backbone, FeatureConfig(**payload["features"]), payload["sample_rate"], payload["training"])
+
+
+class AudioEmbedder:
+    """Audio ``(channels, samples)`` -> backbone embeddings, with the checkpoint's own log-mel front end.
+
+    Runs in inference mode on CPU in float32; mono audio is duplicated to two channels.
+
+    Args:
+        checkpoint: A loaded backbone checkpoint.
+        sample_rate: Rate of the audio that will be embedded.
+    """
+
+    def __init__(self, checkpoint: BackboneCheckpoint, sample_rate: int) -> None:
+        self.backbone = checkpoint.backbone.eval()
+        self.logmel = LogMel(sample_rate, checkpoint.features)
+        self.sample_rate = sample_rate
+
+    @property
+    def embedding_dim(self) -> int:
+        """Size of the embeddings."""
+        return self.backbone.embedding_dim
+
+    def features(self, audio: np.ndarray) -> torch.Tensor:
+        """Log-mel ``(batch, 2, n_mels, frames)`` of ``(channels, samples)`` or ``(batch, channels, samples)``."""
+        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        if x.ndim == 2:
+            x = x[None]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 2, -1)
+        return self.logmel(x)
+
+    def __call__(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clip embedding ``(D,)`` and frame embeddings ``(T, D)`` of one signal (or batched along axis 0)."""
+        with torch.inference_mode():
+            out = self.backbone(self.features(audio))
+        embedding, frames = out.embedding.numpy(), out.frames.numpy()
+        return (embedding[0], frames[0]) if np.asarray(audio).ndim == 2 else (embedding, frames)
