@@ -168,7 +168,9 @@ def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
     backbone = Backbone(BackboneConfig(**{**config, "widths": tuple(config["widths"])}))
     backbone.load_state_dict(payload["state_dict"])
     backbone.eval()
-    return BackboneCheckpoint(backbone, FeatureConfig(**payload["features"]), payload["sample_rate"], payload["training"])
+    return BackboneCheckpoint(
+        backbone, FeatureConfig(**payload["features"]), payload["sample_rate"], payload["training"]
+    )
 
 
 class AudioEmbedder:
