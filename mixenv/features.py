@@ -85,6 +85,20 @@ class LogMel(torch.nn.Module):
         return (2.0 * db / -self.config.floor_db + 1.0).clamp(-1.0, 1.0)
 
 
+def to_uint8(features: np.ndarray) -> np.ndarray:
+    """Quantise normalised log-mel in [-1, 1] to uint8 (0 -> -80 dB, 255 -> 0 dB; steps of 0.31 dB).
+
+    The env observes log-mels in this form: Stable-Baselines3 treats uint8 boxes as images, and a replay buffer
+    of them is four times smaller than of float32.
+    """
+    return np.round((np.clip(features, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def from_uint8(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_uint8`: uint8 log-mel images back to float32 in [-1, 1] (a torch tensor)."""
+    return torch.as_tensor(images).float() / 127.5 - 1.0
+
+
 def logmel(audio: np.ndarray, sample_rate: int, config: FeatureConfig | None = None) -> np.ndarray:
     """NumPy convenience: ``(channels, samples)`` -> ``(channels, n_mels, frames)`` float32 (see :class:`LogMel`)."""
     with torch.inference_mode():

@@ -1,6 +1,10 @@
-"""Integrated loudness (ITU-R BS.1770-4, via pyloudnorm) and simple level measures, with silence handled.
+"""Integrated loudness (ITU-R BS.1770-4) and simple level measures, with silence handled.
 
 One place for loudness so the renderer's normalisation, the loudness reward and the metrics agree exactly.
+The K-weighting filters are pyloudnorm's, and the gating follows pyloudnorm's arithmetic block for block, but
+the block energies come from one pass over the signal instead of a Python loop over 400 ms blocks: the same values
+(a test holds them to pyloudnorm within 1e-6 LU), about ten times faster on a 30 s mix, which matters when every
+env step and every LUFS-target render measures loudness.
 """
 
 from __future__ import annotations
@@ -9,30 +13,61 @@ import functools
 
 import numpy as np
 import pyloudnorm
+import scipy.signal
 
 SILENCE_LUFS = -70.0
 """What the loudness of a silent (or gated-out) signal reads as: BS.1770's absolute gate, instead of -inf."""
 
+_BLOCK_SECONDS = 0.4
+_STEP = 0.25  # 75% overlap between gating blocks
+
 
 @functools.lru_cache(maxsize=16)
-def _meter(sample_rate: int) -> pyloudnorm.Meter:
-    return pyloudnorm.Meter(sample_rate)
+def _k_weighting(sample_rate: int) -> np.ndarray:
+    """pyloudnorm's K-weighting (high shelf, then high pass) as second-order sections."""
+    meter = pyloudnorm.Meter(sample_rate)
+    stages = [meter._filters["high_shelf"], meter._filters["high_pass"]]
+    sections = [np.concatenate([stage.passband_gain * stage.b, stage.a]) for stage in stages]
+    return np.array(sections)
 
 
 def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness of ``audio`` shaped ``(channels, samples)``, in LUFS; never below :data:`SILENCE_LUFS`.
+    """Integrated loudness of ``audio`` shaped ``(channels, samples)`` (1 or 2 channels), in LUFS.
 
-    BS.1770 needs at least one 400 ms gating block; shorter signals are measured as if looped to 400 ms.
+    Never below :data:`SILENCE_LUFS`. BS.1770 needs at least one 400 ms gating block; shorter signals are
+    measured as if looped to 400 ms.
     """
     audio = np.asarray(audio, dtype=np.float64)
     if audio.ndim != 2:
         raise ValueError(f"expected audio shaped (channels, samples), got shape {audio.shape}")
-    min_samples = int(np.ceil(0.4 * sample_rate)) + 1
     if audio.shape[1] == 0 or not np.any(audio):
         return SILENCE_LUFS
+    block = _BLOCK_SECONDS * sample_rate
+    min_samples = int(np.ceil(block)) + 1
     if audio.shape[1] < min_samples:
         audio = np.tile(audio, (1, int(np.ceil(min_samples / audio.shape[1]))))
-    lufs = _meter(sample_rate).integrated_loudness(audio.T)
+    weighted = scipy.signal.sosfilt(_k_weighting(sample_rate), audio, axis=1)
+    seconds = audio.shape[1] / sample_rate
+    count = int(np.round((seconds - _BLOCK_SECONDS) / (_BLOCK_SECONDS * _STEP))) + 1
+    j = np.arange(count)
+    lower = (_BLOCK_SECONDS * (j * _STEP) * sample_rate).astype(int)
+    upper = np.minimum((_BLOCK_SECONDS * (j * _STEP + 1) * sample_rate).astype(int), audio.shape[1])
+    # Energy between consecutive block edges in one pass, then each block as a difference of running sums.
+    edges = np.unique(np.concatenate([lower, upper]))
+    segments = np.add.reduceat(weighted[:, : edges[-1]] ** 2, edges[:-1], axis=1)
+    running = np.concatenate([np.zeros((audio.shape[0], 1)), np.cumsum(segments, axis=1)], axis=1)
+    z = (running[:, np.searchsorted(edges, upper)] - running[:, np.searchsorted(edges, lower)]) / block  # eq. 1
+    power = z.sum(axis=0)  # channel gains are 1 for left and right
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10.0 * np.log10(power)
+        above_absolute = block_lufs >= SILENCE_LUFS
+        if not above_absolute.any():
+            return SILENCE_LUFS
+        relative_gate = -0.691 + 10.0 * np.log10(z[:, above_absolute].mean(axis=1).sum()) - 10.0
+        gated = (block_lufs > relative_gate) & (block_lufs > SILENCE_LUFS)
+        if not gated.any():
+            return SILENCE_LUFS
+        lufs = -0.691 + 10.0 * np.log10(z[:, gated].mean(axis=1).sum())
     return float(max(lufs, SILENCE_LUFS)) if np.isfinite(lufs) else SILENCE_LUFS
 
 

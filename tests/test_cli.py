@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tone
 
 from mixenv.cli import main
 from mixenv.data import read_audio
 from mixenv.loudness import integrated_lufs
+
+from conftest import tone
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

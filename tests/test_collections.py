@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import SR, noise, tone
 
 from mixenv.data import DatasetError, StemsError, list_songs, read_audio, write_audio
 from mixenv.data.medleydb import role_for_instrument
 from mixenv.data.splits import exact_split, hash_split
+
+from conftest import SR, noise, tone
 
 MUSDB_SONGS = {"train": ["Artist A - Song One", "Actions - One Minute Smile"], "test": ["Artist B - Song Two"]}
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SR, noise, tone
 
 from mixenv.data import (
     AudioFileError,
@@ -27,6 +26,8 @@ from mixenv.data.atomic import atomic_dir, atomic_path
 from mixenv.data.folder import role_from_name
 from mixenv.params import ParamSpace
 from mixenv.presets import save_preset
+
+from conftest import SR, noise, tone
 
 # --- Multitrack -------------------------------------------------------------------------------------------------
 
@@ -55,6 +56,16 @@ def test_multitrack_is_immutable() -> None:
 def test_invalid_multitracks_are_refused(stems: dict, message: str) -> None:
     with pytest.raises(MultitrackError, match=message):
         Multitrack("bad", SR, stems)
+
+
+def test_multitrack_pickles(tmp_path: Path) -> None:
+    import pickle
+
+    song = Multitrack("s", SR, {"vocals": tone(440), "bass": tone(80)}, reference=noise(channels=2), source="x")
+    clone = pickle.loads(pickle.dumps(song))
+    assert clone.roles == song.roles and clone.source == "x"
+    np.testing.assert_array_equal(clone.stems["bass"], song.stems["bass"])
+    assert not clone.stems["bass"].flags.writeable
 
 
 def test_segment_is_a_view_of_the_right_samples() -> None:

@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tone
 
 from mixenv.features import FeatureConfig, LogMel, logmel
+
+from conftest import tone
 
 
 def _band_level_db(features: np.ndarray) -> float:

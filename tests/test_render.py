@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SR, band_db, noise, tone
 
 from mixenv.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 from mixenv.params import ParamSpace
 from mixenv.render import Renderer, pan_gains, render
+
+from conftest import SR, band_db, noise, tone
 
 SPACE = ParamSpace()
 NEUTRAL = SPACE.neutral()

@@ -64,6 +64,10 @@ class Multitrack:
         object.__setattr__(self, "reference", reference)
         object.__setattr__(self, "num_samples", num_samples)
 
+    def __reduce__(self) -> tuple:
+        """Pickle through the constructor (the read-only stem mapping itself cannot be pickled)."""
+        return (Multitrack, (self.name, self.sample_rate, dict(self.stems), self.reference, self.settings, self.source))
+
     @property
     def roles(self) -> tuple[str, ...]:
         """The roles present in this song, in insertion order."""

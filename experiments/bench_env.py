@@ -1,0 +1,120 @@
+"""MixEnv-v0 throughput, as ratios measured in one run (absolute times on shared machines mean little).
+
+Prints:
+  * env steps per second of the default env (synthetic corpus, 4 s clips, every reward term);
+  * env step vs render-only step: how much of a step is rendering (goal >= 0.5: observing and scoring cost no
+    more than rendering);
+  * where a step's time goes (render, observation log-mels, each reward term);
+  * SubprocVecEnv(2) vs DummyVecEnv(2) steps per second (one torch thread per worker).
+
+Usage: ``python -m experiments.bench_env [--steps 200] [--clip-seconds 4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import mixenv  # noqa: F401  (registers MixEnv-v0)
+from mixenv.env import MixEnv
+
+
+def _make(env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
+    def thunk() -> gym.Env:
+        torch.set_num_threads(1)  # one thread per env: workers must not oversubscribe the cores
+        return gym.make("MixEnv-v0", **env_kwargs)
+
+    return thunk
+
+
+def _steps_per_second(step: Callable[[], object], steps: int) -> float:
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
+def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
+    """Steps per second of one env, of its render alone, and the time share of each part of a step."""
+    torch.set_num_threads(1)
+    env: MixEnv = gym.make("MixEnv-v0", **env_kwargs).unwrapped
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (steps + 3, env.action_space.shape[0])).astype(np.float32)
+    it = iter(actions)
+
+    def env_step() -> None:
+        _, _, _, truncated, _ = env.step(next(it))
+        if truncated:
+            env.reset()
+
+    episode = env._episode
+    renderer = env._renderer(episode.song.sample_rate)
+    settings = [env.space.to_physical(a) for a in actions]
+    it_settings = iter(settings)
+
+    def render_step() -> None:
+        s = next(it_settings)
+        renderer.master(sum(renderer.process_stems(episode.song.stems, s).values()), s)
+
+    results = {"env steps/s": _steps_per_second(env_step, steps)}
+    results["render-only steps/s"] = _steps_per_second(render_step, steps)
+    results["env step vs render-only step"] = results["env steps/s"] / results["render-only steps/s"]
+    mix = renderer.master(sum(renderer.process_stems(episode.song.stems, settings[0]).values()), settings[0]).mix
+    mix = mix[:, episode.preroll :]
+    for term in env.reward.terms:
+        context = type(episode.context)(episode.song.sample_rate, episode.context.reference)
+        term.score(mix.copy(), context)  # reference-side work happens once per episode; time the per-step part
+
+        def score(term=term, context=context) -> None:
+            term.score(mix.copy(), context)
+
+        results[f"term {term.name} ms"] = 1000 / _steps_per_second(score, min(steps, 50))
+    return results
+
+
+def bench_vector(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
+    """Steps per second (summed over envs) of 2 envs in one process vs in 2 subprocesses."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    results = {}
+    for name, cls, kwargs in (
+        ("DummyVecEnv(2)", DummyVecEnv, {}),
+        ("SubprocVecEnv(2)", SubprocVecEnv, {"start_method": "spawn"}),
+    ):
+        vec = cls([_make(env_kwargs) for _ in range(2)], **kwargs)
+        vec.seed(0)
+        vec.reset()
+        actions = np.random.default_rng(1).uniform(-1, 1, (steps + 3, 2, vec.action_space.shape[0]))
+        it = iter(actions)
+        results[f"{name} env steps/s"] = 2 * _steps_per_second(lambda vec=vec, it=it: vec.step(next(it)), steps // 2)
+        vec.close()
+    results["SubprocVecEnv(2) vs DummyVecEnv(2)"] = results["SubprocVecEnv(2) env steps/s"] / results[
+        "DummyVecEnv(2) env steps/s"
+    ]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement")
+    parser.add_argument("--clip-seconds", type=float, default=4.0, help="clip length of the env")
+    parser.add_argument("--data-path", default=None, help="corpus folder (default: the default synthetic corpus)")
+    args = parser.parse_args()
+    env_kwargs = {"clip_seconds": args.clip_seconds, "data_path": args.data_path}
+    print(f"machine: {os.cpu_count()} cores; env: {env_kwargs}")
+    for name, value in {**bench_single(env_kwargs, args.steps), **bench_vector(env_kwargs, args.steps)}.items():
+        print(f"{name:40s} {value:10.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""MixEnv-v0: mix a multitrack by setting every channel strip and the master bus, scored against a reference.
+
+The class docstring is the environment's specification.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
+from mixenv.features import FeatureConfig, LogMel, to_uint8
+from mixenv.params import ROLES, ParamSpace
+from mixenv.render import Renderer
+from rewards.base import RewardTerm, ScoreContext
+from rewards.composite import CompositeReward
+from rewards.loudness import LoudnessReward
+from rewards.spectral import SpectralReward
+
+DEFAULT_WEIGHTS: Mapping[str, float] = {"spectral": 1.0, "loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
+REFERENCE_FREE_WEIGHTS: Mapping[str, float] = {"loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
+
+
+class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """Mix a song: each step sets every control of every stem's channel strip and of the master bus.
+
+    An episode takes one clip of one song from a data source (the embedded synthetic corpus by default) and
+    lasts ``episode_steps`` refinement steps. Every action is the *full* settings vector (not a change to
+    it); the mix is re-rendered from the raw stems and scored. The reward is the step's improvement of that
+    score, so an episode's return is the final score minus the score of the neutral mix it starts from.
+
+    ## Action Space
+
+    ``Box(-1, 1, (n_roles * 9 + 5,), float32)``: the normalised :class:`~mixenv.params.ParamSpace` vector,
+    role-major (``vocals.gain_db``, ``vocals.pan``, ..., ``drums.gain_db``, ...) and then the five master
+    controls; 41 entries for the four default roles. Values outside [-1, 1] are clipped and NaN/inf become the
+    neutral value; ``info["clipped_actions"]`` counts them. Controls of a role the song lacks have no effect.
+
+    ## Observation Space
+
+    A ``Dict``. Log-mels are channel-first uint8 images, ``F = 64`` mel bands by ``T`` frames (174 for a 4 s
+    clip): value ``v`` is ``v / 127.5 - 1`` in the normalised scale of :mod:`mixenv.features`, i.e.
+    ``80 * (v / 255 - 1)`` dB re full scale, in 0.31 dB steps (:func:`mixenv.features.from_uint8` converts back).
+    uint8 makes Stable-Baselines3 treat them as images and keeps replay buffers four times smaller.
+
+    | key         | dtype   | shape                | meaning                                                   |
+    |-------------|---------|----------------------|-----------------------------------------------------------|
+    | `stems`     | uint8   | `(n_roles, F, T)`    | log-mel of each processed stem (mid channel), 0 if absent |
+    | `mix`       | uint8   | `(2, F, T)`          | log-mel of the current mix, left and right                |
+    | `reference` | uint8   | `(2, F, T)`          | log-mel of the reference clip (only when rewards use it)  |
+    | `settings`  | float32 | `(n_roles * 9 + 5,)` | the current normalised settings, in [-1, 1]               |
+    | `presence`  | float32 | `(n_roles,)`         | 1 where the song has that stem, else 0                    |
+
+    ## Rewards
+
+    The score of a mix is ``sum(weight * term)`` over the terms of :mod:`rewards` (each higher-is-better,
+    finite): ``spectral`` (minus the multi-resolution STFT distance to the reference clip), ``loudness``
+    (minus the LU error to the reference, or to ``target_lufs``), ``fad`` (minus the Fréchet distance of the
+    mix's backbone frame embeddings to those of good mixes) and ``anomaly`` (minus the calibrated anomaly score of
+    a detector trained on good mixes). Without a reference (``reference_free=True`` or a source that has
+    none) only ``loudness`` (to ``target_lufs``), ``fad`` and ``anomaly`` count. ``info["terms"]`` reports every
+    term at every step.
+
+    ## Starting State
+
+    A song from ``split`` and a clip start drawn with ``self.np_random``; settings neutral (or drawn uniformly
+    with ``initial_settings="random"``).
+
+    ## Episode End
+
+    Never terminated: mixing has no terminal state. Truncated after ``episode_steps`` steps.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import mixenv  # registers MixEnv-v0
+    env = gym.make("MixEnv-v0", data_source="synthetic", split="train", clip_seconds=4.0, episode_steps=10)
+    ```
+
+    * ``data_source``: ``"synthetic"`` (default), ``"musdb18hq"``, ``"medleydb"`` or ``"folder"``.
+    * ``data_path``: the collection's folder (default: the synthetic corpus in the data cache, built on first use).
+    * ``split``: ``"train"``, ``"val"``, ``"test"``, or ``None`` for every song.
+    * ``clip_seconds``: length of the clip mixed in an episode (default 4.0).
+    * ``sample_rate``: resample songs to this rate on load; ``None`` keeps each song's own.
+    * ``episode_steps``: steps before truncation (default 10).
+    * ``reward_weights``: term name -> weight, overriding :data:`DEFAULT_WEIGHTS` (missing names keep theirs).
+    * ``reference_free``: score without a reference even when songs have one.
+    * ``target_lufs``: loudness target of reference-free scoring (default -14).
+    * ``initial_settings``: ``"neutral"`` or ``"random"``.
+    * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
+    * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
+    * ``render_mode``: ``"rgb_array"`` gives a spectrogram picture of the mix (above the reference).
+
+    ## Example
+
+    >>> import gymnasium as gym, mixenv
+    >>> env = gym.make("MixEnv-v0", reward_weights={"fad": 0, "anomaly": 0})  # doctest: +SKIP
+    >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())  # doctest: +SKIP
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(
+        self,
+        data_source: str = "synthetic",
+        data_path: str | None = None,
+        split: str | None = "train",
+        clip_seconds: float = 4.0,
+        sample_rate: int | None = None,
+        episode_steps: int = 10,
+        reward_weights: Mapping[str, float] | None = None,
+        reference_free: bool = False,
+        target_lufs: float = -14.0,
+        initial_settings: str = "neutral",
+        backbone_path: str | None = None,
+        preroll_seconds: float = 0.5,
+        roles: Sequence[str] = ROLES,
+        render_mode: str | None = None,
+        max_cached_songs: int = 64,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        if not 0.5 <= clip_seconds <= 60.0:
+            raise ValueError(f"clip_seconds must be within [0.5, 60], got {clip_seconds}")
+        if episode_steps < 1:
+            raise ValueError(f"episode_steps must be at least 1, got {episode_steps}")
+        if initial_settings not in ("neutral", "random"):
+            raise ValueError(f"initial_settings must be 'neutral' or 'random', got {initial_settings!r}")
+        if preroll_seconds < 0:
+            raise ValueError(f"preroll_seconds must be >= 0, got {preroll_seconds}")
+        self.songs: list[SongRef] = list_songs(data_source, data_path, split)
+        self.data_source, self.split = data_source, split
+        self.clip_seconds, self.preroll_seconds = float(clip_seconds), float(preroll_seconds)
+        self.sample_rate = sample_rate
+        self.episode_steps = int(episode_steps)
+        self.initial_settings = initial_settings
+        self.render_mode = render_mode
+        self.space = ParamSpace(roles)
+        self.features = FeatureConfig()
+        self.reward, self.uses_reference = _build_reward(reward_weights, reference_free, target_lufs, backbone_path)
+        self._policy = LoadPolicy(sample_rate=sample_rate, on_rate_mismatch="resample", on_silent="drop")
+        self._cache: collections.OrderedDict[str, Multitrack] = collections.OrderedDict()
+        self._max_cached_songs = max_cached_songs
+        self._renderers: dict[int, Renderer] = {}
+        self._logmels: dict[int, LogMel] = {}
+
+        # Spaces are fixed by the clip length at the first song's rate (or the requested rate).
+        first = self._song(0)
+        if self.uses_reference and first.reference is None:
+            raise ValueError(
+                f"song {first.name!r} of {data_source!r} has no reference mix, but the reward needs one; "
+                "pass reference_free=True to score against good-mix statistics and a loudness target instead"
+            )
+        rate = sample_rate or first.sample_rate
+        frames = self.features.num_frames(round(self.clip_seconds * rate), rate)
+        n_roles, n_mels = len(self.space.roles), self.features.n_mels
+        box = {
+            "stems": spaces.Box(0, 255, (n_roles, n_mels, frames), np.uint8),
+            "mix": spaces.Box(0, 255, (2, n_mels, frames), np.uint8),
+            "settings": spaces.Box(-1.0, 1.0, (self.space.size,), np.float32),
+            "presence": spaces.Box(0.0, 1.0, (n_roles,), np.float32),
+        }
+        if self.uses_reference:
+            box["reference"] = spaces.Box(0, 255, (2, n_mels, frames), np.uint8)
+        self.observation_space = spaces.Dict(box)
+        self.action_space = spaces.Box(-1.0, 1.0, (self.space.size,), np.float32)
+        self._episode: _Episode | None = None
+
+    # --- Gymnasium API -------------------------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode on a new clip. ``options={"song": name}`` picks the song instead of drawing one."""
+        super().reset(seed=seed)
+        index = self._song_index(options)
+        song = self._song(index)
+        clip = round(self.clip_seconds * song.sample_rate)
+        if song.num_samples < clip:
+            raise ValueError(
+                f"song {song.name!r} ({self.songs[index].path}) lasts {song.duration_seconds:.2f} s, shorter than "
+                f"clip_seconds={self.clip_seconds}; use a shorter clip or remove the song"
+            )
+        preroll = min(round(self.preroll_seconds * song.sample_rate), song.num_samples - clip)
+        start = int(self.np_random.integers(preroll, song.num_samples - clip + 1))
+        segment = song.segment(start - preroll, preroll + clip)
+        reference = None if segment.reference is None else segment.reference[:, preroll:]
+        if self.uses_reference and reference is None:
+            raise ValueError(f"song {song.name!r} has no reference mix; pass reference_free=True to score without one")
+        if self.initial_settings == "random":
+            settings = self.np_random.uniform(-1.0, 1.0, self.space.size).astype(np.float32)
+        else:
+            settings = self.space.neutral_vector()
+        self._episode = _Episode(
+            song=segment,
+            preroll=preroll,
+            context=ScoreContext(song.sample_rate, reference if self.uses_reference else None),
+            reference_image=None if reference is None else to_uint8(self._logmel(song.sample_rate, reference)),
+            start_seconds=start / song.sample_rate,
+        )
+        obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
+        self._episode.score = info["score"]
+        return obs, info
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Render the clip under ``action`` (a full normalised settings vector) and score it."""
+        if self._episode is None:
+            raise RuntimeError("call reset() before step(): the environment has no episode yet")
+        action = np.asarray(action)
+        if action.shape != self.action_space.shape:
+            raise ValueError(
+                f"action must have shape {self.action_space.shape} (one value per control of {self.space}), "
+                f"got shape {action.shape}"
+            )
+        settings, clipped = self.space.sanitize(action)
+        obs, info = self._evaluate(self._episode, settings, clipped)
+        reward = info["score"] - self._episode.score
+        self._episode.score = info["score"]
+        self._episode.steps += 1
+        truncated = self._episode.steps >= self.episode_steps
+        return obs, float(reward), False, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        """With ``render_mode="rgb_array"``: the mix's log-mel (and the reference's below it) as an RGB image."""
+        if self.render_mode is None or self._episode is None or self._episode.observation is None:
+            return None
+        import matplotlib
+
+        obs = self._episode.observation
+        panels = [obs["mix"].mean(axis=0)] + ([obs["reference"].mean(axis=0)] if "reference" in obs else [])
+        separator = np.zeros((2, panels[0].shape[1]))
+        image = np.concatenate([p for panel in panels for p in (panel[::-1], separator)][:-1], axis=0)
+        rgb = matplotlib.colormaps["magma"](image / 255.0)[..., :3]
+        return np.repeat(np.repeat((rgb * 255).astype(np.uint8), 3, axis=0), 3, axis=1)
+
+    # --- internals -----------------------------------------------------------------------------------------------
+
+    def _song_index(self, options: dict[str, Any] | None) -> int:
+        if options and "song" in options:
+            names = [s.name for s in self.songs]
+            if options["song"] not in names:
+                raise ValueError(f"song {options['song']!r} is not in split {self.split!r} of {self.data_source!r}")
+            return names.index(options["song"])
+        return int(self.np_random.integers(len(self.songs)))
+
+    def _song(self, index: int) -> Multitrack:
+        ref = self.songs[index]
+        key = str(ref.path)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        song = ref.load(self._policy)
+        unknown = set(song.roles) - set(self.space.roles)
+        if unknown:
+            raise ValueError(f"song {song.name!r} has roles {sorted(unknown)}, which the env's {self.space.roles} lack")
+        self._cache[key] = song
+        while len(self._cache) > self._max_cached_songs:
+            self._cache.popitem(last=False)
+        return song
+
+    def _renderer(self, sample_rate: int) -> Renderer:
+        if sample_rate not in self._renderers:
+            self._renderers[sample_rate] = Renderer(sample_rate, self.space.roles)
+        return self._renderers[sample_rate]
+
+    def _logmel(self, sample_rate: int, audio: np.ndarray) -> np.ndarray:
+        if sample_rate not in self._logmels:
+            self._logmels[sample_rate] = LogMel(sample_rate, self.features)
+        with torch.inference_mode():
+            return self._logmels[sample_rate](torch.from_numpy(np.ascontiguousarray(audio))).numpy()
+
+    def _evaluate(
+        self, episode: _Episode, normalized: np.ndarray, clipped_actions: int
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Render, observe and score the episode's clip under ``normalized`` settings."""
+        song, rate, preroll = episode.song, episode.song.sample_rate, episode.preroll
+        settings = self.space.to_physical(normalized)
+        renderer = self._renderer(rate)
+        processed = renderer.process_stems(song.stems, settings)
+        bus = sum(processed.values())
+        result = renderer.master(bus, settings)
+        mix = result.mix[:, preroll:]
+        terms = self.reward.scores(mix, episode.context)
+        present = [role for role in self.space.roles if role in processed]
+        mids = [processed[role][:, preroll:].mean(axis=0, keepdims=True) for role in present]
+        images = to_uint8(self._logmel(rate, np.concatenate([*mids, mix])))  # one pass for every stem and the mix
+        stems = np.zeros(self.observation_space["stems"].shape, np.uint8)
+        stems[[self.space.roles.index(r) for r in present]] = images[: len(present)]
+        obs = {
+            "stems": stems,
+            "mix": images[len(present) :],
+            "settings": normalized.astype(np.float32),
+            "presence": np.array([r in processed for r in self.space.roles], np.float32),
+        }
+        if episode.reference_image is not None and "reference" in self.observation_space.spaces:
+            obs["reference"] = episode.reference_image.copy()
+        episode.observation = obs
+        info = {
+            "song": song.name,
+            "clip_start_seconds": episode.start_seconds,
+            "settings": settings.to_dict(),
+            "terms": terms,
+            "score": self.reward.total(terms),
+            "lufs": episode.context.mix_lufs(mix),
+            "bus_overs": result.bus_overs,
+            "clipped_samples": result.clipped_samples,
+            "limiter_reduction_db": result.limiter_reduction_db,
+            "clipped_actions": clipped_actions,
+        }
+        return obs, info
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the song cache, renderers and feature modules; they are rebuilt on demand."""
+        state = self.__dict__.copy()
+        state.update(_cache=collections.OrderedDict(), _renderers={}, _logmels={})
+        return state
+
+
+@dataclass
+class _Episode:
+    """Mutable state of the current episode: the clip (with pre-roll), its scoring context and progress."""
+
+    song: Multitrack
+    preroll: int
+    context: ScoreContext
+    reference_image: np.ndarray | None
+    start_seconds: float
+    score: float = 0.0
+    steps: int = 0
+    observation: dict[str, np.ndarray] | None = None
+
+
+def _build_reward(
+    weights: Mapping[str, float] | None, reference_free: bool, target_lufs: float, backbone_path: str | None
+) -> tuple[CompositeReward, bool]:
+    """The composite reward for the env's configuration, and whether it scores against a reference."""
+    base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
+    unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
+    if unknown:
+        raise ValueError(f"unknown reward terms {sorted(unknown)}; the env has {', '.join(DEFAULT_WEIGHTS)}")
+    chosen = {name: float((weights or {}).get(name, base.get(name, 0.0))) for name in DEFAULT_WEIGHTS}
+    if reference_free and chosen["spectral"] > 0:
+        raise ValueError("the spectral term needs a reference; set its weight to 0 for reference_free=True")
+    for name, w in chosen.items():
+        if not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"reward weight of {name!r} must be finite and >= 0, got {w}")
+    terms: dict[RewardTerm, float] = {}
+    if not reference_free:
+        terms[SpectralReward()] = chosen["spectral"]
+    terms[LoudnessReward(target_lufs if reference_free else None)] = chosen["loudness"]
+    if chosen["fad"] > 0 or chosen["anomaly"] > 0:
+        from rewards.goodmix import good_mix_terms
+
+        fad, anomaly = good_mix_terms(backbone_path)
+        terms[fad] = chosen["fad"]
+        terms[anomaly] = chosen["anomaly"]
+    reward = CompositeReward(terms)
+    return reward, reward.needs_reference

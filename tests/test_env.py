@@ -1,0 +1,202 @@
+"""MixEnv-v0: the Gymnasium contract, determinism, defined behaviour for bad actions and bad configuration."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import mixenv  # noqa: F401  (registers MixEnv-v0)
+from mixenv.data import DatasetError
+from mixenv.env import MixEnv
+
+NO_BACKBONE = {"fad": 0.0, "anomaly": 0.0}
+
+
+@pytest.fixture
+def make(tiny_corpus: Path):
+    """Build a MixEnv on the tiny corpus (2 s clips: its songs last 3 s)."""
+
+    def build(**kwargs) -> MixEnv:
+        options = {"data_path": str(tiny_corpus), "clip_seconds": 2.0, "reward_weights": NO_BACKBONE} | kwargs
+        return MixEnv(**options)
+
+    return build
+
+
+def test_registered_ids_make_the_env(tiny_corpus: Path) -> None:
+    for env_id in ("MixEnv-v0", "mixenv:MixEnv-v0"):
+        env = gym.make(env_id, data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights=NO_BACKBONE)
+        assert isinstance(env.unwrapped, MixEnv)
+
+
+@pytest.mark.parametrize("reference_free", [False, True])
+def test_gymnasium_and_sb3_checkers_pass_without_warnings(make, reference_free: bool) -> None:
+    weights = {"spectral": 0.0} if reference_free else {}
+    env = make(reference_free=reference_free, reward_weights=NO_BACKBONE | weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env, skip_render_check=True)
+        sb3_check_env(env, warn=True)
+
+
+def test_spaces_have_the_documented_shapes(make) -> None:
+    env = make()
+    frames = env.features.num_frames(2 * 22_050, 22_050)
+    assert env.action_space.shape == (41,)
+    assert env.observation_space["stems"].shape == (4, 64, frames)
+    assert env.observation_space["reference"].shape == (2, 64, frames)
+    assert "reference" not in make(reference_free=True, reward_weights=NO_BACKBONE | {"spectral": 0}).observation_space
+
+
+def _rollout(env: MixEnv, seed: int, steps: int = 20) -> list:
+    actions = np.random.default_rng(seed).uniform(-1, 1, (steps, env.action_space.shape[0])).astype(np.float32)
+    obs, _ = env.reset(seed=seed)
+    trace = [obs]
+    for action in actions:
+        obs, reward, _, truncated, _ = env.step(action)
+        trace.append((obs, reward))
+        if truncated:
+            obs, _ = env.reset()
+            trace.append(obs)
+    return trace
+
+
+def _flatten(trace: list) -> list[np.ndarray]:
+    out = []
+    for item in trace:
+        obs, reward = item if isinstance(item, tuple) else (item, 0.0)
+        out += [*(obs[k] for k in sorted(obs)), np.array([reward])]
+    return out
+
+
+def test_same_seed_gives_bit_identical_rollouts(make) -> None:
+    a, b = _flatten(_rollout(make(), seed=3)), _flatten(_rollout(make(), seed=3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_other_seed_gives_another_episode(make) -> None:
+    a, b = make(), make()
+    _, info_a = a.reset(seed=1)
+    _, info_b = b.reset(seed=2)
+    assert (info_a["song"], info_a["clip_start_seconds"]) != (info_b["song"], info_b["clip_start_seconds"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 7.0, -3.0])
+def test_bad_actions_give_finite_rewards_and_are_counted(make, bad: float) -> None:
+    env = make()
+    env.reset(seed=0)
+    action = np.zeros(env.action_space.shape, np.float32)
+    action[[0, 5, 40]] = bad
+    obs, reward, _, _, info = env.step(action)
+    assert np.isfinite(reward)
+    assert info["clipped_actions"] == 3
+    assert np.isfinite(obs["settings"]).all() and np.all(np.abs(obs["settings"]) <= 1.0)
+
+
+def test_ground_truth_action_reproduces_the_reference(make) -> None:
+    env = make(split="train")
+    env.reset(seed=0)
+    truth = env._episode.song.settings.normalized()
+    _, reward, _, _, info = env.step(truth)
+    assert info["terms"]["spectral"] > -0.02
+    assert abs(info["terms"]["loudness"]) < 0.05
+    assert reward > 0.3  # from neutral to the truth is a large improvement
+
+
+def test_return_telescopes_to_final_minus_initial_score(make) -> None:
+    env = make(episode_steps=5)
+    _, info = env.reset(seed=4)
+    first, total = info["score"], 0.0
+    for action in np.random.default_rng(0).uniform(-1, 1, (5, 41)):
+        _, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        assert not terminated
+    assert truncated
+    assert total == pytest.approx(info["score"] - first, abs=1e-9)
+
+
+def test_info_reports_settings_terms_and_levels(make) -> None:
+    env = make()
+    _, info = env.reset(seed=0)
+    assert set(info["terms"]) == {"spectral", "loudness"}
+    assert info["settings"]["stems"]["vocals"]["gain_db"] == pytest.approx(0.0, abs=1e-5)
+    assert -70 <= info["lufs"] < 0 and info["bus_overs"] >= 0 and info["clipped_samples"] == 0
+
+
+def test_wrong_action_shape_is_refused(make) -> None:
+    env = make()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"shape \(41,\)"):
+        env.step(np.zeros(40, np.float32))
+
+
+def test_step_before_reset_is_refused(make) -> None:
+    with pytest.raises(RuntimeError, match="reset"):
+        make().step(np.zeros(41, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"data_source": "spotify"}, DatasetError, "unknown data source"),
+        ({"data_path": "/nonexistent/corpus"}, DatasetError, "build one with"),
+        ({"split": "val"}, DatasetError, "no songs in split 'val'"),
+        ({"clip_seconds": 0.1}, ValueError, "clip_seconds"),
+        ({"episode_steps": 0}, ValueError, "episode_steps"),
+        ({"reward_weights": {"reverb": 1.0}}, ValueError, "unknown reward terms"),
+        ({"reward_weights": NO_BACKBONE | {"loudness": -1.0}}, ValueError, "finite and >= 0"),
+    ],
+)
+def test_bad_configuration_is_refused(make, kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        make(**kwargs)
+
+
+def test_song_shorter_than_the_clip_is_refused(make) -> None:
+    env = make(clip_seconds=5.0)
+    with pytest.raises(ValueError, match=r"shorter than clip_seconds=5\.0"):
+        env.reset(seed=0)
+
+
+def test_missing_reference_is_refused_unless_reference_free(tmp_path: Path, write_song) -> None:
+    from conftest import noise
+
+    for i in range(2):
+        write_song(tmp_path / f"song{i}", {"vocals.wav": noise(3.0), "bass.wav": noise(3.0, seed=1)})
+    with pytest.raises(ValueError, match="reference_free=True"):
+        MixEnv(data_source="folder", data_path=str(tmp_path), split=None, clip_seconds=2.0, reward_weights=NO_BACKBONE)
+    env = MixEnv(
+        data_source="folder",
+        data_path=str(tmp_path),
+        split=None,
+        clip_seconds=2.0,
+        reference_free=True,
+        reward_weights=NO_BACKBONE | {"spectral": 0.0},
+    )
+    obs, _ = env.reset(seed=0)
+    assert obs["presence"].tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert np.all(obs["stems"][1] == 0) and obs["stems"][0].max() > 0
+
+
+def test_rgb_render_pictures_mix_and_reference(make) -> None:
+    env = make(render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame is not None and frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert frame.shape[0] == 3 * (2 * 64 + 2)
+    assert make().render() is None
+
+
+def test_env_pickles_and_behaves_the_same(make) -> None:
+    env = make()
+    env.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(env))
+    a, b = _flatten(_rollout(env, seed=9, steps=3)), _flatten(_rollout(clone, seed=9, steps=3))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))

@@ -1,0 +1,43 @@
+"""Loudness measures: BS.1770 integrated loudness agrees with pyloudnorm, silence and short signals are defined."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+import pytest
+
+from mixenv.loudness import SILENCE_LUFS, integrated_lufs, peak_dbfs, rms_dbfs
+
+from conftest import tone
+
+
+@pytest.mark.parametrize("sr", [16_000, 22_050, 33_075, 44_100, 48_000])
+def test_integrated_loudness_matches_pyloudnorm(sr: int) -> None:
+    rng = np.random.default_rng(sr)
+    for _ in range(5):
+        n = int(rng.uniform(0.5, 8.0) * sr)
+        envelope = np.exp(rng.uniform(-8, 0, (1, n // 4000 + 1))).repeat(4000, axis=1)[:, :n]
+        audio = 0.1 * rng.standard_normal((2, n)) * envelope
+        expected = pyloudnorm.Meter(sr).integrated_loudness(audio.T)
+        assert integrated_lufs(audio, sr) == pytest.approx(expected, abs=1e-6)
+
+
+def test_full_scale_sine_in_both_channels_reads_about_zero() -> None:
+    assert integrated_lufs(tone(997, 2.0, 1.0, channels=2), 22_050) == pytest.approx(0.0, abs=0.7)
+
+
+def test_silence_and_quiet_signals_read_the_absolute_gate() -> None:
+    assert integrated_lufs(np.zeros((2, 22_050)), 22_050) == SILENCE_LUFS
+    assert integrated_lufs(tone(997, 1.0, 1e-5), 22_050) == SILENCE_LUFS
+
+
+def test_short_signals_are_measured_as_looped() -> None:
+    short = tone(997, 0.1, 0.5)
+    assert integrated_lufs(short, 22_050) == pytest.approx(integrated_lufs(tone(997, 1.0, 0.5), 22_050), abs=0.2)
+
+
+def test_peak_and_rms() -> None:
+    audio = tone(440, 1.0, 0.5)
+    assert peak_dbfs(audio) == pytest.approx(-6.02, abs=0.01)
+    assert rms_dbfs(audio) == pytest.approx(-9.03, abs=0.01)
+    assert peak_dbfs(np.zeros((1, 10))) == -200.0
