@@ -5,7 +5,6 @@ The class docstring is the environment's specification.
 
 from __future__ import annotations
 
-import collections
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,7 +125,6 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
         render_mode: str | None = None,
-        max_cached_songs: int = 64,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
@@ -148,20 +146,21 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.space = ParamSpace(roles)
         self.features = FeatureConfig()
         self.reward, self.uses_reference = _build_reward(reward_weights, reference_free, target_lufs, backbone_path)
-        self._policy = LoadPolicy(sample_rate=sample_rate, on_rate_mismatch="resample", on_silent="drop")
-        self._cache: collections.OrderedDict[str, Multitrack] = collections.OrderedDict()
-        self._max_cached_songs = max_cached_songs
+        # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
+        self._policy = LoadPolicy(
+            sample_rate=sample_rate, on_rate_mismatch="resample", on_length_mismatch="pad", on_silent="keep"
+        )
         self._renderers: dict[int, Renderer] = {}
         self._logmels: dict[int, LogMel] = {}
 
         # Spaces are fixed by the clip length at the first song's rate (or the requested rate).
-        first = self._song(0)
+        rate = sample_rate or self.songs[0].info().sample_rate
+        first = self._load(0, (0, 1))
         if self.uses_reference and first.reference is None:
             raise ValueError(
                 f"song {first.name!r} of {data_source!r} has no reference mix, but the reward needs one; "
                 "pass reference_free=True to score against good-mix statistics and a loudness target instead"
             )
-        rate = sample_rate or first.sample_rate
         frames = self.features.num_frames(round(self.clip_seconds * rate), rate)
         n_roles, n_mels = len(self.space.roles), self.features.n_mels
         box = {
@@ -184,19 +183,23 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """Start an episode on a new clip. ``options={"song": name}`` picks the song instead of drawing one."""
         super().reset(seed=seed)
         index = self._song_index(options)
-        song = self._song(index)
-        clip = round(self.clip_seconds * song.sample_rate)
-        if song.num_samples < clip:
+        header = self.songs[index].info()
+        rate = self.sample_rate or header.sample_rate
+        length = header.num_samples * rate // header.sample_rate
+        clip = round(self.clip_seconds * rate)
+        if length < clip:
             raise ValueError(
-                f"song {song.name!r} ({self.songs[index].path}) lasts {song.duration_seconds:.2f} s, shorter than "
-                f"clip_seconds={self.clip_seconds}; use a shorter clip or remove the song"
+                f"song {self.songs[index].name!r} ({self.songs[index].path}) lasts {length / rate:.2f} s, shorter "
+                f"than clip_seconds={self.clip_seconds}; use a shorter clip or remove the song"
             )
-        preroll = min(round(self.preroll_seconds * song.sample_rate), song.num_samples - clip)
-        start = int(self.np_random.integers(preroll, song.num_samples - clip + 1))
-        segment = song.segment(start - preroll, preroll + clip)
+        preroll = min(round(self.preroll_seconds * rate), length - clip)
+        start = int(self.np_random.integers(preroll, length - clip + 1))
+        segment = self._load(index, (start - preroll, preroll + clip))
         reference = None if segment.reference is None else segment.reference[:, preroll:]
         if self.uses_reference and reference is None:
-            raise ValueError(f"song {song.name!r} has no reference mix; pass reference_free=True to score without one")
+            raise ValueError(
+                f"song {segment.name!r} has no reference mix; pass reference_free=True to score without one"
+            )
         if self.initial_settings == "random":
             settings = self.np_random.uniform(-1.0, 1.0, self.space.size).astype(np.float32)
         else:
@@ -204,9 +207,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._episode = _Episode(
             song=segment,
             preroll=preroll,
-            context=ScoreContext(song.sample_rate, reference if self.uses_reference else None),
-            reference_image=None if reference is None else to_uint8(self._logmel(song.sample_rate, reference)),
-            start_seconds=start / song.sample_rate,
+            context=ScoreContext(rate, reference if self.uses_reference else None),
+            reference_image=None if reference is None else to_uint8(self._logmel(rate, reference)),
+            start_seconds=start / rate,
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
         self._episode.score = info["score"]
@@ -253,19 +256,17 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             return names.index(options["song"])
         return int(self.np_random.integers(len(self.songs)))
 
-    def _song(self, index: int) -> Multitrack:
-        ref = self.songs[index]
-        key = str(ref.path)
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        song = ref.load(self._policy)
+    def _load(self, index: int, segment: tuple[int, int]) -> Multitrack:
+        """Read only ``segment`` of song ``index`` (an episode never needs the whole of a long song)."""
+        song = self.songs[index].load(self._policy, segment)
         unknown = set(song.roles) - set(self.space.roles)
         if unknown:
             raise ValueError(f"song {song.name!r} has roles {sorted(unknown)}, which the env's {self.space.roles} lack")
-        self._cache[key] = song
-        while len(self._cache) > self._max_cached_songs:
-            self._cache.popitem(last=False)
+        if song.num_samples < segment[1]:
+            raise ValueError(
+                f"song {song.name!r} ({self.songs[index].path}) ended after {song.num_samples} of the {segment[1]} "
+                "samples its header promised; re-export its files"
+            )
         return song
 
     def _renderer(self, sample_rate: int) -> Renderer:
@@ -320,9 +321,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return obs, info
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the song cache, renderers and feature modules; they are rebuilt on demand."""
+        """Pickle without the renderers and feature modules; they are rebuilt on demand."""
         state = self.__dict__.copy()
-        state.update(_cache=collections.OrderedDict(), _renderers={}, _logmels={})
+        state.update(_renderers={}, _logmels={})
         return state
 
 

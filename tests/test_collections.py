@@ -51,6 +51,16 @@ def test_musdb_song_loads_stems_and_mixture(musdb_root: Path) -> None:
     np.testing.assert_allclose(song.reference, read_audio(musdb_root / "test" / "Artist B - Song Two" / "mixture.wav"))
 
 
+def test_a_segment_reads_only_part_of_every_file(musdb_root: Path) -> None:
+    ref = list_songs("musdb18hq", musdb_root, split="test")[0]
+    assert ref.info().num_samples == SR // 2 and ref.info().sample_rate == SR
+    whole, part = ref.load(), ref.load(segment=(1000, 2000))
+    assert part.num_samples == 2000 and part.reference is not None
+    for role in whole.roles:
+        np.testing.assert_array_equal(part.stems[role], whole.stems[role][:, 1000:3000])
+    np.testing.assert_array_equal(part.reference, whole.reference[:, 1000:3000])
+
+
 def test_musdb_drops_a_silent_stem(musdb_root: Path) -> None:
     folder = musdb_root / "test" / "Artist B - Song Two"
     write_audio(folder / "vocals.wav", np.zeros((2, SR // 2), np.float32), SR)

@@ -67,6 +67,7 @@ def load_folder(
     policy: LoadPolicy | None = None,
     name: str | None = None,
     source: str = "folder",
+    segment: tuple[int, int] | None = None,
 ) -> Multitrack:
     """Load a folder of stems as one song.
 
@@ -77,6 +78,7 @@ def load_folder(
         policy: Rate, length and silence handling.
         name: Song name; defaults to the folder's name.
         source: Source tag for the record.
+        segment: ``(start, num_samples)`` to read only part of the song (see :func:`load_stems`).
 
     Raises:
         StemsError: If the folder is missing or holds no audio, a mapping names a file that is not there or a
@@ -108,6 +110,7 @@ def load_folder(
         settings=settings,
         source=source,
         policy=policy,
+        segment=segment,
     )
 
 

@@ -101,7 +101,9 @@ def role_for_instrument(instrument: str, component: str = "") -> str:
     return role or "other"
 
 
-def load_medleydb_song(path: Path, policy: LoadPolicy | None = None) -> Multitrack:
+def load_medleydb_song(
+    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None
+) -> Multitrack:
     """Load one MedleyDB song folder: stems summed per role, ``<Song>_MIX.wav`` as the reference."""
     metadata_file = _metadata_path(path.parent.parent if path.parent.name == "Audio" else path.parent, path)
     try:
@@ -121,6 +123,7 @@ def load_medleydb_song(path: Path, policy: LoadPolicy | None = None) -> Multitra
         reference_file=mix_file if mix_file.is_file() else None,
         source=SOURCE,
         policy=policy or POLICY,
+        segment=segment,
     )
 
 

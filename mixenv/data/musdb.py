@@ -65,6 +65,8 @@ def musdb18hq_songs(root: str | os.PathLike[str], split: str | None = None) -> l
     return [s for s in songs if split is None or s.split == split]
 
 
-def load_musdb18hq_song(path: Path, policy: LoadPolicy | None = None) -> Multitrack:
+def load_musdb18hq_song(
+    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None
+) -> Multitrack:
     """Load one MUSDB18-HQ song folder (``mixture.wav`` becomes the reference)."""
-    return load_folder(path, policy=policy or POLICY, source=SOURCE)
+    return load_folder(path, policy=policy or POLICY, source=SOURCE, segment=segment)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mixenv.data.audio import AUDIO_SUFFIXES, AudioInfo, audio_info
 from mixenv.data.multitrack import Multitrack
 from mixenv.data.stems import LoadPolicy
 
@@ -23,15 +24,33 @@ class SongRef:
         split: ``"train"``, ``"val"`` or ``"test"``.
         path: The song's folder.
         source: Collection tag (``"synthetic"``, ``"musdb18hq"``, ``"medleydb"``, ``"folder"``).
-        loader: Module-level function ``(path, policy) -> Multitrack`` (so references pickle to worker processes).
+        loader: Module-level function ``(path, policy, segment) -> Multitrack`` (so references pickle to worker
+            processes).
     """
 
     name: str
     split: str
     path: Path
     source: str
-    loader: Callable[[Path, LoadPolicy | None], Multitrack]
+    loader: Callable[[Path, LoadPolicy | None, tuple[int, int] | None], Multitrack]
 
-    def load(self, policy: LoadPolicy | None = None) -> Multitrack:
-        """Read the song's audio (and reference and settings, where the collection has them)."""
-        return self.loader(self.path, policy)
+    def load(self, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None) -> Multitrack:
+        """Read the song's audio (and reference and settings, where the collection has them).
+
+        Args:
+            policy: Rate, length and silence handling; the collection's default if None.
+            segment: ``(start, num_samples)`` at the loading rate, to read only that part of every file.
+        """
+        return self.loader(self.path, policy, segment)
+
+    def info(self) -> AudioInfo:
+        """Header of the song's first audio file (its rate and length), without decoding any audio.
+
+        Raises:
+            DatasetError: If the song folder holds no audio file.
+        """
+        files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES)
+        files = files or sorted(p for p in self.path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+        if not files:
+            raise DatasetError(f"song {self.name!r} at {self.path} holds no audio files")
+        return audio_info(files[0])

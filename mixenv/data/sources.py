@@ -41,9 +41,11 @@ def folder_songs(path: str | os.PathLike[str], split: str | None = None) -> list
     return [s for s in songs if split is None or s.split == split]
 
 
-def load_folder_song(path: Path, policy: LoadPolicy | None = None) -> Multitrack:
+def load_folder_song(
+    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None
+) -> Multitrack:
     """Load a song folder of a plain collection."""
-    return load_folder(path, policy=policy, source="folder")
+    return load_folder(path, policy=policy, source="folder", segment=segment)
 
 
 def _synthetic_songs(path: str | os.PathLike[str] | None, split: str | None) -> list[SongRef]:

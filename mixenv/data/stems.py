@@ -68,6 +68,7 @@ def load_stems(
     settings: MixSettings | None = None,
     source: str,
     policy: LoadPolicy | None = None,
+    segment: tuple[int, int] | None = None,
 ) -> Multitrack:
     """Read the files of one song into a multitrack.
 
@@ -79,6 +80,8 @@ def load_stems(
         source: The source tag for the record.
         policy: Rate, length and silence handling (default: :class:`LoadPolicy`'s defaults, which refuse
             every mismatch).
+        segment: ``(start, num_samples)`` at the loading rate to read only part of every file (an env clip of a
+            long song); ``None`` reads everything.
 
     Raises:
         StemsError: For a rate or length mismatch the policy refuses, a silent stem under ``on_silent="error"``,
@@ -90,8 +93,13 @@ def load_stems(
     if not files:
         raise StemsError(f"song {name!r} has no stem files")
     rate = _song_rate(files, policy)
-    audio = {role: _sum([read_audio(f, sample_rate=rate) for f in fs]) for role, fs in role_files.items() if fs}
-    reference = read_audio(reference_file, sample_rate=rate) if reference_file else None
+    start, count = segment if segment is not None else (0, None)
+
+    def read(file: Path) -> np.ndarray:
+        return read_audio(file, sample_rate=rate, start=start, num_samples=count)
+
+    audio = {role: _sum([read(f) for f in fs]) for role, fs in role_files.items() if fs}
+    reference = read(reference_file) if reference_file else None
     audio, reference = _align_lengths(name, audio, reference, _first_files(role_files), reference_file, policy)
     stems: dict[str, np.ndarray] = {}
     for role, a in audio.items():

@@ -180,9 +180,11 @@ def corpus_songs(path: str | os.PathLike[str], split: str | None = None) -> list
     ]
 
 
-def load_corpus_song(path: Path, policy: LoadPolicy | None = None) -> Multitrack:
+def load_corpus_song(
+    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None
+) -> Multitrack:
     """Load one corpus song with its reference and ground-truth settings."""
-    return load_folder(path, policy=policy, source=SOURCE)
+    return load_folder(path, policy=policy, source=SOURCE, segment=segment)
 
 
 def _tick(bar: tqdm, summary: dict[str, Any]) -> dict[str, Any]:
