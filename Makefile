@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TINYSOUNDFONT := tinysoundfont==0.3.7
+# OpenMP threads that busy-wait make torch several times slower when anything else uses a core; this must be
+# set before Python starts, so it lives here.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: run test lint bench clean
 

@@ -98,9 +98,9 @@ def bench_vector(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
         it = iter(actions)
         results[f"{name} env steps/s"] = 2 * _steps_per_second(lambda vec=vec, it=it: vec.step(next(it)), steps // 2)
         vec.close()
-    results["SubprocVecEnv(2) vs DummyVecEnv(2)"] = results["SubprocVecEnv(2) env steps/s"] / results[
-        "DummyVecEnv(2) env steps/s"
-    ]
+    results["SubprocVecEnv(2) vs DummyVecEnv(2)"] = (
+        results["SubprocVecEnv(2) env steps/s"] / results["DummyVecEnv(2) env steps/s"]
+    )
     return results
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from mixenv.data.atomic import atomic_path
-from mixenv.features import FeatureConfig, LogMel
+from mixenv.features import FeatureConfig, LogMel, features_key
 
 CHECKPOINT_FORMAT = "mixenv-backbone"
 CHECKPOINT_VERSION = 1
@@ -195,7 +195,7 @@ class AudioEmbedder:
 
     def features(self, audio: np.ndarray) -> torch.Tensor:
         """Log-mel ``(batch, 2, n_mels, frames)`` of ``(channels, samples)`` or ``(batch, channels, samples)``."""
-        x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        x = torch.tensor(np.asarray(audio, dtype=np.float32))  # a copy: inputs may be read-only arrays
         if x.ndim == 2:
             x = x[None]
         if x.shape[1] == 1:
@@ -204,7 +204,16 @@ class AudioEmbedder:
 
     def __call__(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Clip embedding ``(D,)`` and frame embeddings ``(T, D)`` of one signal (or batched along axis 0)."""
-        with torch.inference_mode():
-            out = self.backbone(self.features(audio))
-        embedding, frames = out.embedding.numpy(), out.frames.numpy()
+        embedding, frames = self.embed_features(self.features(audio))
         return (embedding[0], frames[0]) if np.asarray(audio).ndim == 2 else (embedding, frames)
+
+    def embed_features(self, logmel: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Batched embeddings of log-mel ``(batch, 2, n_mels, frames)`` already made with :attr:`logmel`."""
+        with torch.inference_mode():
+            out = self.backbone(logmel)
+        return out.embedding.numpy(), out.frames.numpy()
+
+    @property
+    def features_key(self) -> str:
+        """Names this embedder's log-mel (rate and configuration), so others who computed it can share it."""
+        return features_key(self.sample_rate, self.logmel.config)

@@ -16,11 +16,12 @@ import torch
 from gymnasium import spaces
 
 from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
-from mixenv.features import FeatureConfig, LogMel, to_uint8
+from mixenv.features import FeatureConfig, LogMel, features_key, to_uint8
 from mixenv.params import ROLES, ParamSpace
 from mixenv.render import Renderer
 from rewards.base import RewardTerm, ScoreContext
 from rewards.composite import CompositeReward
+from rewards.goodmix import good_mix_terms
 from rewards.loudness import LoudnessReward
 from rewards.spectral import SpectralReward
 
@@ -144,8 +145,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.initial_settings = initial_settings
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
-        self.features = FeatureConfig()
-        self.reward, self.uses_reference = _build_reward(reward_weights, reference_free, target_lufs, backbone_path)
+        self.reward, self.uses_reference, features = _build_reward(
+            reward_weights, reference_free, target_lufs, backbone_path
+        )
+        self.features = features or FeatureConfig()  # the backbone's own, when FAD or anomaly use one
         # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
         self._policy = LoadPolicy(
             sample_rate=sample_rate, on_rate_mismatch="resample", on_length_mismatch="pad", on_silent="keep"
@@ -291,10 +294,14 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         bus = sum(processed.values())
         result = renderer.master(bus, settings)
         mix = result.mix[:, preroll:]
-        terms = self.reward.scores(mix, episode.context)
         present = [role for role in self.space.roles if role in processed]
         mids = [processed[role][:, preroll:].mean(axis=0, keepdims=True) for role in present]
-        images = to_uint8(self._logmel(rate, np.concatenate([*mids, mix])))  # one pass for every stem and the mix
+        logmels = self._logmel(rate, np.concatenate([*mids, mix]))  # one pass for every stem and the mix
+        # The backbone terms read the mix's log-mel: hand them this one instead of computing it again.
+        mix_logmel = torch.from_numpy(logmels[len(present) :])[None]
+        episode.context.mix_value(mix, features_key(rate, self.features), lambda _: mix_logmel)
+        terms = self.reward.scores(mix, episode.context)
+        images = to_uint8(logmels)
         stems = np.zeros(self.observation_space["stems"].shape, np.uint8)
         stems[[self.space.roles.index(r) for r in present]] = images[: len(present)]
         obs = {
@@ -343,8 +350,8 @@ class _Episode:
 
 def _build_reward(
     weights: Mapping[str, float] | None, reference_free: bool, target_lufs: float, backbone_path: str | None
-) -> tuple[CompositeReward, bool]:
-    """The composite reward for the env's configuration, and whether it scores against a reference."""
+) -> tuple[CompositeReward, bool, FeatureConfig | None]:
+    """The composite reward, whether it scores against a reference, and the backbone's log-mel configuration."""
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
     unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
     if unknown:
@@ -359,11 +366,11 @@ def _build_reward(
     if not reference_free:
         terms[SpectralReward()] = chosen["spectral"]
     terms[LoudnessReward(target_lufs if reference_free else None)] = chosen["loudness"]
+    features = None
     if chosen["fad"] > 0 or chosen["anomaly"] > 0:
-        from rewards.goodmix import good_mix_terms
-
         fad, anomaly = good_mix_terms(backbone_path)
         terms[fad] = chosen["fad"]
         terms[anomaly] = chosen["anomaly"]
+        features = fad.features
     reward = CompositeReward(terms)
-    return reward, reward.needs_reference
+    return reward, reward.needs_reference, features

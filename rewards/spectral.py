@@ -10,7 +10,6 @@ value against auraloss itself.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import auraloss
@@ -41,8 +40,8 @@ class SpectralDistance:
     def magnitudes(self, audio: np.ndarray) -> list[_Magnitudes]:
         """STFT magnitudes of each channel at each resolution, with the pieces the distance reuses.
 
-        The same values as auraloss's ``STFTLoss.stft`` (``sqrt(max(|X|^2, eps))``), computed as a clamped
-        complex magnitude, which is cheaper.
+        The same formula as auraloss's ``STFTLoss.stft``, ``sqrt(max(re^2 + im^2, eps))``, written with
+        elementwise products: several times faster than a complex ``abs`` on CPU.
         """
         x = torch.tensor(np.asarray(audio, dtype=np.float32)).reshape(-1, np.shape(audio)[-1])
         out = []
@@ -51,7 +50,8 @@ class SpectralDistance:
                 spectrum = torch.stft(
                     x, stft.fft_size, stft.hop_size, stft.win_length, stft.window, return_complex=True
                 )
-                magnitude = spectrum.abs().clamp_min(math.sqrt(stft.eps))
+                power = spectrum.real * spectrum.real + spectrum.imag * spectrum.imag
+                magnitude = power.clamp_min(stft.eps).sqrt()
                 out.append(_Magnitudes(magnitude, magnitude.log(), torch.linalg.norm(magnitude)))
         return out
 

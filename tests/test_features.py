@@ -47,3 +47,27 @@ def test_same_grid_and_levels_at_both_rates() -> None:
 def test_module_takes_batches() -> None:
     batch = torch.zeros(3, 2, 22_050)
     assert LogMel(22_050)(batch).shape == (3, 2, 64, FeatureConfig().num_frames(22_050, 22_050))
+
+
+@pytest.mark.parametrize("sr", [22_050, 44_100])
+def test_matches_torchaudio_melspectrogram(sr: int) -> None:
+    import torchaudio
+
+    config = FeatureConfig()
+    n_fft = config.n_fft(sr)
+    reference = torchaudio.transforms.MelSpectrogram(
+        sample_rate=sr,
+        n_fft=n_fft,
+        hop_length=config.hop_length(sr),
+        f_min=config.f_min_hz,
+        f_max=min(config.f_max_hz, sr / 2),
+        n_mels=config.n_mels,
+        power=2.0,
+        norm=None,
+        mel_scale="htk",
+    )
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    x = 0.1 * torch.randn(2, 2, sr, generator=torch.Generator().manual_seed(0))
+    power = reference(x) * 4.0 / (n_fft * float(window.square().sum()))
+    expected = (20.0 * torch.log10(power.clamp_min(1e-12)) / 80.0 + 1.0).clamp(-1, 1)
+    torch.testing.assert_close(LogMel(sr)(x), expected, atol=1e-5, rtol=0)

@@ -1,0 +1,216 @@
+"""The "good mix model": what the reference-free rewards compare a mix against.
+
+It holds, for one backbone, the Gaussian of the frame embeddings of many good mixes (for :class:`FADReward`),
+the anomaly detector fitted on their :func:`~rewards.anomaly.mix_features` (for :class:`AnomalyReward`), and
+those features themselves, so other detectors can be fitted and compared without embedding everything again.
+Good mixes are clips of the synthetic corpus's reference mixes (train split) and, optionally, of real
+mixtures (MUSDB18-HQ's train split). :func:`ensure_good_mix_model` builds the default model on first use and
+stores it beside its backbone checkpoint, keyed by the checkpoint's name and content, so a new backbone never
+meets statistics of an old one; :func:`good_mix_terms` turns it into the env's FAD and anomaly terms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
+from mixenv.data import SongRef, list_songs
+from mixenv.data.atomic import atomic_path
+from mixenv.data.synth.corpus import ensure_corpus
+from mixenv.loudness import rms_dbfs
+from mixenv.pretrain import default_backbone_path, ensure_backbone
+from rewards.anomaly import DEFAULT_FEATURE_SET, AnomalyDetector, AnomalyReward, mix_features
+from rewards.fad import FADReward, GaussianStats
+
+GOODMIX_FORMAT = "mixenv-good-mix-model"
+GOODMIX_VERSION = 1
+"""Bump when the recipe (clips, features, detector) changes, so cached models of the old recipe are rebuilt."""
+CLIP_SECONDS = 4.0
+CLIP_HOP_SECONDS = 3.0
+MAX_CLIPS_PER_SONG = 8
+"""Long songs (MUSDB's are minutes) give at most this many clips, spread evenly, so no song dominates."""
+SILENT_CLIP_DBFS = -60.0
+"""Clips quieter than this (intros, outros, gaps) are skipped: silence is not an example of a good mix."""
+
+
+@dataclass(frozen=True)
+class GoodMixModel:
+    """Statistics of good mixes under one backbone.
+
+    Attributes:
+        fad: Gaussian of the pooled frame embeddings (OAS covariance).
+        detector: Anomaly detector fitted on ``features``.
+        features: :func:`~rewards.anomaly.mix_features` of every good clip ``(clips, 3D + K)``, float32.
+        clip_seconds: Length of the clips the statistics come from (score mixes of about this length).
+        info: Provenance: songs per source, clip count, clip length and hop.
+    """
+
+    fad: GaussianStats
+    detector: AnomalyDetector
+    features: np.ndarray
+    clip_seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to one ``.npz`` file, atomically."""
+        arrays = {
+            "format": np.array(GOODMIX_FORMAT),
+            "version": np.array(GOODMIX_VERSION),
+            "fad_mean": self.fad.mean,
+            "fad_cov": self.fad.cov,
+            "fad_n": np.array(self.fad.n),
+            "features": self.features.astype(np.float32),
+            "clip_seconds": np.array(self.clip_seconds),
+            "info": np.array(json.dumps(self.info)),
+            **{f"detector_{k}": v for k, v in self.detector.to_arrays().items()},
+        }
+        with atomic_path(path) as tmp, open(tmp, "wb") as file:
+            np.savez(file, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> GoodMixModel:
+        """Read a model written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: If the file does not exist.
+            ValueError: If it is not a good-mix model of this version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"good-mix model {path} does not exist; build one with ensure_good_mix_model")
+        with np.load(path, allow_pickle=False) as data:
+            arrays = dict(data)
+        if str(arrays.get("format")) != GOODMIX_FORMAT or int(arrays.get("version", -1)) != GOODMIX_VERSION:
+            raise ValueError(f"{path} is not a version-{GOODMIX_VERSION} mixenv good-mix model; delete it to rebuild")
+        prefix = "detector_"
+        return cls(
+            GaussianStats(arrays["fad_mean"], arrays["fad_cov"], int(arrays["fad_n"])),
+            AnomalyDetector.from_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}),
+            arrays["features"],
+            float(arrays["clip_seconds"]),
+            json.loads(str(arrays["info"])),
+        )
+
+
+def build_good_mix_model(
+    checkpoint: BackboneCheckpoint,
+    songs: Sequence[SongRef],
+    *,
+    clip_seconds: float = CLIP_SECONDS,
+    hop_seconds: float = CLIP_HOP_SECONDS,
+    feature_set: str = DEFAULT_FEATURE_SET,
+    seed: int = 0,
+    progress: bool = True,
+) -> GoodMixModel:
+    """Embed clips of the reference mixes of ``songs`` and fit the FAD statistics and the anomaly detector.
+
+    Songs may come from several collections and sample rates (each rate gets its own log-mel front end).
+
+    Raises:
+        ValueError: If a song has no reference mix, or the songs give too few clips to fit a detector.
+    """
+    embedders: dict[int, AudioEmbedder] = {}
+    frames, features = [], []
+    sources: dict[str, int] = {}
+    for ref in tqdm(songs, desc="good-mix model", unit="song", disable=not progress):
+        song = ref.load()
+        if song.reference is None:
+            raise ValueError(f"song {song.name!r} ({ref.path}) has no reference mix; pass songs with a mix")
+        rate = song.sample_rate
+        embedder = embedders.setdefault(rate, AudioEmbedder(checkpoint, rate))
+        clips = good_clips(song.reference, rate, clip_seconds, hop_seconds)
+        if not clips:
+            continue
+        embeddings, clip_frames = embedder(np.stack(clips))
+        frames.extend(clip_frames)
+        features.extend(mix_features(e, f, c, rate) for e, f, c in zip(embeddings, clip_frames, clips, strict=True))
+        sources[ref.source] = sources.get(ref.source, 0) + 1
+    if not features:
+        raise ValueError(f"no clip of {clip_seconds} s above {SILENT_CLIP_DBFS} dBFS in {len(songs)} songs")
+    features_array = np.stack(features)
+    info = {"songs": sources, "clips": len(features), "clip_seconds": clip_seconds, "hop_seconds": hop_seconds}
+    return GoodMixModel(
+        GaussianStats.fit(np.concatenate(frames)),
+        AnomalyDetector.fit(features_array, feature_set=feature_set, seed=seed),
+        features_array.astype(np.float32),
+        clip_seconds,
+        info,
+    )
+
+
+def good_clips(mix: np.ndarray, sample_rate: int, clip_seconds: float, hop_seconds: float) -> list[np.ndarray]:
+    """Clips of ``clip_seconds`` every ``hop_seconds`` of ``mix``, silent ones skipped.
+
+    At most :data:`MAX_CLIPS_PER_SONG`, spread evenly over the mix; a mix shorter than one clip gives none.
+    """
+    length, hop = round(clip_seconds * sample_rate), round(hop_seconds * sample_rate)
+    starts = np.arange(0, mix.shape[1] - length + 1, max(hop, 1))
+    if starts.size > MAX_CLIPS_PER_SONG:
+        starts = starts[np.linspace(0, starts.size - 1, MAX_CLIPS_PER_SONG).round().astype(int)]
+    clips = [np.ascontiguousarray(mix[:, s : s + length]) for s in starts]
+    return [c for c in clips if rms_dbfs(c) > SILENT_CLIP_DBFS]
+
+
+def good_mix_model_path(checkpoint_path: str | os.PathLike[str], musdb_path: str | os.PathLike[str] | None) -> Path:
+    """Where the model for a backbone file lives: beside it, named after it and a digest of its content.
+
+    The digest also covers the MUSDB18-HQ folder, if one is used, so models with and without it do not collide.
+    """
+    checkpoint_path = Path(checkpoint_path)
+    digest = hashlib.sha256(checkpoint_path.read_bytes())
+    if musdb_path is not None:
+        digest.update(str(Path(musdb_path).resolve()).encode())
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}.goodmix-v{GOODMIX_VERSION}-{digest.hexdigest()[:12]}.npz")
+
+
+def ensure_good_mix_model(
+    checkpoint_path: str | os.PathLike[str] | None = None, musdb_path: str | os.PathLike[str] | None = None
+) -> GoodMixModel:
+    """The good-mix model for a backbone, built on first use (about 10 s on 2 cores for the default corpus).
+
+    Args:
+        checkpoint_path: A backbone checkpoint; ``None`` for the default backbone (pretrained first if needed).
+        musdb_path: A MUSDB18-HQ root whose train-split mixtures join the good mixes.
+
+    Raises:
+        FileNotFoundError: If ``checkpoint_path`` is given and does not exist.
+    """
+    return _ensure(checkpoint_path, musdb_path)[1]
+
+
+def good_mix_terms(
+    checkpoint_path: str | os.PathLike[str] | None = None, musdb_path: str | os.PathLike[str] | None = None
+) -> tuple[FADReward, AnomalyReward]:
+    """The FAD and anomaly reward terms of a backbone and its good-mix model (both made on first use).
+
+    Arguments as for :func:`ensure_good_mix_model`. The terms share one backbone pass per mix and read mixes at
+    any sample rate.
+    """
+    checkpoint, model = _ensure(checkpoint_path, musdb_path)
+    embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
+    return FADReward(embedder, model.fad), AnomalyReward(embedder, model.detector)
+
+
+def _ensure(
+    checkpoint_path: str | os.PathLike[str] | None, musdb_path: str | os.PathLike[str] | None
+) -> tuple[BackboneCheckpoint, GoodMixModel]:
+    checkpoint = ensure_backbone(checkpoint_path)
+    path = good_mix_model_path(checkpoint_path or default_backbone_path(), musdb_path)
+    if path.is_file():
+        return checkpoint, GoodMixModel.load(path)
+    songs = list_songs("synthetic", ensure_corpus(), "train")
+    if musdb_path is not None:
+        songs += list_songs("musdb18hq", musdb_path, "train")
+    model = build_good_mix_model(checkpoint, songs)
+    model.save(path)
+    return checkpoint, model

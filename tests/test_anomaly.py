@@ -1,0 +1,222 @@
+"""The one-class anomaly detector, its descriptors, its reward and the good-mix model that holds it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import rankdata
+
+from mixenv.backbone import AudioEmbedder, Backbone, BackboneCheckpoint, save_backbone
+from mixenv.data import list_songs
+from mixenv.features import FeatureConfig
+from mixenv.render import Renderer
+from rewards.anomaly import (
+    DESCRIPTORS,
+    AnomalyDetector,
+    AnomalyReward,
+    describe_mix,
+    feature_columns,
+    mix_features,
+)
+from rewards.base import ScoreContext
+from rewards.corrupt import CORRUPTIONS
+from rewards.goodmix import GoodMixModel, build_good_mix_model, good_clips, good_mix_model_path
+
+from conftest import SR, noise, tone
+
+D = 4
+K = len(DESCRIPTORS)
+
+
+@pytest.fixture(scope="module")
+def checkpoint() -> BackboneCheckpoint:
+    torch.manual_seed(0)
+    return BackboneCheckpoint(Backbone(), FeatureConfig(), SR)
+
+
+@pytest.fixture(scope="module")
+def embedder(checkpoint: BackboneCheckpoint) -> AudioEmbedder:
+    return AudioEmbedder(checkpoint, SR)
+
+
+def _features(n: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """Gaussian stand-ins for ``mix_features`` (3D embedding columns, then K correlated descriptors)."""
+    rng = np.random.default_rng(seed)
+    mixing = np.random.default_rng(100).standard_normal((3 * D + K, 3 * D + K)) * 0.3 + np.eye(3 * D + K)
+    x = rng.standard_normal((n, 3 * D + K)) @ mixing
+    x[:, -1] += shift
+    return x
+
+
+def _auc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    ranks = rankdata(np.concatenate([negatives, positives]))
+    return float(
+        (ranks[len(negatives) :].sum() - len(positives) * (len(positives) + 1) / 2) / negatives.size / positives.size
+    )
+
+
+def test_calibrated_anomaly_of_new_good_mixes_is_a_standard_score() -> None:
+    detector = AnomalyDetector.fit(_features(600, seed=0))
+    scores = detector.score(_features(2000, seed=1))
+    assert abs(scores.mean()) < 0.15
+    assert 0.8 < scores.std() < 1.25
+
+
+def test_detector_ranks_shifted_mixes_above_good_ones() -> None:
+    detector = AnomalyDetector.fit(_features(600, seed=0))
+    scale = _features(600, seed=0)[:, -1].std()
+    auc = _auc(detector.score(_features(300, seed=2)), detector.score(_features(300, seed=3, shift=4 * scale)))
+    assert auc > 0.97
+
+
+def test_descriptor_detector_ignores_the_embedding_columns() -> None:
+    detector = AnomalyDetector.fit(_features(200, seed=0), feature_set="descriptors")
+    x = _features(5, seed=4)
+    moved = x.copy()
+    moved[:, : 3 * D] += 100.0
+    np.testing.assert_array_equal(detector.score(x), detector.score(moved))
+
+
+def test_feature_columns_split_embedding_and_descriptors() -> None:
+    n = 3 * D + K
+    assert feature_columns("embedding", n).tolist() == list(range(3 * D))
+    assert feature_columns("descriptors", n).tolist() == list(range(3 * D, n))
+    assert feature_columns("embedding+descriptors", n).tolist() == list(range(n))
+
+
+def test_saved_detector_loads_with_identical_scores(tmp_path: Path) -> None:
+    detector = AnomalyDetector.fit(_features(100, seed=0), feature_set="embedding+descriptors")
+    loaded = AnomalyDetector.load(detector.save(tmp_path / "detector.npz"))
+    x = _features(20, seed=5)
+    np.testing.assert_array_equal(loaded.score(x), detector.score(x))
+    assert loaded.feature_set == "embedding+descriptors"
+    assert list(tmp_path.iterdir()) == [tmp_path / "detector.npz"]  # no temporary file left behind
+
+
+def test_loading_a_foreign_npz_is_refused(tmp_path: Path) -> None:
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="not a version-1 mixenv anomaly detector"):
+        AnomalyDetector.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize(
+    ("features", "kwargs", "message"),
+    [
+        (np.zeros((5, 3 * D + K)), {}, r"needs features shaped \(n >= 10, F\)"),
+        (np.full((20, 3 * D + K), np.nan), {}, "NaN or infinite"),
+        (np.zeros((20, 3 * D + K)), {"feature_set": "mfcc"}, "unknown feature set 'mfcc'"),
+        (np.zeros((20, 3 * D + K + 1)), {}, r"is not 3 \* embedding_dim"),
+    ],
+)
+def test_fit_refuses_bad_input(features: np.ndarray, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AnomalyDetector.fit(features, **kwargs)
+
+
+def test_descriptors_do_not_change_with_gain() -> None:
+    mix = np.concatenate([tone(220, 2.0, 0.2), noise(2.0, 0.05, seed=3)]) + noise(2.0, 0.02, channels=2, seed=4)
+    np.testing.assert_allclose(describe_mix(mix * 0.25, SR), describe_mix(mix, SR), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("left_gain", "right_gain", "low", "high"),
+    [(1.0, 1.0, 0.999, 1.001), (1.0, 0.0, 0.0, 0.001), (1.0, 0.3, 0.0, 0.001)],
+)
+def test_centre_share_counts_energy_panned_to_the_centre(
+    left_gain: float, right_gain: float, low: float, high: float
+) -> None:
+    source = noise(2.0, 0.1)
+    mix = np.concatenate([source * left_gain, source * right_gain])
+    share = np.exp(describe_mix(mix, SR)[DESCRIPTORS.index("log_centre_share_300_4000_hz")]) - 1e-4
+    assert low <= share <= high
+
+
+def test_centre_share_of_independent_channels_is_small() -> None:
+    share = np.exp(describe_mix(noise(2.0, 0.1, channels=2), SR)[DESCRIPTORS.index("log_centre_share_300_4000_hz")])
+    assert share < 0.25
+
+
+def test_crest_factor_of_a_sine_is_3_db() -> None:
+    assert describe_mix(tone(440, 1.0, 0.5, channels=2), SR)[DESCRIPTORS.index("crest_db")] == pytest.approx(
+        3.01, abs=0.02
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_model(checkpoint: BackboneCheckpoint, tiny_corpus: Path) -> GoodMixModel:
+    """Good-mix model of the first four songs' references, 1 s clips every 0.5 s (20 clips)."""
+    songs = list_songs("synthetic", tiny_corpus)[:4]
+    return build_good_mix_model(checkpoint, songs, clip_seconds=1.0, hop_seconds=0.5, progress=False)
+
+
+@pytest.fixture(scope="module")
+def held_out_scores(tiny_model: GoodMixModel, embedder: AudioEmbedder, tiny_corpus: Path) -> dict[str, np.ndarray]:
+    """Anomaly of 1 s clips of the last two songs, good and under each full-strength corruption."""
+    renderer = Renderer(SR)
+    rng = np.random.default_rng(0)
+    scores: dict[str, list[float]] = {"good": [], **{name: [] for name in CORRUPTIONS}}
+    for ref in list_songs("synthetic", tiny_corpus)[4:]:
+        song = ref.load()
+        for start in range(0, song.num_samples - SR + 1, SR // 2):
+            part = song.segment(start, SR)
+            mixes = {"good": renderer.render(part.stems, part.settings).mix}
+            mixes |= {n: c(part.stems, part.settings, renderer, rng, 1.0) for n, c in CORRUPTIONS.items()}
+            for name, mix in mixes.items():
+                scores[name].append(float(tiny_model.detector.score(mix_features(*embedder(mix), mix, SR))))
+    return {name: np.array(values) for name, values in scores.items()}
+
+
+@pytest.mark.parametrize("name", ["clipping", "stem_boost", "bus_low_shelf"])
+def test_detector_ranks_corrupted_corpus_mixes_above_good_ones(held_out_scores: dict, name: str) -> None:
+    """On four training songs only the blatant defects separate; the full corpus is the experiment's job."""
+    assert _auc(held_out_scores["good"], held_out_scores[name]) >= 0.8
+
+
+def test_good_mix_model_counts_its_clips(tiny_model: GoodMixModel) -> None:
+    assert tiny_model.info["clips"] == 20 and tiny_model.features.shape == (20, 3 * 128 + K)
+    assert tiny_model.fad.n == 20 * 11  # 11 backbone frames per 1 s clip
+
+
+def test_saved_good_mix_model_loads_identically(tiny_model: GoodMixModel, tmp_path: Path) -> None:
+    loaded = GoodMixModel.load(tiny_model.save(tmp_path / "goodmix.npz"))
+    np.testing.assert_array_equal(loaded.fad.cov, tiny_model.fad.cov)
+    np.testing.assert_array_equal(
+        loaded.detector.score(tiny_model.features), tiny_model.detector.score(tiny_model.features)
+    )
+    assert loaded.info == tiny_model.info
+
+
+def test_good_clips_skip_silence() -> None:
+    mix = np.concatenate([np.zeros((2, SR)), noise(1.0, 0.1, channels=2)], axis=1)
+    clips = good_clips(mix, SR, clip_seconds=0.5, hop_seconds=0.5)
+    assert len(clips) == 2 and all(c.shape == (2, SR // 2) for c in clips)
+
+
+def test_good_mix_model_path_is_keyed_by_checkpoint_content(tmp_path: Path) -> None:
+    names = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        path = save_backbone(tmp_path / "b.pt", Backbone(), FeatureConfig(), SR)
+        names.append(good_mix_model_path(path, None))
+    assert names[0] != names[1] and names[0].parent == names[1].parent == tmp_path
+    assert names[0].name.startswith("b.goodmix-v1-")
+
+
+def test_anomaly_reward_is_finite_and_prefers_the_good_mix(
+    tiny_model: GoodMixModel, embedder: AudioEmbedder, tiny_corpus: Path
+) -> None:
+    reference = np.array(list_songs("synthetic", tiny_corpus)[5].load().reference[:, :SR])
+    reward = AnomalyReward(embedder, tiny_model.detector)
+    good = reward.score(reference, ScoreContext(SR))
+    clipped = reward.score(np.clip(reference * 8.0, -1.0, 1.0), ScoreContext(SR))
+    silence = reward.score(np.zeros((2, SR), dtype=np.float32), ScoreContext(SR))
+    assert np.isfinite([good, clipped, silence]).all()
+    assert good > clipped and good > silence
+
+
+def test_anomaly_reward_refuses_a_detector_of_another_backbone(embedder: AudioEmbedder) -> None:
+    with pytest.raises(ValueError, match="fit the detector with this backbone"):
+        AnomalyReward(embedder, AnomalyDetector.fit(_features(20, seed=0)))
