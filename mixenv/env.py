@@ -97,6 +97,8 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``target_lufs``: loudness target of reference-free scoring (default -14).
     * ``initial_settings``: ``"neutral"`` or ``"random"``.
     * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
+    * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
+      synthetic corpus' training references; see :mod:`rewards.goodmix`).
     * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
     * ``render_mode``: ``"rgb_array"`` gives a spectrogram picture of the mix (above the reference).
 
@@ -123,6 +125,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         target_lufs: float = -14.0,
         initial_settings: str = "neutral",
         backbone_path: str | None = None,
+        good_mix_path: str | None = None,
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
         render_mode: str | None = None,
@@ -146,7 +149,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
         self.reward, self.uses_reference, features = _build_reward(
-            reward_weights, reference_free, target_lufs, backbone_path
+            reward_weights, reference_free, target_lufs, backbone_path, good_mix_path
         )
         self.features = features or FeatureConfig()  # the backbone's own, when FAD or anomaly use one
         # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
@@ -349,7 +352,11 @@ class _Episode:
 
 
 def _build_reward(
-    weights: Mapping[str, float] | None, reference_free: bool, target_lufs: float, backbone_path: str | None
+    weights: Mapping[str, float] | None,
+    reference_free: bool,
+    target_lufs: float,
+    backbone_path: str | None,
+    good_mix_path: str | None,
 ) -> tuple[CompositeReward, bool, FeatureConfig | None]:
     """The composite reward, whether it scores against a reference, and the backbone's log-mel configuration."""
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
@@ -368,7 +375,7 @@ def _build_reward(
     terms[LoudnessReward(target_lufs if reference_free else None)] = chosen["loudness"]
     features = None
     if chosen["fad"] > 0 or chosen["anomaly"] > 0:
-        fad, anomaly = good_mix_terms(backbone_path)
+        fad, anomaly = good_mix_terms(backbone_path, model_path=good_mix_path)
         terms[fad] = chosen["fad"]
         terms[anomaly] = chosen["anomaly"]
         features = fad.features

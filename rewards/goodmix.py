@@ -189,14 +189,30 @@ def ensure_good_mix_model(
 
 
 def good_mix_terms(
-    checkpoint_path: str | os.PathLike[str] | None = None, musdb_path: str | os.PathLike[str] | None = None
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    musdb_path: str | os.PathLike[str] | None = None,
+    model_path: str | os.PathLike[str] | None = None,
 ) -> tuple[FADReward, AnomalyReward]:
     """The FAD and anomaly reward terms of a backbone and its good-mix model (both made on first use).
 
-    Arguments as for :func:`ensure_good_mix_model`. The terms share one backbone pass per mix and read mixes at
-    any sample rate.
+    Args:
+        checkpoint_path: As for :func:`ensure_good_mix_model`.
+        musdb_path: As for :func:`ensure_good_mix_model`.
+        model_path: A good-mix model file saved with :meth:`GoodMixModel.save` for this backbone (statistics of
+            your own good mixes); ``None`` builds or loads the default one.
+
+    The terms share one backbone pass per mix and read mixes at any sample rate.
+
+    Raises:
+        FileNotFoundError: If ``model_path`` is given and does not exist.
+        ValueError: If the model's statistics do not fit the backbone.
     """
-    checkpoint, model = _ensure(checkpoint_path, musdb_path)
+    if model_path is None:
+        checkpoint, model = _ensure(checkpoint_path, musdb_path)
+    else:
+        if not Path(model_path).is_file():
+            raise FileNotFoundError(f"good-mix model {model_path} does not exist; build one with build_good_mix_model")
+        checkpoint, model = ensure_backbone(checkpoint_path), GoodMixModel.load(model_path)
     embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
     return FADReward(embedder, model.fad), AnomalyReward(embedder, model.detector)
 

@@ -64,3 +64,24 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_corpus(
         tmp_path_factory.mktemp("corpus") / "c", CorpusConfig(songs=6, seconds=3.0, seed=7), workers=1, progress=False
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_models(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An untrained (seeded) backbone checkpoint and a good-mix model of the tiny corpus: (backbone, model) files.
+
+    Lets tests run the env's default reward, all four terms, without pretraining a backbone.
+    """
+    import torch
+
+    from mixenv.backbone import Backbone, load_backbone, save_backbone
+    from mixenv.data import list_songs
+    from mixenv.features import FeatureConfig
+    from rewards.goodmix import build_good_mix_model
+
+    folder = tmp_path_factory.mktemp("reward-models")
+    torch.manual_seed(0)
+    backbone = save_backbone(folder / "backbone.pt", Backbone(), FeatureConfig(), SR)
+    songs = list_songs("synthetic", tiny_corpus)
+    model = build_good_mix_model(load_backbone(backbone), songs, clip_seconds=1.0, hop_seconds=0.5, progress=False)
+    return backbone, model.save(folder / "goodmix.npz")

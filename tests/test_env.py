@@ -20,12 +20,22 @@ NO_BACKBONE = {"fad": 0.0, "anomaly": 0.0}
 
 
 @pytest.fixture
-def make(tiny_corpus: Path):
-    """Build a MixEnv on the tiny corpus (2 s clips: its songs last 3 s)."""
+def make(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]):
+    """Build a MixEnv on the tiny corpus (2 s clips: its songs last 3 s) with every default reward term.
+
+    The backbone is untrained and the good-mix model fitted on the tiny corpus, so FAD and anomaly are real terms
+    computed the real way, only not meaningful ones.
+    """
+    backbone, good_mix = tiny_reward_models
 
     def build(**kwargs) -> MixEnv:
-        options = {"data_path": str(tiny_corpus), "clip_seconds": 2.0, "reward_weights": NO_BACKBONE} | kwargs
-        return MixEnv(**options)
+        options = {
+            "data_path": str(tiny_corpus),
+            "clip_seconds": 2.0,
+            "backbone_path": str(backbone),
+            "good_mix_path": str(good_mix),
+        }
+        return MixEnv(**(options | kwargs))
 
     return build
 
@@ -34,12 +44,12 @@ def test_registered_ids_make_the_env(tiny_corpus: Path) -> None:
     for env_id in ("MixEnv-v0", "mixenv:MixEnv-v0"):
         env = gym.make(env_id, data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights=NO_BACKBONE)
         assert isinstance(env.unwrapped, MixEnv)
+        assert env.spec is not None and env.spec.max_episode_steps is None  # the env truncates by itself
 
 
 @pytest.mark.parametrize("reference_free", [False, True])
 def test_gymnasium_and_sb3_checkers_pass_without_warnings(make, reference_free: bool) -> None:
-    weights = {"spectral": 0.0} if reference_free else {}
-    env = make(reference_free=reference_free, reward_weights=NO_BACKBONE | weights)
+    env = make(reference_free=reference_free)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gym_check_env(env, skip_render_check=True)
@@ -52,7 +62,7 @@ def test_spaces_have_the_documented_shapes(make) -> None:
     assert env.action_space.shape == (41,)
     assert env.observation_space["stems"].shape == (4, 64, frames)
     assert env.observation_space["reference"].shape == (2, 64, frames)
-    assert "reference" not in make(reference_free=True, reward_weights=NO_BACKBONE | {"spectral": 0}).observation_space
+    assert "reference" not in make(reference_free=True).observation_space
 
 
 def _rollout(env: MixEnv, seed: int, steps: int = 20) -> list:
@@ -125,7 +135,8 @@ def test_return_telescopes_to_final_minus_initial_score(make) -> None:
 def test_info_reports_settings_terms_and_levels(make) -> None:
     env = make()
     _, info = env.reset(seed=0)
-    assert set(info["terms"]) == {"spectral", "loudness"}
+    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
+    assert all(np.isfinite(v) for v in info["terms"].values())
     assert info["settings"]["stems"]["vocals"]["gain_db"] == pytest.approx(0.0, abs=1e-5)
     assert -70 <= info["lufs"] < 0 and info["bus_overs"] >= 0 and info["clipped_samples"] == 0
 
@@ -151,7 +162,9 @@ def test_step_before_reset_is_refused(make) -> None:
         ({"clip_seconds": 0.1}, ValueError, "clip_seconds"),
         ({"episode_steps": 0}, ValueError, "episode_steps"),
         ({"reward_weights": {"reverb": 1.0}}, ValueError, "unknown reward terms"),
-        ({"reward_weights": NO_BACKBONE | {"loudness": -1.0}}, ValueError, "finite and >= 0"),
+        ({"reward_weights": {"loudness": -1.0}}, ValueError, "finite and >= 0"),
+        ({"reference_free": True, "reward_weights": {"spectral": 1.0}}, ValueError, "spectral term needs a reference"),
+        ({"good_mix_path": "/nonexistent/model.npz"}, FileNotFoundError, "build one with build_good_mix_model"),
     ],
 )
 def test_bad_configuration_is_refused(make, kwargs: dict, error: type, message: str) -> None:
@@ -165,21 +178,14 @@ def test_song_shorter_than_the_clip_is_refused(make) -> None:
         env.reset(seed=0)
 
 
-def test_missing_reference_is_refused_unless_reference_free(tmp_path: Path, write_song) -> None:
+def test_missing_reference_is_refused_unless_reference_free(make, tmp_path: Path, write_song) -> None:
     from conftest import noise
 
     for i in range(2):
         write_song(tmp_path / f"song{i}", {"vocals.wav": noise(3.0), "bass.wav": noise(3.0, seed=1)})
     with pytest.raises(ValueError, match="reference_free=True"):
-        MixEnv(data_source="folder", data_path=str(tmp_path), split=None, clip_seconds=2.0, reward_weights=NO_BACKBONE)
-    env = MixEnv(
-        data_source="folder",
-        data_path=str(tmp_path),
-        split=None,
-        clip_seconds=2.0,
-        reference_free=True,
-        reward_weights=NO_BACKBONE | {"spectral": 0.0},
-    )
+        make(data_source="folder", data_path=str(tmp_path), split=None)
+    env = make(data_source="folder", data_path=str(tmp_path), split=None, reference_free=True)
     obs, _ = env.reset(seed=0)
     assert obs["presence"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert np.all(obs["stems"][1] == 0) and obs["stems"][0].max() > 0
@@ -200,3 +206,22 @@ def test_env_pickles_and_behaves_the_same(make) -> None:
     clone = pickle.loads(pickle.dumps(env))
     a, b = _flatten(_rollout(env, seed=9, steps=3)), _flatten(_rollout(clone, seed=9, steps=3))
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_reference_free_scores_loudness_fad_and_anomaly(make) -> None:
+    env = make(reference_free=True, target_lufs=-16.0)
+    _, info = env.reset(seed=0)
+    assert set(info["terms"]) == {"loudness", "fad", "anomaly"}
+    assert info["terms"]["loudness"] == pytest.approx(-abs(info["lufs"] + 16.0), abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_default_env_passes_both_checkers() -> None:
+    """`gym.make("MixEnv-v0")` as a user would: the corpus, backbone and good-mix model are made on first use."""
+    env = gym.make("MixEnv-v0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(env.unwrapped, warn=True)
+    _, info = env.reset(seed=0)
+    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
