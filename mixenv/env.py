@@ -15,10 +15,12 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
 from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
 from mixenv.features import FeatureConfig, LogMel, features_key, to_uint8
-from mixenv.params import ROLES, ParamSpace
-from mixenv.render import Renderer
+from mixenv.params import ROLES, MixSettings, ParamSpace
+from mixenv.pretrain import ensure_backbone
+from mixenv.render import MixRender, Renderer
 from rewards.base import RewardTerm, ScoreContext
 from rewards.composite import CompositeReward
 from rewards.goodmix import good_mix_terms
@@ -27,6 +29,8 @@ from rewards.spectral import SpectralReward
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {"spectral": 1.0, "loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
 REFERENCE_FREE_WEIGHTS: Mapping[str, float] = {"loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
+EMBEDDING_BOUND = 100.0
+"""Embedding observations are clipped to +-this, so the observation space has finite bounds."""
 
 
 class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
@@ -58,6 +62,12 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `reference` | uint8   | `(2, F, T)`          | log-mel of the reference clip (only when rewards use it)  |
     | `settings`  | float32 | `(n_roles * 9 + 5,)` | the current normalised settings, in [-1, 1]               |
     | `presence`  | float32 | `(n_roles,)`         | 1 where the song has that stem, else 0                    |
+
+    With ``observation="embedding"`` the three log-mel entries become the shared backbone's clip embeddings
+    instead (float32, ``D = 128``, clipped to +-100): `stems` ``(n_roles * D,)`` role after role (zeros if
+    absent; flat, as Stable-Baselines3 expects vectors), `mix` ``(D,)``, `reference` ``(D,)``. That is 0.8 k
+    numbers per observation instead of 89 k bytes: the features a frozen :class:`agents.common.BackboneExtractor`
+    would compute, computed once per step in the env's process (the mix's comes free from the FAD/anomaly terms).
 
     ## Rewards
 
@@ -97,6 +107,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``target_lufs``: loudness target of reference-free scoring (default -14).
     * ``initial_settings``: ``"neutral"`` or ``"random"``.
     * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
+    * ``observation``: ``"logmel"`` (default) or ``"embedding"`` (see Observation Space).
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
       synthetic corpus' training references; see :mod:`rewards.goodmix`).
     * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
@@ -126,6 +137,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         initial_settings: str = "neutral",
         backbone_path: str | None = None,
         good_mix_path: str | None = None,
+        observation: str = "logmel",
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
         render_mode: str | None = None,
@@ -138,6 +150,8 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise ValueError(f"episode_steps must be at least 1, got {episode_steps}")
         if initial_settings not in ("neutral", "random"):
             raise ValueError(f"initial_settings must be 'neutral' or 'random', got {initial_settings!r}")
+        if observation not in ("logmel", "embedding"):
+            raise ValueError(f"observation must be 'logmel' or 'embedding', got {observation!r}")
         if preroll_seconds < 0:
             raise ValueError(f"preroll_seconds must be >= 0, got {preroll_seconds}")
         self.songs: list[SongRef] = list_songs(data_source, data_path, split)
@@ -148,16 +162,21 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.initial_settings = initial_settings
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
-        self.reward, self.uses_reference, features = _build_reward(
+        self.observation = observation
+        self.reward, self.uses_reference, backbone = _build_reward(
             reward_weights, reference_free, target_lufs, backbone_path, good_mix_path
         )
-        self.features = features or FeatureConfig()  # the backbone's own, when FAD or anomaly use one
+        if backbone is None and observation == "embedding":
+            backbone = ensure_backbone(backbone_path)
+        self._backbone = backbone  # shared with the FAD/anomaly terms, so one forward pass serves both
+        self.features = backbone.features if backbone is not None else FeatureConfig()
         # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
         self._policy = LoadPolicy(
             sample_rate=sample_rate, on_rate_mismatch="resample", on_length_mismatch="pad", on_silent="keep"
         )
         self._renderers: dict[int, Renderer] = {}
         self._logmels: dict[int, LogMel] = {}
+        self._embedders: dict[int, AudioEmbedder] = {}
 
         # Spaces are fixed by the clip length at the first song's rate (or the requested rate).
         rate = sample_rate or self.songs[0].info().sample_rate
@@ -167,16 +186,27 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"song {first.name!r} of {data_source!r} has no reference mix, but the reward needs one; "
                 "pass reference_free=True to score against good-mix statistics and a loudness target instead"
             )
-        frames = self.features.num_frames(round(self.clip_seconds * rate), rate)
-        n_roles, n_mels = len(self.space.roles), self.features.n_mels
+        n_roles = len(self.space.roles)
+        if observation == "embedding":
+            assert backbone is not None
+            d = backbone.backbone.embedding_dim
+            signal: dict[str, spaces.Box] = {
+                "stems": spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (n_roles * d,), np.float32),
+                "mix": spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (d,), np.float32),
+            }
+        else:
+            frames, n_mels = self.features.num_frames(round(self.clip_seconds * rate), rate), self.features.n_mels
+            signal = {
+                "stems": spaces.Box(0, 255, (n_roles, n_mels, frames), np.uint8),
+                "mix": spaces.Box(0, 255, (2, n_mels, frames), np.uint8),
+            }
         box = {
-            "stems": spaces.Box(0, 255, (n_roles, n_mels, frames), np.uint8),
-            "mix": spaces.Box(0, 255, (2, n_mels, frames), np.uint8),
+            **signal,
             "settings": spaces.Box(-1.0, 1.0, (self.space.size,), np.float32),
             "presence": spaces.Box(0.0, 1.0, (n_roles,), np.float32),
         }
         if self.uses_reference:
-            box["reference"] = spaces.Box(0, 255, (2, n_mels, frames), np.uint8)
+            box["reference"] = signal["mix"]
         self.observation_space = spaces.Dict(box)
         self.action_space = spaces.Box(-1.0, 1.0, (self.space.size,), np.float32)
         self._episode: _Episode | None = None
@@ -214,7 +244,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             song=segment,
             preroll=preroll,
             context=ScoreContext(rate, reference if self.uses_reference else None),
-            reference_image=None if reference is None else to_uint8(self._logmel(rate, reference)),
+            reference_observation=None if reference is None else self._observe_reference(rate, reference),
             start_seconds=start / rate,
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
@@ -223,8 +253,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Render the clip under ``action`` (a full normalised settings vector) and score it."""
-        if self._episode is None:
-            raise RuntimeError("call reset() before step(): the environment has no episode yet")
+        episode = self._require_episode()
         action = np.asarray(action)
         if action.shape != self.action_space.shape:
             raise ValueError(
@@ -232,27 +261,68 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"got shape {action.shape}"
             )
         settings, clipped = self.space.sanitize(action)
-        obs, info = self._evaluate(self._episode, settings, clipped)
-        reward = info["score"] - self._episode.score
-        self._episode.score = info["score"]
-        self._episode.steps += 1
-        truncated = self._episode.steps >= self.episode_steps
+        obs, info = self._evaluate(episode, settings, clipped)
+        reward = info["score"] - episode.score
+        episode.score = info["score"]
+        episode.steps += 1
+        truncated = episode.steps >= self.episode_steps
         return obs, float(reward), False, truncated, info
 
     def render(self) -> np.ndarray | None:
         """With ``render_mode="rgb_array"``: the mix's log-mel (and the reference's below it) as an RGB image."""
-        if self.render_mode is None or self._episode is None or self._episode.observation is None:
+        if self.render_mode is None or self._episode is None or self._episode.mix is None:
             return None
         import matplotlib
 
-        obs = self._episode.observation
-        panels = [obs["mix"].mean(axis=0)] + ([obs["reference"].mean(axis=0)] if "reference" in obs else [])
+        episode, rate = self._episode, self._episode.song.sample_rate
+        signals = [episode.mix] + ([episode.context.reference] if episode.context.reference is not None else [])
+        panels = [to_uint8(self._logmel(rate, signal)).mean(axis=0) for signal in signals]
         separator = np.zeros((2, panels[0].shape[1]))
         image = np.concatenate([p for panel in panels for p in (panel[::-1], separator)][:-1], axis=0)
         rgb = matplotlib.colormaps["magma"](image / 255.0)[..., :3]
         return np.repeat(np.repeat((rgb * 255).astype(np.uint8), 3, axis=0), 3, axis=1)
 
+    # --- for planners, heuristics and evaluation --------------------------------------------------------------------
+
+    @property
+    def clip(self) -> Multitrack:
+        """The current episode's clip (without pre-roll): raw stems, reference and ground truth where known.
+
+        What a heuristic may look at, as a human engineer would listen to the stems; agents get observations.
+        """
+        episode = self._require_episode()
+        return episode.song.segment(episode.preroll, episode.song.num_samples - episode.preroll)
+
+    @property
+    def current_mix(self) -> np.ndarray:
+        """The mix rendered by the last reset or step, ``(2, samples)``."""
+        mix = self._require_episode().mix
+        assert mix is not None  # reset renders before returning
+        return mix
+
+    @property
+    def current_settings(self) -> MixSettings:
+        """The physical settings of the last reset or step."""
+        settings = self._require_episode().settings
+        assert settings is not None
+        return settings
+
+    def score_settings(self, action: np.ndarray) -> dict[str, float]:
+        """Each reward term for ``action`` on the current clip, without stepping (for planners and optimisers).
+
+        The score the env would use is ``self.reward.total(terms)``.
+        """
+        episode = self._require_episode()
+        settings, _ = self.space.sanitize(np.asarray(action))
+        _, _, mix = self._render(episode, self.space.to_physical(settings))
+        return self.reward.scores(mix, episode.context)
+
     # --- internals -----------------------------------------------------------------------------------------------
+
+    def _require_episode(self) -> _Episode:
+        if self._episode is None:
+            raise RuntimeError("call reset() first: the environment has no episode yet")
+        return self._episode
 
     def _song_index(self, options: dict[str, Any] | None) -> int:
         if options and "song" in options:
@@ -286,38 +356,64 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         with torch.inference_mode():
             return self._logmels[sample_rate](torch.from_numpy(np.ascontiguousarray(audio))).numpy()
 
+    def _embedder(self, sample_rate: int) -> AudioEmbedder:
+        if sample_rate not in self._embedders:
+            assert self._backbone is not None
+            checkpoint = BackboneCheckpoint(self._backbone.backbone, self.features, sample_rate)
+            self._embedders[sample_rate] = AudioEmbedder(checkpoint, sample_rate)
+        return self._embedders[sample_rate]
+
+    def _observe_reference(self, rate: int, reference: np.ndarray) -> np.ndarray:
+        logmel = self._logmel(rate, reference)
+        if self.observation == "logmel":
+            return to_uint8(logmel)
+        embedding, _ = self._embedder(rate).embed_features(torch.from_numpy(logmel)[None])
+        return np.clip(embedding[0], -EMBEDDING_BOUND, EMBEDDING_BOUND)
+
+    def _render(self, episode: _Episode, settings: MixSettings) -> tuple[MixRender, dict[str, np.ndarray], np.ndarray]:
+        """The clip rendered under ``settings``: the full result, the processed stems and the mix, pre-roll cut."""
+        renderer = self._renderer(episode.song.sample_rate)
+        processed = renderer.process_stems(episode.song.stems, settings)
+        result = renderer.master(sum(processed.values()), settings)
+        return result, processed, result.mix[:, episode.preroll :]
+
     def _evaluate(
         self, episode: _Episode, normalized: np.ndarray, clipped_actions: int
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Render, observe and score the episode's clip under ``normalized`` settings."""
-        song, rate, preroll = episode.song, episode.song.sample_rate, episode.preroll
+        rate, preroll = episode.song.sample_rate, episode.preroll
         settings = self.space.to_physical(normalized)
-        renderer = self._renderer(rate)
-        processed = renderer.process_stems(song.stems, settings)
-        bus = sum(processed.values())
-        result = renderer.master(bus, settings)
-        mix = result.mix[:, preroll:]
+        result, processed, mix = self._render(episode, settings)
         present = [role for role in self.space.roles if role in processed]
         mids = [processed[role][:, preroll:].mean(axis=0, keepdims=True) for role in present]
         logmels = self._logmel(rate, np.concatenate([*mids, mix]))  # one pass for every stem and the mix
-        # The backbone terms read the mix's log-mel: hand them this one instead of computing it again.
+        # The backbone terms read the mix's log-mel (and embedding): hand them ours instead of computing them again.
         mix_logmel = torch.from_numpy(logmels[len(present) :])[None]
         episode.context.mix_value(mix, features_key(rate, self.features), lambda _: mix_logmel)
+        if self.observation == "embedding":
+            batch = torch.from_numpy(np.concatenate([np.repeat(logmels[: len(present), None], 2, axis=1), mix_logmel]))
+            embeddings, frames = self._embedder(rate).embed_features(batch)
+            key = f"backbone:{id(self._embedder(rate).backbone)}"
+            episode.context.mix_value(mix, key, lambda _: (embeddings[-1], frames[-1]))
+            signals = np.clip(embeddings, -EMBEDDING_BOUND, EMBEDDING_BOUND)
+        else:
+            signals = to_uint8(logmels)
         terms = self.reward.scores(mix, episode.context)
-        images = to_uint8(logmels)
-        stems = np.zeros(self.observation_space["stems"].shape, np.uint8)
-        stems[[self.space.roles.index(r) for r in present]] = images[: len(present)]
+        stems = np.zeros((len(self.space.roles), *signals.shape[1:]), self.observation_space["stems"].dtype)
+        stems[[self.space.roles.index(r) for r in present]] = signals[: len(present)]
+        stems = stems.reshape(self.observation_space["stems"].shape)
+        mix_observation = signals[-1] if self.observation == "embedding" else signals[len(present) :]
         obs = {
             "stems": stems,
-            "mix": images[len(present) :],
+            "mix": mix_observation,
             "settings": normalized.astype(np.float32),
             "presence": np.array([r in processed for r in self.space.roles], np.float32),
         }
-        if episode.reference_image is not None and "reference" in self.observation_space.spaces:
-            obs["reference"] = episode.reference_image.copy()
-        episode.observation = obs
+        if episode.reference_observation is not None and "reference" in self.observation_space.spaces:
+            obs["reference"] = episode.reference_observation.copy()
+        episode.observation, episode.settings, episode.mix = obs, settings, mix
         info = {
-            "song": song.name,
+            "song": episode.song.name,
             "clip_start_seconds": episode.start_seconds,
             "settings": settings.to_dict(),
             "terms": terms,
@@ -333,7 +429,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         """Pickle without the renderers and feature modules; they are rebuilt on demand."""
         state = self.__dict__.copy()
-        state.update(_renderers={}, _logmels={})
+        state.update(_renderers={}, _logmels={}, _embedders={})
         return state
 
 
@@ -344,11 +440,13 @@ class _Episode:
     song: Multitrack
     preroll: int
     context: ScoreContext
-    reference_image: np.ndarray | None
+    reference_observation: np.ndarray | None
     start_seconds: float
     score: float = 0.0
     steps: int = 0
     observation: dict[str, np.ndarray] | None = None
+    settings: MixSettings | None = None
+    mix: np.ndarray | None = None
 
 
 def _build_reward(
@@ -357,8 +455,8 @@ def _build_reward(
     target_lufs: float,
     backbone_path: str | None,
     good_mix_path: str | None,
-) -> tuple[CompositeReward, bool, FeatureConfig | None]:
-    """The composite reward, whether it scores against a reference, and the backbone's log-mel configuration."""
+) -> tuple[CompositeReward, bool, BackboneCheckpoint | None]:
+    """The composite reward, whether it scores against a reference, and the backbone its terms use (if any)."""
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
     unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
     if unknown:
@@ -373,11 +471,12 @@ def _build_reward(
     if not reference_free:
         terms[SpectralReward()] = chosen["spectral"]
     terms[LoudnessReward(target_lufs if reference_free else None)] = chosen["loudness"]
-    features = None
+    backbone = None
     if chosen["fad"] > 0 or chosen["anomaly"] > 0:
         fad, anomaly = good_mix_terms(backbone_path, model_path=good_mix_path)
         terms[fad] = chosen["fad"]
         terms[anomaly] = chosen["anomaly"]
-        features = fad.features
+        embedder = next(iter(fad.embedders.values()))
+        backbone = BackboneCheckpoint(embedder.backbone, embedder.logmel.config, embedder.sample_rate)
     reward = CompositeReward(terms)
-    return reward, reward.needs_reference, features
+    return reward, reward.needs_reference, backbone

@@ -225,3 +225,43 @@ def test_the_default_env_passes_both_checkers() -> None:
         sb3_check_env(env.unwrapped, warn=True)
     _, info = env.reset(seed=0)
     assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
+
+
+def test_embedding_observations_are_the_backbone_embeddings(make) -> None:
+    env = make(observation="embedding")
+    obs, _ = env.reset(seed=0)
+    assert obs["stems"].shape == (4 * 128,) and obs["mix"].shape == (128,) and obs["reference"].shape == (128,)
+    assert obs in env.observation_space
+    embedding, _ = env._embedder(22_050)(env.current_mix)
+    np.testing.assert_allclose(obs["mix"], embedding, atol=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env, warn=True)
+
+
+def test_embedding_observations_are_deterministic(make) -> None:
+    a, b = (
+        _flatten(_rollout(make(observation="embedding"), 5, 4)),
+        _flatten(_rollout(make(observation="embedding"), 5, 4)),
+    )
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_clip_and_current_state_are_exposed(make) -> None:
+    env = make()
+    with pytest.raises(RuntimeError, match="reset"):
+        _ = env.clip
+    env.reset(seed=0)
+    assert env.clip.num_samples == 2 * 22_050 and env.clip.settings is not None
+    np.testing.assert_array_equal(env.current_mix, env._episode.mix)
+    np.testing.assert_allclose(env.current_settings.values, env.space.neutral().values, atol=1e-5)
+
+
+def test_score_settings_agrees_with_step_and_does_not_step(make) -> None:
+    env = make()
+    env.reset(seed=0)
+    action = np.random.default_rng(0).uniform(-1, 1, 41).astype(np.float32)
+    terms = env.score_settings(action)
+    assert env._episode.steps == 0
+    _, _, _, _, info = env.step(action)
+    assert terms == pytest.approx(info["terms"], abs=1e-6)
