@@ -41,7 +41,9 @@ class MetricSuite:
         return cls(SpectralReward(), fad, anomaly)
 
 
-def parameter_errors(predicted: MixSettings, truth: MixSettings, roles: Iterable[str] | None = None) -> dict[str, float]:
+def parameter_errors(
+    predicted: MixSettings, truth: MixSettings, roles: Iterable[str] | None = None
+) -> dict[str, float]:
     """Mean absolute and squared error in normalised units over the controls of ``roles`` and the master bus.
 
     Controls of a role the song lacks have no effect, so they are left out when ``roles`` names the present ones.

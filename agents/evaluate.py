@@ -1,0 +1,161 @@
+"""Evaluate any mixing policy on a split: per-song and mean metrics, as a table and as JSON.
+
+``python -m agents.evaluate --model RUN --split test`` for a trained agent,
+``python -m agents.evaluate --heuristic loudness --split test`` for a baseline.
+
+Every song of the split is one episode from a fixed seed (``seed + index``), so the same policy and seed give
+the same numbers. The final mix of the episode is measured with :func:`rewards.metrics.mix_metrics`: MRSTFT
+and LUFS error against the reference clip, FAD and anomaly against the good-mix model, parameter MAE/MSE
+against the ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from agents.policies import AgentPolicy, MixPolicy
+from mixenv.data.atomic import write_json
+from mixenv.env import MixEnv
+from rewards.metrics import METRICS, MetricSuite, mix_metrics, summarize
+
+
+def suite_of(env: MixEnv) -> MetricSuite:
+    """The metric suite of an env's own reward terms (so metrics and rewards cannot drift apart)."""
+    from rewards.spectral import SpectralReward
+
+    terms = {t.name: t for t in env.reward.terms}
+    return MetricSuite(terms.get("spectral") or SpectralReward(), terms.get("fad"), terms.get("anomaly"))
+
+
+def evaluate_policy(
+    policy: MixPolicy,
+    env: MixEnv,
+    *,
+    episodes: int | None = None,
+    seed: int = 0,
+    suite: MetricSuite | None = None,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix."""
+    suite = suite or suite_of(env)
+    names = [s.name for s in env.songs][:episodes]
+    rows = []
+    for index, name in enumerate(tqdm(names, desc=f"evaluating {policy.name}", unit="song", disable=not progress)):
+        obs, info = env.reset(seed=seed + index, options={"song": name})
+        policy.reset(env)
+        total = 0.0
+        for _ in range(env.episode_steps):
+            obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
+            total += reward
+            if terminated or truncated:
+                break
+        clip = env.clip
+        metrics = mix_metrics(
+            suite,
+            env.current_mix,
+            clip.sample_rate,
+            reference=clip.reference,
+            predicted=env.current_settings,
+            truth=clip.settings,
+            roles=clip.roles,
+        )
+        rows.append({"song": name, "return": total, "score": info["score"], **metrics})
+    return rows
+
+
+def validation_score(model: Any, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:
+    """Mean final score, return and MRSTFT of an SB3 model over validation episodes (for training callbacks)."""
+
+    class _Model:
+        name = "agent"
+
+        def reset(self, env: MixEnv) -> None:
+            pass
+
+        def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+            return model.predict(observation, deterministic=True)[0]
+
+    rows = evaluate_policy(_Model(), env, episodes=episodes, seed=seed)
+    out = {"score": float(np.mean([r["score"] for r in rows])), "return": float(np.mean([r["return"] for r in rows]))}
+    if all("mrstft" in r for r in rows):
+        out["mrstft"] = float(np.mean([r["mrstft"] for r in rows]))
+    return out
+
+
+def format_table(rows: Sequence[dict[str, Any]], title: str) -> str:
+    """Per-song rows and a mean line, metric columns in :data:`~rewards.metrics.METRICS` order."""
+    columns = ["return", *[m for m in METRICS if any(m in r for r in rows)]]
+    lines = [title, " | ".join([f"{'song':>18s}", *(f"{c:>10s}" for c in columns)])]
+    for row in rows:
+        lines.append(" | ".join([f"{row['song']:>18s}", *(f"{row.get(c, float('nan')):10.3f}" for c in columns)]))
+    summary = summarize(rows)
+    mean_return = float(np.mean([r["return"] for r in rows]))
+    means = [f"{mean_return:10.3f}", *(f"{summary[c]['mean']:10.3f}" for c in columns[1:])]
+    lines.append(" | ".join([f"{'mean':>18s}", *means]))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m agents.evaluate``."""
+    from agents.common import parse_env_kwargs
+    from agents.heuristics import HEURISTICS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", type=Path, help="a training run folder (python -m agents.ppo --out RUN)")
+    which.add_argument("--heuristic", choices=sorted(HEURISTICS), help="a classic baseline")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="songs to evaluate on")
+    parser.add_argument("--episodes", type=int, default=None, help="evaluate only the first N songs")
+    parser.add_argument("--seed", type=int, default=0, help="episode i is reset with seed + i")
+    parser.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="extra MixEnv arguments")
+    parser.add_argument("--budget", type=int, default=200, help="renders per song for --heuristic cmaes")
+    parser.add_argument("--json", type=Path, default=None, help="where to write the results (default: beside)")
+    args = parser.parse_args(argv)
+    try:
+        extra = parse_env_kwargs(args.env_kwargs)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.model is not None:
+        try:
+            policy: MixPolicy = AgentPolicy(args.model)
+        except FileNotFoundError as err:
+            print(f"agents.evaluate: error: {err}", file=sys.stderr)
+            return 2
+        env_kwargs = policy.env_kwargs | extra | {"split": args.split}
+        out = args.json or args.model / f"evaluation_{args.split}.json"
+    else:
+        cls = HEURISTICS[args.heuristic]
+        policy = cls(budget=args.budget, seed=args.seed) if args.heuristic == "cmaes" else cls()
+        env_kwargs = extra | {"split": args.split}
+        out = args.json or Path("outputs") / f"evaluation_{args.heuristic}_{args.split}.json"
+    env = MixEnv(**env_kwargs)
+    rows = evaluate_policy(policy, env, episodes=args.episodes, seed=args.seed, progress=True)
+    print(format_table(rows, f"{policy.name} on {args.split} ({len(rows)} songs)"))
+    write_json(
+        out,
+        {
+            "policy": policy.name,
+            "split": args.split,
+            "seed": args.seed,
+            "env_kwargs": env_kwargs,
+            "songs": rows,
+            "summary": summarize(rows),
+        },
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

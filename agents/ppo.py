@@ -1,0 +1,10 @@
+"""Train PPO on MixEnv-v0 (or any Gymnasium env): `python -m agents.ppo --env MixEnv-v0 --help`."""
+
+from __future__ import annotations
+
+import sys
+
+from agents.common import main
+
+if __name__ == "__main__":
+    sys.exit(main("ppo"))

@@ -1,0 +1,176 @@
+"""RL entry points, the backbone extractor, the heuristics and the shared evaluation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents import common
+from agents.evaluate import evaluate_policy
+from agents.evaluate import main as evaluate_main
+from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
+from agents.policies import AgentPolicy
+from mixenv.env import MixEnv
+from mixenv.loudness import integrated_lufs
+
+
+@pytest.fixture
+def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> list[str]:
+    """--env-kwargs for a fast MixEnv on the tiny corpus with the tiny backbone."""
+    backbone, good_mix = tiny_reward_models
+    return [f"data_path='{tiny_corpus}'", "clip_seconds=1.0", "episode_steps=4", f"good_mix_path='{good_mix}'"], str(
+        backbone
+    )
+
+
+def _train(algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ...] = ()) -> Path:
+    kwargs, backbone = env_kwargs
+    algo_kwargs = {"ppo": ["n_steps=64", "batch_size=32", "n_epochs=2"], "sac": ["learning_starts=40"]}
+    algo_kwargs["td3"] = algo_kwargs["sac"]
+    argv = ["--total-timesteps", "128", "--seed", str(seed), "--out", str(out), "--backbone-path", backbone,
+            "--eval-freq", "64", "--eval-episodes", "1", "--eval-split", "test", "--no-progress",
+            "--env-kwargs", *kwargs, "--algo-kwargs", *algo_kwargs[algo], *extra]  # fmt: skip
+    return common.train(algo, argv)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(algo: str, tmp_path: Path, env_kwargs) -> None:
+    run = _train(algo, tmp_path / algo, env_kwargs)
+    assert {"config.json", "model.zip", "best_model.zip", "validation.json", "progress.csv"} <= {
+        p.name for p in run.iterdir()
+    }
+    assert json.loads((run / "config.json").read_text())["env_kwargs"]["observation"] == "embedding"
+    policy = AgentPolicy(run)
+    env = MixEnv(**policy.env_kwargs | {"split": "test"})
+    rows = evaluate_policy(policy, env)
+    assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+
+
+def test_training_changes_the_policy(tmp_path: Path, env_kwargs) -> None:
+    run = _train("ppo", tmp_path / "ppo", env_kwargs)
+    trained = AgentPolicy(run, best=False).model.policy
+    untrained = common.build_model(
+        "ppo", common.parse_args("ppo", ["--env-kwargs", *env_kwargs[0], "--backbone-path", env_kwargs[1]]),
+        common.make_vec_env("MixEnv-v0", json.loads((run / "config.json").read_text())["env_kwargs"], 1, 0),
+    ).policy  # fmt: skip
+    weights = [(a - b).abs().max().item() for a, b in zip(trained.parameters(), untrained.parameters(), strict=True)]
+    assert max(weights) > 1e-4
+
+
+def test_same_seed_gives_the_same_evaluation(tmp_path: Path, env_kwargs) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        run = _train("ppo", tmp_path / name, env_kwargs, seed=3)
+        out = tmp_path / f"{name}.json"
+        assert evaluate_main(["--model", str(run), "--split", "test", "--json", str(out)]) == 0
+        outputs.append(json.loads(out.read_text())["songs"])
+    assert outputs[0] == outputs[1]
+
+
+def test_finetuning_runs_the_backbone_on_log_mel(tmp_path: Path, env_kwargs) -> None:
+    run = _train("ppo", tmp_path / "ft", env_kwargs, extra=("--backbone", "finetune", "--eval-freq", "0"))
+    model = AgentPolicy(run).model
+    extractor = model.policy.features_extractor
+    assert not extractor.embedded and any(p.requires_grad for p in extractor.backbone.parameters())
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate_main(["--model", str(tmp_path / "nowhere")]) == 2
+    assert "no config.json" in capsys.readouterr().err
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text('{"algo": "ppo", "env_kwargs": {}}')
+    with pytest.raises(FileNotFoundError, match=r"holds no model\.zip"):
+        AgentPolicy(tmp_path / "run")
+
+
+def test_wrong_env_id_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        common.parse_args("ppo", ["--env", "MixEnv-v9"])
+    assert "unknown env id 'MixEnv-v9'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("item", ["clip_seconds", "=2", "split"])
+def test_malformed_env_kwargs_are_a_clear_error(item: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        common.parse_args("ppo", ["--env-kwargs", item])
+    assert "expect KEY=VALUE items" in capsys.readouterr().err
+
+
+def test_env_kwargs_values_are_python_literals() -> None:
+    assert common.parse_env_kwargs(["clip_seconds=2.5", "split=train", "reward_weights={'fad': 0}"]) == {
+        "clip_seconds": 2.5, "split": "train", "reward_weights": {"fad": 0},
+    }  # fmt: skip
+
+
+def test_help_is_built_from_the_typed_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        common.parse_args("sac", ["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--total-timesteps", "--n-envs", "--env-kwargs", "--backbone", "--device", "--out"):
+        assert flag in out
+
+
+def test_extractor_concatenates_embedding_observations() -> None:
+    from gymnasium import spaces
+
+    embedding = spaces.Box(-100, 100, (8,))
+    space = spaces.Dict({
+        "stems": spaces.Box(-100, 100, (4 * 8,)), "mix": embedding, "reference": embedding,
+        "settings": spaces.Box(-1, 1, (41,)), "presence": spaces.Box(0, 1, (4,)),
+    })  # fmt: skip
+    extractor = common.BackboneExtractor(space)
+    obs = {k: torch.ones(2, *v.shape) for k, v in space.spaces.items()}
+    assert extractor.embedded and extractor(obs).shape == (2, 32 + 8 + 8 + 41 + 4) == (2, extractor.features_dim)
+
+
+# --- heuristics ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def env(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> MixEnv:
+    backbone, good_mix = tiny_reward_models
+    return MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, episode_steps=2, backbone_path=str(backbone),
+                  good_mix_path=str(good_mix))  # fmt: skip
+
+
+def test_neutral_heuristic_plays_the_neutral_vector(env: MixEnv) -> None:
+    env.reset(seed=0)
+    policy = NeutralPolicy()
+    policy.reset(env)
+    np.testing.assert_array_equal(policy.act({}, env), env.space.neutral_vector())
+
+
+def test_loudness_balance_masters_the_bus_to_minus_14(env: MixEnv) -> None:
+    env.reset(seed=0)
+    policy = LoudnessBalancePolicy()
+    policy.reset(env)
+    env.step(policy.act({}, env))
+    assert integrated_lufs(env.current_mix, 22_050) == pytest.approx(-14.0, abs=1.0)
+
+
+def test_reference_matching_gets_closer_to_the_reference_than_neutral(env: MixEnv) -> None:
+    neutral = evaluate_policy(NeutralPolicy(), env)
+    matched = evaluate_policy(ReferenceMatchPolicy(), env)
+    assert np.mean([r["lufs_error"] for r in matched]) < 0.5 < np.mean([r["lufs_error"] for r in neutral])
+    assert np.mean([r["mrstft"] for r in matched]) < np.mean([r["mrstft"] for r in neutral])
+
+
+def test_cmaes_improves_the_env_score_and_is_seeded(env: MixEnv) -> None:
+    env.reset(seed=0, options={"song": env.songs[0].name})
+    start = env.reward.total(env.score_settings(env.space.neutral_vector()))
+    actions = []
+    for _ in range(2):
+        policy = CMAESPolicy(budget=40, seed=1)
+        policy.reset(env)
+        actions.append(policy.act({}, env))
+    assert env.reward.total(env.score_settings(actions[0])) > start
+    np.testing.assert_array_equal(actions[0], actions[1])
+
+
+def test_heuristic_act_before_reset_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="reset"):
+        NeutralPolicy().act({}, None)  # type: ignore[arg-type]
