@@ -1,82 +1,92 @@
-"""`make run`: the main job on the embedded corpus.
+"""`make run`: the main job on the embedded corpus, end to end, in under 20 minutes on 2 cores.
 
-Builds the default synthetic corpus on first use, takes the held-out (test) songs, renders each under its
-ground-truth preset and under the neutral preset, and compares both with the reference mix: integrated loudness
-and multi-resolution STFT distance. Writes the first test song's three mixes as WAV and a PNG of their
-spectrograms to ``--out``.
+1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the good-mix model.
+2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model).
+3. Mixes every held-out (test) song with PPO, the classic heuristics (neutral, loudness balance, reference
+   matching, CMA-ES on the env's reward) and the ground truth (the ceiling), measured by the same metrics.
+4. Prints the table, writes results JSON, a plot, and each method's mix of one test song as WAV (with their
+   spectrograms) to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import statistics
+import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+import numpy as np
 
-from mixenv.data import list_songs, write_audio
-from mixenv.data.synth.corpus import ensure_corpus
-from mixenv.loudness import integrated_lufs
-from mixenv.params import ROLES, ParamSpace
+from agents import common
+from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
+from agents.policies import AgentPolicy, MixPolicy
+from experiments.compare import format_comparison, plot_comparison, run_policy, song_means, write_example_mixes
+from mixenv.data.atomic import write_json
+from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
-from mixenv.render import Renderer
-from rewards.spectral import SpectralDistance
+
+
+class GroundTruthPolicy:
+    """Plays the clip's ground-truth settings: what a perfect method would reach (synthetic songs only)."""
+
+    name = "ground truth"
+
+    def __init__(self) -> None:
+        self.action = np.zeros(0, np.float32)
+
+    def reset(self, env: MixEnv) -> None:
+        if env.clip.settings is None:
+            raise ValueError(f"song {env.clip.name!r} has no ground-truth settings")
+        self.action = env.clip.settings.normalized()
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        return self.action
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="where WAVs and the PNG go")
-    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="songs to evaluate")
+    parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plot and WAVs")
+    parser.add_argument("--timesteps", type=int, default=6_000, help="PPO training steps (more: better, slower)")
+    parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
+    parser.add_argument("--seed", type=int, default=0, help="seeds training and evaluation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
+    start = time.perf_counter()
 
-    corpus = ensure_corpus()
-    songs = list_songs("synthetic", corpus, args.split)
-    print(f"corpus: {corpus}\n{len(songs)} {args.split} songs\n")
-    neutral = ParamSpace(ROLES).neutral()
-    spectral = SpectralDistance()
-    rows = []
-    for i, ref in enumerate(tqdm(songs, desc="rendering", unit="song")):
-        song = ref.load()
-        if song.reference is None or song.settings is None:
-            raise SystemExit(f"{ref.path} lacks its reference or settings.json; delete {corpus} to rebuild it")
-        renderer = Renderer(song.sample_rate, ROLES)
-        mixes = {
-            "ground truth": renderer.render(song.stems, song.settings).mix,
-            "neutral": renderer.render(song.stems, neutral).mix,
-        }
-        row = {"song": song.name, "reference LUFS": integrated_lufs(song.reference, song.sample_rate)}
-        for label, mix in mixes.items():
-            row[f"{label} LUFS"] = integrated_lufs(mix, song.sample_rate)
-            row[f"{label} MRSTFT"] = spectral.distance(mix, song.reference)
-        rows.append(row)
-        if i == 0:
-            args.out.mkdir(parents=True, exist_ok=True)
-            example = {"reference": song.reference, **mixes}
-            for label, audio in example.items():
-                write_audio(args.out / f"{song.name}_{label.replace(' ', '_')}.wav", audio, song.sample_rate)
-            png = plot_spectrograms(
-                example,
-                song.sample_rate,
-                args.out / f"{song.name}_spectrograms.png",
-                title=f"{song.name}: reference vs ground-truth and neutral renders",
-            )
-
-    header = ["song", "reference LUFS", "ground truth LUFS", "ground truth MRSTFT", "neutral LUFS", "neutral MRSTFT"]
-    print(" | ".join(f"{h:>19s}" for h in header))
-    for row in rows[:5]:
-        print(" | ".join(f"{row[h]:>19.2f}" if isinstance(row[h], float) else f"{row[h]:>19s}" for h in header))
-    if len(rows) > 5:
-        print(f"{'... (' + str(len(rows) - 5) + ' more)':>19s}")
-    means = {h: statistics.mean(r[h] for r in rows) for h in header[1:]}
-    print(" | ".join([f"{'mean':>19s}", *(f"{means[h]:>19.2f}" for h in header[1:])]))
+    test_env = MixEnv(split="test")  # builds corpus, backbone and good-mix model on first use
+    run = args.out / "ppo"
+    print(f"training PPO for {args.timesteps} steps into {run} ...")
+    common.train("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
+                         "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
+    policies: dict[str, MixPolicy] = {
+        "neutral": NeutralPolicy(),
+        "loudness balance": LoudnessBalancePolicy(),
+        "reference matching": ReferenceMatchPolicy(),
+        "cma-es": CMAESPolicy(budget=args.cmaes_budget, seed=args.seed),
+        "ppo": AgentPolicy(run),
+        "ground truth": GroundTruthPolicy(),
+    }
+    evaluation_seed = 1000 + args.seed
+    rows = {name: run_policy(policy, test_env, None, evaluation_seed) for name, policy in policies.items()}
+    results = {name: [song_means(r)] for name, r in rows.items()}
+    title = f"{len(test_env.songs)} test songs, 4 s clips, 10-step episodes; PPO trained {args.timesteps} steps"
+    print("\n" + format_comparison(results, title))
+    write_json(args.out / "results.json", {"title": title, "songs": rows, "means": results})
+    plot = plot_comparison(results, args.out / "results.png", title)
+    song = test_env.songs[0].name
+    mixes = write_example_mixes(policies, test_env, song, evaluation_seed, args.out / "mixes")
+    spectrograms = plot_spectrograms(
+        mixes, test_env.clip.sample_rate, args.out / "spectrograms.png", title=f"{song}: each method's mix"
+    )
+    minutes = (time.perf_counter() - start) / 60
     print(
-        f"\nThe ground-truth preset reproduces the reference (MRSTFT {means['ground truth MRSTFT']:.4f}); the neutral "
-        f"mix is {means['neutral MRSTFT']:.2f} away and off by "
-        f"{statistics.mean(abs(r['neutral LUFS'] - r['reference LUFS']) for r in rows):.1f} LU on average: that gap "
-        "is what an agent or a model has to close.\n"
-        f"Wrote the mixes of {rows[0]['song']} as WAV, and {png.name}, to {args.out}/"
+        f"\nwrote {args.out / 'results.json'}, {plot}, {spectrograms} and {len(mixes)} WAVs of {song} in "
+        f"{args.out / 'mixes'} ({minutes:.1f} min)"
+    )
+    print(
+        "Lower is better in every column. To train longer: python -m agents.ppo --total-timesteps 100000 --n-envs 2"
+        " (or agents.sac / agents.td3); then python -m agents.evaluate --model RUN --split test. The multi-seed"
+        " comparison of all three algorithms is python -m experiments.benchmark_rl."
     )
 
 
