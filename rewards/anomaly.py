@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mixenv.backbone import AudioEmbedder
-from mixenv.data.atomic import atomic_path
+from mixenv.data.atomic import load_arrays, save_arrays
 from rewards.base import ScoreContext
 from rewards.fad import embedder_at, mix_embeddings, oas_shrink
 
@@ -208,9 +208,7 @@ class AnomalyDetector:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the detector to an ``.npz`` file, atomically."""
-        with atomic_path(path) as tmp, open(tmp, "wb") as file:
-            np.savez(file, format=np.array(DETECTOR_FORMAT), version=np.array(DETECTOR_VERSION), **self.to_arrays())
-        return Path(path)
+        return save_arrays(path, DETECTOR_FORMAT, DETECTOR_VERSION, self.to_arrays())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AnomalyDetector:
@@ -220,15 +218,7 @@ class AnomalyDetector:
             FileNotFoundError: If the file does not exist.
             ValueError: If it is not a detector file of this version.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"anomaly detector {path} does not exist; write one with AnomalyDetector.save")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = dict(data)
-        if str(arrays.get("format")) != DETECTOR_FORMAT or int(arrays.get("version", -1)) != DETECTOR_VERSION:
-            raise ValueError(
-                f"{path} is not a version-{DETECTOR_VERSION} mixenv anomaly detector; delete it and fit a new one"
-            )
+        arrays = load_arrays(path, DETECTOR_FORMAT, DETECTOR_VERSION, "fit a detector and save it (AnomalyDetector)")
         return cls.from_arrays(arrays)
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
 from mixenv.data import SongRef, list_songs
-from mixenv.data.atomic import atomic_path
+from mixenv.data.atomic import load_arrays, save_arrays
 from mixenv.data.synth.corpus import ensure_corpus
 from mixenv.loudness import rms_dbfs
 from mixenv.pretrain import default_backbone_path, ensure_backbone
@@ -63,8 +63,6 @@ class GoodMixModel:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model to one ``.npz`` file, atomically."""
         arrays = {
-            "format": np.array(GOODMIX_FORMAT),
-            "version": np.array(GOODMIX_VERSION),
             "fad_mean": self.fad.mean,
             "fad_cov": self.fad.cov,
             "fad_n": np.array(self.fad.n),
@@ -73,9 +71,7 @@ class GoodMixModel:
             "info": np.array(json.dumps(self.info)),
             **{f"detector_{k}": v for k, v in self.detector.to_arrays().items()},
         }
-        with atomic_path(path) as tmp, open(tmp, "wb") as file:
-            np.savez(file, **arrays)
-        return Path(path)
+        return save_arrays(path, GOODMIX_FORMAT, GOODMIX_VERSION, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> GoodMixModel:
@@ -85,13 +81,9 @@ class GoodMixModel:
             FileNotFoundError: If the file does not exist.
             ValueError: If it is not a good-mix model of this version.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"good-mix model {path} does not exist; build one with ensure_good_mix_model")
-        with np.load(path, allow_pickle=False) as data:
-            arrays = dict(data)
-        if str(arrays.get("format")) != GOODMIX_FORMAT or int(arrays.get("version", -1)) != GOODMIX_VERSION:
-            raise ValueError(f"{path} is not a version-{GOODMIX_VERSION} mixenv good-mix model; delete it to rebuild")
+        arrays = load_arrays(
+            path, GOODMIX_FORMAT, GOODMIX_VERSION, "delete it and build it again (ensure_good_mix_model)"
+        )
         prefix = "detector_"
         return cls(
             GaussianStats(arrays["fad_mean"], arrays["fad_cov"], int(arrays["fad_n"])),

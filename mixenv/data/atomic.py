@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -70,3 +72,33 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def save_arrays(path: str | os.PathLike[str], kind: str, version: int, arrays: dict[str, Any]) -> Path:
+    """Write named arrays to an ``.npz`` file tagged with a kind and version, atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        np.savez(file, format=np.array(kind), version=np.array(version), **arrays)
+    return Path(path)
+
+
+def load_arrays(path: str | os.PathLike[str], kind: str, version: int, fix: str) -> dict[str, np.ndarray]:
+    """Read a file written by :func:`save_arrays`, checking its kind and version (no pickles are loaded).
+
+    Args:
+        path: The file.
+        kind: The expected kind tag.
+        version: The expected version.
+        fix: What the user should do if the file is missing or of another kind or version.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If it is of another kind or version.
+    """
+    path, what = Path(path), kind.replace("-", " ")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist; {fix}")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = dict(data)
+    if str(arrays.get("format")) != kind or int(arrays.get("version", -1)) != version:
+        raise ValueError(f"{path} is not a version-{version} {what}; {fix}")
+    return arrays
