@@ -1,0 +1,158 @@
+"""Generative variations: a conditional VAE over mix settings given the stems, to sample several plausible mixes.
+
+Much of a mix is not fixed by its stems: how loud the lead sits, which side the ``other`` stem goes, where a
+mid-band cut lands on a stem with no resonance to fix. A deterministic model predicts the average of such
+choices (a centred ``other``, a compromise EQ); a CVAE (Sohn et al., 2015) draws them.
+
+* Condition ``c``: the stems' clip embeddings (the shared backbone, as in ``cnn``) and presence, through an MLP.
+  Not the reference: the variations are different mixes of the stems, not reconstructions of one mix.
+* Prior ``p(z | c)`` and posterior ``q(z | c, y)`` (which also sees the settings ``y``): diagonal Gaussians of
+  ``latent_dim`` dimensions. Decoder ``(z, c) -> y`` through tanh.
+* Loss: masked MSE of ``decode(z ~ q)`` plus ``beta`` times KL(q || p) (``beta`` weighs the KL, in nats, against
+  the squared error averaged over controls; a Gaussian likelihood of standard deviation ``s`` gives
+  ``beta = 2 s^2 / params``, so 0.002 is ``s`` of about 0.2 normalised units).
+
+``forward`` decodes the prior's mean: the single most typical mix, so a CVAE trains, evaluates and acts in
+MixEnv like the deterministic models; :meth:`SettingsCVAE.sample` draws variations, and :func:`settings_spread`
+and :func:`pairwise_distance` measure how different they are; :func:`evaluate_variations` renders and scores
+every sample with the evaluation's own metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rewards.metrics import METRICS, MetricSuite
+from supervised.checkpoint import LoadedModel
+from supervised.data import target_mask
+from supervised.evaluate import ClipScorer, EvalClip
+from supervised.inputs import ModelInputs, batch_inputs, clip_logmels
+from supervised.models.base import Encoded, MixModel, masked_loss
+from supervised.models.config import ModelConfig
+from supervised.models.layers import mlp
+
+_LOGVAR_RANGE = (-8.0, 4.0)
+"""Log-variances are clamped here: keeps the KL and the samples finite early in training."""
+
+
+class SettingsCVAE(MixModel):
+    """Conditional VAE over normalised settings, conditioned on the stems (see the module docstring)."""
+
+    def __init__(self, config: ModelConfig, backbone: nn.Module) -> None:
+        super().__init__(config, backbone)
+        d, width, latent, params = self.embedding_dim, config.width, config.latent_dim, self.space.size
+        self.stem_norm = nn.LayerNorm(d)
+        self.condition = nn.Sequential(
+            mlp(self.n_roles * (d + 1), width, config.depth, width, config.dropout), nn.GELU()
+        )
+        self.prior = nn.Linear(width, 2 * latent)
+        self.posterior = mlp(width + params, width, 1, 2 * latent, config.dropout)
+        self.decoder = mlp(width + latent, width, config.depth, params, config.dropout)
+
+    def forward(
+        self, stems: torch.Tensor, presence: torch.Tensor, reference: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The most typical settings ``(batch, params)``: the decoded prior mean (the reference is not used)."""
+        self.check_inputs(stems, presence, reference)
+        return super().forward(stems, presence)
+
+    def settings_logits(self, encoded: Encoded, presence: torch.Tensor) -> torch.Tensor:
+        condition = self._condition(encoded, presence)
+        mean, _ = self._gaussian(self.prior(condition))
+        return self.decoder(torch.cat([condition, mean], dim=-1))
+
+    def sample(
+        self, stems: torch.Tensor, presence: torch.Tensor, n: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` settings ``(batch, n, params)`` in [-1, 1] drawn from the prior given the stems."""
+        self.check_inputs(stems, presence, None)
+        condition = self._condition(self.encode(stems, presence, None), presence)
+        mean, logvar = self._gaussian(self.prior(condition))
+        noise = torch.randn((*mean.shape[:1], n, mean.shape[1]), generator=generator)
+        z = mean[:, None] + (0.5 * logvar).exp()[:, None] * noise
+        return torch.tanh(self.decoder(torch.cat([condition[:, None].expand(-1, n, -1), z], dim=-1)))
+
+    def training_loss(
+        self, inputs: ModelInputs, targets: torch.Tensor, masks: torch.Tensor, loss: str = "mse"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruction through the posterior (sampled in training, its mean in eval) plus ``beta`` * KL.
+
+        Returns the loss and the prior-mean predictions (what :meth:`forward` gives), for validation metrics.
+        """
+        self.check_inputs(inputs.stems, inputs.presence, None)
+        condition = self._condition(self.encode(inputs.stems, inputs.presence, None), inputs.presence)
+        prior_mean, prior_logvar = self._gaussian(self.prior(condition))
+        post_mean, post_logvar = self._gaussian(self.posterior(torch.cat([condition, targets * masks], dim=-1)))
+        z = post_mean + (0.5 * post_logvar).exp() * torch.randn_like(post_mean) if self.training else post_mean
+        reconstruction = torch.tanh(self.decoder(torch.cat([condition, z], dim=-1)))
+        kl = 0.5 * (
+            prior_logvar - post_logvar + (post_logvar.exp() + (post_mean - prior_mean) ** 2) / prior_logvar.exp() - 1
+        )
+        total = masked_loss(reconstruction, targets, masks, loss) + self.config.beta * kl.sum(dim=-1).mean()
+        predictions = torch.tanh(self.decoder(torch.cat([condition, prior_mean], dim=-1)))
+        return total, predictions
+
+    def _condition(self, encoded: Encoded, presence: torch.Tensor) -> torch.Tensor:
+        stems = self.stem_norm(encoded.stems.embedding) * presence[..., None]
+        return self.condition(torch.cat([stems.flatten(1), presence], dim=1))
+
+    @staticmethod
+    def _gaussian(parameters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, logvar = parameters.chunk(2, dim=-1)
+        return mean, logvar.clamp(*_LOGVAR_RANGE)
+
+
+def settings_spread(samples: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean over controls of the standard deviation across samples ``(n, params)``, in normalised units.
+
+    Controls where ``mask`` is 0 (absent roles) are left out; 0 for identical samples.
+    """
+    std = np.asarray(samples, np.float64).std(axis=0)
+    return float(std.mean() if mask is None else std[np.asarray(mask) > 0].mean())
+
+
+def pairwise_distance(samples: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean absolute difference between two different samples, over controls (``mask`` as in settings_spread)."""
+    x = np.asarray(samples, np.float64)
+    if mask is not None:
+        x = x[:, np.asarray(mask) > 0]
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"pairwise distance needs at least two samples, got {n}")
+    diffs = np.abs(x[:, None] - x[None]).mean(axis=-1)
+    return float(diffs.sum() / (n * (n - 1)))
+
+
+def evaluate_variations(
+    loaded: LoadedModel, clips: Sequence[EvalClip], suite: MetricSuite, samples: int = 8, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Draw ``samples`` settings per clip, render and score each; one row per clip.
+
+    A row holds the song, each metric averaged over the samples (quality), ``spread`` and ``pairwise`` (diversity,
+    over the present roles' and the master's controls, see :func:`settings_spread`) and ``samples``.
+
+    Raises:
+        TypeError: If the model is not a :class:`SettingsCVAE`.
+    """
+    model = loaded.model
+    if not isinstance(model, SettingsCVAE):
+        raise TypeError(f"variations need a cvae model, got {model.config.name!r}; train one with --model cvae")
+    generator = torch.Generator().manual_seed(seed)
+    scorer = ClipScorer(suite, model.space)
+    rows = []
+    for clip in clips:
+        inputs = batch_inputs([clip_logmels(clip.clip, model.space.roles, loaded.features)], use_reference=False)
+        with torch.inference_mode():
+            drawn = model.sample(inputs.stems, inputs.presence, samples, generator)[0].numpy()
+        scores = [scorer(clip, settings) for settings in drawn]
+        mask = target_mask(model.space, inputs.presence[0].numpy())
+        row: dict[str, Any] = {"song": clip.song.name, "start_seconds": clip.start_seconds, "samples": samples}
+        row |= {m: float(np.mean([s[m] for s in scores])) for m in METRICS if m in scores[0]}
+        row |= {"spread": settings_spread(drawn, mask), "pairwise": pairwise_distance(drawn, mask)}
+        rows.append(row)
+    return rows

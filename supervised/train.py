@@ -1,0 +1,580 @@
+"""``python -m supervised.train``: fit a model to the corpus's ground-truth mix settings.
+
+Data: every song of the corpus's train and val splits becomes log-mels once (:mod:`supervised.data`; a corpus
+without val songs lends the last fifth of its train songs). Each step draws ``batch_size`` songs (every song once
+per epoch) and a random clip of ``clip_seconds`` of each, stems and reference aligned, augments it
+(:mod:`supervised.augment`) and, with probability ``reference_dropout``, hides the reference from the whole batch
+so the model also learns to mix reference-free. Loss: MSE (or Smooth-L1) on the normalised settings, masked for
+the controls of absent roles. AdamW with linear warm-up and cosine decay over ``epochs``; a pretrained backbone
+learns at ``backbone_lr_scale`` times the head's rate, a frozen one not at all.
+
+After every epoch: validation on fixed clips of the val songs (loss, MSE and MAE per control); the best model so
+far goes to ``model.pt`` (weights and exact configuration, :mod:`supervised.checkpoint`); everything needed to
+continue goes to ``last.pt``; training stops early after ``patience`` epochs without improvement. The run folder
+also holds ``config.json``, ``history.csv`` (per epoch), ``per_param.csv`` (per epoch and control) and
+``training.json`` (the summary). Every file is written atomically; an interrupted run continues with ``--resume``.
+
+Same seed, same data, same number of torch threads: bit-identical weights, with or without an interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import logging
+import math
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+import mixenv
+from mixenv.data import DatasetError
+from mixenv.data.atomic import atomic_path, write_json
+from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
+from mixenv.features import FeatureConfig
+from mixenv.params import ParamSpace
+from mixenv.pretrain import default_backbone_path, ensure_backbone
+from supervised.augment import AUGMENTATIONS, AugmentConfig, Augmenter
+from supervised.checkpoint import MODEL_FILE, save_model
+from supervised.data import Batch, FeatureBank, build_bank, check_crop, fixed_batches, random_batch
+from supervised.inputs import InputError
+from supervised.models import LOSSES, MODEL_NAMES, PRESETS, MixModel, ModelConfig, build_model, preset
+
+STATE_FILE = "last.pt"
+STATE_FORMAT = "mixenv-supervised-state"
+VAL_FRACTION = 0.2
+"""Share of the train songs held out for validation when a corpus has no val split."""
+WARMUP_FRACTION = 0.05
+GRAD_CLIP = 1.0
+_BATCH_STREAM = 1
+"""Batches, crops and reference dropout draw from ``default_rng([seed, _BATCH_STREAM])``."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """Arguments of ``python -m supervised.train``; each field's ``help`` is its command-line help."""
+
+    model: str = field(default="cnn", metadata={"help": "which model", "choices": MODEL_NAMES})
+    epochs: int = field(default=30, metadata={"help": "epochs (one pass over the train songs each, by default)"})
+    seed: int = field(default=0, metadata={"help": "seeds the initial weights, batches, crops and augmentation"})
+    out: Path | None = field(
+        default=None, metadata={"help": "run folder (default: runs/supervised__MODEL__SEED__TIME)"}
+    )
+    init_backbone: str = field(
+        default="default",
+        metadata={
+            "help": "backbone weights to start from: 'default' (the pretrained default backbone, made on first use), "
+            "a checkpoint PATH, or 'none' (from scratch); the patch model has no pretrained weights and always "
+            "starts from scratch"
+        },
+    )
+    freeze_backbone: bool = field(default=False, metadata={"help": "keep the backbone fixed; train the head only"})
+    augment: tuple[str, ...] = field(
+        default=AUGMENTATIONS,
+        metadata={"help": f"augmentations: any of {', '.join(AUGMENTATIONS)}, or 'all', or 'none'"},
+    )
+    corpus: Path | None = field(
+        default=None, metadata={"help": "corpus folder (default: the default synthetic corpus, built on first use)"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "clips per step"})
+    clip_seconds: float = field(default=4.0, metadata={"help": "length of the training and validation clips"})
+    steps_per_epoch: int = field(default=0, metadata={"help": "steps per epoch (0: one pass over the train songs)"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head (AdamW)"})
+    backbone_lr_scale: float = field(
+        default=0.3, metadata={"help": "a pretrained backbone's learning rate, as a share of --lr"}
+    )
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    loss: str = field(default="mse", metadata={"help": "loss on normalised settings", "choices": LOSSES})
+    patience: int = field(default=6, metadata={"help": "stop after this many epochs without a better val loss"})
+    reference_dropout: float = field(
+        default=0.2, metadata={"help": "probability of hiding the reference from a batch (learns reference-free)"}
+    )
+    val_clips: int = field(default=3, metadata={"help": "fixed validation clips per val song"})
+    width: int | None = field(default=None, metadata={"help": "head width (default: the model's)"})
+    depth: int | None = field(default=None, metadata={"help": "head layers (default: the model's)"})
+    dropout: float | None = field(default=None, metadata={"help": "head dropout (default: the model's)"})
+    kernel_size: int | None = field(default=None, metadata={"help": "crnn temporal kernel, odd (default: 3)"})
+    heads: int | None = field(default=None, metadata={"help": "attention heads (default: 4)"})
+    latent_dim: int | None = field(default=None, metadata={"help": "cvae latent size (default: 8)"})
+    beta: float | None = field(default=None, metadata={"help": "cvae KL weight (default: the model's)"})
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the run in --out from its last.pt, with its own settings (only --epochs may grow)"},
+    )
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODEL_NAMES)}")
+        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+        if unknown:
+            raise ValueError(f"unknown augmentations {unknown}; choose from {', '.join(AUGMENTATIONS)}, all, none")
+        if min(self.epochs, self.batch_size, self.val_clips) < 1 or self.steps_per_epoch < 0 or self.patience < 1:
+            raise ValueError("epochs, batch_size, val_clips and patience must be >= 1 and steps_per_epoch >= 0")
+        if self.clip_seconds <= 0 or self.lr <= 0 or not 0.0 <= self.reference_dropout <= 1.0:
+            raise ValueError(
+                f"clip_seconds and lr must be positive and reference_dropout in [0, 1], got {self.clip_seconds}, "
+                f"{self.lr}, {self.reference_dropout}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Train and val feature banks, the log-mel configuration they were made with, and where they came from."""
+
+    train: FeatureBank
+    val: FeatureBank
+    features: FeatureConfig
+    corpus: str
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run did.
+
+    Attributes:
+        out: The run folder.
+        best_epoch: Epoch of the saved model (1-based).
+        epochs: Epochs run in total.
+        steps: Optimiser steps in total.
+        seconds: Training wall time in total (validation included, data preparation not).
+        validation: The best epoch's validation numbers (``loss``, ``mse``, ``mae``, ``per_param``).
+        stopped_early: Whether patience ran out before ``epochs``.
+    """
+
+    out: Path
+    best_epoch: int
+    epochs: int
+    steps: int
+    seconds: float
+    validation: dict[str, Any]
+    stopped_early: bool
+
+
+def load_training_data(
+    corpus: str | Path | None, space: ParamSpace, features: FeatureConfig, *, progress: bool = True
+) -> TrainingData:
+    """Feature banks of a corpus's train and val songs (val borrowed from train if the corpus has none).
+
+    Raises:
+        DatasetError: If the folder is not a corpus.
+        InputError: If there are too few songs, or they lack settings or references.
+    """
+    root = Path(corpus) if corpus is not None else ensure_corpus()
+    train_songs, val_songs = corpus_songs(root, "train"), corpus_songs(root, "val")
+    if not val_songs:
+        n = max(1, round(VAL_FRACTION * len(train_songs)))
+        if len(train_songs) <= n:
+            raise InputError(f"corpus {root} has {len(train_songs)} train songs and no val songs; it needs at least 2")
+        log.warning("corpus %s has no val split; validating on its last %d train songs", root, n)
+        train_songs, val_songs = train_songs[:-n], train_songs[-n:]
+    return TrainingData(
+        build_bank(train_songs, space, features, progress=progress, desc="train songs"),
+        build_bank(val_songs, space, features, progress=progress, desc="val songs"),
+        features,
+        str(root),
+    )
+
+
+def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
+    """Train as ``args`` say, on ``data`` (default: the corpus's, loaded here); see the module docstring.
+
+    Raises:
+        FileExistsError: If ``args.out`` holds a run and ``args.resume`` is not set.
+        FileNotFoundError: For ``args.resume`` without a run to continue, or a missing backbone checkpoint.
+        ValueError: For data made with other features than the backbone reads, or clips that do not fit.
+    """
+    out = args.out or Path("runs") / f"supervised__{args.model}__{args.seed}__{int(time.time())}"
+    state = _load_state(out) if args.resume else None
+    if state is None and (out / STATE_FILE).exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if state is not None:
+        args = _resumed_args(state["args"], args)
+        backbone, features, provenance = None, FeatureConfig(**state["features"]), state["provenance"]
+        config = ModelConfig.from_dict(state["model_config"])
+    else:
+        backbone, features, provenance = _initial_backbone(args)
+        config = _model_config(args, backbone)
+    space = ParamSpace(config.roles)
+    data = data or load_training_data(args.corpus, space, features, progress=args.progress)
+    if data.features != features:
+        raise ValueError(
+            f"the training data's log-mels ({data.features}) are not the ones the backbone reads ({features}); "
+            "build the data with the backbone's FeatureConfig"
+        )
+    rate = data.train.sample_rate
+    crop_frames = features.num_frames(round(args.clip_seconds * rate), rate)
+    check_crop(data.train, crop_frames)
+    check_crop(data.val, crop_frames)
+    steps_per_epoch = args.steps_per_epoch or math.ceil(len(data.train) / args.batch_size)
+    val_batches = fixed_batches(data.val, crop_frames, args.val_clips, args.batch_size)
+    augmenter = Augmenter(AugmentConfig(args.augment), space, features) if args.augment else None
+    run = {
+        "args": _jsonable(dataclasses.asdict(args)),
+        "model_config": config.to_dict(),
+        "features": dataclasses.asdict(features),
+        "sample_rate": rate,
+        "corpus": data.corpus,
+        "train_songs": len(data.train),
+        "val_songs": len(data.val),
+        "crop_frames": crop_frames,
+        "steps_per_epoch": steps_per_epoch,
+        **provenance,
+        "versions": {
+            "mixenv": mixenv.__version__,
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "config.json", run)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        model = build_model(config, backbone)
+        model.freeze_backbone(args.freeze_backbone)
+        optimizer = _optimizer(model, args, bool(provenance["pretrained"]))
+        rng = np.random.default_rng([args.seed, _BATCH_STREAM])
+        generator = torch.Generator().manual_seed(args.seed)
+        book = _Book()
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            rng.bit_generator.state = json.loads(state["numpy_rng"])
+            generator.set_state(state["augment_rng"])
+            book = _Book(**state["book"])
+        total_steps = args.epochs * steps_per_epoch
+        bar = tqdm(
+            total=total_steps, initial=book.steps, desc=f"training {args.model}", unit="step", disable=not args.progress
+        )
+        try:
+            while book.epoch < args.epochs and book.bad_epochs < args.patience:
+                start = time.perf_counter()
+                train_loss = _epoch(
+                    model,
+                    optimizer,
+                    data.train,
+                    args,
+                    crop_frames,
+                    steps_per_epoch,
+                    book,
+                    total_steps,
+                    rng,
+                    generator,
+                    augmenter,
+                    bar,
+                )
+                validation = _validate(model, val_batches, args.loss, space)
+                book.epoch += 1
+                book.seconds += time.perf_counter() - start
+                improved = validation["loss"] < book.best_loss
+                if improved:
+                    book.best_loss, book.best_epoch, book.bad_epochs = validation["loss"], book.epoch, 0
+                    book.best_validation = validation
+                    training = {**run, "epoch": book.epoch, "validation": validation}
+                    save_model(out / MODEL_FILE, model, features, rate, training)
+                else:
+                    book.bad_epochs += 1
+                book.record(train_loss, validation, optimizer.param_groups[-1]["lr"], improved)
+                _write_logs(out, book)
+                _save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)
+                bar.set_postfix(
+                    epoch=book.epoch, train=f"{train_loss:.4f}", val=f"{validation['loss']:.4f}", refresh=False
+                )
+        finally:
+            bar.close()
+    stopped_early = book.bad_epochs >= args.patience
+    result = TrainResult(
+        out, book.best_epoch, book.epoch, book.steps, book.seconds, book.best_validation, stopped_early
+    )
+    write_json(out / "training.json", _jsonable(dataclasses.asdict(result)))
+    return result
+
+
+@dataclass
+class _Book:
+    """Progress of a run: counters, the best epoch, and the logs (everything :func:`train` resumes from)."""
+
+    epoch: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_validation: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    per_param: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, train_loss: float, validation: dict[str, Any], lr: float, improved: bool) -> None:
+        """Append this epoch's row to the logs."""
+        self.history.append(
+            {
+                "epoch": self.epoch,
+                "steps": self.steps,
+                "train_loss": train_loss,
+                "val_loss": validation["loss"],
+                "val_mse": validation["mse"],
+                "val_mae": validation["mae"],
+                "lr": lr,
+                "seconds": round(self.seconds, 2),
+                "best": int(improved),
+            }
+        )
+        for name, errors in validation["per_param"].items():
+            self.per_param.append({"epoch": self.epoch, "control": name, **errors})
+
+
+def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig, dict[str, Any]]:
+    """The backbone to start from (``None``: a fresh one), the features it reads, and where it came from."""
+    if PRESETS[args.model].backbone == "patch":
+        if args.init_backbone not in ("default", "none"):
+            raise ValueError(
+                f"the patch model has no pretrained weights (mixenv.pretrain trains the convolutional backbone), so "
+                f"--init-backbone {args.init_backbone} cannot apply; drop it or pass --init-backbone none"
+            )
+        note = "the patch transformer has no pretrained weights: trained from scratch"
+        return None, FeatureConfig(), {"init_backbone": "none", "pretrained": False, "note": note}
+    if args.init_backbone == "none":
+        return None, FeatureConfig(), {"init_backbone": "none", "pretrained": False}
+    path = None if args.init_backbone == "default" else args.init_backbone
+    checkpoint = ensure_backbone(path)
+    recipe = {key: checkpoint.training.get(key) for key in ("objective", "recipe_version", "steps", "seed", "corpus")}
+    provenance = {
+        "init_backbone": str(path or default_backbone_path()),
+        "pretrained": True,
+        "backbone_training": recipe,
+    }
+    return checkpoint.backbone, checkpoint.features, provenance
+
+
+def _model_config(args: TrainArgs, backbone: nn.Module | None) -> ModelConfig:
+    changes = {name: getattr(args, name) for name in ("width", "depth", "dropout", "kernel_size", "heads")}
+    changes |= {"latent_dim": args.latent_dim, "beta": args.beta}
+    if backbone is not None:
+        changes["conv"] = backbone.config
+    return preset(args.model, **changes)
+
+
+def _optimizer(model: MixModel, args: TrainArgs, pretrained: bool) -> torch.optim.Optimizer:
+    """AdamW with the backbone (unless frozen) in its own group; each group keeps its peak rate as ``base_lr``."""
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if id(p) not in backbone_ids]
+    groups = [{"params": head, "base_lr": args.lr}]
+    if not args.freeze_backbone:
+        scale = args.backbone_lr_scale if pretrained else 1.0
+        groups.insert(0, {"params": list(model.backbone.parameters()), "base_lr": args.lr * scale})
+    for group in groups:
+        group["lr"] = group["base_lr"]
+    return torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+
+
+def _lr_factor(step: int, total: int) -> float:
+    """Linear warm-up over the first 5% of the steps, then cosine decay to zero."""
+    warmup = max(1, round(WARMUP_FRACTION * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _epoch(
+    model: MixModel,
+    optimizer: torch.optim.Optimizer,
+    bank: FeatureBank,
+    args: TrainArgs,
+    crop_frames: int,
+    steps: int,
+    book: _Book,
+    total_steps: int,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    augmenter: Augmenter | None,
+    bar: tqdm,
+) -> float:
+    """One epoch of optimiser steps; returns the mean training loss."""
+    model.train()
+    needed = steps * args.batch_size
+    order = np.concatenate([rng.permutation(len(bank)) for _ in range(math.ceil(needed / len(bank)))])
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    losses = []
+    for step in range(steps):
+        batch = random_batch(bank, order[step * args.batch_size : (step + 1) * args.batch_size], crop_frames, rng)
+        if augmenter is not None:
+            batch = augmenter(batch, generator)
+        inputs = batch.inputs
+        if args.reference_dropout > 0 and rng.random() < args.reference_dropout:
+            inputs = inputs._replace(reference=None)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * _lr_factor(book.steps, total_steps)
+        loss, _ = model.training_loss(inputs, batch.targets, batch.masks, args.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(parameters, GRAD_CLIP)
+        optimizer.step()
+        book.steps += 1
+        losses.append(loss.item())
+        bar.update(1)
+    return float(np.mean(losses))
+
+
+def _validate(model: MixModel, batches: Sequence[Batch], loss: str, space: ParamSpace) -> dict[str, Any]:
+    """Mean loss, and MSE/MAE overall and per control (over present roles), on fixed clips in eval mode."""
+    model.eval()
+    losses, weights = [], []
+    squared, absolute, counts = (torch.zeros(space.size, dtype=torch.float64) for _ in range(3))
+    with torch.no_grad():
+        for batch in batches:
+            value, predictions = model.training_loss(batch.inputs, batch.targets, batch.masks, loss)
+            losses.append(value.item())
+            weights.append(len(batch.targets))
+            errors = (predictions - batch.targets).double() * batch.masks
+            squared += (errors**2).sum(dim=0)
+            absolute += errors.abs().sum(dim=0)
+            counts += batch.masks.double().sum(dim=0)
+    seen = counts > 0
+    per_param = {
+        name: {"mse": float(squared[i] / counts[i]), "mae": float(absolute[i] / counts[i])}
+        for i, name in enumerate(space.names)
+        if seen[i]
+    }
+    return {
+        "loss": float(np.average(losses, weights=weights)),
+        "mse": float(squared.sum() / counts.sum()),
+        "mae": float(absolute.sum() / counts.sum()),
+        "per_param": per_param,
+    }
+
+
+def _write_logs(out: Path, book: _Book) -> None:
+    for name, rows in (("history.csv", book.history), ("per_param.csv", book.per_param)):
+        with atomic_path(out / name) as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def _save_state(
+    out: Path,
+    args: TrainArgs,
+    config: ModelConfig,
+    features: FeatureConfig,
+    provenance: dict[str, Any],
+    model: MixModel,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+    book: _Book,
+) -> None:
+    payload = {
+        "format": STATE_FORMAT,
+        "args": _jsonable(dataclasses.asdict(args)),
+        "model_config": config.to_dict(),
+        "features": dataclasses.asdict(features),
+        "provenance": provenance,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "numpy_rng": json.dumps(rng.bit_generator.state),
+        "augment_rng": generator.get_state(),
+        "book": dataclasses.asdict(book),
+    }
+    with atomic_path(out / STATE_FILE) as tmp:
+        torch.save(payload, tmp)
+
+
+def _load_state(out: Path) -> dict[str, Any]:
+    file = out / STATE_FILE
+    if not file.is_file():
+        raise FileNotFoundError(f"nothing to resume in {out}: no {STATE_FILE}; drop --resume to start a new run")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{file} is not a supervised training state; drop --resume and choose another --out")
+    return state
+
+
+def _resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
+    """The run's own arguments, with the new ``epochs`` and ``progress``."""
+    values = {
+        **stored,
+        "out": Path(stored["out"]) if stored["out"] else given.out,
+        "corpus": Path(stored["corpus"]) if stored["corpus"] else None,
+        "augment": tuple(stored["augment"]),
+    }
+    return TrainArgs(**{**values, "epochs": given.epochs, "progress": given.progress, "resume": True})
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values, default=str))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
+    """Parse the command line into :class:`TrainArgs` (``--help`` is built from its fields)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m supervised.train",
+        description="Train a supervised model to predict the mix settings (normalised ParamSpace vector) from the "
+        "raw stems' log-mels and the reference, on the synthetic corpus's ground truth; validates every epoch, "
+        "stops early, keeps the best model in OUT/model.pt. Evaluate it with python -m supervised.evaluate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    kinds = {"int": int, "float": float, "str": str, "Path | None": Path, "int | None": int, "float | None": float}
+    for f in dataclasses.fields(TrainArgs):
+        flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]
+        if f.name == "progress":
+            parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+        elif f.type == "bool":
+            parser.add_argument(flag, action="store_true", help=help_text)
+        elif f.name == "augment":
+            parser.add_argument(flag, nargs="+", default=["all"], metavar="NAME", help=help_text)
+        else:
+            choices = f.metadata.get("choices")
+            parser.add_argument(flag, type=kinds[str(f.type)], default=f.default, choices=choices, help=help_text)
+    namespace = parser.parse_args(argv)
+    augment = namespace.augment
+    if "none" in augment or "all" in augment:
+        if len(augment) > 1:
+            parser.error(f"--augment takes 'all', 'none' or a list of names, not {' '.join(augment)}")
+        augment = () if augment == ["none"] else AUGMENTATIONS
+    try:
+        return TrainArgs(**{**vars(namespace), "augment": tuple(augment)})
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m supervised.train``."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="supervised: %(message)s")
+    try:
+        result = train(args)
+    except (DatasetError, InputError, ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"supervised.train: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("supervised.train: interrupted; continue the run with --resume (nothing half-written)", file=sys.stderr)
+        return 130
+    v = result.validation
+    print(
+        f"trained {args.model} for {result.epochs} epochs ({result.steps} steps, {result.seconds:.0f} s); best epoch "
+        f"{result.best_epoch}: val loss {v['loss']:.4f}, MAE {v['mae']:.4f}, MSE {v['mse']:.4f}"
+        + (" (stopped early)" if result.stopped_early else "")
+    )
+    print(f"model, config and logs in {result.out}; evaluate with python -m supervised.evaluate --model {result.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

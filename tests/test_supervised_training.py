@@ -1,0 +1,361 @@
+"""Training, evaluation, the MixEnv policy adapter and the CVAE end to end, on the tiny corpus with a tiny backbone."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.evaluate import evaluate_policy
+from mixenv.backbone import Backbone, BackboneConfig, load_backbone, save_backbone
+from mixenv.data.synth.corpus import corpus_songs
+from mixenv.env import MixEnv
+from mixenv.features import FeatureConfig
+from mixenv.params import ParamSpace
+from rewards.metrics import MetricSuite
+from rewards.spectral import SpectralReward
+from supervised import train as train_module
+from supervised.checkpoint import load_model
+from supervised.data import fixed_batches, random_batch
+from supervised.evaluate import (
+    GroundTruthPredictor,
+    ModelPredictor,
+    eval_clips,
+    evaluate_predictor,
+    mean_predictor,
+    neutral_predictor,
+    summarize_rows,
+)
+from supervised.evaluate import main as evaluate_main
+from supervised.generative import evaluate_variations
+from supervised.inputs import clip_logmels
+from supervised.models import build_model
+from supervised.policy import SupervisedPolicy
+from supervised.train import TrainArgs, TrainingData, load_training_data, parse_args, train
+
+from conftest import SR
+
+SPACE = ParamSpace()
+NO_BACKBONE = {"fad": 0.0, "anomaly": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded, untrained backbone about a hundred times smaller than the default one."""
+    torch.manual_seed(0)
+    config = BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
+    return save_backbone(tmp_path_factory.mktemp("backbone") / "tiny.pt", Backbone(config), FeatureConfig(), SR)
+
+
+@pytest.fixture(scope="module")
+def data(tiny_corpus: Path) -> TrainingData:
+    """The tiny corpus's log-mels: 4 train songs, 1 val song (borrowed from train: the corpus has no val split)."""
+    return load_training_data(tiny_corpus, SPACE, FeatureConfig(), progress=False)
+
+
+@pytest.fixture
+def args(tiny_backbone: Path, tmp_path: Path) -> TrainArgs:
+    """A fast run: 1 s clips, batches of 4, 3 epochs of 4 steps, 1 torch thread (bit-identical weights)."""
+    return TrainArgs(
+        model="cnn",
+        epochs=3,
+        out=tmp_path / "run",
+        init_backbone=str(tiny_backbone),
+        batch_size=4,
+        clip_seconds=1.0,
+        steps_per_epoch=4,
+        lr=3e-3,
+        width=32,
+        progress=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_model(run).model.state_dict()
+
+
+def test_training_lowers_the_loss_and_changes_the_model(args: TrainArgs, data: TrainingData) -> None:
+    args = dataclasses.replace(args, augment=(), reference_dropout=0.0, epochs=6)
+    result = train(args, data)
+    trained = load_model(result.out).model
+    torch.manual_seed(args.seed)
+    untrained = build_model(trained.config, load_backbone(args.init_backbone).backbone).eval()
+    batches = fixed_batches(data.train, 44, 2, 8)
+    with torch.no_grad():
+        before = np.mean([untrained.training_loss(b.inputs, b.targets, b.masks)[0].item() for b in batches])
+        after = np.mean([trained.training_loss(b.inputs, b.targets, b.masks)[0].item() for b in batches])
+        batch = batches[0].inputs
+        difference = (trained(*batch) - untrained(*batch)).abs().max().item()
+    assert after < 0.5 * before
+    assert difference > 0.05
+    history = (result.out / "history.csv").read_text().splitlines()
+    assert history[0].startswith("epoch,steps,train_loss,val_loss,val_mse,val_mae") and len(history) == 7
+
+
+def test_run_folder_holds_the_exact_config_and_per_control_logs(args: TrainArgs, data: TrainingData) -> None:
+    result = train(args, data)
+    assert {p.name for p in result.out.iterdir()} == {
+        "config.json", "model.pt", "last.pt", "history.csv", "per_param.csv", "training.json",
+    }  # fmt: skip
+    loaded = load_model(result.out)
+    assert loaded.training["args"]["model"] == "cnn" and loaded.training["model_config"]["width"] == 32
+    assert loaded.training["init_backbone"] == str(args.init_backbone) and loaded.training["pretrained"] is True
+    assert loaded.model.config.conv == BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
+    per_param = (result.out / "per_param.csv").read_text().splitlines()
+    assert per_param[0] == "epoch,control,mse,mae" and len(per_param) == 1 + 3 * SPACE.size
+    assert set(result.validation["per_param"]) == set(SPACE.names)
+    summary = json.loads((result.out / "training.json").read_text())
+    assert summary["epochs"] == 3 and summary["steps"] == 12
+
+
+def test_same_seed_gives_bit_identical_weights(args: TrainArgs, data: TrainingData, tmp_path: Path) -> None:
+    runs = [
+        train(dataclasses.replace(args, out=tmp_path / n, seed=s), data).out for n, s in [("a", 5), ("b", 5), ("c", 6)]
+    ]
+    a, b, c = (_weights(run) for run in runs)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(
+    args: TrainArgs, data: TrainingData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    straight = train(dataclasses.replace(args, out=tmp_path / "straight"), data).out
+    validate = train_module._validate
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return validate(*a, **k)
+
+    monkeypatch.setattr(train_module, "_validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(dataclasses.replace(args, out=tmp_path / "resumed"), data)
+    monkeypatch.setattr(train_module, "_validate", validate)
+    assert len((tmp_path / "resumed" / "history.csv").read_text().splitlines()) == 2  # epoch 1 was saved
+    result = train(dataclasses.replace(args, out=tmp_path / "resumed", resume=True), data)
+    assert result.epochs == 3
+    expected, got = _weights(straight), _weights(result.out)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_an_existing_run_is_not_overwritten_and_resume_needs_a_run(args: TrainArgs, data: TrainingData) -> None:
+    train(dataclasses.replace(args, epochs=1), data)
+    with pytest.raises(FileExistsError, match="pass --resume to continue it"):
+        train(args, data)
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(dataclasses.replace(args, out=args.out.parent / "elsewhere", resume=True), data)
+
+
+def test_a_frozen_backbone_stays_as_it_was(args: TrainArgs, data: TrainingData, tiny_backbone: Path) -> None:
+    result = train(dataclasses.replace(args, freeze_backbone=True, epochs=1), data)
+    model = load_model(result.out).model
+    initial = load_backbone(tiny_backbone).backbone.state_dict()
+    assert all(torch.equal(v, initial[k]) for k, v in model.backbone.state_dict().items())
+    torch.manual_seed(0)
+    fresh = build_model(model.config, load_backbone(tiny_backbone).backbone)
+    assert not torch.equal(model.mlp[-1].weight, fresh.mlp[-1].weight)
+
+
+@pytest.mark.parametrize("name", ["crnn", "attention", "patch", "cvae"])
+def test_every_model_trains_from_the_command_line_arguments(name: str, args: TrainArgs, data: TrainingData) -> None:
+    init = "none" if name == "patch" else args.init_backbone
+    result = train(dataclasses.replace(args, model=name, epochs=1, init_backbone=init, heads=2), data)
+    loaded = load_model(result.out)
+    assert loaded.model.config.name == name and np.isfinite(result.validation["loss"])
+    if name == "patch":
+        assert loaded.training["pretrained"] is False and "no pretrained weights" in loaded.training["note"]
+
+
+def test_patch_model_refuses_a_pretrained_backbone(args: TrainArgs, data: TrainingData) -> None:
+    with pytest.raises(ValueError, match=r"patch model has no pretrained weights.*--init-backbone none"):
+        train(dataclasses.replace(args, model="patch"), data)
+
+
+def test_a_missing_backbone_checkpoint_names_the_fix(args: TrainArgs, data: TrainingData, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"python -m mixenv\.pretrain --out"):
+        train(dataclasses.replace(args, init_backbone=str(tmp_path / "missing.pt")), data)
+
+
+def test_clips_longer_than_the_songs_are_refused(args: TrainArgs, data: TrainingData) -> None:
+    with pytest.raises(ValueError, match="use a shorter clip_seconds"):
+        train(dataclasses.replace(args, clip_seconds=5.0), data)
+
+
+def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    out = capsys.readouterr().out
+    for flag in ("--model", "--epochs", "--seed", "--out", "--init-backbone", "--freeze-backbone", "--augment",
+                 "--resume", "{cnn,crnn,attention,patch,cvae}", "no pretrained weights"):  # fmt: skip
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--augment", "none"], ()),
+        (["--augment", "all"], ("time", "freq", "noise", "gain")),
+        (["--augment", "gain", "time"], ("gain", "time")),
+    ],
+)
+def test_augment_option(argv: list[str], expected: tuple[str, ...]) -> None:
+    assert parse_args(argv).augment == expected
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--augment", "all", "time"], "'all', 'none' or a list"),
+        (["--augment", "pitch"], "unknown augmentations"),
+        (["--model", "rnn"], "invalid choice"),
+        (["--epochs", "0"], "must be >= 1"),
+    ],
+)
+def test_bad_command_lines_are_refused(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_random_crops_align_stems_and_reference(data: TrainingData) -> None:
+    rng = np.random.default_rng(0)
+    batch = random_batch(data.train, np.array([0, 2]), 30, rng)
+    starts = np.random.default_rng(0).integers(0, [data.train.stems[i].shape[-1] - 29 for i in (0, 2)])
+    for row, (song, start) in enumerate(zip((0, 2), starts, strict=True)):
+        expected = data.train.stems[song][..., start : start + 30].float() / 127.5 - 1
+        torch.testing.assert_close(batch.inputs.stems[row], expected)
+        reference = data.train.references[song][..., start : start + 30].float() / 127.5 - 1
+        torch.testing.assert_close(batch.inputs.reference[row], reference)
+    torch.testing.assert_close(batch.targets, data.train.targets[[0, 2]])
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_backbone: Path, data: TrainingData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    args = TrainArgs(
+        model="cnn",
+        epochs=2,
+        out=tmp_path_factory.mktemp("runs") / "cnn",
+        init_backbone=str(tiny_backbone),
+        batch_size=4,
+        clip_seconds=1.0,
+        steps_per_epoch=4,
+        width=32,
+        progress=False,
+    )
+    return train(args, data).out
+
+
+def test_evaluation_measures_models_and_baselines_with_the_shared_metrics(
+    trained_run: Path, tiny_corpus: Path, data: TrainingData
+) -> None:
+    clips = eval_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0, clips_per_song=2)
+    suite = MetricSuite(SpectralReward())
+    truth = summarize_rows(evaluate_predictor(GroundTruthPredictor(SPACE), clips, suite))
+    assert truth["metrics"]["mrstft"]["mean"] < 0.01 and truth["metrics"]["param_mae"]["mean"] == 0.0
+    neutral_rows = evaluate_predictor(neutral_predictor(SPACE), clips, suite)
+    expected_mae = np.abs(SPACE.neutral_vector() - clips[0].song.settings.normalized()).mean()
+    assert neutral_rows[0]["param_mae"] == pytest.approx(expected_mae, rel=1e-6)
+    assert neutral_rows[0]["mrstft"] > 0.1 and neutral_rows[0]["lufs_error"] >= 0
+    for predictor in (ModelPredictor(trained_run), mean_predictor(data.train, SPACE)):
+        rows = evaluate_predictor(predictor, clips, suite)
+        summary = summarize_rows(rows)
+        assert summary["metrics"]["param_mae"]["n"] == 2 and len(summary["per_control"]) == SPACE.size
+        errors = np.array([row["errors"]["vocals.gain_db"] for row in rows])
+        assert summary["per_control"]["vocals.gain_db"]["mae"] == pytest.approx(np.abs(errors).mean())
+        assert summary["per_control"]["vocals.gain_db"]["mse"] == pytest.approx((errors**2).mean())
+        overall = np.mean([np.abs(list(row["errors"].values())).mean() for row in rows])
+        assert summary["metrics"]["param_mae"]["mean"] == pytest.approx(overall, rel=1e-5)  # metrics.py agrees
+        assert np.isfinite(summary["metrics"]["mrstft"]["mean"])
+
+
+def test_mean_predictor_is_the_mean_ground_truth(data: TrainingData) -> None:
+    np.testing.assert_allclose(mean_predictor(data.train, SPACE).vector, data.train.targets.mean(dim=0), rtol=1e-6)
+
+
+def test_evaluate_command_writes_a_table_and_json(
+    trained_run: Path, tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    backbone, good_mix = tiny_reward_models
+    argv = ["--model", str(trained_run), "--corpus", str(tiny_corpus), "--clip-seconds", "1.0", "--no-progress",
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix)]  # fmt: skip
+    assert evaluate_main(argv) == 0
+    out = capsys.readouterr().out
+    assert "param_mae" in out and "vocals.gain_db" in out and "anomaly" in out
+    result = json.loads((trained_run / "evaluation_test.json").read_text())
+    assert set(result["summary"]["metrics"]) == {"mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_mse"}
+
+
+def test_evaluate_command_names_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert evaluate_main(["--model", str(tmp_path / "nowhere")]) == 2
+    assert "python -m supervised.train --model cnn --out" in capsys.readouterr().err
+
+
+def test_the_policy_acts_in_mixenv_with_the_models_prediction(trained_run: Path, tiny_corpus: Path) -> None:
+    env = MixEnv(
+        data_path=str(tiny_corpus), split="test", clip_seconds=1.0, episode_steps=2, reward_weights=NO_BACKBONE
+    )
+    policy = SupervisedPolicy(trained_run)
+    rows = evaluate_policy(policy, env)
+    assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+    # The action is the model's prediction from the clip's raw stems, as the evaluation computes it.
+    expected = ModelPredictor(trained_run).predict([env.clip])[0]
+    np.testing.assert_allclose(env.current_settings.normalized(), expected, atol=0.02)
+    obs, _ = env.reset(seed=1)
+    policy.reset(env)
+    first = policy.act(obs, env)
+    obs, *_ = env.step(first)
+    np.testing.assert_array_equal(policy.act(obs, env), first)  # decided once per episode
+
+
+def test_env_observation_matches_the_training_inputs(tiny_corpus: Path) -> None:
+    env = MixEnv(data_path=str(tiny_corpus), split="test", clip_seconds=1.0, reward_weights=NO_BACKBONE)
+    obs, _ = env.reset(seed=0)
+    inputs = clip_logmels(env.clip, SPACE.roles, FeatureConfig())
+    steps = np.abs(obs["stems"].astype(int) - inputs.stems.astype(int))
+    assert np.median(steps) <= 1 and steps.mean() < 2  # the neutral strip's 20 Hz high-pass, within a step
+    np.testing.assert_array_equal(obs["reference"], inputs.reference)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"initial_settings": "random"}, "initial_settings='neutral'"), ({}, "observation='logmel'")],
+)
+def test_the_policy_refuses_envs_it_cannot_read(
+    kwargs: dict, message: str, trained_run: Path, tiny_corpus: Path, tiny_backbone: Path
+) -> None:
+    options = {"data_path": str(tiny_corpus), "clip_seconds": 1.0, "reward_weights": NO_BACKBONE}
+    if not kwargs:
+        kwargs = {"observation": "embedding", "backbone_path": str(tiny_backbone)}
+    env = MixEnv(**options, **kwargs)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        SupervisedPolicy(trained_run).reset(env)
+
+
+def test_cvae_variations_are_rendered_scored_and_diverse(
+    args: TrainArgs, data: TrainingData, tiny_corpus: Path
+) -> None:
+    run = train(dataclasses.replace(args, model="cvae", epochs=1), data).out
+    clips = eval_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0)
+    rows = evaluate_variations(load_model(run), clips, MetricSuite(SpectralReward()), samples=4, seed=0)
+    assert len(rows) == 1 and rows[0]["samples"] == 4
+    assert rows[0]["spread"] > 1e-3 and rows[0]["pairwise"] > 1e-3
+    assert np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+    cnn = train(dataclasses.replace(args, out=args.out.parent / "cnn", epochs=1), data).out
+    with pytest.raises(TypeError, match="--model cvae"):
+        evaluate_variations(load_model(cnn), clips, MetricSuite(SpectralReward()))
