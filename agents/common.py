@@ -40,6 +40,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from tqdm.auto import tqdm
 
 import mixenv
+from mixenv.cli import HelpFormatter
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.features import from_uint8
 from mixenv.pretrain import ensure_backbone
@@ -82,7 +83,7 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
         prog=f"python -m agents.{algo}",
         description=f"Train {algo.upper()} (stable-baselines3) on MixEnv-v0 or any Gymnasium env, with the shared "
         "backbone as features extractor; validates periodically and keeps the best model.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     for f in dataclasses.fields(TrainArgs):
         flag = "--" + f.name.replace("_", "-")

@@ -66,8 +66,25 @@ class AgentPolicy:
         """The env keyword arguments the agent was trained with (its observation format among them)."""
         return dict(self.config["env_kwargs"])
 
+    def env(self, split: str, **overrides: Any) -> MixEnv:
+        """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all)."""
+        from mixenv.env import MixEnv
+
+        return MixEnv(**(self.env_kwargs | overrides | {"split": split}))
+
     def reset(self, env: MixEnv) -> None:
-        """Agents keep no per-episode state."""
+        """Check that ``env`` observes what the agent was trained on (agents keep no per-episode state).
+
+        Raises:
+            ValueError: If the env's observation format differs from the training env's.
+        """
+        trained = self.env_kwargs.get("observation", "logmel")
+        if env.unwrapped.observation != trained:
+            raise ValueError(
+                f"{self.name} was trained on {trained!r} observations but this MixEnv observes "
+                f"{env.unwrapped.observation!r}; make the env with policy.env(split), which uses the training "
+                "env's arguments"
+            )
 
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         action, _ = self.model.predict(observation, deterministic=True)

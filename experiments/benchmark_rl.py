@@ -36,7 +36,7 @@ def _cached(path: Path, compute: Any) -> Any:
     return value
 
 
-def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace, test_env: MixEnv) -> list[dict[str, Any]]:
+def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train one agent (unless its run exists) and evaluate its best model on the test songs."""
     run = args.out / "runs" / f"{algo}_seed{seed}"
 
@@ -45,7 +45,8 @@ def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace, test_env:
             argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
                     "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"]  # fmt: skip
             common.train(algo, argv)
-        return run_policy(AgentPolicy(run), test_env, args.episodes, seed=1000)
+        policy = AgentPolicy(run)
+        return run_policy(policy, policy.env("test"), args.episodes, seed=1000)
 
     return _cached(run / "evaluation_test.json", evaluate)
 
@@ -89,7 +90,7 @@ def main() -> None:
             )
             results[name].append(song_means(rows))
     for algo in args.algos:
-        results[algo] = [song_means(train_and_evaluate(algo, seed, args, test_env)) for seed in args.seeds]
+        results[algo] = [song_means(train_and_evaluate(algo, seed, args)) for seed in args.seeds]
     rates = throughput(args)
     title = f"MixEnv-v0 test split, {args.timesteps} training steps per agent, seeds {args.seeds}"
     print(format_comparison(results, title))

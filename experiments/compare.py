@@ -56,12 +56,12 @@ def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) 
 
 
 def write_example_mixes(
-    policies: Mapping[str, MixPolicy], env: MixEnv, song: str, seed: int, out: Path
+    policies: Mapping[str, tuple[MixPolicy, MixEnv]], song: str, seed: int, out: Path
 ) -> dict[str, np.ndarray]:
-    """Each method's final mix of one song, and the reference, written as WAV files to ``out`` and returned."""
+    """Each method's final mix of one song (each policy in its own env), and the reference, as WAVs in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     mixes: dict[str, np.ndarray] = {}
-    for name, policy in policies.items():
+    for name, (policy, env) in policies.items():
         obs, _ = env.reset(seed=seed, options={"song": song})
         policy.reset(env)
         for _ in range(env.episode_steps):

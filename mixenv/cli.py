@@ -16,6 +16,15 @@ from mixenv import __version__
 log = logging.getLogger("mixenv")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends each option's default to its help, unless the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mixenv`` console script; returns the exit status."""
     parser = _parser()
@@ -52,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "sample ground-truth mix settings from a good-mix prior and render each song's reference mix. Writes "
         "DIR/manifest.json and, per song, DIR/<song>/{vocals,drums,bass,other}.wav, reference.wav and "
         "settings.json. Same seed, same bytes.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     corpus.add_argument("--songs", type=int, default=240, help="number of songs")
     corpus.add_argument("--seconds", type=float, default=10.0, help="length of each song")
@@ -71,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         "by `mixenv corpus` or mixenv.presets.save_preset). Roles come from file names (vocals, drums, bass, "
         "other, or words like 'vox', 'kick', 'synth bass'); a file named reference/mixture/mix is ignored as a "
         "reference. Prints the loudness and peak of the result.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     render.add_argument("stems", type=Path, metavar="STEMS_DIR", help="folder with one audio file per stem")
     render.add_argument("--settings", type=Path, required=True, metavar="PRESET.json", help="preset to render with")

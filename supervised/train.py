@@ -39,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import mixenv
+from mixenv.cli import HelpFormatter
 from mixenv.data import DatasetError
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
@@ -528,7 +529,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
         description="Train a supervised model to predict the mix settings (normalised ParamSpace vector) from the "
         "raw stems' log-mels and the reference, on the synthetic corpus's ground truth; validates every epoch, "
         "stops early, keeps the best model in OUT/model.pt. Evaluate it with python -m supervised.evaluate.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     kinds = {"int": int, "float": float, "str": str, "Path | None": Path, "int | None": int, "float | None": float}
     for f in dataclasses.fields(TrainArgs):

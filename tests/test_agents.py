@@ -45,9 +45,15 @@ def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(algo: str, tmp
     }
     assert json.loads((run / "config.json").read_text())["env_kwargs"]["observation"] == "embedding"
     policy = AgentPolicy(run)
-    env = MixEnv(**policy.env_kwargs | {"split": "test"})
-    rows = evaluate_policy(policy, env)
+    rows = evaluate_policy(policy, policy.env("test"))
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+
+
+def test_agent_in_an_env_with_other_observations_is_a_clear_error(tmp_path: Path, env_kwargs) -> None:
+    policy = AgentPolicy(_train("ppo", tmp_path / "ppo", env_kwargs))
+    logmel_env = MixEnv(**policy.env_kwargs | {"split": "test", "observation": "logmel"})
+    with pytest.raises(ValueError, match="trained on 'embedding' observations.*policy.env"):
+        evaluate_policy(policy, logmel_env)
 
 
 def test_training_changes_the_policy(tmp_path: Path, env_kwargs) -> None:
