@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mixenv.data.atomic import atomic_path
+from mixenv.checkpoint import load_checkpoint, save_checkpoint
 from mixenv.features import FeatureConfig, LogMel, features_key
 
 CHECKPOINT_FORMAT = "mixenv-backbone"
@@ -130,17 +130,13 @@ def save_backbone(
 ) -> Path:
     """Write weights, configs and training metadata to one file, atomically."""
     payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
         "config": asdict(backbone.config),
         "features": asdict(features),
         "sample_rate": int(sample_rate),
         "training": training or {},
         "state_dict": backbone.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, payload)
 
 
 def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
@@ -153,17 +149,7 @@ def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"backbone checkpoint {path} does not exist; pass a file written by save_backbone")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(f"{path} is not a readable backbone checkpoint ({err}); delete it to retrain") from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a mixenv backbone checkpoint")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path} is backbone checkpoint version {payload.get('version')}, this mixenv reads {CHECKPOINT_VERSION}; "
-            "delete it to retrain"
-        )
+    payload = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "delete it to retrain")
     config = payload["config"]
     backbone = Backbone(BackboneConfig(**{**config, "widths": tuple(config["widths"])}))
     backbone.load_state_dict(payload["state_dict"])

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from mixenv.data.atomic import atomic_path
+from mixenv.checkpoint import load_checkpoint, save_checkpoint
 from mixenv.features import FeatureConfig
 from supervised.models import MixModel, ModelConfig, build_model
 
@@ -43,17 +43,13 @@ def save_model(
 ) -> Path:
     """Write ``model`` with its configuration to one file, atomically (JSON-like ``training`` metadata)."""
     payload = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
         "model_config": model.config.to_dict(),
         "features": asdict(features),
         "sample_rate": int(sample_rate),
         "training": training or {},
         "state_dict": model.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return Path(path)
+    return save_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, payload)
 
 
 def model_file(path: str | os.PathLike[str]) -> Path:
@@ -75,19 +71,7 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         raise FileNotFoundError(
             f"no supervised model at {file}; train one with `python -m supervised.train --model cnn --out {folder}`"
         )
-    try:
-        payload = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        raise ValueError(
-            f"{file} is not a readable supervised-model checkpoint ({err}); train the model again"
-        ) from err
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{file} is not a mixenv supervised-model checkpoint (python -m supervised.train writes them)")
-    if payload.get("version") != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{file} is checkpoint version {payload.get('version')}, this mixenv reads {CHECKPOINT_VERSION}; "
-            "train the model again"
-        )
+    payload = load_checkpoint(file, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "train the model again")
     with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave global state alone
         model = build_model(ModelConfig.from_dict(payload["model_config"]))
     model.load_state_dict(payload["state_dict"])

@@ -52,7 +52,7 @@ def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(algo: str, tmp
 def test_agent_in_an_env_with_other_observations_is_a_clear_error(tmp_path: Path, env_kwargs) -> None:
     policy = AgentPolicy(_train("ppo", tmp_path / "ppo", env_kwargs))
     logmel_env = MixEnv(**policy.env_kwargs | {"split": "test", "observation": "logmel"})
-    with pytest.raises(ValueError, match="trained on 'embedding' observations.*policy.env"):
+    with pytest.raises(ValueError, match=r"trained on 'embedding' observations.*policy\.env"):
         evaluate_policy(policy, logmel_env)
 
 

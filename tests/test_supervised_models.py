@@ -126,7 +126,7 @@ def test_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"python -m supervised.train --model cnn --out .*nowhere"):
         load_model(tmp_path / "nowhere")
     torch.save({"format": "something else"}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not a mixenv supervised-model checkpoint"):
+    with pytest.raises(ValueError, match="not a mixenv supervised model checkpoint; train the model again"):
         load_model(tmp_path / "other.pt")
 
 
