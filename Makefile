@@ -32,6 +32,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m experiments.bench_render
+	$(PY) -m experiments.bench_env
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -110,9 +110,10 @@ def main() -> None:
         f"{args.out / 'mixes'} ({minutes:.1f} min)"
     )
     print(
-        "Lower is better in every column. To train longer: python -m agents.ppo --total-timesteps 100000 --n-envs 2"
-        " (or agents.sac / agents.td3); then python -m agents.evaluate --model RUN --split test. The multi-seed"
-        " comparison of all three algorithms is python -m experiments.benchmark_rl."
+        "Lower is better in every column but the return. To train longer: python -m agents.ppo --total-timesteps"
+        " 100000 --n-envs 2 (or agents.sac / agents.td3), then python -m agents.evaluate --model RUN --split test;"
+        " python -m supervised.train --model crnn --epochs 30. The multi-seed comparisons are"
+        " python -m experiments.benchmark_rl and python -m experiments.benchmark_supervised."
     )
 
 

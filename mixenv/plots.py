@@ -29,7 +29,9 @@ def plot_spectrograms(
     mels = {label: 40.0 * (logmel(audio, sample_rate, config).mean(axis=0) - 1.0) for label, audio in signals.items()}
     first = next(iter(mels.values()))
     rows = len(mels)
-    fig, axes = plt.subplots(rows, 2, figsize=(12, 2.4 * rows), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        rows, 2, figsize=(12, 1.5 + 1.7 * rows), squeeze=False, sharex=True, sharey=True, layout="constrained"
+    )
     seconds = first.shape[1] * config.hop_seconds
     extent = (0.0, seconds, 0, config.n_mels)
     for row, (label, mel) in enumerate(mels.items()):
@@ -42,9 +44,9 @@ def plot_spectrograms(
         diff = axes[row, 1].imshow(
             mel - first, origin="lower", aspect="auto", extent=extent, vmin=-12, vmax=12, cmap="RdBu_r"
         )
-    fig.colorbar(image, ax=axes[:, 0], label="dB re full scale", shrink=0.8)
+    fig.colorbar(image, ax=axes[:, 0], label="dB re full scale", shrink=0.5, aspect=30)
     if rows > 1:
-        fig.colorbar(diff, ax=axes[:, 1], label="dB difference", shrink=0.8)
+        fig.colorbar(diff, ax=axes[:, 1], label="dB difference", shrink=0.5, aspect=30)
     for ax in axes[-1]:
         ax.set_xlabel("seconds")
     fig.suptitle(title)
