@@ -56,6 +56,7 @@ def test_a_segment_reads_only_part_of_every_file(musdb_root: Path) -> None:
     assert ref.info().num_samples == SR // 2 and ref.info().sample_rate == SR
     whole, part = ref.load(), ref.load(segment=(1000, 2000))
     assert part.num_samples == 2000 and part.reference is not None
+    np.testing.assert_array_equal(part.reference, whole.reference[:, 1000:3000])
     for role in whole.roles:
         np.testing.assert_array_equal(part.stems[role], whole.stems[role][:, 1000:3000])
     np.testing.assert_array_equal(part.reference, whole.reference[:, 1000:3000])

@@ -253,6 +253,8 @@ def test_clip_and_current_state_are_exposed(make) -> None:
         _ = env.clip
     env.reset(seed=0)
     assert env.clip.num_samples == 2 * 22_050 and env.clip.settings is not None
+    song = next(ref for ref in env.songs if ref.name == env.clip.name).load()
+    np.testing.assert_array_equal(env.clip.settings.values, song.settings.values)  # a clip keeps its song's truth
     np.testing.assert_array_equal(env.current_mix, env._episode.mix)
     np.testing.assert_allclose(env.current_settings.values, env.space.neutral().values, atol=1e-5)
 
