@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plot and WAVs")
     parser.add_argument("--timesteps", type=int, default=6_000, help="PPO training steps (more: better, slower)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
-    parser.add_argument("--supervised-model", default="crnn", choices=MODEL_NAMES, help="supervised model to train")
+    parser.add_argument("--supervised-model", default="cnn", choices=MODEL_NAMES, help="supervised model to train")
     parser.add_argument("--supervised-epochs", type=int, default=10, help="its training epochs")
     parser.add_argument("--seed", type=int, default=0, help="seeds training and evaluation")
     args = parser.parse_args()
@@ -112,7 +112,7 @@ def main() -> None:
     print(
         "Lower is better in every column but the return. To train longer: python -m agents.ppo --total-timesteps"
         " 100000 --n-envs 2 (or agents.sac / agents.td3), then python -m agents.evaluate --model RUN --split test;"
-        " python -m supervised.train --model crnn --epochs 30. The multi-seed comparisons are"
+        " python -m supervised.train --model cnn --epochs 30. The multi-seed comparisons are"
         " python -m experiments.benchmark_rl and python -m experiments.benchmark_supervised."
     )
 

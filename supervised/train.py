@@ -46,7 +46,7 @@ from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
 from mixenv.pretrain import default_backbone_path, ensure_backbone
-from supervised.augment import AUGMENTATIONS, AugmentConfig, Augmenter
+from supervised.augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS, AugmentConfig, Augmenter
 from supervised.checkpoint import MODEL_FILE, save_model
 from supervised.data import Batch, FeatureBank, build_bank, check_crop, fixed_batches, random_batch
 from supervised.inputs import InputError
@@ -83,8 +83,12 @@ class TrainArgs:
         },
     )
     freeze_backbone: bool = field(default=False, metadata={"help": "keep the backbone fixed; train the head only"})
+    no_reference_match: bool = field(
+        default=False,
+        metadata={"help": "leave out the reference-matching features (supervised.models.match); backbone only"},
+    )
     augment: tuple[str, ...] = field(
-        default=AUGMENTATIONS,
+        default=DEFAULT_AUGMENTATIONS,
         metadata={"help": f"augmentations: any of {', '.join(AUGMENTATIONS)}, or 'all', or 'none'"},
     )
     corpus: Path | None = field(
@@ -365,7 +369,7 @@ def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig,
 
 def _model_config(args: TrainArgs, backbone: nn.Module | None) -> ModelConfig:
     changes = {name: getattr(args, name) for name in ("width", "depth", "dropout", "kernel_size", "heads")}
-    changes |= {"latent_dim": args.latent_dim, "beta": args.beta}
+    changes |= {"latent_dim": args.latent_dim, "beta": args.beta, "reference_match": not args.no_reference_match}
     if backbone is not None:
         changes["conv"] = backbone.config
     return preset(args.model, **changes)
@@ -539,7 +543,7 @@ def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
         elif f.type == "bool":
             parser.add_argument(flag, action="store_true", help=help_text)
         elif f.name == "augment":
-            parser.add_argument(flag, nargs="+", default=["all"], metavar="NAME", help=help_text)
+            parser.add_argument(flag, nargs="+", default=list(f.default), metavar="NAME", help=help_text)
         else:
             choices = f.metadata.get("choices")
             parser.add_argument(flag, type=kinds[str(f.type)], default=f.default, choices=choices, help=help_text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from supervised.data import Batch
 from supervised.generative import pairwise_distance, settings_spread
 from supervised.inputs import InputError, ModelInputs, clip_logmels
 from supervised.models import MODEL_NAMES, MixModel, ModelConfig, PatchBackbone, PatchConfig, build_model, preset
+from supervised.models.match import ReferenceMatch
 
 from conftest import SR, noise, tone
 
@@ -281,3 +283,32 @@ def test_too_low_a_sample_rate_is_refused_with_the_fix() -> None:
 def test_unknown_roles_are_refused_with_the_fix() -> None:
     with pytest.raises(InputError, match=r"has stems \['guitar'\].*load_folder"):
         clip_logmels(_song(guitar=tone(200, 1.0)), SPACE.roles, FeatureConfig())
+
+
+def _normalised_logmel(power: torch.Tensor) -> torch.Tensor:
+    """Power -> the log-mel scale of mixenv.features (-80 dB -> -1, 0 dB -> +1)."""
+    return (2 * 10 * torch.log10(power) / 80 + 1).clamp(-1, 1)
+
+
+def test_reference_matching_reads_gains_pans_and_compression_off_the_reference() -> None:
+    generator = torch.Generator().manual_seed(0)
+    power = 10 ** (-4 + 2 * torch.rand(1, 4, 64, 80, generator=generator))  # -40..-20 dB everywhere
+    presence = torch.tensor([[1.0, 1.0, 0.0, 1.0]])
+    power[:, 2] = 0.5  # an absent stem's slot holds anything: it must not take part
+    # Vocals +3 dB left / -3 dB right; drums -6 dB in the loud half of their frames only (compressed);
+    # "other" +10 dB in the top 16 mels only (a high shelf).
+    loud = power[:, 1].sum(dim=1) > power[:, 1].sum(dim=1).median()
+    drums = power[:, 1] * torch.where(loud, 10**-0.6, 1.0)[:, None, :]
+    other = power[:, 3].clone()
+    other[:, 48:] *= 10.0
+    reference = torch.stack([2 * power[:, 0] + drums + other, 0.5 * power[:, 0] + drums + other], dim=1)
+    match = ReferenceMatch(64)
+    features = match(_normalised_logmel(power), presence, _normalised_logmel(reference)).reshape(1, 4, 16, 5) * 20
+    gains = features[0, ..., :4]  # dB: loud L, loud R, quiet L, quiet R per band group
+    torch.testing.assert_close(gains[0], torch.tensor([3.01, -3.01, 3.01, -3.01]).expand(16, 4), atol=0.2, rtol=0)
+    torch.testing.assert_close(gains[1], torch.tensor([-6.0, -6.0, 0.0, 0.0]).expand(16, 4), atol=0.2, rtol=0)
+    torch.testing.assert_close(gains[3, :12], torch.zeros(12, 4), atol=0.2, rtol=0)
+    torch.testing.assert_close(gains[3, 12:], torch.full((4, 4), 10.0), atol=0.2, rtol=0)
+    assert torch.all(features[0, 2] == 0)  # absent: zeros
+    level_db = 10 * math.log10((1e-2 - 1e-4) / (2 * math.log(10)))  # mean power of 10 ** U(-4, -2)
+    torch.testing.assert_close(features[0, 0, :, 4], torch.full((16,), level_db), atol=1.0, rtol=0)

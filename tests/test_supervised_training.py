@@ -312,9 +312,10 @@ def test_the_policy_acts_in_mixenv_with_the_models_prediction(trained_run: Path,
     policy = SupervisedPolicy(trained_run)
     rows = evaluate_policy(policy, env)
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
-    # The action is the model's prediction from the clip's raw stems, as the evaluation computes it.
+    # The action is the model's prediction from the clip's raw stems, as the evaluation computes it (up to the
+    # float32 round trip through physical settings).
     expected = ModelPredictor(trained_run).predict([env.clip])[0]
-    np.testing.assert_allclose(env.current_settings.normalized(), expected, atol=0.02)
+    np.testing.assert_allclose(env.current_settings.normalized(), expected, atol=1e-5)
     obs, _ = env.reset(seed=1)
     policy.reset(env)
     first = policy.act(obs, env)
@@ -331,20 +332,15 @@ def test_env_observation_matches_the_training_inputs(tiny_corpus: Path) -> None:
     np.testing.assert_array_equal(obs["reference"], inputs.reference)
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [({"initial_settings": "random"}, "initial_settings='neutral'"), ({}, "observation='logmel'")],
-)
-def test_the_policy_refuses_envs_it_cannot_read(
-    kwargs: dict, message: str, trained_run: Path, tiny_corpus: Path, tiny_backbone: Path
-) -> None:
+def test_the_policy_acts_in_any_mixenv_of_its_roles(trained_run: Path, tiny_corpus: Path, tiny_backbone: Path) -> None:
     options = {"data_path": str(tiny_corpus), "clip_seconds": 1.0, "reward_weights": NO_BACKBONE}
-    if not kwargs:
-        kwargs = {"observation": "embedding", "backbone_path": str(tiny_backbone)}
-    env = MixEnv(**options, **kwargs)
-    env.reset(seed=0)
-    with pytest.raises(ValueError, match=message):
-        SupervisedPolicy(trained_run).reset(env)
+    env = MixEnv(**options, observation="embedding", backbone_path=str(tiny_backbone), initial_settings="random")
+    obs, _ = env.reset(seed=0)
+    policy = SupervisedPolicy(trained_run)
+    policy.reset(env)
+    np.testing.assert_array_equal(policy.act(obs, env), ModelPredictor(trained_run).predict([env.clip])[0])
+    with pytest.raises(ValueError, match="roles="):
+        policy.reset(MixEnv(**options, roles=(*SPACE.roles, "keys")))
 
 
 def test_cvae_variations_are_rendered_scored_and_diverse(

@@ -20,6 +20,8 @@ from mixenv.backbone import BackboneOutput
 from mixenv.params import ParamSpace
 from supervised.inputs import InputError, ModelInputs
 from supervised.models.config import ModelConfig
+from supervised.models.layers import mlp
+from supervised.models.match import ReferenceMatch
 
 LOSSES: tuple[str, ...] = ("mse", "smooth_l1")
 SMOOTH_L1_BETA = 0.1
@@ -48,6 +50,12 @@ class MixModel(nn.Module, abc.ABC):
         self.space = ParamSpace(config.roles)
         self.backbone = backbone
         self.backbone_frozen = False
+        self.match = ReferenceMatch(config.n_mels) if config.reference_match else None
+        self.match_projection = (
+            mlp(self.match.features_per_stem, config.width, 1, self.embedding_dim, config.dropout)
+            if self.match is not None
+            else None
+        )
 
     @property
     def n_roles(self) -> int:
@@ -83,7 +91,9 @@ class MixModel(nn.Module, abc.ABC):
         return torch.tanh(self.settings_logits(self.encode(stems, presence, reference), presence))
 
     def encode(self, stems: torch.Tensor, presence: torch.Tensor, reference: torch.Tensor | None) -> Encoded:
-        """One backbone pass over every stem (mono duplicated to two channels) and the reference."""
+        """One backbone pass over every stem (mono duplicated to two channels) and the reference; with a reference
+        (and ``config.reference_match``), each stem's reference-matching features, projected, are added to its
+        embedding and to each of its frames."""
         batch, roles, mels, frames = stems.shape
         signals = stems.reshape(batch * roles, 1, mels, frames).expand(-1, 2, -1, -1)
         if reference is not None:
@@ -95,8 +105,14 @@ class MixModel(nn.Module, abc.ABC):
         encoded_stems = BackboneOutput(
             out.embedding[:n].reshape(batch, roles, d), out.frames[:n].reshape(batch, roles, steps, d)
         )
-        encoded_reference = None if reference is None else BackboneOutput(out.embedding[n:], out.frames[n:])
-        return Encoded(encoded_stems, encoded_reference)
+        if reference is None:
+            return Encoded(encoded_stems, None)
+        if self.match is not None and self.match_projection is not None:
+            matched = self.match_projection(self.match(stems, presence, reference)) * presence[..., None]
+            encoded_stems = BackboneOutput(
+                encoded_stems.embedding + matched, encoded_stems.frames + matched[:, :, None, :]
+            )
+        return Encoded(encoded_stems, BackboneOutput(out.embedding[n:], out.frames[n:]))
 
     @abc.abstractmethod
     def settings_logits(self, encoded: Encoded, presence: torch.Tensor) -> torch.Tensor:

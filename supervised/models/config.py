@@ -34,6 +34,8 @@ class ModelConfig:
         recurrent: ``gru`` or ``lstm``.
         latent_dim: Latent size of the ``cvae``.
         beta: KL weight of the ``cvae``.
+        reference_match: Add each stem's :class:`~supervised.models.match.ReferenceMatch` features (its fitted
+            gain in the reference per band, channel and loudness) to its embeddings when a reference is given.
         conv: Architecture of the ``conv`` backbone (taken from the checkpoint it starts from).
         patch: Architecture of the ``patch`` backbone.
     """
@@ -50,6 +52,7 @@ class ModelConfig:
     recurrent: str = "gru"
     latent_dim: int = 8
     beta: float = 0.01
+    reference_match: bool = True
     conv: BackboneConfig = field(default_factory=BackboneConfig)
     patch: PatchConfig = field(default_factory=PatchConfig)
 
