@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -149,6 +150,9 @@ def test_bad_model_configs_are_refused(changes: dict, message: str) -> None:
 def test_config_survives_its_dict_form() -> None:
     config = preset("patch", conv=TINY_CONV, patch=TINY_PATCH, depth=3)
     assert ModelConfig.from_dict(config.to_dict()) == config
+    assert config.reference_match
+    older = {k: v for k, v in config.to_dict().items() if k != "reference_match"}  # saved before matching existed
+    assert ModelConfig.from_dict(older) == dataclasses.replace(config, reference_match=False)
 
 
 def test_cvae_samples_differ_from_each_other() -> None:

@@ -83,10 +83,12 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`. A configuration saved before ``reference_match`` existed describes a model
+        trained without it, so a missing entry reads as ``False`` and older checkpoints load as they were trained."""
         conv = values["conv"]
         return cls(
             **{
+                "reference_match": False,
                 **values,
                 "roles": tuple(values["roles"]),
                 "conv": BackboneConfig(**{**conv, "widths": tuple(conv["widths"])}),
