@@ -42,8 +42,7 @@ class SupervisedPolicy:
         self, model: LoadedModel | str | os.PathLike[str], *, use_reference: bool = True, name: str | None = None
     ) -> None:
         self.predictor = ModelPredictor(model, use_reference=use_reference)
-        suffix = "" if use_reference else " (no reference)"
-        self.name = name or f"supervised {self.predictor.model.config.name}{suffix}"
+        self.name = name or f"supervised {self.predictor.name}"
         self.action: np.ndarray | None = None
 
     def reset(self, env: MixEnv) -> None:
