@@ -67,8 +67,32 @@ def _stage(c_in: int, c_out: int, pool: tuple[int, int], stride: tuple[int, int]
         nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False),
         nn.BatchNorm2d(c_out),
         nn.GELU(),
-        nn.MaxPool2d(pool) if pool != (1, 1) else nn.Identity(),
+        MaxPool(pool) if pool != (1, 1) else nn.Identity(),
     )
+
+
+class MaxPool(nn.Module):
+    """``nn.MaxPool2d(kernel)`` (stride = kernel, remainders dropped) as elementwise maxima of strided slices.
+
+    The same values, about ten times faster on CPU than ``nn.MaxPool2d`` on the backbone's small feature maps
+    (0.05 vs 0.7 ms for a 2x2 pool of 48 x 32 x 91, measured): pooling was a third of the backbone's time.
+    """
+
+    def __init__(self, kernel: tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel = kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for axis, k in zip((-2, -1), self.kernel, strict=True):
+            if k > 1:
+                blocks = x.narrow(axis, 0, x.shape[axis] // k * k).unflatten(axis, (-1, k))
+                x = blocks.select(axis, 0)
+                for i in range(1, k):
+                    x = torch.maximum(x, blocks.select(axis, i))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}"
 
 
 class Backbone(nn.Module):

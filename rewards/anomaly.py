@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from mixenv.backbone import AudioEmbedder
 from mixenv.data.atomic import load_arrays, save_arrays
@@ -68,19 +69,18 @@ FEATURE_SETS: tuple[str, ...] = ("embedding", "descriptors", "embedding+descript
 def describe_mix(mix: np.ndarray, sample_rate: int) -> np.ndarray:
     """The :data:`DESCRIPTORS` of ``mix`` ``(channels, samples)`` at ``sample_rate``: finite, unchanged by a gain."""
     x = np.nan_to_num(np.asarray(mix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    mono = x.mean(axis=0)
     peak_db = 20 * np.log10(np.abs(x).max(initial=0.0) + _EPS)
     rms_db = 10 * np.log10(np.mean(x**2) + _EPS)
-    short_db = _block_energies_db(mono, round(_BLOCK_SECONDS * sample_rate))
-    power = np.abs(np.fft.rfft(mono)) ** 2
-    freqs = np.fft.rfftfreq(mono.size, 1 / sample_rate)
-    bands = np.array([_band_power(power, freqs, band) for band in _BANDS_HZ])
+    short_db = _block_energies_db(x.mean(axis=0), round(_BLOCK_SECONDS * sample_rate))
+    spectra, freqs = _stft(x, sample_rate)  # one STFT serves the tonal balance and the centre share
+    mono_power = (np.abs(spectra.mean(axis=0)) ** 2).sum(axis=0)
+    bands = np.array([mono_power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in _BANDS_HZ], dtype=np.float64)
     return np.array(
         [
             peak_db - rms_db,
             np.log(_spread_db(short_db) + 0.1),
             *(10 * np.log10((bands + _EPS) / (bands.sum() - bands + _EPS))),
-            np.log(_centre_share(x, sample_rate) + 1e-4),
+            np.log(_centre_share(spectra, freqs) + 1e-4),
         ]
     )
 
@@ -282,19 +282,20 @@ def _spread_db(energies_db: np.ndarray) -> float:
     return float(high - low)
 
 
-def _centre_share(x: np.ndarray, sample_rate: int) -> float:
-    """Share of the :data:`_CENTRE_BAND_HZ` energy in STFT bins whose channels have equal levels (1 for mono)."""
+def _stft(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hann-windowed spectra ``(channels, frames, bins)`` (float32, half-overlapping frames) and bin frequencies."""
     size = 2 ** round(np.log2(_STFT_SECONDS * sample_rate))
-    padded = np.pad(x, ((0, 0), (0, max(0, size - x.shape[1]))))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)[:, :: size // 2] * np.hanning(size)
-    spectra = np.fft.rfft(frames, axis=-1)
-    freqs = np.fft.rfftfreq(size, 1 / sample_rate)
+    padded = np.pad(x.astype(np.float32), ((0, 0), (0, max(0, size - x.shape[1]))))
+    window = np.hanning(size).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)[:, :: size // 2] * window
+    # scipy's FFT: numpy's is ~10x slower on batches of short frames (measured, numpy 2.4)
+    return scipy.fft.rfft(frames, axis=-1), scipy.fft.rfftfreq(size, 1 / sample_rate)
+
+
+def _centre_share(spectra: np.ndarray, freqs: np.ndarray) -> float:
+    """Share of the :data:`_CENTRE_BAND_HZ` energy in STFT bins whose channels have equal levels (1 for mono)."""
     band = (freqs >= _CENTRE_BAND_HZ[0]) & (freqs < _CENTRE_BAND_HZ[1])
-    left, right = spectra[0][:, band], spectra[-1][:, band]
-    energy = np.abs(left) ** 2 + np.abs(right) ** 2
-    similarity = 2 * np.abs(left) * np.abs(right) / (energy + _EPS)
+    left, right = np.abs(spectra[0][:, band]), np.abs(spectra[-1][:, band])
+    energy = left**2 + right**2
+    similarity = 2 * left * right / (energy + _EPS)
     return float((energy * (similarity > _CENTRE_SIMILARITY)).sum() / (energy.sum() + _EPS))
-
-
-def _band_power(power: np.ndarray, freqs: np.ndarray, band: tuple[float, float]) -> float:
-    return float(power[(freqs >= band[0]) & (freqs < band[1])].sum())

@@ -23,7 +23,7 @@ from rewards.anomaly import (
 )
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
-from rewards.goodmix import GoodMixModel, build_good_mix_model, good_clips, good_mix_model_path
+from rewards.goodmix import GOODMIX_VERSION, GoodMixModel, build_good_mix_model, good_clips, good_mix_model_path
 
 from conftest import SR, noise, tone
 
@@ -202,7 +202,7 @@ def test_good_mix_model_path_is_keyed_by_checkpoint_content(tmp_path: Path) -> N
         path = save_backbone(tmp_path / "b.pt", Backbone(), FeatureConfig(), SR)
         names.append(good_mix_model_path(path, None))
     assert names[0] != names[1] and names[0].parent == names[1].parent == tmp_path
-    assert names[0].name.startswith("b.goodmix-v1-")
+    assert names[0].name.startswith(f"b.goodmix-v{GOODMIX_VERSION}-")
 
 
 def test_anomaly_reward_is_finite_and_prefers_the_good_mix(

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mixenv import pretrain
-from mixenv.backbone import AudioEmbedder, BackboneCheckpoint, BackboneConfig, load_backbone, save_backbone
+from mixenv.backbone import AudioEmbedder, BackboneCheckpoint, BackboneConfig, MaxPool, load_backbone, save_backbone
 from mixenv.data.synth.corpus import CorpusConfig, corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.pretrain import PretrainConfig, default_backbone_path, ensure_backbone, pretrain_backbone
@@ -177,3 +177,18 @@ def test_cli_writes_the_checkpoint_and_reports(
     assert pretrain.main(["--steps", "2", "--seed", "3", "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
     assert load_backbone(out).training["seed"] == 3
     assert f"wrote {out}: 2 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("shape", "kernel"), [((2, 5, 32, 91), (2, 2)), ((1, 3, 7, 9), (2, 1)), ((1, 3, 7, 9), (3, 2))]
+)
+def test_backbone_pool_matches_torch_max_pool_in_values_and_gradients(
+    shape: tuple[int, ...], kernel: tuple[int, int]
+) -> None:
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    expected = torch.nn.MaxPool2d(kernel)(x)
+    (expected_grad,) = torch.autograd.grad(expected.square().sum(), x)
+    pooled = MaxPool(kernel)(x)
+    (grad,) = torch.autograd.grad(pooled.square().sum(), x)
+    assert pooled.shape == expected.shape
+    assert torch.equal(pooled, expected) and torch.equal(grad, expected_grad)
