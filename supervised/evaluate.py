@@ -170,6 +170,23 @@ def eval_clips(
     return clips
 
 
+class ClipRenderer:
+    """Renders evaluation clips under normalised settings: the mix ``(2, samples)``, pre-roll cut.
+
+    Args:
+        space: Layout of the settings vectors.
+    """
+
+    def __init__(self, space: ParamSpace) -> None:
+        self.space = space
+        self._renderers: dict[int, Renderer] = {}
+
+    def __call__(self, clip: EvalClip, settings: np.ndarray) -> np.ndarray:
+        rate = clip.song.sample_rate
+        renderer = self._renderers.setdefault(rate, Renderer(rate, self.space.roles))
+        return renderer.render(clip.song.stems, self.space.to_physical(settings)).mix[:, clip.preroll :]
+
+
 class ClipScorer:
     """Renders a clip under settings and measures the mix with :func:`rewards.metrics.mix_metrics`.
 
@@ -180,13 +197,7 @@ class ClipScorer:
 
     def __init__(self, suite: MetricSuite, space: ParamSpace) -> None:
         self.suite, self.space = suite, space
-        self._renderers: dict[int, Renderer] = {}
-
-    def render(self, clip: EvalClip, settings: np.ndarray) -> np.ndarray:
-        """The clip's mix ``(2, samples)`` under normalised ``settings``, pre-roll cut."""
-        rate = clip.song.sample_rate
-        renderer = self._renderers.setdefault(rate, Renderer(rate, self.space.roles))
-        return renderer.render(clip.song.stems, self.space.to_physical(settings)).mix[:, clip.preroll :]
+        self.render = ClipRenderer(space)
 
     def __call__(self, clip: EvalClip, settings: np.ndarray) -> dict[str, float]:
         """Every metric of the mix under ``settings``."""
@@ -213,16 +224,26 @@ def evaluate_predictor(
         list(zip(clips, predictions, strict=True)), desc=predictor.name, unit="clip", disable=not progress
     ):
         row: dict[str, Any] = {"song": clip.song.name, "start_seconds": clip.start_seconds, **scorer(clip, settings)}
-        truth = clip.song.settings
-        if truth is not None:
-            present = set(clip.song.roles)
-            row["errors"] = {
-                name: float(settings[i] - truth.normalized()[i])
-                for i, name in enumerate(predictor.space.names)
-                if "." not in name or name.split(".", 1)[0] in present
-            }
+        if clip.song.settings is not None:
+            row["errors"] = control_errors(predictor.space, clip.song, settings)
         rows.append(row)
     return rows
+
+
+def control_errors(space: ParamSpace, song: Multitrack, settings: np.ndarray) -> dict[str, float]:
+    """Signed error of normalised ``settings`` against the song's ground truth, per control of a present role.
+
+    Raises:
+        InputError: If the song has no ground-truth settings.
+    """
+    if song.settings is None:
+        raise InputError(f"song {song.name!r} has no ground-truth settings; evaluate on the synthetic corpus")
+    truth, present = song.settings.normalized(), set(song.roles)
+    return {
+        name: float(settings[i] - truth[i])
+        for i, name in enumerate(space.names)
+        if "." not in name or name.split(".", 1)[0] in present
+    }
 
 
 def summarize_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
