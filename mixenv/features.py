@@ -100,8 +100,17 @@ class LogMel(torch.nn.Module):
             return_complex=True,
         )
         power = self.filterbank @ (spectrum.real * spectrum.real + spectrum.imag * spectrum.imag)
-        db = 10.0 * torch.log10(power.clamp_min(1e-12))
-        return (2.0 * db / -self.config.floor_db + 1.0).clamp(-1.0, 1.0)
+        return normalize_db(10.0 * torch.log10(power.clamp_min(1e-12)), self.config.floor_db)
+
+
+def normalize_db(db: torch.Tensor, floor_db: float) -> torch.Tensor:
+    """Level in dB -> normalised log-mel value: ``0 dB -> +1``, ``floor_db -> -1``, clipped to [-1, 1]."""
+    return (2.0 * db / -floor_db + 1.0).clamp(-1.0, 1.0)
+
+
+def logmel_to_power(logmel: torch.Tensor, floor_db: float) -> torch.Tensor:
+    """Inverse of :func:`normalize_db`, to power relative to full scale (values clipped at -1 return the floor)."""
+    return 10.0 ** ((logmel - 1.0) * (-floor_db / 20.0))
 
 
 def features_key(sample_rate: int, config: FeatureConfig) -> str:

@@ -214,7 +214,7 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         config = ModelConfig.from_dict(state["model_config"])
     else:
         backbone, features, provenance = _initial_backbone(args)
-        config = _model_config(args, backbone)
+        config = _model_config(args, backbone, features)
     space = ParamSpace(config.roles)
     data = data or load_training_data(args.corpus, space, features, progress=args.progress)
     if data.features != features:
@@ -367,9 +367,10 @@ def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig,
     return checkpoint.backbone, checkpoint.features, provenance
 
 
-def _model_config(args: TrainArgs, backbone: nn.Module | None) -> ModelConfig:
+def _model_config(args: TrainArgs, backbone: nn.Module | None, features: FeatureConfig) -> ModelConfig:
     changes = {name: getattr(args, name) for name in ("width", "depth", "dropout", "kernel_size", "heads")}
     changes |= {"latent_dim": args.latent_dim, "beta": args.beta, "reference_match": not args.no_reference_match}
+    changes["floor_db"] = features.floor_db
     if backbone is not None:
         changes["conv"] = backbone.config
     return preset(args.model, **changes)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixenv.features import FeatureConfig, LogMel, logmel
+from mixenv.features import FeatureConfig, LogMel, logmel, logmel_to_power, normalize_db
 
 from conftest import tone
 
@@ -71,3 +71,11 @@ def test_matches_torchaudio_melspectrogram(sr: int) -> None:
     power = reference(x) * 4.0 / (n_fft * float(window.square().sum()))
     expected = (20.0 * torch.log10(power.clamp_min(1e-12)) / 80.0 + 1.0).clamp(-1, 1)
     torch.testing.assert_close(LogMel(sr)(x), expected, atol=1e-5, rtol=0)
+
+
+def test_power_inverts_the_normalisation_down_to_the_floor() -> None:
+    db = torch.tensor([0.0, -6.0, -40.0, -79.0, -95.0])
+    for floor in (-80.0, -100.0):
+        power = logmel_to_power(normalize_db(db, floor), floor)
+        expected = 10 ** (torch.clamp(db, min=floor) / 10)  # below the floor, the floor comes back
+        torch.testing.assert_close(power, expected, rtol=1e-4, atol=0.0)

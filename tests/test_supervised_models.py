@@ -12,7 +12,7 @@ import torch
 
 from mixenv.backbone import Backbone, BackboneConfig
 from mixenv.data import Multitrack
-from mixenv.features import FeatureConfig, to_uint8
+from mixenv.features import FeatureConfig, normalize_db, to_uint8
 from mixenv.params import ParamSpace
 from mixenv.render import Renderer
 from supervised.augment import AugmentConfig, Augmenter, add_noise, gain_jitter, mask_spans
@@ -140,6 +140,7 @@ def test_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
         ({"head": "lstm"}, "head must be one of"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
         ({"width": 6, "head": "attention", "heads": 4}, "multiple of 2 \\* heads"),
+        ({"floor_db": 80.0}, "floor_db must be negative"),
     ],
 )
 def test_bad_model_configs_are_refused(changes: dict, message: str) -> None:
@@ -153,6 +154,20 @@ def test_config_survives_its_dict_form() -> None:
     assert config.reference_match
     older = {k: v for k, v in config.to_dict().items() if k != "reference_match"}  # saved before matching existed
     assert ModelConfig.from_dict(older) == dataclasses.replace(config, reference_match=False)
+    without_floor = {k: v for k, v in config.to_dict().items() if k != "floor_db"}  # saved before the floor was
+    assert ModelConfig.from_dict(without_floor).floor_db == FeatureConfig().floor_db  # the only floor used then
+
+
+def test_reference_matching_reads_the_floor_of_the_features_it_is_given() -> None:
+    # The same audio normalised with two floors: the fitted gains must agree once each model knows its floor.
+    stems_db = -20.0 - 30.0 * torch.rand(2, 4, 64, 40, generator=torch.Generator().manual_seed(0))
+    reference_db = 10 * torch.log10((10 ** (stems_db / 10)).sum(dim=1, keepdim=True)).expand(-1, 2, -1, -1)
+    presence = torch.ones(2, 4)
+    features = []
+    for floor in (-80.0, -100.0):
+        match = ReferenceMatch(64, floor_db=floor)
+        features.append(match(normalize_db(stems_db, floor), presence, normalize_db(reference_db, floor)))
+    torch.testing.assert_close(features[0], features[1], atol=1e-3, rtol=1e-3)
 
 
 def test_cvae_samples_differ_from_each_other() -> None:

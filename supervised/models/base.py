@@ -50,7 +50,7 @@ class MixModel(nn.Module, abc.ABC):
         self.space = ParamSpace(config.roles)
         self.backbone = backbone
         self.backbone_frozen = False
-        self.match = ReferenceMatch(config.n_mels) if config.reference_match else None
+        self.match = ReferenceMatch(config.n_mels, floor_db=config.floor_db) if config.reference_match else None
         self.match_projection = (
             mlp(self.match.features_per_stem, config.width, 1, self.embedding_dim, config.dropout)
             if self.match is not None

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from mixenv.backbone import BackboneConfig
+from mixenv.features import FeatureConfig
 from mixenv.params import ROLES
 from supervised.models.patch import PatchConfig
 
@@ -36,6 +37,8 @@ class ModelConfig:
         beta: KL weight of the ``cvae``.
         reference_match: Add each stem's :class:`~supervised.models.match.ReferenceMatch` features (its fitted
             gain in the reference per band, channel and loudness) to its embeddings when a reference is given.
+        floor_db: The level of log-mel value -1 in the inputs (:attr:`mixenv.features.FeatureConfig.floor_db` of
+            the features trained on), which reference matching needs to turn log-mels back into power.
         conv: Architecture of the ``conv`` backbone (taken from the checkpoint it starts from).
         patch: Architecture of the ``patch`` backbone.
     """
@@ -53,6 +56,7 @@ class ModelConfig:
     latent_dim: int = 8
     beta: float = 0.01
     reference_match: bool = True
+    floor_db: float = FeatureConfig().floor_db
     conv: BackboneConfig = field(default_factory=BackboneConfig)
     patch: PatchConfig = field(default_factory=PatchConfig)
 
@@ -69,6 +73,8 @@ class ModelConfig:
             raise ValueError(f"kernel_size must be odd and >= 1 (same-length convolution), got {self.kernel_size}")
         if not 0.0 <= self.dropout < 1.0 or self.beta < 0:
             raise ValueError(f"dropout must be in [0, 1) and beta >= 0, got {self.dropout} and {self.beta}")
+        if not self.floor_db < 0:
+            raise ValueError(f"floor_db must be negative (the level of log-mel value -1), got {self.floor_db}")
         if self.head == "attention" and self.width % (2 * self.heads):
             raise ValueError(f"width={self.width} must be a multiple of 2 * heads={2 * self.heads} for attention")
 

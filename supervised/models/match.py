@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mixenv.features import FeatureConfig
+from mixenv.features import FeatureConfig, logmel_to_power
 
 GAIN_RANGE_DB = 30.0
 """Fitted gains are clipped to +-this: beyond it (or negative, which least squares allows) a gain says only
@@ -71,8 +71,7 @@ class ReferenceMatch(nn.Module):
             return features.flatten(2) * presence[:, :, None]
 
     def _power(self, logmel: torch.Tensor) -> torch.Tensor:
-        """Invert the log-mel normalisation ``x = 2 dB / -floor + 1`` to power."""
-        return 10.0 ** ((logmel - 1.0) * (-self.floor_db / 2.0) / 10.0)
+        return logmel_to_power(logmel, self.floor_db)
 
     @staticmethod
     def _fit(design: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
