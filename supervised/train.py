@@ -115,6 +115,9 @@ class TrainArgs:
     heads: int | None = field(default=None, metadata={"help": "attention heads (default: 4)"})
     latent_dim: int | None = field(default=None, metadata={"help": "cvae latent size (default: 8)"})
     beta: float | None = field(default=None, metadata={"help": "cvae KL weight (default: the model's)"})
+    free_bits: float | None = field(
+        default=None, metadata={"help": "cvae KL nats per latent dimension that cost nothing (default: 0.5)"}
+    )
     resume: bool = field(
         default=False,
         metadata={"help": "continue the run in --out from its last.pt, with its own settings (only --epochs may grow)"},
@@ -369,7 +372,8 @@ def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig,
 
 def _model_config(args: TrainArgs, backbone: nn.Module | None, features: FeatureConfig) -> ModelConfig:
     changes = {name: getattr(args, name) for name in ("width", "depth", "dropout", "kernel_size", "heads")}
-    changes |= {"latent_dim": args.latent_dim, "beta": args.beta, "reference_match": not args.no_reference_match}
+    changes |= {"latent_dim": args.latent_dim, "beta": args.beta, "free_bits": args.free_bits}
+    changes["reference_match"] = not args.no_reference_match
     changes["floor_db"] = features.floor_db
     if backbone is not None:
         changes["conv"] = backbone.config

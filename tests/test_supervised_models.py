@@ -182,6 +182,18 @@ def test_cvae_samples_differ_from_each_other() -> None:
     assert len({s.tobytes() for s in samples[0]}) == 6
 
 
+def test_cvae_kl_under_the_free_bits_costs_nothing() -> None:
+    inputs = batch_inputs()
+    targets = torch.rand(3, SPACE.size, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    masks = torch.ones_like(targets)
+    reconstruction = tiny("cvae", beta=0.0).training_loss(inputs, targets, masks)[0].item()
+    # Every dimension's KL lies far under a 1000-nat allowance: the KL term is the constant beta * latent * 1000.
+    free = tiny("cvae", free_bits=1e3).training_loss(inputs, targets, masks)[0].item()
+    assert free == pytest.approx(reconstruction + 0.01 * 8 * 1e3, rel=1e-6)
+    charged = tiny("cvae", free_bits=0.0).training_loss(inputs, targets, masks)[0].item()
+    assert charged > reconstruction  # without free bits the KL is charged in full
+
+
 def test_diversity_measures_have_their_meaning() -> None:
     same = np.zeros((4, 3))
     assert settings_spread(same) == 0.0 and pairwise_distance(same) == 0.0

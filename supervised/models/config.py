@@ -35,6 +35,8 @@ class ModelConfig:
         recurrent: ``gru`` or ``lstm``.
         latent_dim: Latent size of the ``cvae``.
         beta: KL weight of the ``cvae``.
+        free_bits: KL per latent dimension (nats, batch mean) that costs the ``cvae`` nothing; keeps its posterior
+            from collapsing onto the prior.
         reference_match: Add each stem's :class:`~supervised.models.match.ReferenceMatch` features (its fitted
             gain in the reference per band, channel and loudness) to its embeddings when a reference is given.
         floor_db: The level of log-mel value -1 in the inputs (:attr:`mixenv.features.FeatureConfig.floor_db` of
@@ -55,6 +57,7 @@ class ModelConfig:
     recurrent: str = "gru"
     latent_dim: int = 8
     beta: float = 0.01
+    free_bits: float = 0.5
     reference_match: bool = True
     floor_db: float = FeatureConfig().floor_db
     conv: BackboneConfig = field(default_factory=BackboneConfig)
@@ -71,8 +74,10 @@ class ModelConfig:
             )
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and >= 1 (same-length convolution), got {self.kernel_size}")
-        if not 0.0 <= self.dropout < 1.0 or self.beta < 0:
-            raise ValueError(f"dropout must be in [0, 1) and beta >= 0, got {self.dropout} and {self.beta}")
+        if not 0.0 <= self.dropout < 1.0 or self.beta < 0 or self.free_bits < 0:
+            raise ValueError(
+                f"dropout must be in [0, 1), beta and free_bits >= 0; got {self.dropout}, {self.beta}, {self.free_bits}"
+            )
         if not self.floor_db < 0:
             raise ValueError(f"floor_db must be negative (the level of log-mel value -1), got {self.floor_db}")
         if self.head == "attention" and self.width % (2 * self.heads):
@@ -89,12 +94,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Inverse of :meth:`to_dict`. A configuration saved before ``reference_match`` existed describes a model
-        trained without it, so a missing entry reads as ``False`` and older checkpoints load as they were trained."""
+        """Inverse of :meth:`to_dict`. A configuration saved before ``reference_match`` or ``free_bits`` existed
+        describes a model trained without them, so a missing entry reads as off and older checkpoints load as they
+        were trained."""
         conv = values["conv"]
         return cls(
             **{
                 "reference_match": False,
+                "free_bits": 0.0,
                 **values,
                 "roles": tuple(values["roles"]),
                 "conv": BackboneConfig(**{**conv, "widths": tuple(conv["widths"])}),
