@@ -206,12 +206,15 @@ class Bench:
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per label: mean and std over seeds of every metric, seeds, and mean wall time per seed."""
+    """Per label: mean and std over seeds of every metric, seeds, and mean training time per seed.
+
+    The training time is the one the run recorded, so a run reused from an earlier invocation counts as long as
+    it took to train, not as the instant it took to find."""
     table: dict[str, dict[str, Any]] = {}
     for label in dict.fromkeys(r["label"] for r in rows):
         mine = [r for r in rows if r["label"] == label]
         entry: dict[str, Any] = {"seeds": sum(r["seed"] is not None for r in mine), **summarize(mine)}
-        walls = [r["wall_seconds"] for r in mine if "wall_seconds" in r]
+        walls = [r["train_seconds"] for r in mine if "train_seconds" in r]
         if walls:
             entry["minutes_per_seed"] = float(np.mean(walls) / 60)
             entry["val_loss"] = float(np.mean([r["val_loss"] for r in mine]))
