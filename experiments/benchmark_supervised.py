@@ -26,7 +26,7 @@ CPU budget, in epochs (measured, on 2 cores shared with other jobs): every run t
 (192 train songs in batches of 16) on 3 s clips, about 2-4 minutes, and is evaluated in seconds: a model's 3
 seeds take 6-12 minutes, within the 15 minutes per model this benchmark promises. Ablations use one seed (seed
 0, the main run's, as their reference row): read differences smaller than the main table's seed spread as noise.
-24 training runs in all, about 70 minutes;
+24 training runs in all, about 55 minutes of training;
 wall times of every run are in the JSON. ``--quick`` runs everything for one epoch of two steps, one seed, three
 test songs: a smoke test of the pipeline (a few minutes), not a measurement.
 
