@@ -53,6 +53,7 @@ from mixenv.data.atomic import atomic_path, write_json
 from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
+from mixenv.plots import save_figure
 from mixenv.pretrain import ensure_backbone
 from rewards.metrics import METRICS, MetricSuite, summarize
 from supervised.augment import AUGMENTATIONS
@@ -416,10 +417,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     axes[1, 1].tick_params(axis="y", labelsize=7)
     fig.suptitle("Supervised baselines on held-out songs of the synthetic corpus")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def setup(budget: Budget, runs: Path, progress: Callable[[str], None]) -> Bench:

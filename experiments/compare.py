@@ -15,8 +15,8 @@ import numpy as np
 from agents.evaluate import evaluate_policy
 from agents.policies import MixPolicy
 from mixenv.data import write_audio
-from mixenv.data.atomic import atomic_path
 from mixenv.env import MixEnv
+from mixenv.plots import save_figure
 from rewards.metrics import METRICS
 
 COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae")
@@ -94,7 +94,4 @@ def plot_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], path: 
         ax.set_title(f"{column} (lower is better)", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

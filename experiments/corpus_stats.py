@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mixenv.data.atomic import atomic_path
 from mixenv.data.synth.corpus import ensure_corpus, read_manifest
 from mixenv.params import MASTER_CONTROLS, ROLES, STEM_CONTROLS, ParamSpace
+from mixenv.plots import save_figure
 from mixenv.presets import load_preset
 
 
@@ -80,9 +80,7 @@ def _plot(songs: list[dict], settings: np.ndarray, space: ParamSpace, path: Path
     ax.axhline(0, color="grey", lw=0.5)
     ax.set(title="ground-truth settings, normalised to [-1, 1] (box: quartiles, whiskers: 5-95%)", ylim=(-1.05, 1.05))
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ from tqdm.auto import tqdm
 
 from mixenv.backbone import AudioEmbedder
 from mixenv.data import Multitrack, list_songs
-from mixenv.data.atomic import atomic_path, write_json
+from mixenv.data.atomic import write_json
 from mixenv.data.synth.corpus import ensure_corpus
 from mixenv.params import ParamSpace
+from mixenv.plots import save_figure
 from mixenv.pretrain import ensure_backbone
 from mixenv.render import Renderer
 from rewards.anomaly import FEATURE_SETS, AnomalyDetector, AnomalyReward, mix_features
@@ -278,11 +279,7 @@ def _plot(detection: Mapping[str, dict], shipped_set: str, direction: Mapping, p
             title=f"{term}: ρ {rho['pooled']:.2f} (per song {rho['per_song_mean']:.2f})",
         )
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

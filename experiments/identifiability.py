@@ -33,9 +33,10 @@ import numpy as np
 import scipy.stats
 from tqdm.auto import tqdm
 
-from mixenv.data.atomic import atomic_path, write_json
+from mixenv.data.atomic import write_json
 from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
 from mixenv.params import ParamSpace
+from mixenv.plots import save_figure
 from mixenv.pretrain import ensure_backbone
 from rewards.spectral import SpectralDistance
 from supervised.evaluate import (
@@ -199,10 +200,7 @@ def plot(reports: Sequence[ControlReport], yardstick: float, path: Path) -> Path
         axes[0, 1].legend(loc="lower right")
     fig.suptitle("Which controls the audio reveals (held-out songs; grey: weaker than the yardstick)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,11 +5,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mixenv.data.atomic import atomic_path
 from mixenv.features import FeatureConfig, logmel
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically (a crash leaves no half-written image) and close it."""
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return out
 
 
 def plot_spectrograms(
@@ -50,8 +65,4 @@ def plot_spectrograms(
     for ax in axes[-1]:
         ax.set_xlabel("seconds")
     fig.suptitle(title)
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -82,12 +82,11 @@ def describe_mix(mix: np.ndarray, sample_rate: int) -> np.ndarray:
     rms_db = 10 * np.log10(np.mean(x**2) + _EPS)
     short_db = _block_energies_db(x.mean(axis=0), round(_BLOCK_SECONDS * sample_rate))
     spectra, freqs = _stft(x, sample_rate)  # one STFT serves tonal balance, centre share, pumping and transients
+    in_band = [(freqs >= lo) & (freqs < hi) for lo, hi in _BANDS_HZ]
     mono_power = (np.abs(spectra.mean(axis=0)) ** 2).sum(axis=0)
-    bands = np.array([mono_power[(freqs >= lo) & (freqs < hi)].sum() for lo, hi in _BANDS_HZ], dtype=np.float64)
+    bands = np.array([mono_power[band].sum() for band in in_band], dtype=np.float64)
     frame_power = (np.abs(spectra) ** 2).sum(axis=0)  # (frames, bins), both channels
-    low_db, mid_db, high_db = (
-        10 * np.log10(frame_power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) + _EPS) for lo, hi in _BANDS_HZ
-    )
+    low_db, mid_db, high_db = (10 * np.log10(frame_power[:, band].sum(axis=1) + _EPS) for band in in_band)
     flux_db = np.percentile(np.abs(np.diff(high_db)), 90) if high_db.size > 1 else 0.0
     return np.array(
         [

@@ -32,8 +32,8 @@ AUGMENTATIONS: tuple[str, ...] = ("time", "freq", "noise", "gain")
 DEFAULT_AUGMENTATIONS: tuple[str, ...] = ("gain",)
 """What training uses unless told otherwise. Masks and noise hit each signal independently, so they break the
 stems-vs-reference comparison the models rely on (:mod:`supervised.models.match`); gain jitter keeps it exact.
-Measured (cnn, test songs): MRSTFT 0.564 +- 0.012 with gain only (3 seeds); one seed each, with earlier variants of
-the matching fit: 0.575 gain only, 0.623 none, 0.654 all four."""
+Measured by ``experiments.benchmark_supervised`` (cnn, test songs, seed 0): MRSTFT 0.567 with gain only (0.564 +-
+0.012 over 3 seeds), 0.621 with none, 0.620 with all four."""
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,11 @@ class ReferenceMatch(nn.Module):
         with torch.no_grad():
             batch, roles, mels, frames = stems.shape
             # An absent stem's slot may hold anything: its column must not take part in the fit.
-            power = self._power(stems) * presence[:, :, None, None]
+            power = logmel_to_power(stems, self.floor_db) * presence[:, :, None, None]
             power = power.reshape(batch, roles, self.groups, mels // self.groups, frames)
-            target = self._power(reference).reshape(batch, 2, self.groups, mels // self.groups, frames)
+            target = logmel_to_power(reference, self.floor_db).reshape(
+                batch, 2, self.groups, mels // self.groups, frames
+            )
             energy = power.sum(dim=(2, 3))
             loud = (energy > energy.median(dim=-1, keepdim=True).values).to(power.dtype)[:, :, None, None, :]
             # Columns: every stem's loud frames, then its quiet frames; rows: the (mel, frame) cells of a band group.
@@ -69,9 +71,6 @@ class ReferenceMatch(nn.Module):
             level_db = 10.0 * torch.log10(power.mean(dim=(3, 4)).clamp_min(1e-12))[..., None]
             features = torch.cat([gains_db, level_db], dim=-1) / 20.0
             return features.flatten(2) * presence[:, :, None]
-
-    def _power(self, logmel: torch.Tensor) -> torch.Tensor:
-        return logmel_to_power(logmel, self.floor_db)
 
     @staticmethod
     def _fit(design: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
