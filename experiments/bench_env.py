@@ -1,9 +1,10 @@
 """MixEnv-v0 throughput, as ratios measured in one run (absolute times on shared machines mean little).
 
 Prints:
-  * env steps per second of the default env (synthetic corpus, 4 s clips, every reward term);
+  * env steps per second of the default env (synthetic corpus, 4 s clips, every reward term), with its resets
+    timed apart, and with them included (one per 10 steps: what an agent's rollout sees);
   * env step vs render-only step: how much of a step is rendering (goal >= 0.5: observing and scoring cost no
-    more than rendering);
+    more than rendering), and what a reset costs in steps;
   * where a step's time goes (render, observation log-mels, each reward term);
   * SubprocVecEnv(2) vs DummyVecEnv(2) steps per second (one torch thread per worker).
 
@@ -44,32 +45,47 @@ def _steps_per_second(step: Callable[[], object], steps: int) -> float:
 
 
 def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
-    """Steps per second of one env, of its render alone, and the time share of each part of a step."""
+    """One env: steps per second with and without its resets, its render alone, and the cost of each reward term.
+
+    The goal ratio compares like with like, interleaved so that a noisy machine slows both sides alike: each
+    episode's steps are timed (its reset apart), then the same clip is rendered under the same actions without
+    observing or scoring. A reset loads a new clip and renders and scores its neutral mix; it is reported as its
+    own ratio to a step, and in the throughput an agent sees (one reset per ``episode_steps`` steps).
+    """
     torch.set_num_threads(1)
     env: MixEnv = gym.make("MixEnv-v0", **env_kwargs).unwrapped
     env.reset(seed=0)
     rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, (steps + 3, env.action_space.shape[0])).astype(np.float32)
-    it = iter(actions)
-
-    def env_step() -> None:
-        _, _, _, truncated, _ = env.step(next(it))
-        if truncated:
-            env.reset()
-
-    episode = env._episode
-    renderer = env._renderer(episode.song.sample_rate)
-    settings = [env.space.to_physical(a) for a in actions]
-    it_settings = iter(settings)
-
-    def render_step() -> None:
-        s = next(it_settings)
-        renderer.master(sum(renderer.process_stems(episode.song.stems, s).values()), s)
-
-    results = {"env steps/s": _steps_per_second(env_step, steps)}
-    results["render-only steps/s"] = _steps_per_second(render_step, steps)
+    timers = {"step": 0.0, "reset": 0.0, "render": 0.0}
+    done = resets = 0
+    while done < steps:
+        episode = env._episode
+        renderer = env._renderer(episode.song.sample_rate)
+        actions = rng.uniform(-1, 1, (env.episode_steps, env.action_space.shape[0])).astype(np.float32)
+        for action in actions:
+            start = time.perf_counter()
+            env.step(action)
+            timers["step"] += time.perf_counter() - start
+        for action in actions:
+            start = time.perf_counter()
+            settings = env.space.to_physical(env.space.sanitize(action)[0])
+            renderer.master(sum(renderer.process_stems(episode.song.stems, settings).values()), settings)
+            timers["render"] += time.perf_counter() - start
+        start = time.perf_counter()
+        env.reset()
+        timers["reset"] += time.perf_counter() - start
+        done, resets = done + len(actions), resets + 1
+    results = {
+        "env steps/s, resets included": done / (timers["step"] + timers["reset"]),
+        "env steps/s": done / timers["step"],
+        "render-only steps/s": done / timers["render"],
+    }
     results["env step vs render-only step"] = results["env steps/s"] / results["render-only steps/s"]
-    mix = renderer.master(sum(renderer.process_stems(episode.song.stems, settings[0]).values()), settings[0]).mix
+    results["env reset vs env step (time)"] = (timers["reset"] / resets) / (timers["step"] / done)
+    episode = env._episode
+    settings = env.space.to_physical(env.space.neutral_vector())
+    renderer = env._renderer(episode.song.sample_rate)
+    mix = renderer.master(sum(renderer.process_stems(episode.song.stems, settings).values()), settings).mix
     mix = mix[:, episode.preroll :]
     for term in env.reward.terms:
         context = type(episode.context)(episode.song.sample_rate, episode.context.reference)

@@ -17,7 +17,7 @@ from gymnasium import spaces
 
 from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
 from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
-from mixenv.features import FeatureConfig, LogMel, features_key, to_uint8
+from mixenv.features import FeatureConfig, LogMel, features_key, spectrogram_key, to_uint8
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.pretrain import ensure_backbone
 from mixenv.render import MixRender, Renderer
@@ -276,7 +276,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
         episode, rate = self._episode, self._episode.song.sample_rate
         signals = [episode.mix] + ([episode.context.reference] if episode.context.reference is not None else [])
-        panels = [to_uint8(self._logmel(rate, signal)).mean(axis=0) for signal in signals]
+        panels = [to_uint8(self._features_of(rate, signal)).mean(axis=0) for signal in signals]
         separator = np.zeros((2, panels[0].shape[1]))
         image = np.concatenate([p for panel in panels for p in (panel[::-1], separator)][:-1], axis=0)
         rgb = matplotlib.colormaps["magma"](image / 255.0)[..., :3]
@@ -350,11 +350,15 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._renderers[sample_rate] = Renderer(sample_rate, self.space.roles)
         return self._renderers[sample_rate]
 
-    def _logmel(self, sample_rate: int, audio: np.ndarray) -> np.ndarray:
+    def _logmel(self, sample_rate: int) -> LogMel:
         if sample_rate not in self._logmels:
             self._logmels[sample_rate] = LogMel(sample_rate, self.features)
+        return self._logmels[sample_rate]
+
+    def _features_of(self, sample_rate: int, audio: np.ndarray) -> np.ndarray:
+        """Normalised log-mel of ``audio`` ``(channels, samples)``."""
         with torch.inference_mode():
-            return self._logmels[sample_rate](torch.from_numpy(np.ascontiguousarray(audio))).numpy()
+            return self._logmel(sample_rate)(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
 
     def _embedder(self, sample_rate: int) -> AudioEmbedder:
         if sample_rate not in self._embedders:
@@ -364,7 +368,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return self._embedders[sample_rate]
 
     def _observe_reference(self, rate: int, reference: np.ndarray) -> np.ndarray:
-        logmel = self._logmel(rate, reference)
+        logmel = self._features_of(rate, reference)
         if self.observation == "logmel":
             return to_uint8(logmel)
         embedding, _ = self._embedder(rate).embed_features(torch.from_numpy(logmel)[None])
@@ -385,11 +389,19 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         settings = self.space.to_physical(normalized)
         result, processed, mix = self._render(episode, settings)
         present = [role for role in self.space.roles if role in processed]
-        mids = [processed[role][:, preroll:].mean(axis=0, keepdims=True) for role in present]
-        logmels = self._logmel(rate, np.concatenate([*mids, mix]))  # one pass for every stem and the mix
-        # The backbone terms read the mix's log-mel (and embedding): hand them ours instead of computing them again.
+        mids = np.empty((len(present), mix.shape[1]), np.float32)
+        for row, role in zip(mids, present, strict=True):  # the mean of the stem's two channels, without copies
+            np.add(processed[role][0, preroll:], processed[role][1, preroll:], out=row)
+            row *= 0.5
+        front = self._logmel(rate)
+        with torch.inference_mode():
+            spectra = front.spectrogram(torch.from_numpy(np.ascontiguousarray(mix)))
+            stems = [front(torch.from_numpy(mids))] if present else []
+            logmels = torch.cat([*stems, front.from_spectrogram(spectra)]).numpy()
+        # The reward terms read the mix's log-mel (backbone) and spectrogram (descriptors): hand them ours.
         mix_logmel = torch.from_numpy(logmels[len(present) :])[None]
         episode.context.mix_value(mix, features_key(rate, self.features), lambda _: mix_logmel)
+        episode.context.mix_value(mix, spectrogram_key(rate, self.features), lambda _: spectra.numpy())
         if self.observation == "embedding":
             batch = torch.from_numpy(np.concatenate([np.repeat(logmels[: len(present), None], 2, axis=1), mix_logmel]))
             embeddings, frames = self._embedder(rate).embed_features(batch)

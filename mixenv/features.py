@@ -11,6 +11,7 @@ other).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,18 +80,42 @@ class LogMel(torch.nn.Module):
         scale = 4.0 / (self.n_fft * float(window.square().sum()))
         self.register_buffer("window", window.float())
         self.register_buffer("filterbank", (filterbank * scale).T.contiguous().float())  # (n_mels, bins)
+        self._sparse: torch.Tensor | None = None
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self._rows(waveform, lambda row: self._mel(self._stft(row)))
+
+    def spectrogram(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(..., samples)`` -> the complex STFT ``(..., bins, frames)`` the log-mel is made from.
+
+        Hann window of ``n_fft`` samples, centred frames (reflect padding). Other analyses of the same signal can
+        share it instead of running their own STFT (the anomaly descriptors do; see :func:`spectrogram_key`).
+        """
+        return self._rows(waveform, self._stft)
+
+    def from_spectrogram(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """Complex STFT ``(..., bins, frames)`` from :meth:`spectrogram` -> normalised log-mel, as :meth:`forward`."""
+        rows = [self._mel(row) for row in spectrum.reshape(-1, *spectrum.shape[-2:])]
+        return torch.stack(rows).reshape(*spectrum.shape[:-2], *rows[0].shape)
+
+    def _rows(self, waveform: torch.Tensor, one: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``one`` applied to each signal of ``(..., samples)``, stacked back into the leading shape."""
         shape = waveform.shape
         # One signal at a time: a batch's spectra outgrow the CPU caches, and the batched pass ran ~1.6x slower
         # than this loop for an env step's six 4 s signals (measured with the caches cooled as a render does).
-        rows = [self._one(row) for row in waveform.float().reshape(-1, shape[-1]).split(1)]
-        return torch.cat(rows).reshape(*shape[:-1], *rows[0].shape[-2:])
+        rows = [one(row) for row in waveform.float().reshape(-1, shape[-1])]
+        return torch.stack(rows).reshape(*shape[:-1], *rows[0].shape)
 
-    def _one(self, waveform: torch.Tensor) -> torch.Tensor:
-        """``(1, samples)`` -> ``(1, n_mels, frames)``."""
+    def _mel(self, spectrum: torch.Tensor) -> torch.Tensor:
+        """Complex ``(bins, frames)`` -> ``(n_mels, frames)``."""
         # torchaudio's MelSpectrogram, computed directly: power as re^2 + im^2 is several times faster than abs().
-        spectrum = torch.stft(
+        power = (spectrum.real * spectrum.real + spectrum.imag * spectrum.imag).contiguous()  # sparse mm wants rows
+        mel = torch.sparse.mm(self._sparse_filterbank(), power)
+        return normalize_db(10.0 * torch.log10(mel.clamp_min(1e-12)), self.config.floor_db)
+
+    def _stft(self, waveform: torch.Tensor) -> torch.Tensor:
+        """``(samples,)`` -> complex ``(bins, frames)``."""
+        return torch.stft(
             waveform,
             self.n_fft,
             self.hop_length,
@@ -99,8 +124,21 @@ class LogMel(torch.nn.Module):
             pad_mode="reflect",
             return_complex=True,
         )
-        power = self.filterbank @ (spectrum.real * spectrum.real + spectrum.imag * spectrum.imag)
-        return normalize_db(10.0 * torch.log10(power.clamp_min(1e-12)), self.config.floor_db)
+
+    def _sparse_filterbank(self) -> torch.Tensor:
+        """:attr:`filterbank` as a sparse matrix, made on first use (and again after a move to another device).
+
+        Each bin feeds at most two triangular bands, so 97% of the matrix is zero: the sparse product takes 0.19
+        instead of 0.23 ms per 4 s signal, power included (same values to 1e-7). Not a buffer: state dicts and
+        pickles keep only the dense matrix.
+        """
+        dense = self.filterbank
+        if self._sparse is None or self._sparse.device != dense.device or self._sparse.dtype != dense.dtype:
+            self._sparse = dense.to_sparse()
+        return self._sparse
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_sparse": None}
 
 
 def normalize_db(db: torch.Tensor, floor_db: float) -> torch.Tensor:
@@ -116,6 +154,11 @@ def logmel_to_power(logmel: torch.Tensor, floor_db: float) -> torch.Tensor:
 def features_key(sample_rate: int, config: FeatureConfig) -> str:
     """A name for "the log-mel of this signal at this rate and configuration", under which work is shared."""
     return f"logmel:{sample_rate}:{config}"
+
+
+def spectrogram_key(sample_rate: int, config: FeatureConfig) -> str:
+    """A name for "the :meth:`LogMel.spectrogram` of this signal at this rate and configuration"."""
+    return f"spectrogram:{sample_rate}:{config}"
 
 
 def to_uint8(features: np.ndarray) -> np.ndarray:

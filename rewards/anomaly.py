@@ -29,6 +29,7 @@ sets), so they are the default; the embedding sets stay for backbones that encod
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Mapping
@@ -36,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
+import torch
 
 from mixenv.backbone import AudioEmbedder
 from mixenv.data.atomic import load_arrays, save_arrays
+from mixenv.features import FeatureConfig, LogMel, spectrogram_key
 from rewards.base import ScoreContext
 from rewards.fad import embedder_at, mix_embeddings, oas_shrink
 
@@ -59,7 +61,9 @@ _CENTRE_SIMILARITY = 0.99
 
 Level only, not phase: a phase-aware test (``Re(L R*)``) detected a missing lead less well on the corpus (test
 split AUC 0.84 vs 0.91), since the centre of a mix is made by level panning, reverb and chorus blur the phase."""
-_STFT_SECONDS = 0.046
+DESCRIPTOR_FEATURES = FeatureConfig()
+"""The STFT the descriptors read: the default log-mel front end's (46 ms Hann windows, 23 ms hop), so an env whose
+observation computed the mix's log-mel hands over that spectrogram instead of the descriptors running their own."""
 
 DESCRIPTORS: tuple[str, ...] = (
     "crest_db",
@@ -75,34 +79,60 @@ FEATURE_SETS: tuple[str, ...] = ("embedding", "descriptors", "embedding+descript
 """Which part of :func:`mix_features` a detector looks at."""
 
 
-def describe_mix(mix: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The :data:`DESCRIPTORS` of ``mix`` ``(channels, samples)`` at ``sample_rate``: finite, unchanged by a gain."""
-    x = np.nan_to_num(np.asarray(mix, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    peak_db = 20 * np.log10(np.abs(x).max(initial=0.0) + _EPS)
-    rms_db = 10 * np.log10(np.mean(x**2) + _EPS)
-    short_db = _block_energies_db(x.mean(axis=0), round(_BLOCK_SECONDS * sample_rate))
-    spectra, freqs = _stft(x, sample_rate)  # one STFT serves tonal balance, centre share, pumping and transients
-    in_band = [(freqs >= lo) & (freqs < hi) for lo, hi in _BANDS_HZ]
-    mono_power = (np.abs(spectra.mean(axis=0)) ** 2).sum(axis=0)
-    bands = np.array([mono_power[band].sum() for band in in_band], dtype=np.float64)
-    frame_power = (np.abs(spectra) ** 2).sum(axis=0)  # (frames, bins), both channels
-    low_db, mid_db, high_db = (10 * np.log10(frame_power[:, band].sum(axis=1) + _EPS) for band in in_band)
+def describe_mix(mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None = None) -> np.ndarray:
+    """The :data:`DESCRIPTORS` of ``mix`` ``(channels, samples)`` at ``sample_rate``: finite, unchanged by a gain.
+
+    ``spectra``: the mix's :func:`mix_spectrogram`, when already at hand (the env's log-mel front end made it).
+    """
+    x = np.nan_to_num(np.asarray(mix, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    peak_db = 20 * np.log10(float(np.abs(x).max(initial=0.0)) + _EPS)
+    rms_db = 10 * np.log10(float(np.mean(np.square(x), dtype=np.float64)) + _EPS)
+    short_db = _block_energies_db(x.mean(axis=0, dtype=np.float64), round(_BLOCK_SECONDS * sample_rate))
+    # One STFT serves tonal balance, centre share, pumping and transients.
+    spectra = mix_spectrogram(x, sample_rate) if spectra is None else spectra
+    freqs = np.fft.rfftfreq(DESCRIPTOR_FEATURES.n_fft(sample_rate), 1 / sample_rate)
+    if spectra.shape[:2] != (x.shape[0], freqs.size):
+        raise ValueError(f"spectra must be mix_spectrogram's (channels, {freqs.size}, frames), got {spectra.shape}")
+    power = spectra.real**2 + spectra.imag**2  # (channels, bins, frames), float32: computed once, read four times
+    bands_at = [slice(*np.searchsorted(freqs, band)) for band in _BANDS_HZ]  # bins with lo <= f < hi
+    mono = spectra.sum(axis=0)
+    mono_power = (mono.real**2 + mono.imag**2).sum(axis=1, dtype=np.float64) / spectra.shape[0] ** 2
+    bands = np.array([mono_power[band].sum() for band in bands_at])
+    frame_power = power.sum(axis=0)  # (bins, frames), both channels
+    low_db, mid_db, high_db = (
+        10 * np.log10(frame_power[band].sum(axis=0, dtype=np.float64) + _EPS) for band in bands_at
+    )
     flux_db = np.percentile(np.abs(np.diff(high_db)), 90) if high_db.size > 1 else 0.0
     return np.array(
         [
             peak_db - rms_db,
             np.log(_spread_db(short_db) + 0.1),
             *(10 * np.log10((bands + _EPS) / (bands.sum() - bands + _EPS))),
-            np.log(_centre_share(spectra, freqs) + 1e-4),
+            np.log(_centre_share(power, freqs) + 1e-4),
             _correlation(low_db, mid_db),
             np.log(flux_db + 0.1),
         ]
     )
 
 
-def mix_features(embedding: np.ndarray, frames: np.ndarray, mix: np.ndarray, sample_rate: int) -> np.ndarray:
+def mix_features(
+    embedding: np.ndarray, frames: np.ndarray, mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None = None
+) -> np.ndarray:
     """All detector inputs of one mix: clip embedding ``(D,)``, frame mean and std ``(2D,)``, the descriptors."""
-    return np.concatenate([embedding, frames.mean(axis=0), frames.std(axis=0), describe_mix(mix, sample_rate)])
+    descriptors = describe_mix(mix, sample_rate, spectra)
+    return np.concatenate([embedding, frames.mean(axis=0), frames.std(axis=0), descriptors])
+
+
+def mix_spectrogram(mix: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The STFT the descriptors read, complex64 ``(channels, bins, frames)``: :data:`DESCRIPTOR_FEATURES`' front end.
+
+    Non-finite samples count as 0; signals shorter than one window are zero-padded to one.
+    """
+    x = np.nan_to_num(np.asarray(mix, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    n_fft = DESCRIPTOR_FEATURES.n_fft(sample_rate)
+    x = np.pad(x, ((0, 0), (0, max(0, n_fft - x.shape[1]))))
+    with torch.inference_mode():
+        return _front_end(sample_rate).spectrogram(torch.from_numpy(x)).numpy()
 
 
 def feature_columns(feature_set: str, num_features: int) -> np.ndarray:
@@ -262,8 +292,11 @@ class AnomalyReward:
 
     def score(self, mix: np.ndarray, context: ScoreContext) -> float:
         """``-anomaly`` of ``mix`` ``(channels, samples)``, always finite."""
-        embedding, frames = mix_embeddings(embedder_at(self.embedders, context.sample_rate), mix, context)
-        features = mix_features(embedding, frames, mix, context.sample_rate)
+        rate = context.sample_rate
+        embedding, frames = mix_embeddings(embedder_at(self.embedders, rate), mix, context)
+        key = spectrogram_key(rate, DESCRIPTOR_FEATURES)  # the env may have left the mix's spectrogram there
+        spectra = context.mix_value(mix, key, lambda m: mix_spectrogram(m, rate))
+        features = mix_features(embedding, frames, mix, rate, spectra)
         return -float(self.detector.score(features))
 
 
@@ -303,20 +336,21 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + _EPS))
 
 
-def _stft(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hann-windowed spectra ``(channels, frames, bins)`` (float32, half-overlapping frames) and bin frequencies."""
-    size = 2 ** round(np.log2(_STFT_SECONDS * sample_rate))
-    padded = np.pad(x.astype(np.float32), ((0, 0), (0, max(0, size - x.shape[1]))))
-    window = np.hanning(size).astype(np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)[:, :: size // 2] * window
-    # scipy's FFT: numpy's is ~10x slower on batches of short frames (measured, numpy 2.4)
-    return scipy.fft.rfft(frames, axis=-1), scipy.fft.rfftfreq(size, 1 / sample_rate)
+@functools.lru_cache(maxsize=8)
+def _front_end(sample_rate: int) -> LogMel:
+    return LogMel(sample_rate, DESCRIPTOR_FEATURES)
 
 
-def _centre_share(spectra: np.ndarray, freqs: np.ndarray) -> float:
-    """Share of the :data:`_CENTRE_BAND_HZ` energy in STFT bins whose channels have equal levels (1 for mono)."""
-    band = (freqs >= _CENTRE_BAND_HZ[0]) & (freqs < _CENTRE_BAND_HZ[1])
-    left, right = np.abs(spectra[0][:, band]), np.abs(spectra[-1][:, band])
-    energy = left**2 + right**2
-    similarity = 2 * left * right / (energy + _EPS)
-    return float((energy * (similarity > _CENTRE_SIMILARITY)).sum() / (energy.sum() + _EPS))
+def _centre_share(power: np.ndarray, freqs: np.ndarray) -> float:
+    """Share of the :data:`_CENTRE_BAND_HZ` energy in STFT bins whose channels have equal levels (1 for mono).
+
+    ``power``: ``(channels, bins, frames)``; a bin's similarity ``2 |L| |R| / (|L|^2 + |R|^2)`` is computed from
+    the powers as ``2 sqrt(P_L P_R) / (P_L + P_R)``.
+    """
+    band = slice(*np.searchsorted(freqs, _CENTRE_BAND_HZ))
+    left, right = power[0, band], power[-1, band]
+    energy = left + right
+    similarity = 2 * np.sqrt(left * right) / (energy + _EPS)
+    return float(
+        (energy * (similarity > _CENTRE_SIMILARITY)).sum(dtype=np.float64) / (energy.sum(dtype=np.float64) + _EPS)
+    )

@@ -32,7 +32,7 @@ from rewards.anomaly import DEFAULT_FEATURE_SET, AnomalyDetector, AnomalyReward,
 from rewards.fad import FADReward, GaussianStats
 
 GOODMIX_FORMAT = "mixenv-good-mix-model"
-GOODMIX_VERSION = 3
+GOODMIX_VERSION = 4
 """Bump when the recipe (clips, features, detector) changes, so cached models of the old recipe are rebuilt."""
 CLIP_SECONDS = 4.0
 CLIP_HOP_SECONDS = 3.0

@@ -3,6 +3,7 @@ default backbone is built once on first use."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -13,7 +14,15 @@ import pytest
 import torch
 
 from mixenv import pretrain
-from mixenv.backbone import AudioEmbedder, BackboneCheckpoint, BackboneConfig, MaxPool, load_backbone, save_backbone
+from mixenv.backbone import (
+    AudioEmbedder,
+    BackboneCheckpoint,
+    BackboneConfig,
+    MaxPool,
+    inference_copy,
+    load_backbone,
+    save_backbone,
+)
 from mixenv.data.synth.corpus import CorpusConfig, corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.pretrain import PretrainConfig, default_backbone_path, ensure_backbone, pretrain_backbone
@@ -192,3 +201,19 @@ def test_backbone_pool_matches_torch_max_pool_in_values_and_gradients(
     (grad,) = torch.autograd.grad(pooled.square().sum(), x)
     assert pooled.shape == expected.shape
     assert torch.equal(pooled, expected) and torch.equal(grad, expected_grad)
+
+
+def test_inference_copy_computes_the_same_embeddings(trained: BackboneCheckpoint) -> None:
+    backbone = copy.deepcopy(trained.backbone).eval()
+    with torch.no_grad():  # give the batch norms non-trivial statistics, as training does
+        for stage in backbone.stages:
+            stage[1].running_mean.uniform_(-0.5, 0.5)
+            stage[1].running_var.uniform_(0.5, 2.0)
+    folded = inference_copy(backbone)
+    x = torch.rand(3, 2, 64, 40, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        expected, got = backbone(x), folded(x.contiguous(memory_format=torch.channels_last))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    torch.testing.assert_close(got.embedding, expected.embedding, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got.frames, expected.frames, rtol=1e-4, atol=1e-5)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in backbone.modules())  # the original is untouched
