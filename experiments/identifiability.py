@@ -16,6 +16,12 @@ model. This experiment measures that, per control, on the test songs (the middle
    *weakly identifiable*.
 4. With ``--model``, the model's MAE per control and its ratio to predict-the-mean's, so one sees whether the
    model fails where the audio is silent or where it speaks.
+5. What the prior makes predictable: the *colouration oracle*, a ridge fit per control (on the training songs)
+   from exactly the numbers the corpus prior draws that control from (the stem's recorded colouration: peak,
+   tilt, resonance, rumble, noise; and the reference's loudness and peak, from the corpus manifest) to the ground
+   truth. What it misses is the prior's own randomness (a compressor ratio drawn log-uniformly, say), which a
+   learned predictor can only hear where it moves the mix; its ratio, and the per-control best of it and the
+   model, say how far such a predictor could go.
 
 Prints a table and writes ``identifiability.json`` and ``identifiability.png`` to ``--out`` (atomically). About a
 minute on 2 cores, plus a few seconds to compute the training songs' log-mels for predict-the-mean.
@@ -24,7 +30,7 @@ minute on 2 cores, plus a few seconds to compute the training songs' log-mels fo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +39,14 @@ import numpy as np
 import scipy.stats
 from tqdm.auto import tqdm
 
+from mixenv.data import Multitrack
 from mixenv.data.atomic import write_json
-from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
+from mixenv.data.folder import SETTINGS_FILE
+from mixenv.data.synth.corpus import corpus_songs, ensure_corpus, read_manifest
+from mixenv.data.synth.prior import RESONANT_DB
 from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
+from mixenv.presets import load_preset
 from mixenv.pretrain import ensure_backbone
 from rewards.spectral import SpectralDistance
 from supervised.evaluate import (
@@ -64,6 +74,7 @@ class ControlReport:
     sensitivity: float
     mean_mae: float
     model_mae: float | None = None
+    oracle_mae: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -79,6 +90,95 @@ def mean_abs_errors(predictor: Predictor, clips: Sequence[EvalClip]) -> dict[str
         for name, error in control_errors(predictor.space, clip.song, settings).items():
             errors.setdefault(name, []).append(abs(error))
     return {name: float(np.mean(values)) for name, values in errors.items()}
+
+
+class ColourationOracle:
+    """Each control predicted from what the corpus prior draws it from: a per-control ridge fit (a :class:`Predictor`).
+
+    Args:
+        space: The settings space.
+        summaries: Corpus manifest entries by song name (each with ``colouration``, ``reference_lufs`` and
+            ``reference_peak_dbfs``); predictions are for these songs.
+        weights: ``(params, features)`` fitted weights (see :meth:`fit`).
+    """
+
+    name = "colouration oracle"
+
+    def __init__(self, space: ParamSpace, summaries: Mapping[str, Mapping[str, Any]], weights: np.ndarray) -> None:
+        self.space, self.summaries, self.weights = space, summaries, weights
+
+    @classmethod
+    def fit(
+        cls,
+        space: ParamSpace,
+        summaries: Mapping[str, Mapping[str, Any]],
+        train: Sequence[tuple[str, np.ndarray]],
+        ridge: float = 1e-3,
+    ) -> ColourationOracle:
+        """Fit on ``train``: (song name, its normalised ground truth) pairs; a control only on songs with its role."""
+        size, neutral = (
+            len(oracle_features(next(iter(summaries.values())), "master_comp_ratio")),
+            space.neutral_vector(),
+        )
+        weights = np.zeros((space.size, size))
+        for index, name in enumerate(space.names):
+            rows = [song for song in train if _has_role(summaries[song[0]], name)]
+            if not rows:  # no training song has the role: the neutral value, as predict-the-mean does
+                weights[index, 0] = neutral[index]
+                continue
+            x = np.array([oracle_features(summaries[song], name) for song, _ in rows])
+            y = np.array([truth[index] for _, truth in rows])
+            weights[index] = np.linalg.solve(x.T @ x + ridge * len(rows) * np.eye(size), x.T @ y)
+        return cls(space, summaries, weights)
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        """Normalised settings ``(clips, params)``, clipped to [-1, 1]."""
+        rows = [
+            [
+                float(oracle_features(self.summaries[clip.name], name) @ w)
+                for name, w in zip(self.space.names, self.weights, strict=True)
+            ]
+            for clip in clips
+        ]
+        return np.clip(np.array(rows, dtype=np.float32), -1.0, 1.0)
+
+
+def oracle_features(summary: Mapping[str, Any], name: str) -> np.ndarray:
+    """Regression inputs for control ``name`` of one song: a constant, its stem's colouration (zeros for an absent
+    stem or a bus control), and the reference's loudness and peak."""
+    stem = summary["colouration"].get(name.split(".", 1)[0]) if "." in name else None
+    if stem is None:
+        colouration = np.zeros(8)
+    else:
+        resonant = float(stem["resonance_db"] > RESONANT_DB)  # the prior aims the mid band only at these
+        colouration = np.array(
+            [
+                stem["peak_dbfs"],
+                stem["low_shelf_db"],
+                stem["high_shelf_db"],
+                resonant,
+                resonant * np.log(stem["resonance_hz"]),
+                resonant * stem["resonance_db"],
+                float(stem["rumble_dbfs"] is not None),
+                stem["noise_dbfs"],
+            ]
+        )
+    return np.array([1.0, *colouration, summary["reference_lufs"], summary["reference_peak_dbfs"]])
+
+
+def _has_role(summary: Mapping[str, Any], name: str) -> bool:
+    """Whether a song counts for control ``name``: always for a bus control, for a stem's where it has the stem."""
+    return "." not in name or name.split(".", 1)[0] in summary["colouration"]
+
+
+def corpus_oracle(corpus: Path, space: ParamSpace) -> ColourationOracle:
+    """The :class:`ColourationOracle` of a synthetic corpus, fitted on its training songs."""
+    summaries = {song["name"]: song for song in read_manifest(corpus)["songs"]}
+    train = [
+        (song.name, load_preset(song.path / SETTINGS_FILE, space).settings.normalized())
+        for song in corpus_songs(corpus, "train")
+    ]
+    return ColourationOracle.fit(space, summaries, train)
 
 
 def sensitivities(
@@ -117,9 +217,10 @@ def measure(
     bank = load_training_data(corpus, space, ensure_backbone().features, progress=progress).train
     mean_mae = mean_abs_errors(mean_predictor(bank, space), clips)
     model_mae = mean_abs_errors(ModelPredictor(model), clips) if model is not None else {}
+    oracle_mae = mean_abs_errors(corpus_oracle(corpus, space), clips)
     sensitivity, yardstick = sensitivities(clips, mean_mae, space, progress=progress)
     reports = [
-        ControlReport(name, mean_mae[name], sensitivity[name], mean_mae[name], model_mae.get(name))
+        ControlReport(name, mean_mae[name], sensitivity[name], mean_mae[name], model_mae.get(name), oracle_mae[name])
         for name in space.names
         if name in sensitivity
     ]
@@ -129,18 +230,24 @@ def measure(
 def goal_ratios(reports: Sequence[ControlReport], yardstick: float) -> dict[str, Any]:
     """Model MAE over predict-the-mean MAE, averaged over all controls and over the audible ones only."""
 
-    def ratio(rows: Sequence[ControlReport]) -> float | None:
-        if not rows or rows[0].model_mae is None:
+    def ratio(rows: Sequence[ControlReport], errors: Callable[[ControlReport], float | None]) -> float | None:
+        values = [errors(r) for r in rows]
+        if not rows or any(v is None for v in values):
             return None
-        return float(np.mean([r.model_mae for r in rows]) / np.mean([r.mean_mae for r in rows]))
+        return float(np.mean(values) / np.mean([r.mean_mae for r in rows]))
+
+    def best(r: ControlReport) -> float | None:
+        return None if r.model_mae is None or r.oracle_mae is None else min(r.model_mae, r.oracle_mae)
 
     audible = [r for r in reports if r.sensitivity >= yardstick]
     with_model = [r for r in reports if r.ratio is not None]
     return {
         "controls": len(reports),
         "audible_controls": len(audible),
-        "ratio_all": ratio(reports),
-        "ratio_audible": ratio(audible),
+        "ratio_all": ratio(reports, lambda r: r.model_mae),
+        "ratio_audible": ratio(audible, lambda r: r.model_mae),
+        "ratio_oracle": ratio(reports, lambda r: r.oracle_mae),
+        "ratio_best_of_model_and_oracle": ratio(reports, best),
         "spearman_sensitivity_vs_ratio": (
             float(scipy.stats.spearmanr([r.sensitivity for r in with_model], [r.ratio for r in with_model])[0])
             if len(with_model) > 2
@@ -153,12 +260,13 @@ def report(reports: Sequence[ControlReport], yardstick: float, model: str | None
     """The table, most audible control first."""
     lines = [
         f"yardstick: a {YARDSTICK_DB:g} dB level change of the whole mix reads {yardstick:.3f} (MRSTFT)",
-        f"{'control':>26s} | {'typical move':>12s} | {'MRSTFT of the move':>18s} | {'mean MAE':>8s}"
+        f"{'control':>26s} | {'typical move':>12s} | {'MRSTFT of the move':>18s} | {'mean MAE':>8s} | {'oracle':>6s}"
         + (f" | {'model MAE':>9s} | {'ratio':>5s}" if model else ""),
     ]
     for r in sorted(reports, key=lambda r: -r.sensitivity):
         flag = "" if r.sensitivity >= yardstick else "  (weak)"
         row = f"{r.name:>26s} | {r.typical_move:12.3f} | {r.sensitivity:18.3f} | {r.mean_mae:8.3f}"
+        row += f" | {r.oracle_mae / max(r.mean_mae, 1e-12):6.2f}" if r.oracle_mae is not None else f" | {'':6s}"
         if r.model_mae is not None:
             row += f" | {r.model_mae:9.3f} | {r.ratio:5.2f}"
         lines.append(row + flag)
@@ -170,6 +278,15 @@ def report(reports: Sequence[ControlReport], yardstick: float, model: str | None
             f"{goals['ratio_audible']:.2f} over the identifiable ones (the issue's goal is 0.5 over all); "
             f"Spearman correlation of sensitivity with that ratio, per control: "
             f"{goals['spearman_sensitivity_vs_ratio']:.2f}"
+        )
+    if goals["ratio_oracle"] is not None:
+        lines.append(
+            f"colouration oracle MAE / predict-the-mean MAE: {goals['ratio_oracle']:.2f}"
+            + (
+                f"; the better of model and oracle per control: {goals['ratio_best_of_model_and_oracle']:.2f}"
+                if goals["ratio_best_of_model_and_oracle"] is not None
+                else ""
+            )
         )
     return "\n".join(lines)
 
@@ -193,11 +310,14 @@ def plot(reports: Sequence[ControlReport], yardstick: float, path: Path) -> Path
     axes[0, 0].legend(loc="lower right")
     axes[0, 0].tick_params(axis="y", labelsize=7)
     if has_model:
-        axes[0, 1].scatter([r.ratio for r in rows], names, color=colours)
+        axes[0, 1].scatter([r.ratio for r in rows], names, color=colours, label="model")
+        if rows[0].oracle_mae is not None:
+            oracle = [r.oracle_mae / max(r.mean_mae, 1e-12) for r in rows]
+            axes[0, 1].scatter(oracle, names, marker="x", color="C2", label="colouration oracle")
         axes[0, 1].axvline(1.0, color="C7", linestyle=":", label="predict-the-mean")
         axes[0, 1].axvline(0.5, color="C3", linestyle="--", label="the issue's goal (on average)")
         axes[0, 1].set_xlabel("model MAE / predict-the-mean MAE, per control")
-        axes[0, 1].legend(loc="lower right")
+        axes[0, 1].legend(loc="lower left")
     fig.suptitle("Which controls the audio reveals (held-out songs; grey: weaker than the yardstick)")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -23,6 +23,8 @@ _HPF_RANGE_HZ = {"vocals": (70.0, 160.0), "drums": (20.0, 45.0), "bass": (20.0, 
 _SHELF_TASTE_DB = {"vocals": (-1.0, 2.0), "drums": (1.0, 1.0), "bass": (1.0, -1.0), "other": (-1.0, 0.5)}
 _COMP_DEPTH_DB = {"vocals": (6.0, 14.0), "drums": (4.0, 10.0), "bass": (4.0, 12.0), "other": (2.0, 8.0)}
 _COMP_RATIO = {"vocals": (2.0, 5.0), "drums": (2.0, 4.0), "bass": (2.0, 5.0), "other": (1.2, 3.0)}
+RESONANT_DB = 1.5
+"""A stem whose recorded resonance is stronger than this gets its mid band aimed at the resonance, cutting it."""
 _BALANCE_LU = {"vocals": 0.0, "drums": -1.5, "bass": -3.0, "other": -4.0}
 """Loudness of each role relative to the vocals in the balanced mix."""
 
@@ -62,7 +64,7 @@ def _strip(rng: np.random.Generator, role: str, c: Colouration) -> dict[str, flo
     if c.rumble_dbfs is not None:
         hpf_low = max(hpf_low, 90.0)
         hpf_high = max(hpf_high, 1.2 * hpf_low)
-    if c.resonance_db > 1.5:
+    if c.resonance_db > RESONANT_DB:
         mid_freq_hz = c.resonance_hz * float(np.exp(rng.normal(0.0, 0.1)))
         mid_db = -c.resonance_db * rng.uniform(0.6, 1.0) + rng.normal(0.0, 0.5)
     else:
