@@ -396,8 +396,8 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         front = self._logmel(rate)
         with torch.inference_mode():
             spectra = front.spectrogram(torch.from_numpy(np.ascontiguousarray(mix)))
-            stems = [front(torch.from_numpy(mids))] if present else []
-            logmels = torch.cat([*stems, front.from_spectrogram(spectra)]).numpy()
+            stem_logmels = [front(torch.from_numpy(mids))] if present else []
+            logmels = torch.cat([*stem_logmels, front.from_spectrogram(spectra)]).numpy()
         # The reward terms read the mix's log-mel (backbone) and spectrogram (descriptors): hand them ours.
         mix_logmel = torch.from_numpy(logmels[len(present) :])[None]
         episode.context.mix_value(mix, features_key(rate, self.features), lambda _: mix_logmel)

@@ -21,6 +21,7 @@ from rewards.anomaly import (
     describe_mix,
     feature_columns,
     mix_features,
+    mix_spectrogram,
 )
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
@@ -115,6 +116,14 @@ def test_loading_a_foreign_npz_is_refused(tmp_path: Path) -> None:
 def test_fit_refuses_bad_input(features: np.ndarray, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AnomalyDetector.fit(features, **kwargs)
+
+
+def test_descriptors_from_a_shared_spectrogram_equal_their_own_and_wrong_shapes_are_refused() -> None:
+    mix = noise(2.0, 0.1, channels=2, seed=3)
+    spectra = mix_spectrogram(mix, SR)
+    np.testing.assert_array_equal(describe_mix(mix, SR, spectra), describe_mix(mix, SR))
+    with pytest.raises(ValueError, match="mix_spectrogram"):
+        describe_mix(mix, SR, spectra[:, :-1])
 
 
 def test_descriptors_do_not_change_with_gain() -> None:
