@@ -8,7 +8,7 @@ Prints:
   * where a step's time goes (render, observation log-mels, each reward term);
   * SubprocVecEnv(2) vs DummyVecEnv(2) steps per second (one torch thread per worker).
 
-Usage: ``python -m experiments.bench_env [--steps 200] [--clip-seconds 4]``
+Usage: ``python -m experiments.bench_env [--steps 200] [--clip-seconds 4] [--observation logmel|embedding]``
 """
 
 from __future__ import annotations
@@ -124,9 +124,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200, help="timed steps per measurement")
     parser.add_argument("--clip-seconds", type=float, default=4.0, help="clip length of the env")
+    parser.add_argument(
+        "--observation",
+        choices=("logmel", "embedding"),
+        default="logmel",
+        help="the env's observation (embedding: what the agents' frozen-backbone default trains on)",
+    )
     parser.add_argument("--data-path", default=None, help="corpus folder (default: the default synthetic corpus)")
     args = parser.parse_args()
-    env_kwargs = {"clip_seconds": args.clip_seconds, "data_path": args.data_path}
+    env_kwargs = {"clip_seconds": args.clip_seconds, "data_path": args.data_path, "observation": args.observation}
     print(f"machine: {os.cpu_count()} cores; env: {env_kwargs}")
     for name, value in {**bench_single(env_kwargs, args.steps), **bench_vector(env_kwargs, args.steps)}.items():
         print(f"{name:40s} {value:10.3f}")
