@@ -340,6 +340,7 @@ def train(algo: str, argv: Sequence[str] | None = None) -> Path:
         model.learn(args.total_timesteps, callback=CallbackList(callbacks))
     finally:
         env.close()
+        model.logger.close()  # progress.csv stays open until closed (a ResourceWarning when collected)
     save_model(model, out / "model.zip")
     seconds = time.perf_counter() - start
     write_json(out / "training.json", {"seconds": seconds, "steps_per_second": args.total_timesteps / seconds})
