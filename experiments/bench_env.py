@@ -5,7 +5,7 @@ Prints:
     timed apart, and with them included (one per 10 steps: what an agent's rollout sees);
   * env step vs render-only step: how much of a step is rendering (goal >= 0.5: observing and scoring cost no
     more than rendering), and what a reset costs in steps;
-  * where a step's time goes (render, observation log-mels, each reward term);
+  * what each reward term costs per step, timed alone;
   * SubprocVecEnv(2) vs DummyVecEnv(2) steps per second (one torch thread per worker).
 
 Usage: ``python -m experiments.bench_env [--steps 200] [--clip-seconds 4] [--observation logmel|embedding]``
@@ -60,7 +60,6 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     done = resets = 0
     while done < steps:
         episode = env._episode
-        renderer = env._renderer(episode.song.sample_rate)
         actions = rng.uniform(-1, 1, (env.episode_steps, env.action_space.shape[0])).astype(np.float32)
         for action in actions:
             start = time.perf_counter()
@@ -68,8 +67,7 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
             timers["step"] += time.perf_counter() - start
         for action in actions:
             start = time.perf_counter()
-            settings = env.space.to_physical(env.space.sanitize(action)[0])
-            renderer.master(sum(renderer.process_stems(episode.song.stems, settings).values()), settings)
+            env._render(episode, env.space.to_physical(env.space.sanitize(action)[0]))  # what a step renders
             timers["render"] += time.perf_counter() - start
         start = time.perf_counter()
         env.reset()
@@ -83,10 +81,7 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     results["env step vs render-only step"] = results["env steps/s"] / results["render-only steps/s"]
     results["env reset vs env step (time)"] = (timers["reset"] / resets) / (timers["step"] / done)
     episode = env._episode
-    settings = env.space.to_physical(env.space.neutral_vector())
-    renderer = env._renderer(episode.song.sample_rate)
-    mix = renderer.master(sum(renderer.process_stems(episode.song.stems, settings).values()), settings).mix
-    mix = mix[:, episode.preroll :]
+    _, _, mix = env._render(episode, env.space.neutral())
     for term in env.reward.terms:
         context = type(episode.context)(episode.song.sample_rate, episode.context.reference)
         term.score(mix.copy(), context)  # reference-side work happens once per episode; time the per-step part

@@ -121,8 +121,9 @@ class ColourationOracle:
             space.neutral_vector(),
         )
         weights = np.zeros((space.size, size))
+        present = {song: space.controls_of(summaries[song]["colouration"]) for song, _ in train}
         for index, name in enumerate(space.names):
-            rows = [song for song in train if _has_role(summaries[song[0]], name)]
+            rows = [(song, truth) for song, truth in train if present[song][index]]
             if not rows:  # no training song has the role: the neutral value, as predict-the-mean does
                 weights[index, 0] = neutral[index]
                 continue
@@ -164,11 +165,6 @@ def oracle_features(summary: Mapping[str, Any], name: str) -> np.ndarray:
             ]
         )
     return np.array([1.0, *colouration, summary["reference_lufs"], summary["reference_peak_dbfs"]])
-
-
-def _has_role(summary: Mapping[str, Any], name: str) -> bool:
-    """Whether a song counts for control ``name``: always for a bus control, for a stem's where it has the stem."""
-    return "." not in name or name.split(".", 1)[0] in summary["colouration"]
 
 
 def corpus_oracle(corpus: Path, space: ParamSpace) -> ColourationOracle:

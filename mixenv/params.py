@@ -11,7 +11,7 @@ master-bus controls. Flat names are ``"<role>.<control>"`` for strips and the ba
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -123,6 +123,14 @@ class ParamSpace:
             return self._index[name]
         except KeyError:
             raise KeyError(f"unknown control {name!r}; known controls are {', '.join(self.names)}") from None
+
+    def controls_of(self, roles: Iterable[str]) -> np.ndarray:
+        """Boolean mask over :attr:`names`: the controls of ``roles`` and every master control.
+
+        A song lacking a role leaves that role's controls without effect; errors and fits skip them.
+        """
+        keep = set(roles)
+        return np.array([r in keep for r in self.roles for _ in STEM_CONTROLS] + [True] * len(MASTER_CONTROLS))
 
     def neutral(self) -> MixSettings:
         """Settings that leave every stem as it is (unity gain, centre, flat EQ, no compression)."""

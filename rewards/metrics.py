@@ -51,8 +51,7 @@ def parameter_errors(
     if predicted.space != truth.space:
         raise ValueError(f"settings of different layouts: {predicted.space} vs {truth.space}")
     space = truth.space
-    keep = set(roles) if roles is not None else set(space.roles)
-    mask = np.array([("." not in name) or name.split(".", 1)[0] in keep for name in space.names])
+    mask = space.controls_of(roles if roles is not None else space.roles)
     diff = (predicted.normalized().astype(np.float64) - truth.normalized())[mask]
     return {"param_mae": float(np.mean(np.abs(diff))), "param_mse": float(np.mean(diff**2))}
 

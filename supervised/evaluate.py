@@ -238,12 +238,8 @@ def control_errors(space: ParamSpace, song: Multitrack, settings: np.ndarray) ->
     """
     if song.settings is None:
         raise InputError(f"song {song.name!r} has no ground-truth settings; evaluate on the synthetic corpus")
-    truth, present = song.settings.normalized(), set(song.roles)
-    return {
-        name: float(settings[i] - truth[i])
-        for i, name in enumerate(space.names)
-        if "." not in name or name.split(".", 1)[0] in present
-    }
+    truth, present = song.settings.normalized(), space.controls_of(song.roles)
+    return {name: float(settings[i] - truth[i]) for i, name in enumerate(space.names) if present[i]}
 
 
 def summarize_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -124,3 +124,12 @@ def test_custom_roles_make_a_smaller_space() -> None:
     assert space.size == 2 * len(STEM_CONTROLS) + len(MASTER_CONTROLS)
     with pytest.raises(ValueError, match="unique"):
         ParamSpace(("bass", "bass"))
+
+
+def test_controls_of_keeps_the_named_roles_and_the_master_bus() -> None:
+    space = ParamSpace()
+    mask = space.controls_of(["vocals", "bass"])
+    kept = {name for name, keep in zip(space.names, mask, strict=True) if keep}
+    assert kept == {n for n in space.names if n.split(".")[0] in ("vocals", "bass") or "." not in n}
+    assert mask.dtype == bool and mask.sum() == 2 * 9 + 5
+    assert space.controls_of([]).sum() == 5 and space.controls_of(space.roles).all()
