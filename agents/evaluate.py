@@ -4,9 +4,9 @@
 ``python -m agents.evaluate --heuristic loudness --split test`` for a baseline.
 
 Every song of the split is one episode from a fixed seed (``seed + index``), so the same policy and seed give
-the same numbers. The final mix of the episode is measured with :func:`rewards.metrics.mix_metrics`: MRSTFT
-and LUFS error against the reference clip, FAD and anomaly against the good-mix model, parameter MAE/MSE
-against the ground truth.
+the same numbers. The final mix of the episode is measured by :meth:`mixenv.env.MixEnv.measure`
+(:func:`rewards.metrics.clip_metrics`): MRSTFT and LUFS error against the reference clip, FAD and anomaly against
+the good-mix model, parameter MAE/MSE and each control's error against the ground truth.
 """
 
 from __future__ import annotations
@@ -20,18 +20,13 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from agents.heuristics import HEURISTICS
 from agents.policies import AgentPolicy, MixPolicy
+from mixenv.cliargs import parse_key_values
 from mixenv.data.atomic import write_json
-from mixenv.env import MixEnv
-from rewards.metrics import METRICS, MetricSuite, mix_metrics, summarize
-
-
-def suite_of(env: MixEnv) -> MetricSuite:
-    """The metric suite of an env's own reward terms (so metrics and rewards cannot drift apart)."""
-    from rewards.spectral import SpectralReward
-
-    terms = {t.name: t for t in env.reward.terms}
-    return MetricSuite(terms.get("spectral") or SpectralReward(), terms.get("fad"), terms.get("anomaly"))
+from mixenv.env import MixEnv, episode_limit
+from mixenv.table import format_table
+from rewards.metrics import METRICS, MetricSuite, summarize
 
 
 def evaluate_policy(
@@ -43,30 +38,29 @@ def evaluate_policy(
     suite: MetricSuite | None = None,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix."""
-    suite = suite or suite_of(env)
+    """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix.
+
+    Args:
+        policy: The method.
+        env: The env it mixes in.
+        episodes: Evaluate only the first this-many songs.
+        seed: Episode ``i`` is reset with ``seed + i``.
+        suite: The metrics (default: the env's own reward terms).
+        progress: Show a progress bar.
+    """
     names = [s.name for s in env.songs][:episodes]
+    steps = episode_limit(env)
     rows = []
     for index, name in enumerate(tqdm(names, desc=f"evaluating {policy.name}", unit="song", disable=not progress)):
         obs, info = env.reset(seed=seed + index, options={"song": name})
         policy.reset(env)
         total = 0.0
-        for _ in range(env.episode_steps):
+        for _ in range(steps):
             obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
             total += reward
             if terminated or truncated:
                 break
-        clip = env.clip
-        metrics = mix_metrics(
-            suite,
-            env.current_mix,
-            clip.sample_rate,
-            reference=clip.reference,
-            predicted=env.current_settings,
-            truth=clip.settings,
-            roles=clip.roles,
-        )
-        rows.append({"song": name, "return": total, "score": info["score"], **metrics})
+        rows.append({"song": name, "return": total, "score": info["score"], **env.unwrapped.measure(suite)})
     return rows
 
 
@@ -89,24 +83,17 @@ def validation_score(model: Any, env: MixEnv, episodes: int, seed: int) -> dict[
     return out
 
 
-def format_table(rows: Sequence[dict[str, Any]], title: str) -> str:
+def format_rows(rows: Sequence[dict[str, Any]], title: str) -> str:
     """Per-song rows and a mean line, metric columns in :data:`~rewards.metrics.METRICS` order."""
     columns = ["return", *[m for m in METRICS if any(m in r for r in rows)]]
-    lines = [title, " | ".join([f"{'song':>18s}", *(f"{c:>10s}" for c in columns)])]
-    for row in rows:
-        lines.append(" | ".join([f"{row['song']:>18s}", *(f"{row.get(c, float('nan')):10.3f}" for c in columns)]))
     summary = summarize(rows)
-    mean_return = float(np.mean([r["return"] for r in rows]))
-    means = [f"{mean_return:10.3f}", *(f"{summary[c]['mean']:10.3f}" for c in columns[1:])]
-    lines.append(" | ".join([f"{'mean':>18s}", *means]))
-    return "\n".join(lines)
+    means = ["mean", float(np.mean([r["return"] for r in rows])), *(summary[c]["mean"] for c in columns[1:])]
+    body = [[row["song"], *(row.get(c) for c in columns)] for row in rows]
+    return format_table(["song", *columns], [*body, means], title=title)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m agents.evaluate``."""
-    from agents.common import parse_env_kwargs
-    from agents.heuristics import HEURISTICS
-
     parser = argparse.ArgumentParser(
         prog="python -m agents.evaluate",
         description=__doc__,
@@ -123,9 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default: beside)")
     args = parser.parse_args(argv)
     try:
-        extra = parse_env_kwargs(args.env_kwargs)
+        extra = parse_key_values(args.env_kwargs)
     except ValueError as err:
-        parser.error(str(err))
+        parser.error(f"--env-kwargs: {err}")
     if args.model is not None:
         try:
             policy: MixPolicy = AgentPolicy(args.model)
@@ -141,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.json or Path("outputs") / f"evaluation_{args.heuristic}_{args.split}.json"
     env = MixEnv(**env_kwargs)
     rows = evaluate_policy(policy, env, episodes=args.episodes, seed=args.seed, progress=True)
-    print(format_table(rows, f"{policy.name} on {args.split} ({len(rows)} songs)"))
+    print(format_rows(rows, f"{policy.name} on {args.split} ({len(rows)} songs)"))
     write_json(
         out,
         {

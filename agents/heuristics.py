@@ -22,7 +22,7 @@ import scipy.signal
 
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
 from mixenv.params import MixSettings
-from mixenv.render import MASTER_HIGH_SHELF_HZ, MASTER_LOW_SHELF_HZ, SHELF_Q, Renderer
+from mixenv.render import MASTER_HIGH_SHELF_HZ, MASTER_LOW_SHELF_HZ, SHELF_Q
 
 if TYPE_CHECKING:
     from mixenv.env import MixEnv
@@ -78,8 +78,7 @@ class LoudnessBalancePolicy(_FixedPolicy):
             level = integrated_lufs(stem, clip.sample_rate)
             if level > SILENCE_LUFS:
                 gains[f"{role}.gain_db"] = ROLE_LUFS.get(role, -24.0) - level
-        settings = env.space.neutral().replace(gains)
-        return _to_loudness(settings, clip.stems, clip.sample_rate, self.bus_lufs)
+        return _to_loudness(env, env.space.neutral().replace(gains), self.bus_lufs)
 
 
 class ReferenceMatchPolicy(_FixedPolicy):
@@ -93,11 +92,10 @@ class ReferenceMatchPolicy(_FixedPolicy):
             raise ValueError(f"song {clip.name!r} has no reference; the reference-matching heuristic needs one")
         rate = clip.sample_rate
         settings = env.space.neutral()
-        mix = Renderer(rate, env.space.roles).render(clip.stems, settings).mix
-        freqs, difference_db = _spectrum_difference_db(mix, clip.reference, rate)
+        freqs, difference_db = _spectrum_difference_db(env.render_settings(settings).mix, clip.reference, rate)
         low, high = _fit_shelves(freqs, difference_db, rate)
         settings = settings.replace({"master_low_shelf_db": low, "master_high_shelf_db": high})
-        return _to_loudness(settings, clip.stems, rate, integrated_lufs(clip.reference, rate))
+        return _to_loudness(env, settings, integrated_lufs(clip.reference, rate))
 
 
 class CMAESPolicy(_FixedPolicy):
@@ -132,26 +130,22 @@ HEURISTICS: Mapping[str, type[_FixedPolicy]] = {
 }
 
 
-def _to_loudness(
-    settings: MixSettings, stems: Mapping[str, np.ndarray], sample_rate: int, target_lufs: float
-) -> MixSettings:
-    """Reach ``target_lufs`` at the output: drive the limiter up to 12 dB, move every fader for the rest.
+def _to_loudness(env: MixEnv, settings: MixSettings, target_lufs: float) -> MixSettings:
+    """Reach ``target_lufs`` at the output of ``env``'s current clip: drive the limiter up to 12 dB, move every
+    fader for the rest.
 
     Two passes of measure-and-correct, since the limiter costs a little loudness when it works.
     """
-    renderer = Renderer(sample_rate, tuple(stems))
-    space = settings.space
+    roles, rate = env.clip.roles, env.clip.sample_rate
     for _ in range(2):
-        level = integrated_lufs(renderer.render(stems, settings).mix, sample_rate)
+        level = integrated_lufs(env.render_settings(settings).mix, rate)
         if level <= SILENCE_LUFS:
             return settings
         drive = -settings["master_limiter_db"] + (target_lufs - level)
         limiter = float(np.clip(-drive, -12.0, 0.0))
         fader_shift = drive + limiter  # what the limiter cannot (or should not) do
         changes = {"master_limiter_db": limiter}
-        changes |= {
-            f"{role}.gain_db": settings[f"{role}.gain_db"] + fader_shift for role in stems if role in space.roles
-        }
+        changes |= {f"{role}.gain_db": settings[f"{role}.gain_db"] + fader_shift for role in roles}
         settings = settings.replace(changes)
     return settings
 

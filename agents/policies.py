@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from mixenv.env import MixEnv
+from agents.algorithms import ALGORITHMS
+from mixenv.env import MixEnv
 
 
 class MixPolicy(Protocol):
@@ -44,8 +44,6 @@ class AgentPolicy:
     """
 
     def __init__(self, run: str | os.PathLike[str], best: bool = True) -> None:
-        from agents.common import ALGORITHMS
-
         run = Path(run)
         config_file = run / "config.json"
         if not config_file.is_file():
@@ -68,8 +66,6 @@ class AgentPolicy:
 
     def env(self, split: str, **overrides: Any) -> MixEnv:
         """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all)."""
-        from mixenv.env import MixEnv
-
         return MixEnv(**(self.env_kwargs | overrides | {"split": split}))
 
     def reset(self, env: MixEnv) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from agents.common import main
+from agents.train import main
 
 if __name__ == "__main__":
     sys.exit(main("ppo"))

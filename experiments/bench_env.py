@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 import mixenv  # noqa: F401  (registers MixEnv-v0)
-from mixenv.env import MixEnv
+from mixenv.env import MixEnv, episode_limit
+from rewards.base import ScoreContext
 
 
 def _make(env_kwargs: dict[str, Any]) -> Callable[[], gym.Env]:
@@ -50,24 +51,25 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     The goal ratio compares like with like, interleaved so that a noisy machine slows both sides alike: each
     episode's steps are timed (its reset apart), then the same clip is rendered under the same actions without
     observing or scoring. A reset loads a new clip and renders and scores its neutral mix; it is reported as its
-    own ratio to a step, and in the throughput an agent sees (one reset per ``episode_steps`` steps).
+    own ratio to a step, and in the throughput an agent sees (one reset per episode of ``max_episode_steps``).
     """
     torch.set_num_threads(1)
-    env: MixEnv = gym.make("MixEnv-v0", **env_kwargs).unwrapped
+    wrapped = gym.make("MixEnv-v0", **env_kwargs)
+    env: MixEnv = wrapped.unwrapped
+    episode_steps = episode_limit(wrapped)
     env.reset(seed=0)
     rng = np.random.default_rng(0)
     timers = {"step": 0.0, "reset": 0.0, "render": 0.0}
     done = resets = 0
     while done < steps:
-        episode = env._episode
-        actions = rng.uniform(-1, 1, (env.episode_steps, env.action_space.shape[0])).astype(np.float32)
+        actions = rng.uniform(-1, 1, (episode_steps, env.action_space.shape[0])).astype(np.float32)
         for action in actions:
             start = time.perf_counter()
             env.step(action)
             timers["step"] += time.perf_counter() - start
         for action in actions:
             start = time.perf_counter()
-            env._render(episode, env.space.to_physical(env.space.sanitize(action)[0]))  # what a step renders
+            env.render_settings(env.space.to_physical(action))  # what a step renders
             timers["render"] += time.perf_counter() - start
         start = time.perf_counter()
         env.reset()
@@ -80,10 +82,9 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     }
     results["env step vs render-only step"] = results["env steps/s"] / results["render-only steps/s"]
     results["env reset vs env step (time)"] = (timers["reset"] / resets) / (timers["step"] / done)
-    episode = env._episode
-    _, _, mix = env._render(episode, env.space.neutral())
+    mix = env.render_settings(env.space.neutral()).mix
     for term in env.reward.terms:
-        context = type(episode.context)(episode.song.sample_rate, episode.context.reference)
+        context = ScoreContext(env.clip.sample_rate, env.clip.reference if env.uses_reference else None)
         term.score(mix.copy(), context)  # reference-side work happens once per episode; time the per-step part
 
         def score(term=term, context=context) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixenv.data.synth.corpus import CorpusConfig, build_corpus
+from mixenv.data.corpus import CorpusConfig
+from mixenv.data.synth.corpus import build_corpus
 from mixenv.params import ROLES, ParamSpace
 from mixenv.render import Renderer
 

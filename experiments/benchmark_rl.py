@@ -20,9 +20,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agents import common
+from agents.algorithms import ALGORITHMS
 from agents.heuristics import HEURISTICS
 from agents.policies import AgentPolicy
+from agents.train import train as train_agent
 from experiments.compare import format_comparison, plot_comparison, run_policy, song_means
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv
@@ -44,7 +45,7 @@ def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace) -> list[d
         if not (run / "model.zip").is_file():
             argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
                     "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"]  # fmt: skip
-            common.train(algo, argv)
+            train_agent(algo, argv)
         policy = AgentPolicy(run)
         return run_policy(policy, policy.env("test"), args.episodes, seed=1000)
 
@@ -57,7 +58,7 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
     for n_envs in (1, 2):
         run = args.out / "throughput" / f"ppo_{n_envs}env"
         if not (run / "training.json").is_file():
-            common.train("ppo", ["--total-timesteps", str(args.throughput_steps), "--n-envs", str(n_envs),
+            train_agent("ppo", ["--total-timesteps", str(args.throughput_steps), "--n-envs", str(n_envs),
                                  "--out", str(run), "--eval-freq", "0", "--no-progress"])  # fmt: skip
         rates[f"{n_envs} env(s) steps/s"] = json.loads((run / "training.json").read_text())["steps_per_second"]
     rates["2 envs vs 1"] = rates["2 env(s) steps/s"] / rates["1 env(s) steps/s"]
@@ -68,7 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=10_000, help="training steps per agent run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per agent (and CMA-ES)")
-    parser.add_argument("--algos", nargs="+", default=["ppo", "sac", "td3"], choices=sorted(common.ALGORITHMS))
+    parser.add_argument("--algos", nargs="+", default=["ppo", "sac", "td3"], choices=sorted(ALGORITHMS))
     parser.add_argument("--n-envs", type=int, default=2, help="parallel training envs")
     parser.add_argument("--episodes", type=int, default=None, help="test songs (default: the whole test split)")
     parser.add_argument("--cmaes-budget", type=int, default=200, help="renders per song for CMA-ES")

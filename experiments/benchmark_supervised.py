@@ -49,27 +49,27 @@ from typing import Any
 
 import numpy as np
 
+from mixenv import artifacts
+from mixenv.clip import Clip, song_clips
 from mixenv.data.atomic import atomic_path, write_json
-from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
+from mixenv.data.corpus import corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
-from mixenv.pretrain import ensure_backbone
 from rewards.metrics import METRICS, MetricSuite, summarize
+from supervised.args import TrainArgs
 from supervised.augment import AUGMENTATIONS
 from supervised.checkpoint import load_model
-from supervised.evaluate import (
-    EvalClip,
+from supervised.evaluate import evaluate_predictor
+from supervised.predictors import (
     GroundTruthPredictor,
     ModelPredictor,
     Predictor,
-    eval_clips,
-    evaluate_predictor,
     mean_predictor,
     neutral_predictor,
 )
-from supervised.generative import evaluate_variations
-from supervised.train import TrainArgs, TrainingData, TrainResult, load_training_data, train
+from supervised.train import TrainingData, TrainResult, load_training_data, train
+from supervised.variations import evaluate_variations
 
 MODELS = ("cnn", "crnn", "attention", "patch")
 COLUMNS = ("param_mae", "param_mse", "mrstft", "lufs_error", "fad", "anomaly")
@@ -117,7 +117,7 @@ class Variant:
     Attributes:
         label: Row name.
         model: Model preset.
-        changes: :class:`~supervised.train.TrainArgs` fields that differ from the budget's defaults.
+        changes: :class:`~supervised.args.TrainArgs` fields that differ from the budget's defaults.
     """
 
     label: str
@@ -137,7 +137,7 @@ class Bench:
 
     budget: Budget
     data: TrainingData
-    clips: list[EvalClip]
+    clips: list[Clip]
     suite: MetricSuite
     runs: Path
     space: ParamSpace = field(default_factory=ParamSpace)
@@ -422,16 +422,16 @@ def plot(results: dict[str, Any], path: Path) -> Path:
 
 def setup(budget: Budget, runs: Path, progress: Callable[[str], None]) -> Bench:
     """Corpus, backbone, training data, test clips and the default metric suite (each made on first use)."""
-    corpus = ensure_corpus()
-    features = ensure_backbone().features
+    corpus = artifacts.corpus()
+    features = artifacts.backbone().features
     if features != FeatureConfig():
         raise RuntimeError(f"the default backbone reads {features}; the patch model assumes FeatureConfig()")
     progress("computing log-mels of the train and val songs")
     data = load_training_data(corpus, ParamSpace(), features, progress=False)
     songs = corpus_songs(corpus, "test")[: budget.test_songs]
-    clips = eval_clips(songs, budget.eval_clip_seconds, clips_per_song=budget.clips_per_song)
+    clips = song_clips(songs, budget.eval_clip_seconds, clips_per_song=budget.clips_per_song)
     progress(f"{len(data.train)} train / {len(data.val)} val songs; {len(clips)} test clips from {len(songs)} songs")
-    return Bench(budget, data, clips, MetricSuite.default(), runs)
+    return Bench(budget, data, clips, artifacts.metric_suite(), runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

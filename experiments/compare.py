@@ -15,8 +15,9 @@ import numpy as np
 from agents.evaluate import evaluate_policy
 from agents.policies import MixPolicy
 from mixenv.data import write_audio
-from mixenv.env import MixEnv
+from mixenv.env import MixEnv, episode_limit
 from mixenv.plots import save_figure
+from mixenv.table import format_table
 from rewards.metrics import METRICS
 
 COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae")
@@ -38,16 +39,15 @@ def over_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, flo
 
 def format_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> str:
     """One line per method: mean ± std over its runs of each metric (lower is better for all but the return)."""
-    header = f"{'method':>22s} | {'runs':>4s} | " + " | ".join(f"{c:>15s}" for c in ("return", *COLUMNS))
-    lines = [title, header, "-" * len(header)]
+    rows = []
     for method, runs in results.items():
         stats = over_runs(runs)
-        cells = []
+        cells: list[str | float | None] = []
         for column in ("return", *COLUMNS):
             mean, std = stats.get(column, (float("nan"), 0.0))
-            cells.append(f"{mean:8.3f} ± {std:5.3f}" if len(runs) > 1 else f"{mean:15.3f}")
-        lines.append(f"{method:>22s} | {len(runs):4d} | " + " | ".join(cells))
-    return "\n".join(lines)
+            cells.append(f"{mean:.3f} ± {std:.3f}" if len(runs) > 1 else mean)
+        rows.append([method, len(runs), *cells])
+    return format_table(["method", "runs", "return", *COLUMNS], rows, title=title, rule=True)
 
 
 def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) -> list[dict[str, Any]]:
@@ -64,7 +64,7 @@ def write_example_mixes(
     for name, (policy, env) in policies.items():
         obs, _ = env.reset(seed=seed, options={"song": song})
         policy.reset(env)
-        for _ in range(env.episode_steps):
+        for _ in range(episode_limit(env)):
             obs, _, _, truncated, _ = env.step(policy.act(obs, env))
             if truncated:
                 break

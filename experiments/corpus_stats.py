@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixenv.data.synth.corpus import ensure_corpus, read_manifest
+from mixenv import artifacts
+from mixenv.data.corpus import read_manifest
 from mixenv.params import MASTER_CONTROLS, ROLES, STEM_CONTROLS, ParamSpace
 from mixenv.plots import save_figure
 from mixenv.presets import load_preset
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder (default: the default corpus)")
     parser.add_argument("--plot", type=Path, default=Path("outputs/corpus.png"), help="where to write the figure")
     args = parser.parse_args()
-    root = args.corpus or ensure_corpus()
+    root = args.corpus or artifacts.corpus()
     songs = read_manifest(root)["songs"]
     space = ParamSpace(ROLES)
     settings = np.array([load_preset(root / s["name"] / "settings.json", space).settings.values for s in songs])

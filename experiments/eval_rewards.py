@@ -31,19 +31,19 @@ import numpy as np
 from scipy.stats import rankdata, spearmanr
 from tqdm.auto import tqdm
 
+from mixenv import artifacts
 from mixenv.backbone import AudioEmbedder
 from mixenv.data import Multitrack, list_songs
 from mixenv.data.atomic import write_json
-from mixenv.data.synth.corpus import ensure_corpus
 from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
-from mixenv.pretrain import ensure_backbone
 from mixenv.render import Renderer
+from mixenv.table import format_table
 from rewards.anomaly import FEATURE_SETS, AnomalyDetector, AnomalyReward, mix_features
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
 from rewards.fad import FADReward, GaussianStats, evaluate_fad, frechet_distance
-from rewards.goodmix import GoodMixModel, ensure_good_mix_model
+from rewards.goodmix import GoodMixModel
 from rewards.loudness import LoudnessReward
 from rewards.spectral import SpectralDistance
 
@@ -72,10 +72,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     start = time.perf_counter()
-    checkpoint = ensure_backbone()
-    model = ensure_good_mix_model()
+    checkpoint, model = artifacts.reward_models()
     setup_seconds = time.perf_counter() - start
-    songs = [ref.load() for ref in list_songs("synthetic", ensure_corpus(), args.split)]
+    songs = [ref.load() for ref in list_songs("synthetic", artifacts.corpus(), args.split)]
     rate = songs[0].sample_rate
     embedder = AudioEmbedder(checkpoint, rate)
     print(f"{len(songs)} {args.split} songs, {model.clip_seconds:g} s clips; good-mix model: {model.info}\n")
@@ -229,10 +228,10 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def _print_detection(detection: Mapping[str, dict], shipped: str) -> None:
     labels = list(detection)
-    print("(1) ROC-AUC, good mixes vs each corruption at full strength (1.0 = perfectly separated, 0.5 = chance)")
-    print(f"{'corruption':>16s} | " + " | ".join(f"{(lb + ' *' if lb == shipped else lb):>22s}" for lb in labels))
-    for name in [*CORRUPTIONS, "mean"]:
-        print(f"{name:>16s} | " + " | ".join(f"{detection[lb]['auc'][name]:>22.3f}" for lb in labels))
+    headers = ["corruption", *(label + " *" if label == shipped else label for label in labels)]
+    rows = [[name, *(detection[label]["auc"][name] for label in labels)] for name in [*CORRUPTIONS, "mean"]]
+    title = "(1) ROC-AUC, good mixes vs each corruption at full strength (1.0 = perfectly separated, 0.5 = chance)"
+    print(format_table(headers, rows, title=title))
     mean = detection[shipped]["auc"]["mean"]
     verdict = "met" if mean >= AUC_GOAL else "NOT met"
     print(f"* shipped detector ({shipped}): mean AUC {mean:.3f}, goal {AUC_GOAL} {verdict}\n")
@@ -241,17 +240,20 @@ def _print_detection(detection: Mapping[str, dict], shipped: str) -> None:
 def _print_direction(spearman: Mapping[str, dict[str, float]]) -> None:
     print("(2) Spearman correlation of each term's score with the settings' distance from the ground truth")
     print("    (negative is good: a higher score means settings closer to the right mix)")
-    print(f"{'term':>10s} | {'pooled':>8s} | {'per-song mean':>13s}")
-    for term, values in spearman.items():
-        print(f"{term:>10s} | {values['pooled']:>8.3f} | {values['per_song_mean']:>13.3f}")
-    print()
+    rows = [[term, values["pooled"], values["per_song_mean"]] for term, values in spearman.items()]
+    print(format_table(["term", "pooled", "per-song mean"], rows) + "\n")
 
 
 def _print_fad(table: Mapping[str, dict[str, float]]) -> None:
-    print("(3) Set-level FAD of held-out clips against the good-mix statistics")
-    print(f"{'set':>22s} | {'FAD':>8s} | {'FAD-∞':>8s}")
-    for name, values in table.items():
-        print(f"{name:>22s} | {values['fad']:>8.2f} | {values['fad_inf']:>8.2f}")
+    rows = [[name, values["fad"], values["fad_inf"]] for name, values in table.items()]
+    print(
+        format_table(
+            ["set", "FAD", "FAD-∞"],
+            rows,
+            title="(3) Set-level FAD of held-out clips against the good-mix statistics",
+            digits=2,
+        )
+    )
     print("    the good set's FAD-∞ is the floor (held-out songs vs training songs); defects should sit above it")
 
 

@@ -39,25 +39,20 @@ import numpy as np
 import scipy.stats
 from tqdm.auto import tqdm
 
+from mixenv import artifacts
+from mixenv.clip import Clip, ClipRenderer, song_clips
 from mixenv.data import Multitrack
 from mixenv.data.atomic import write_json
+from mixenv.data.corpus import corpus_songs, read_manifest
 from mixenv.data.folder import SETTINGS_FILE
-from mixenv.data.synth.corpus import corpus_songs, ensure_corpus, read_manifest
 from mixenv.data.synth.prior import RESONANT_DB
 from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
 from mixenv.presets import load_preset
-from mixenv.pretrain import ensure_backbone
+from mixenv.table import format_table
+from rewards.metrics import control_errors
 from rewards.spectral import SpectralDistance
-from supervised.evaluate import (
-    ClipRenderer,
-    EvalClip,
-    ModelPredictor,
-    Predictor,
-    control_errors,
-    eval_clips,
-    mean_predictor,
-)
+from supervised.predictors import ModelPredictor, Predictor, mean_predictor
 from supervised.train import load_training_data
 
 YARDSTICK_DB = 0.25
@@ -82,12 +77,16 @@ class ControlReport:
         return None if self.model_mae is None else self.model_mae / max(self.mean_mae, 1e-12)
 
 
-def mean_abs_errors(predictor: Predictor, clips: Sequence[EvalClip]) -> dict[str, float]:
+def mean_abs_errors(predictor: Predictor, clips: Sequence[Clip]) -> dict[str, float]:
     """MAE per control of ``predictor`` over ``clips`` (controls of absent roles skipped per clip)."""
-    predictions = predictor.predict([c.clip for c in clips])
+    predictions = predictor.predict([c.excerpt for c in clips])
     errors: dict[str, list[float]] = {}
     for clip, settings in zip(clips, predictions, strict=True):
-        for name, error in control_errors(predictor.space, clip.song, settings).items():
+        truth = clip.song.settings
+        if truth is None:
+            raise ValueError(f"song {clip.song.name!r} has no ground-truth settings; measure on the synthetic corpus")
+        predicted = predictor.space.to_physical(settings)
+        for name, error in control_errors(predicted, truth, clip.song.roles).items():
             errors.setdefault(name, []).append(abs(error))
     return {name: float(np.mean(values)) for name, values in errors.items()}
 
@@ -178,14 +177,18 @@ def corpus_oracle(corpus: Path, space: ParamSpace) -> ColourationOracle:
 
 
 def sensitivities(
-    clips: Sequence[EvalClip], moves: dict[str, float], space: ParamSpace, *, progress: bool = True
+    clips: Sequence[Clip], moves: dict[str, float], space: ParamSpace, *, progress: bool = True
 ) -> tuple[dict[str, float], float]:
     """Mean distance to the ground-truth render when each control alone moves by ``moves[name]``, and the yardstick.
 
     Returns:
         ``(sensitivity per control, distance of a YARDSTICK_DB level change)``, means over clips (and directions).
     """
-    render, metric = ClipRenderer(space), SpectralDistance()
+    renderer, metric = ClipRenderer(space.roles), SpectralDistance()
+
+    def render(clip: Clip, normalized: np.ndarray) -> np.ndarray:
+        return renderer.render(clip, space.to_physical(normalized)).mix
+
     moved: dict[str, list[float]] = {name: [] for name in moves}
     yardstick = []
     for clip in tqdm(clips, desc="sensitivity", unit="song", disable=not progress):
@@ -194,7 +197,8 @@ def sensitivities(
         base = metric.magnitudes(reference)
         louder = metric.magnitudes(reference * 10 ** (YARDSTICK_DB / 20))
         yardstick.append(metric.distance_from_magnitudes(louder, base))
-        for name in control_errors(space, clip.song, truth):
+        present = space.controls_of(clip.song.roles)
+        for name in (name for name, keep in zip(space.names, present, strict=True) if keep):
             index = space.index(name)
             for sign in (-1.0, 1.0):
                 settings = truth.copy()
@@ -208,9 +212,9 @@ def measure(
     songs: int | None = None, model: str | Path | None = None, *, progress: bool = True
 ) -> tuple[list[ControlReport], float]:
     """Every control's :class:`ControlReport` on the test songs (the first ``songs`` of them), and the yardstick."""
-    space, corpus = ParamSpace(), ensure_corpus()
-    clips = eval_clips(corpus_songs(corpus, "test")[:songs])
-    bank = load_training_data(corpus, space, ensure_backbone().features, progress=progress).train
+    space, corpus = ParamSpace(), artifacts.corpus()
+    clips = song_clips(corpus_songs(corpus, "test")[:songs])
+    bank = load_training_data(corpus, space, artifacts.backbone().features, progress=progress).train
     mean_mae = mean_abs_errors(mean_predictor(bank, space), clips)
     model_mae = mean_abs_errors(ModelPredictor(model), clips) if model is not None else {}
     oracle_mae = mean_abs_errors(corpus_oracle(corpus, space), clips)
@@ -254,18 +258,24 @@ def goal_ratios(reports: Sequence[ControlReport], yardstick: float) -> dict[str,
 
 def report(reports: Sequence[ControlReport], yardstick: float, model: str | None) -> str:
     """The table, most audible control first."""
-    lines = [
-        f"yardstick: a {YARDSTICK_DB:g} dB level change of the whole mix reads {yardstick:.3f} (MRSTFT)",
-        f"{'control':>26s} | {'typical move':>12s} | {'MRSTFT of the move':>18s} | {'mean MAE':>8s} | {'oracle':>6s}"
-        + (f" | {'model MAE':>9s} | {'ratio':>5s}" if model else ""),
+    headers = ["control", "typical move", "MRSTFT of the move", "mean MAE", "oracle", "model MAE", "ratio", ""]
+    rows = [
+        [
+            r.name,
+            r.typical_move,
+            r.sensitivity,
+            r.mean_mae,
+            None if r.oracle_mae is None else f"{r.oracle_mae / max(r.mean_mae, 1e-12):.2f}",
+            r.model_mae,
+            None if r.ratio is None else f"{r.ratio:.2f}",
+            "" if r.sensitivity >= yardstick else "(weak)",
+        ]
+        for r in sorted(reports, key=lambda r: -r.sensitivity)
     ]
-    for r in sorted(reports, key=lambda r: -r.sensitivity):
-        flag = "" if r.sensitivity >= yardstick else "  (weak)"
-        row = f"{r.name:>26s} | {r.typical_move:12.3f} | {r.sensitivity:18.3f} | {r.mean_mae:8.3f}"
-        row += f" | {r.oracle_mae / max(r.mean_mae, 1e-12):6.2f}" if r.oracle_mae is not None else f" | {'':6s}"
-        if r.model_mae is not None:
-            row += f" | {r.model_mae:9.3f} | {r.ratio:5.2f}"
-        lines.append(row + flag)
+    if not model:  # no model columns
+        headers, rows = headers[:5] + headers[7:], [row[:5] + row[7:] for row in rows]
+    title = f"yardstick: a {YARDSTICK_DB:g} dB level change of the whole mix reads {yardstick:.3f} (MRSTFT)"
+    lines = [format_table(headers, rows, title=title)]
     goals = goal_ratios(reports, yardstick)
     lines.append(f"{goals['audible_controls']} of {goals['controls']} controls move the audio more than the yardstick")
     if goals["ratio_all"] is not None:

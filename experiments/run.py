@@ -19,16 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from agents import common
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
 from agents.policies import AgentPolicy, MixPolicy
+from agents.train import train as train_agent
 from experiments.compare import format_comparison, plot_comparison, run_policy, song_means, write_example_mixes
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
+from supervised.args import TrainArgs as SupervisedArgs
 from supervised.models import MODEL_NAMES
 from supervised.policy import SupervisedPolicy
-from supervised.train import TrainArgs as SupervisedArgs
 from supervised.train import train as train_supervised
 
 
@@ -67,7 +67,7 @@ def main() -> None:
         print(f"reusing the PPO run in {run} (delete {args.out} to train again)")
     else:
         print(f"training PPO for {args.timesteps} steps into {run} ...")
-        common.train("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
+        train_agent("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
                              "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
     supervised_run = args.out / "supervised"
     print(f"training the supervised {args.supervised_model} model for {args.supervised_epochs} epochs ...")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from mixenv.checkpoint import load_checkpoint, save_checkpoint
-from mixenv.features import FeatureConfig, LogMel, features_key
+from mixenv.checkpoint import Trained, load_trained, save_trained
+from mixenv.features import LogMel, features_key
 
 CHECKPOINT_FORMAT = "mixenv-backbone"
 CHECKPOINT_VERSION = 1
@@ -152,32 +152,13 @@ def inference_copy(backbone: Backbone) -> Backbone:
     return folded.requires_grad_(False).to(memory_format=torch.channels_last)
 
 
-@dataclass(frozen=True)
-class BackboneCheckpoint:
-    """A backbone with what is needed to use it correctly: its features and its provenance."""
-
-    backbone: Backbone
-    features: FeatureConfig
-    sample_rate: int
-    training: dict[str, Any] = field(default_factory=dict)
+BackboneCheckpoint = Trained[Backbone]
+"""A backbone with its features and provenance (``checkpoint.module`` is the :class:`Backbone`)."""
 
 
-def save_backbone(
-    path: str | os.PathLike[str],
-    backbone: Backbone,
-    features: FeatureConfig,
-    sample_rate: int,
-    training: dict[str, Any] | None = None,
-) -> Path:
-    """Write weights, configs and training metadata to one file, atomically."""
-    payload = {
-        "config": asdict(backbone.config),
-        "features": asdict(features),
-        "sample_rate": int(sample_rate),
-        "training": training or {},
-        "state_dict": backbone.state_dict(),
-    }
-    return save_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, payload)
+def save_backbone(path: str | os.PathLike[str], checkpoint: BackboneCheckpoint) -> Path:
+    """Write a backbone checkpoint (weights, architecture, features, training metadata) to one file, atomically."""
+    return save_trained(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, checkpoint, asdict(checkpoint.module.config))
 
 
 def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
@@ -190,14 +171,11 @@ def load_backbone(path: str | os.PathLike[str]) -> BackboneCheckpoint:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"backbone checkpoint {path} does not exist; pass a file written by save_backbone")
-    payload = load_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "delete it to retrain")
-    config = payload["config"]
-    backbone = Backbone(BackboneConfig(**{**config, "widths": tuple(config["widths"])}))
-    backbone.load_state_dict(payload["state_dict"])
-    backbone.eval()
-    return BackboneCheckpoint(
-        backbone, FeatureConfig(**payload["features"]), payload["sample_rate"], payload["training"]
-    )
+    return load_trained(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, "delete it to retrain", _build)
+
+
+def _build(config: dict[str, Any]) -> Backbone:
+    return Backbone(BackboneConfig(**{**config, "widths": tuple(config["widths"])}))
 
 
 class AudioEmbedder:
@@ -212,10 +190,12 @@ class AudioEmbedder:
     """
 
     def __init__(self, checkpoint: BackboneCheckpoint, sample_rate: int) -> None:
-        self.backbone = checkpoint.backbone.eval()
+        self.checkpoint = checkpoint
+        self.backbone = checkpoint.module.eval()
         self._inference = inference_copy(self.backbone)
         self.logmel = LogMel(sample_rate, checkpoint.features)
         self.sample_rate = sample_rate
+        self._siblings: dict[int, AudioEmbedder] = {sample_rate: self}
 
     @property
     def embedding_dim(self) -> int:
@@ -246,3 +226,20 @@ class AudioEmbedder:
     def features_key(self) -> str:
         """Names this embedder's log-mel (rate and configuration), so others who computed it can share it."""
         return features_key(self.sample_rate, self.logmel.config)
+
+    @property
+    def embedding_key(self) -> str:
+        """Names this backbone's embeddings of a mix in a score memo, so whoever computed them can share them."""
+        return f"backbone:{id(self.backbone)}"
+
+    def at_rate(self, sample_rate: int) -> AudioEmbedder:
+        """An embedder of the same backbone for audio at ``sample_rate``, made once and kept.
+
+        The log-mel grid is set in seconds, so one backbone reads every rate; only the front end differs. Siblings
+        share the backbone, its inference copy and so :attr:`embedding_key`.
+        """
+        if sample_rate not in self._siblings:
+            sibling = copy.copy(self)
+            sibling.logmel, sibling.sample_rate = LogMel(sample_rate, self.logmel.config), sample_rate
+            self._siblings[sample_rate] = sibling
+        return self._siblings[sample_rate]

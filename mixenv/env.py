@@ -6,38 +6,39 @@ The class docstring is the environment's specification.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-import torch
 from gymnasium import spaces
 
-from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
+from mixenv import DEFAULT_MAX_EPISODE_STEPS, artifacts
+from mixenv.backbone import AudioEmbedder
+from mixenv.clip import Clip, ClipRenderer, clip_window
 from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
-from mixenv.features import FeatureConfig, LogMel, features_key, spectrogram_key, to_uint8
+from mixenv.features import FeatureConfig, to_uint8
+from mixenv.observe import Observer
 from mixenv.params import ROLES, MixSettings, ParamSpace
-from mixenv.pretrain import ensure_backbone
-from mixenv.render import MixRender, Renderer
+from mixenv.render import MixRender
 from rewards.base import RewardTerm, ScoreContext
 from rewards.composite import CompositeReward
 from rewards.goodmix import good_mix_terms
 from rewards.loudness import LoudnessReward
+from rewards.metrics import MetricSuite, clip_metrics
 from rewards.spectral import SpectralReward
 
 DEFAULT_WEIGHTS: Mapping[str, float] = {"spectral": 1.0, "loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
 REFERENCE_FREE_WEIGHTS: Mapping[str, float] = {"loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
-EMBEDDING_BOUND = 100.0
-"""Embedding observations are clipped to +-this, so the observation space has finite bounds."""
 
 
 class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """Mix a song: each step sets every control of every stem's channel strip and of the master bus.
 
     An episode takes one clip of one song from a data source (the embedded synthetic corpus by default) and
-    lasts ``episode_steps`` refinement steps. Every action is the *full* settings vector (not a change to
+    lasts ``max_episode_steps`` refinement steps. Every action is the *full* settings vector (not a change to
     it); the mix is re-rendered from the raw stems and scored. The reward is the step's improvement of that
     score, so an episode's return is the final score minus the score of the neutral mix it starts from.
 
@@ -66,8 +67,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     With ``observation="embedding"`` the three log-mel entries become the shared backbone's clip embeddings
     instead (float32, ``D = 128``, clipped to +-100): `stems` ``(n_roles * D,)`` role after role (zeros if
     absent; flat, as Stable-Baselines3 expects vectors), `mix` ``(D,)``, `reference` ``(D,)``. That is 0.8 k
-    numbers per observation instead of 89 k bytes: the features a frozen :class:`agents.common.BackboneExtractor`
+    numbers per observation instead of 89 k bytes: the features a frozen :class:`agents.extractor.BackboneExtractor`
     would compute, computed once per step in the env's process (the mix's comes free from the FAD/anomaly terms).
+    :mod:`mixenv.observe` makes both kinds.
 
     ## Rewards
 
@@ -86,22 +88,26 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Episode End
 
-    Never terminated: mixing has no terminal state. Truncated after ``episode_steps`` steps.
+    Never terminated: mixing has no terminal state. Truncated after ``max_episode_steps`` steps (10 by default). Made
+    with ``gymnasium.make``, Gymnasium's ``TimeLimit`` truncates (the registration's ``max_episode_steps=10``, or
+    ``gymnasium.make(..., max_episode_steps=N)``) and the env's own limit is off.
 
     ## Arguments
 
     ```python
     import gymnasium as gym
     import mixenv  # registers MixEnv-v0
-    env = gym.make("MixEnv-v0", data_source="synthetic", split="train", clip_seconds=4.0, episode_steps=10)
+    env = gym.make("MixEnv-v0", data_source="synthetic", split="train", clip_seconds=4.0, max_episode_steps=10)
     ```
 
     * ``data_source``: ``"synthetic"`` (default), ``"musdb18hq"``, ``"medleydb"`` or ``"folder"``.
-    * ``data_path``: the collection's folder (default: the synthetic corpus in the data cache, built on first use).
+    * ``data_path``: the collection's folder (default: the synthetic corpus in the data cache, built on first use;
+      see :mod:`mixenv.artifacts`).
     * ``split``: ``"train"``, ``"val"``, ``"test"``, or ``None`` for every song.
     * ``clip_seconds``: length of the clip mixed in an episode (default 4.0).
     * ``sample_rate``: resample songs to this rate on load; ``None`` keeps each song's own.
-    * ``episode_steps``: steps before truncation (default 10).
+    * ``max_episode_steps``: steps before truncation (default 10; ``None``: never, for a ``TimeLimit`` to decide).
+      ``episode_steps``, its former name, still works with a deprecation warning.
     * ``reward_weights``: term name -> weight, overriding :data:`DEFAULT_WEIGHTS` (missing names keep theirs).
     * ``reference_free``: score without a reference even when songs have one.
     * ``target_lufs``: loudness target of reference-free scoring (default -14).
@@ -111,14 +117,20 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
       synthetic corpus' training references; see :mod:`rewards.goodmix`).
     * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
+    * ``build_artifacts``: build a missing default corpus, backbone or good-mix model on first use (default);
+      ``False`` raises :class:`~mixenv.artifacts.MissingArtifactError` naming ``mixenv prepare`` instead.
     * ``render_mode``: ``"rgb_array"`` gives a spectrogram picture of the mix (above the reference).
 
     ## Example
 
     >>> import gymnasium as gym, mixenv
-    >>> env = gym.make("MixEnv-v0", reward_weights={"fad": 0, "anomaly": 0})  # doctest: +SKIP
-    >>> obs, info = env.reset(seed=0)  # doctest: +SKIP
-    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())  # doctest: +SKIP
+    >>> env = gym.make("MixEnv-v0")  # the default corpus, backbone and good-mix model are built on first use
+    >>> obs, info = env.reset(seed=0)
+    >>> env.action_space.shape, sorted(obs), obs["mix"].shape
+    ((41,), ['mix', 'presence', 'reference', 'settings', 'stems'], (2, 64, 174))
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> sorted(info["terms"]), bool(np.isfinite(reward)), terminated, truncated
+    (['anomaly', 'fad', 'loudness', 'spectral'], True, False, False)
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 4}
@@ -130,7 +142,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         split: str | None = "train",
         clip_seconds: float = 4.0,
         sample_rate: int | None = None,
-        episode_steps: int = 10,
+        max_episode_steps: int | None = DEFAULT_MAX_EPISODE_STEPS,
         reward_weights: Mapping[str, float] | None = None,
         reference_free: bool = False,
         target_lufs: float = -14.0,
@@ -140,43 +152,55 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         observation: str = "logmel",
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
+        build_artifacts: bool = True,
         render_mode: str | None = None,
+        episode_steps: int | None = None,
     ) -> None:
+        if episode_steps is not None:
+            warnings.warn(
+                "MixEnv's episode_steps is now max_episode_steps (the Gymnasium name); episode_steps will go",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            max_episode_steps = episode_steps
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         if not 0.5 <= clip_seconds <= 60.0:
             raise ValueError(f"clip_seconds must be within [0.5, 60], got {clip_seconds}")
-        if episode_steps < 1:
-            raise ValueError(f"episode_steps must be at least 1, got {episode_steps}")
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be at least 1 (or None), got {max_episode_steps}")
         if initial_settings not in ("neutral", "random"):
             raise ValueError(f"initial_settings must be 'neutral' or 'random', got {initial_settings!r}")
         if observation not in ("logmel", "embedding"):
             raise ValueError(f"observation must be 'logmel' or 'embedding', got {observation!r}")
         if preroll_seconds < 0:
             raise ValueError(f"preroll_seconds must be >= 0, got {preroll_seconds}")
+        if data_source == "synthetic" and data_path is None:
+            data_path = str(artifacts.corpus(build=build_artifacts))
         self.songs: list[SongRef] = list_songs(data_source, data_path, split)
         self.data_source, self.split = data_source, split
         self.clip_seconds, self.preroll_seconds = float(clip_seconds), float(preroll_seconds)
         self.sample_rate = sample_rate
-        self.episode_steps = int(episode_steps)
+        self.max_episode_steps = max_episode_steps
         self.initial_settings = initial_settings
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
         self.observation = observation
-        self.reward, self.uses_reference, backbone = _build_reward(
-            reward_weights, reference_free, target_lufs, backbone_path, good_mix_path
+        self.reward, embedder = _build_reward(
+            reward_weights, reference_free, target_lufs, backbone_path, good_mix_path, build_artifacts
         )
-        if backbone is None and observation == "embedding":
-            backbone = ensure_backbone(backbone_path)
-        self._backbone = backbone  # shared with the FAD/anomaly terms, so one forward pass serves both
-        self.features = backbone.features if backbone is not None else FeatureConfig()
+        self.uses_reference = self.reward.needs_reference
+        if embedder is None and observation == "embedding":
+            checkpoint = artifacts.backbone(backbone_path, build=build_artifacts)
+            embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
+        # The observation and the FAD/anomaly terms share one embedder, so one backbone pass serves both.
+        self.features = embedder.logmel.config if embedder is not None else FeatureConfig()
+        self.observer = Observer(self.space.roles, observation, self.features, embedder)
+        self.renderer = ClipRenderer(self.space.roles)
         # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
         self._policy = LoadPolicy(
             sample_rate=sample_rate, on_rate_mismatch="resample", on_length_mismatch="pad", on_silent="keep"
         )
-        self._renderers: dict[int, Renderer] = {}
-        self._logmels: dict[int, LogMel] = {}
-        self._embedders: dict[int, AudioEmbedder] = {}
 
         # Spaces are fixed by the clip length at the first song's rate (or the requested rate).
         rate = sample_rate or self.songs[0].info().sample_rate
@@ -186,24 +210,11 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"song {first.name!r} of {data_source!r} has no reference mix, but the reward needs one; "
                 "pass reference_free=True to score against good-mix statistics and a loudness target instead"
             )
-        n_roles = len(self.space.roles)
-        if observation == "embedding":
-            assert backbone is not None
-            d = backbone.backbone.embedding_dim
-            signal: dict[str, spaces.Box] = {
-                "stems": spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (n_roles * d,), np.float32),
-                "mix": spaces.Box(-EMBEDDING_BOUND, EMBEDDING_BOUND, (d,), np.float32),
-            }
-        else:
-            frames, n_mels = self.features.num_frames(round(self.clip_seconds * rate), rate), self.features.n_mels
-            signal = {
-                "stems": spaces.Box(0, 255, (n_roles, n_mels, frames), np.uint8),
-                "mix": spaces.Box(0, 255, (2, n_mels, frames), np.uint8),
-            }
+        signal = self.observer.signal_spaces(round(self.clip_seconds * rate), rate)
         box = {
             **signal,
             "settings": spaces.Box(-1.0, 1.0, (self.space.size,), np.float32),
-            "presence": spaces.Box(0.0, 1.0, (n_roles,), np.float32),
+            "presence": spaces.Box(0.0, 1.0, (len(self.space.roles),), np.float32),
         }
         if self.uses_reference:
             box["reference"] = signal["mix"]
@@ -219,33 +230,31 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """Start an episode on a new clip. ``options={"song": name}`` picks the song instead of drawing one."""
         super().reset(seed=seed)
         index = self._song_index(options)
-        header = self.songs[index].info()
+        ref = self.songs[index]
+        header = ref.info()
         rate = self.sample_rate or header.sample_rate
-        length = header.num_samples * rate // header.sample_rate
-        clip = round(self.clip_seconds * rate)
-        if length < clip:
-            raise ValueError(
-                f"song {self.songs[index].name!r} ({self.songs[index].path}) lasts {length / rate:.2f} s, shorter "
-                f"than clip_seconds={self.clip_seconds}; use a shorter clip or remove the song"
-            )
-        preroll = min(round(self.preroll_seconds * rate), length - clip)
-        start = int(self.np_random.integers(preroll, length - clip + 1))
-        segment = self._load(index, (start - preroll, preroll + clip))
-        reference = None if segment.reference is None else segment.reference[:, preroll:]
+        window = clip_window(
+            header.num_samples * rate // header.sample_rate,
+            rate,
+            self.clip_seconds,
+            self.preroll_seconds,
+            f"{ref.name!r} ({ref.path})",
+        )
+        start = int(self.np_random.integers(window.first, window.last + 1))
+        clip = Clip(
+            self._load(index, (start - window.preroll, window.preroll + window.length)), window.preroll, start / rate
+        )
+        reference = clip.excerpt.reference
         if self.uses_reference and reference is None:
-            raise ValueError(
-                f"song {segment.name!r} has no reference mix; pass reference_free=True to score without one"
-            )
+            raise ValueError(f"song {ref.name!r} has no reference mix; pass reference_free=True to score without one")
         if self.initial_settings == "random":
             settings = self.np_random.uniform(-1.0, 1.0, self.space.size).astype(np.float32)
         else:
             settings = self.space.neutral_vector()
         self._episode = _Episode(
-            song=segment,
-            preroll=preroll,
+            clip=clip,
             context=ScoreContext(rate, reference if self.uses_reference else None),
-            reference_observation=None if reference is None else self._observe_reference(rate, reference),
-            start_seconds=start / rate,
+            reference_observation=None if reference is None else self.observer.reference(rate, reference),
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
         self._episode.score = info["score"]
@@ -265,7 +274,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         reward = info["score"] - episode.score
         episode.score = info["score"]
         episode.steps += 1
-        truncated = episode.steps >= self.episode_steps
+        truncated = self.max_episode_steps is not None and episode.steps >= self.max_episode_steps
         return obs, float(reward), False, truncated, info
 
     def render(self) -> np.ndarray | None:
@@ -274,9 +283,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             return None
         import matplotlib
 
-        episode, rate = self._episode, self._episode.song.sample_rate
+        episode, rate = self._episode, self._episode.clip.sample_rate
         signals = [episode.mix] + ([episode.context.reference] if episode.context.reference is not None else [])
-        panels = [to_uint8(self._features_of(rate, signal)).mean(axis=0) for signal in signals]
+        panels = [to_uint8(self.observer.features_of(rate, signal)).mean(axis=0) for signal in signals]
         separator = np.zeros((2, panels[0].shape[1]))
         image = np.concatenate([p for panel in panels for p in (panel[::-1], separator)][:-1], axis=0)
         rgb = matplotlib.colormaps["magma"](image / 255.0)[..., :3]
@@ -290,8 +299,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
         What a heuristic may look at, as a human engineer would listen to the stems; agents get observations.
         """
-        episode = self._require_episode()
-        return episode.song.segment(episode.preroll, episode.song.num_samples - episode.preroll)
+        return self._require_episode().clip.excerpt
 
     @property
     def current_mix(self) -> np.ndarray:
@@ -307,15 +315,32 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         assert settings is not None
         return settings
 
+    def render_settings(self, settings: MixSettings) -> MixRender:
+        """The current clip rendered under ``settings``, pre-roll first as in a step (without stepping)."""
+        return self.renderer.render(self._require_episode().clip, settings)
+
     def score_settings(self, action: np.ndarray) -> dict[str, float]:
         """Each reward term for ``action`` on the current clip, without stepping (for planners and optimisers).
 
         The score the env would use is ``self.reward.total(terms)``.
         """
         episode = self._require_episode()
-        settings, _ = self.space.sanitize(np.asarray(action))
-        _, _, mix = self._render(episode, self.space.to_physical(settings))
+        mix = self.render_settings(self.space.from_clean(self.space.sanitize(np.asarray(action))[0])).mix
         return self.reward.scores(mix, episode.context)
+
+    def measure(self, suite: MetricSuite | None = None) -> dict[str, Any]:
+        """Every evaluation metric of the current mix (:func:`rewards.metrics.clip_metrics`), per-control errors too.
+
+        Args:
+            suite: The metrics to use; default: the env's own reward terms, so metrics and rewards agree.
+        """
+        episode = self._require_episode()
+        assert episode.mix is not None and episode.settings is not None
+        suite = suite or MetricSuite.of_reward(self.reward.terms)
+        # The episode's memo holds this mix's loudness and embeddings, unless it was made without the reference.
+        same_reference = episode.context.reference is not None or episode.clip.excerpt.reference is None
+        context = episode.context if same_reference else None
+        return clip_metrics(suite, episode.clip, episode.mix, episode.settings, context)
 
     # --- internals -----------------------------------------------------------------------------------------------
 
@@ -345,88 +370,29 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             )
         return song
 
-    def _renderer(self, sample_rate: int) -> Renderer:
-        if sample_rate not in self._renderers:
-            self._renderers[sample_rate] = Renderer(sample_rate, self.space.roles)
-        return self._renderers[sample_rate]
-
-    def _logmel(self, sample_rate: int) -> LogMel:
-        if sample_rate not in self._logmels:
-            self._logmels[sample_rate] = LogMel(sample_rate, self.features)
-        return self._logmels[sample_rate]
-
-    def _features_of(self, sample_rate: int, audio: np.ndarray) -> np.ndarray:
-        """Normalised log-mel of ``audio`` ``(channels, samples)``."""
-        with torch.inference_mode():
-            return self._logmel(sample_rate)(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
-
-    def _embedder(self, sample_rate: int) -> AudioEmbedder:
-        if sample_rate not in self._embedders:
-            assert self._backbone is not None
-            checkpoint = BackboneCheckpoint(self._backbone.backbone, self.features, sample_rate)
-            self._embedders[sample_rate] = AudioEmbedder(checkpoint, sample_rate)
-        return self._embedders[sample_rate]
-
-    def _observe_reference(self, rate: int, reference: np.ndarray) -> np.ndarray:
-        logmel = self._features_of(rate, reference)
-        if self.observation == "logmel":
-            return to_uint8(logmel)
-        embedding, _ = self._embedder(rate).embed_features(torch.from_numpy(logmel)[None])
-        return np.clip(embedding[0], -EMBEDDING_BOUND, EMBEDDING_BOUND)
-
-    def _render(self, episode: _Episode, settings: MixSettings) -> tuple[MixRender, dict[str, np.ndarray], np.ndarray]:
-        """The clip rendered under ``settings``: the full result, the processed stems and the mix, pre-roll cut."""
-        renderer = self._renderer(episode.song.sample_rate)
-        processed = renderer.process_stems(episode.song.stems, settings)
-        result = renderer.master(sum(processed.values()), settings)
-        return result, processed, result.mix[:, episode.preroll :]
-
     def _evaluate(
         self, episode: _Episode, normalized: np.ndarray, clipped_actions: int
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Render, observe and score the episode's clip under ``normalized`` settings."""
-        rate, preroll = episode.song.sample_rate, episode.preroll
-        settings = self.space.to_physical(normalized)
-        result, processed, mix = self._render(episode, settings)
-        present = [role for role in self.space.roles if role in processed]
-        mids = np.empty((len(present), mix.shape[1]), np.float32)
-        for row, role in zip(mids, present, strict=True):  # the mean of the stem's two channels, without copies
-            np.add(processed[role][0, preroll:], processed[role][1, preroll:], out=row)
-            row *= 0.5
-        front = self._logmel(rate)
-        with torch.inference_mode():
-            spectra = front.spectrogram(torch.from_numpy(np.ascontiguousarray(mix)))
-            stem_logmels = [front(torch.from_numpy(mids))] if present else []
-            logmels = torch.cat([*stem_logmels, front.from_spectrogram(spectra)]).numpy()
-        # The reward terms read the mix's log-mel (backbone) and spectrogram (descriptors): hand them ours.
-        mix_logmel = torch.from_numpy(logmels[len(present) :])[None]
-        episode.context.mix_value(mix, features_key(rate, self.features), lambda _: mix_logmel)
-        episode.context.mix_value(mix, spectrogram_key(rate, self.features), lambda _: spectra.numpy())
-        if self.observation == "embedding":
-            batch = torch.from_numpy(np.concatenate([np.repeat(logmels[: len(present), None], 2, axis=1), mix_logmel]))
-            embeddings, frames = self._embedder(rate).embed_features(batch)
-            key = f"backbone:{id(self._embedder(rate).backbone)}"
-            episode.context.mix_value(mix, key, lambda _: (embeddings[-1], frames[-1]))
-            signals = np.clip(embeddings, -EMBEDDING_BOUND, EMBEDDING_BOUND)
-        else:
-            signals = to_uint8(logmels)
+        """Render, observe and score the episode's clip under ``normalized`` (sanitised) settings."""
+        settings = self.space.from_clean(normalized)
+        result = self.renderer.render(episode.clip, settings, stems=True)
+        rate, mix = episode.clip.sample_rate, result.mix
+        seen = self.observer.observe(rate, mix, result.stems, self.observation_space["stems"].shape)
+        for key, value in seen.shared.items():  # what the reward terms would compute again
+            episode.context.mix_value(mix, key, lambda _, v=value: v)
         terms = self.reward.scores(mix, episode.context)
-        stems = np.zeros((len(self.space.roles), *signals.shape[1:]), self.observation_space["stems"].dtype)
-        stems[[self.space.roles.index(r) for r in present]] = signals[: len(present)]
-        stems = stems.reshape(self.observation_space["stems"].shape)
-        mix_observation = signals[-1] if self.observation == "embedding" else signals[len(present) :]
         obs = {
-            "stems": stems,
-            "mix": mix_observation,
+            "stems": seen.stems,
+            "mix": seen.mix,
             "settings": normalized.astype(np.float32),
-            "presence": np.array([r in processed for r in self.space.roles], np.float32),
+            "presence": np.array([r in result.stems for r in self.space.roles], np.float32),
         }
         if episode.reference_observation is not None and "reference" in self.observation_space.spaces:
             obs["reference"] = episode.reference_observation.copy()
         episode.observation, episode.settings, episode.mix = obs, settings, mix
         info = {
-            "song": episode.song.name,
-            "clip_start_seconds": episode.start_seconds,
+            "song": episode.clip.song.name,
+            "clip_start_seconds": episode.clip.start_seconds,
             "settings": settings.to_dict(),
             "terms": terms,
             "score": self.reward.total(terms),
@@ -438,22 +404,27 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         return obs, info
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the renderers and feature modules; they are rebuilt on demand."""
-        state = self.__dict__.copy()
-        state.update(_renderers={}, _logmels={}, _embedders={})
-        return state
+
+def episode_limit(env: gym.Env) -> int:
+    """The step after which an episode of ``env`` (wrapped or not) is truncated: its ``TimeLimit``'s, else its own.
+
+    Raises:
+        ValueError: If neither limits the episode (loops over an episode would never end).
+    """
+    limit = env.spec.max_episode_steps if env.spec is not None else None
+    limit = limit or getattr(env.unwrapped, "max_episode_steps", None)
+    if limit is None:
+        raise ValueError("the env never truncates: make it with max_episode_steps=N or wrap it in a TimeLimit")
+    return int(limit)
 
 
 @dataclass
 class _Episode:
     """Mutable state of the current episode: the clip (with pre-roll), its scoring context and progress."""
 
-    song: Multitrack
-    preroll: int
+    clip: Clip
     context: ScoreContext
     reference_observation: np.ndarray | None
-    start_seconds: float
     score: float = 0.0
     steps: int = 0
     observation: dict[str, np.ndarray] | None = None
@@ -467,8 +438,9 @@ def _build_reward(
     target_lufs: float,
     backbone_path: str | None,
     good_mix_path: str | None,
-) -> tuple[CompositeReward, bool, BackboneCheckpoint | None]:
-    """The composite reward, whether it scores against a reference, and the backbone its terms use (if any)."""
+    build: bool,
+) -> tuple[CompositeReward, AudioEmbedder | None]:
+    """The composite reward and the embedder its FAD and anomaly terms share (``None`` if they are off)."""
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
     unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
     if unknown:
@@ -483,12 +455,10 @@ def _build_reward(
     if not reference_free:
         terms[SpectralReward()] = chosen["spectral"]
     terms[LoudnessReward(target_lufs if reference_free else None)] = chosen["loudness"]
-    backbone = None
+    embedder = None
     if chosen["fad"] > 0 or chosen["anomaly"] > 0:
-        fad, anomaly = good_mix_terms(backbone_path, model_path=good_mix_path)
+        fad, anomaly = good_mix_terms(*artifacts.reward_models(backbone_path, good_mix_path, build=build))
         terms[fad] = chosen["fad"]
         terms[anomaly] = chosen["anomaly"]
-        embedder = next(iter(fad.embedders.values()))
-        backbone = BackboneCheckpoint(embedder.backbone, embedder.logmel.config, embedder.sample_rate)
-    reward = CompositeReward(terms)
-    return reward, reward.needs_reference, backbone
+        embedder = fad.embedder
+    return CompositeReward(terms), embedder

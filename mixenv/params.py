@@ -160,9 +160,12 @@ class ParamSpace:
         return out.astype(np.float32), changed
 
     def to_physical(self, vector: np.ndarray) -> MixSettings:
-        """Map a normalised vector to physical settings, sanitising it first (see :meth:`sanitize`)."""
-        clean, _ = self.sanitize(vector)
-        return MixSettings(self, self._denormalize(clean.astype(np.float64)))
+        """Map any normalised vector to physical settings, sanitising it first (see :meth:`sanitize`)."""
+        return self.from_clean(self.sanitize(vector)[0])
+
+    def from_clean(self, clean: np.ndarray) -> MixSettings:
+        """Physical settings of a vector :meth:`sanitize` returned (so a checked action is not checked again)."""
+        return MixSettings(self, self._denormalize(np.asarray(clean, dtype=np.float64)))
 
     def from_physical(self, values: np.ndarray) -> MixSettings:
         """Wrap a physical vector as settings, clipping to each control's range (non-finite -> neutral)."""

@@ -43,7 +43,7 @@ from mixenv.backbone import AudioEmbedder
 from mixenv.data.atomic import load_arrays, save_arrays
 from mixenv.features import FeatureConfig, LogMel, spectrogram_key
 from rewards.base import ScoreContext
-from rewards.fad import embedder_at, mix_embeddings, oas_shrink
+from rewards.fad import mix_embeddings, oas_shrink
 
 DETECTOR_FORMAT = "mixenv-anomaly-detector"
 DETECTOR_VERSION = 1
@@ -287,13 +287,13 @@ class AnomalyReward:
                 f"the detector takes {detector.num_features} features but this backbone gives {expected}; "
                 "fit the detector with this backbone"
             )
-        self.embedders = {embedder.sample_rate: embedder}
+        self.embedder = embedder
         self.detector = detector
 
     def score(self, mix: np.ndarray, context: ScoreContext) -> float:
         """``-anomaly`` of ``mix`` ``(channels, samples)``, always finite."""
         rate = context.sample_rate
-        embedding, frames = mix_embeddings(embedder_at(self.embedders, rate), mix, context)
+        embedding, frames = mix_embeddings(self.embedder.at_rate(rate), mix, context)
         key = spectrogram_key(rate, DESCRIPTOR_FEATURES)  # the env may have left the mix's spectrogram there
         spectra = context.mix_value(mix, key, lambda m: mix_spectrogram(m, rate))
         features = mix_features(embedding, frames, mix, rate, spectra)

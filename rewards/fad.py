@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
+from mixenv.backbone import AudioEmbedder
 from mixenv.features import FeatureConfig
 from rewards.base import ScoreContext
 
@@ -167,7 +167,7 @@ def extrapolate_fad(sizes: Sequence[int], values: Sequence[float]) -> tuple[floa
 def mix_embeddings(embedder: AudioEmbedder, mix: np.ndarray, context: ScoreContext) -> tuple[np.ndarray, np.ndarray]:
     """Clip embedding ``(D,)`` and frame embeddings ``(T, D)`` of ``mix``: one backbone pass per mix and backbone.
 
-    ``embedder`` must be at the context's sample rate (see :func:`embedder_at`). Non-finite samples are zeroed
+    ``embedder`` must be at the context's sample rate (:meth:`AudioEmbedder.at_rate`). Non-finite samples are zeroed
     first, so a broken mix still gets a finite score.
     """
 
@@ -180,19 +180,7 @@ def mix_embeddings(embedder: AudioEmbedder, mix: np.ndarray, context: ScoreConte
         embedding, frames = embedder.embed_features(context.mix_value(audio, embedder.features_key, logmel))
         return embedding[0], frames[0]
 
-    return context.mix_value(mix, f"backbone:{id(embedder.backbone)}", embed)
-
-
-def embedder_at(embedders: dict[int, AudioEmbedder], sample_rate: int) -> AudioEmbedder:
-    """The embedder for ``sample_rate`` from ``embedders`` (rate -> embedder, one shared backbone), made on demand.
-
-    The log-mel grid is set in seconds, so one backbone reads every rate; only the front end is per rate.
-    """
-    if sample_rate not in embedders:
-        any_embedder = next(iter(embedders.values()))
-        checkpoint = BackboneCheckpoint(any_embedder.backbone, any_embedder.logmel.config, sample_rate)
-        embedders[sample_rate] = AudioEmbedder(checkpoint, sample_rate)
-    return embedders[sample_rate]
+    return context.mix_value(mix, embedder.embedding_key, embed)
 
 
 class FADReward:
@@ -216,17 +204,17 @@ class FADReward:
                 f"FAD statistics have dimension {stats.mean.size} but the backbone embeds into "
                 f"{embedder.embedding_dim}; compute the statistics with this backbone"
             )
-        self.embedders = {embedder.sample_rate: embedder}
+        self.embedder = embedder
         self.stats = stats
 
     @property
     def features(self) -> FeatureConfig:
         """The log-mel configuration the backbone reads."""
-        return next(iter(self.embedders.values())).logmel.config
+        return self.embedder.logmel.config
 
     def score(self, mix: np.ndarray, context: ScoreContext) -> float:
         """``-FAD`` of ``mix`` ``(channels, samples)``: 0 is best, always finite."""
-        _, frames = mix_embeddings(embedder_at(self.embedders, context.sample_rate), mix, context)
+        _, frames = mix_embeddings(self.embedder.at_rate(context.sample_rate), mix, context)
         return -frechet_distance(self.stats, GaussianStats.fit(frames))
 
 

@@ -4,14 +4,12 @@ It holds, for one backbone, the Gaussian of the frame embeddings of many good mi
 the anomaly detector fitted on their :func:`~rewards.anomaly.mix_features` (for :class:`AnomalyReward`), and
 those features themselves, so other detectors can be fitted and compared without embedding everything again.
 Good mixes are clips of the synthetic corpus's reference mixes (train split) and, optionally, of real
-mixtures (MUSDB18-HQ's train split). :func:`ensure_good_mix_model` builds the default model on first use and
-stores it beside its backbone checkpoint, keyed by the checkpoint's name and content, so a new backbone never
-meets statistics of an old one; :func:`good_mix_terms` turns it into the env's FAD and anomaly terms.
+mixtures (MUSDB18-HQ's train split). :func:`build_good_mix_model` fits one (:mod:`mixenv.artifacts` builds and
+finds the default one); :func:`good_mix_terms` turns it into the env's FAD and anomaly terms.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -23,11 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
-from mixenv.data import SongRef, list_songs
+from mixenv.data import SongRef
 from mixenv.data.atomic import load_arrays, save_arrays
-from mixenv.data.synth.corpus import ensure_corpus
 from mixenv.loudness import rms_dbfs
-from mixenv.pretrain import default_backbone_path, ensure_backbone
 from rewards.anomaly import DEFAULT_FEATURE_SET, AnomalyDetector, AnomalyReward, mix_features
 from rewards.fad import FADReward, GaussianStats
 
@@ -82,7 +78,7 @@ class GoodMixModel:
             ValueError: If it is not a good-mix model of this version.
         """
         arrays = load_arrays(
-            path, GOODMIX_FORMAT, GOODMIX_VERSION, "delete it and build it again (ensure_good_mix_model)"
+            path, GOODMIX_FORMAT, GOODMIX_VERSION, "delete it and build it again (`mixenv prepare` for the default one)"
         )
         prefix = "detector_"
         return cls(
@@ -111,7 +107,7 @@ def build_good_mix_model(
     Raises:
         ValueError: If a song has no reference mix, or the songs give too few clips to fit a detector.
     """
-    embedders: dict[int, AudioEmbedder] = {}
+    embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
     frames, features = [], []
     sources: dict[str, int] = {}
     for ref in tqdm(songs, desc="good-mix model", unit="song", disable=not progress):
@@ -119,11 +115,10 @@ def build_good_mix_model(
         if song.reference is None:
             raise ValueError(f"song {song.name!r} ({ref.path}) has no reference mix; pass songs with a mix")
         rate = song.sample_rate
-        embedder = embedders.setdefault(rate, AudioEmbedder(checkpoint, rate))
         clips = good_clips(song.reference, rate, clip_seconds, hop_seconds)
         if not clips:
             continue
-        embeddings, clip_frames = embedder(np.stack(clips))
+        embeddings, clip_frames = embedder.at_rate(rate)(np.stack(clips))
         frames.extend(clip_frames)
         features.extend(mix_features(e, f, c, rate) for e, f, c in zip(embeddings, clip_frames, clips, strict=True))
         sources[ref.source] = sources.get(ref.source, 0) + 1
@@ -153,72 +148,13 @@ def good_clips(mix: np.ndarray, sample_rate: int, clip_seconds: float, hop_secon
     return [c for c in clips if rms_dbfs(c) > SILENT_CLIP_DBFS]
 
 
-def good_mix_model_path(checkpoint_path: str | os.PathLike[str], musdb_path: str | os.PathLike[str] | None) -> Path:
-    """Where the model for a backbone file lives: beside it, named after it and a digest of its content.
+def good_mix_terms(checkpoint: BackboneCheckpoint, model: GoodMixModel) -> tuple[FADReward, AnomalyReward]:
+    """The FAD and anomaly reward terms of a backbone and its good-mix model.
 
-    The digest also covers the MUSDB18-HQ folder, if one is used, so models with and without it do not collide.
-    """
-    checkpoint_path = Path(checkpoint_path)
-    digest = hashlib.sha256(checkpoint_path.read_bytes())
-    if musdb_path is not None:
-        digest.update(str(Path(musdb_path).resolve()).encode())
-    return checkpoint_path.with_name(f"{checkpoint_path.stem}.goodmix-v{GOODMIX_VERSION}-{digest.hexdigest()[:12]}.npz")
-
-
-def ensure_good_mix_model(
-    checkpoint_path: str | os.PathLike[str] | None = None, musdb_path: str | os.PathLike[str] | None = None
-) -> GoodMixModel:
-    """The good-mix model for a backbone, built on first use (about 10 s on 2 cores for the default corpus).
-
-    Args:
-        checkpoint_path: A backbone checkpoint; ``None`` for the default backbone (pretrained first if needed).
-        musdb_path: A MUSDB18-HQ root whose train-split mixtures join the good mixes.
+    The terms share one embedder, so one backbone pass per mix serves both, at any sample rate.
 
     Raises:
-        FileNotFoundError: If ``checkpoint_path`` is given and does not exist.
-    """
-    return _ensure(checkpoint_path, musdb_path)[1]
-
-
-def good_mix_terms(
-    checkpoint_path: str | os.PathLike[str] | None = None,
-    musdb_path: str | os.PathLike[str] | None = None,
-    model_path: str | os.PathLike[str] | None = None,
-) -> tuple[FADReward, AnomalyReward]:
-    """The FAD and anomaly reward terms of a backbone and its good-mix model (both made on first use).
-
-    Args:
-        checkpoint_path: As for :func:`ensure_good_mix_model`.
-        musdb_path: As for :func:`ensure_good_mix_model`.
-        model_path: A good-mix model file saved with :meth:`GoodMixModel.save` for this backbone (statistics of
-            your own good mixes); ``None`` builds or loads the default one.
-
-    The terms share one backbone pass per mix and read mixes at any sample rate.
-
-    Raises:
-        FileNotFoundError: If ``model_path`` is given and does not exist.
         ValueError: If the model's statistics do not fit the backbone.
     """
-    if model_path is None:
-        checkpoint, model = _ensure(checkpoint_path, musdb_path)
-    else:
-        if not Path(model_path).is_file():
-            raise FileNotFoundError(f"good-mix model {model_path} does not exist; build one with build_good_mix_model")
-        checkpoint, model = ensure_backbone(checkpoint_path), GoodMixModel.load(model_path)
     embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
     return FADReward(embedder, model.fad), AnomalyReward(embedder, model.detector)
-
-
-def _ensure(
-    checkpoint_path: str | os.PathLike[str] | None, musdb_path: str | os.PathLike[str] | None
-) -> tuple[BackboneCheckpoint, GoodMixModel]:
-    checkpoint = ensure_backbone(checkpoint_path)
-    path = good_mix_model_path(checkpoint_path or default_backbone_path(), musdb_path)
-    if path.is_file():
-        return checkpoint, GoodMixModel.load(path)
-    songs = list_songs("synthetic", ensure_corpus(), "train")
-    if musdb_path is not None:
-        songs += list_songs("musdb18hq", musdb_path, "train")
-    model = build_good_mix_model(checkpoint, songs)
-    model.save(path)
-    return checkpoint, model

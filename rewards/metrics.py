@@ -1,8 +1,10 @@
-"""Evaluation metrics of a finished mix, shared by the agents' and the supervised models' evaluations.
+"""Evaluation metrics of a finished mix, shared by the env's evaluations, the supervised ones and the benchmarks.
 
 One function, :func:`mix_metrics`, so every method in a benchmark is measured by exactly the same code:
 multi-resolution STFT distance to the reference, loudness error, per-clip FAD and anomaly score against the
 good-mix model, and parameter error against the ground truth where a song has one. Lower is better for all.
+:func:`clip_metrics` adds each control's signed error, and :class:`ClipScorer` renders a
+:class:`~mixenv.clip.Clip` under settings and measures it: the evaluation end of the one clip-render-score path.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
-from mixenv.params import MixSettings
+from mixenv.clip import Clip, ClipRenderer
+from mixenv.params import MixSettings, ParamSpace
 from rewards.anomaly import AnomalyReward
-from rewards.base import ScoreContext
+from rewards.base import RewardTerm, ScoreContext
 from rewards.fad import FADReward
 from rewards.spectral import SpectralReward
+
+T = TypeVar("T")
 
 METRICS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_mse")
 """Metric names, in table order; lower is better for every one."""
@@ -33,12 +39,15 @@ class MetricSuite:
     anomaly: AnomalyReward | None = None
 
     @classmethod
-    def default(cls, backbone_path: str | None = None, good_mix_path: str | None = None) -> MetricSuite:
-        """With the default backbone and good-mix model (made on first use), or the given files."""
-        from rewards.goodmix import good_mix_terms
-
-        fad, anomaly = good_mix_terms(backbone_path, model_path=good_mix_path)
-        return cls(SpectralReward(), fad, anomaly)
+    def of_reward(cls, terms: Iterable[RewardTerm]) -> MetricSuite:
+        """The suite of a reward's own terms (so an env's metrics and rewards cannot drift apart)."""
+        by_name = {t.name: t for t in terms}
+        spectral = by_name.get("spectral")
+        return cls(
+            spectral if isinstance(spectral, SpectralReward) else SpectralReward(),
+            _typed(by_name.get("fad"), FADReward),
+            _typed(by_name.get("anomaly"), AnomalyReward),
+        )
 
 
 def parameter_errors(
@@ -48,12 +57,14 @@ def parameter_errors(
 
     Controls of a role the song lacks have no effect, so they are left out when ``roles`` names the present ones.
     """
-    if predicted.space != truth.space:
-        raise ValueError(f"settings of different layouts: {predicted.space} vs {truth.space}")
-    space = truth.space
-    mask = space.controls_of(roles if roles is not None else space.roles)
-    diff = (predicted.normalized().astype(np.float64) - truth.normalized())[mask]
+    diff = _signed_errors(predicted, truth, roles)[1]
     return {"param_mae": float(np.mean(np.abs(diff))), "param_mse": float(np.mean(diff**2))}
+
+
+def control_errors(predicted: MixSettings, truth: MixSettings, roles: Iterable[str]) -> dict[str, float]:
+    """Signed error in normalised units of each control of ``roles`` and of the master bus, by flat name."""
+    names, errors = _signed_errors(predicted, truth, roles)
+    return {name: float(error) for name, error in zip(names, errors, strict=True)}
 
 
 def mix_metrics(
@@ -65,13 +76,15 @@ def mix_metrics(
     predicted: MixSettings | None = None,
     truth: MixSettings | None = None,
     roles: Iterable[str] | None = None,
+    context: ScoreContext | None = None,
 ) -> dict[str, float]:
     """Every metric that applies to ``mix`` ``(2, samples)``; missing inputs leave their metrics out.
 
     Returns a dict with keys from :data:`METRICS`: ``mrstft`` and ``lufs_error`` (absolute, LU) need the
-    reference, ``fad`` and ``anomaly`` the suite's good-mix terms, ``param_*`` both settings.
+    reference, ``fad`` and ``anomaly`` the suite's good-mix terms, ``param_*`` both settings. ``context``: a
+    score context that already holds this reference and mix (an env's), so nothing is computed twice.
     """
-    context = ScoreContext(sample_rate, reference)
+    context = context or ScoreContext(sample_rate, reference)
     out: dict[str, float] = {}
     if reference is not None:
         out["mrstft"] = -suite.spectral.score(mix, context)
@@ -83,6 +96,49 @@ def mix_metrics(
     if predicted is not None and truth is not None:
         out.update(parameter_errors(predicted, truth, roles))
     return out
+
+
+def clip_metrics(
+    suite: MetricSuite,
+    clip: Clip,
+    mix: np.ndarray,
+    settings: MixSettings,
+    context: ScoreContext | None = None,
+) -> dict[str, Any]:
+    """Every metric of ``mix``, the clip rendered under ``settings``, and (where the song has a ground truth) each
+    control's signed error under ``"errors"``."""
+    excerpt = clip.excerpt
+    row: dict[str, Any] = mix_metrics(
+        suite,
+        mix,
+        clip.sample_rate,
+        reference=excerpt.reference,
+        predicted=settings,
+        truth=excerpt.settings,
+        roles=excerpt.roles,
+        context=context,
+    )
+    if excerpt.settings is not None:
+        row["errors"] = control_errors(settings, excerpt.settings, excerpt.roles)
+    return row
+
+
+class ClipScorer:
+    """Renders a clip under normalised settings and measures the mix with :func:`clip_metrics`.
+
+    Args:
+        suite: The metric suite.
+        space: Layout of the settings vectors.
+    """
+
+    def __init__(self, suite: MetricSuite, space: ParamSpace) -> None:
+        self.suite, self.space = suite, space
+        self.renderer = ClipRenderer(space.roles)
+
+    def __call__(self, clip: Clip, normalized: np.ndarray) -> dict[str, Any]:
+        """Every metric (and the per-control errors) of the clip's mix under ``normalized`` settings."""
+        settings = self.space.to_physical(normalized)
+        return clip_metrics(self.suite, clip, self.renderer.render(clip, settings).mix, settings)
 
 
 def summarize(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -97,3 +153,19 @@ def summarize(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]
                 "n": len(values),
             }
     return summary
+
+
+def _signed_errors(
+    predicted: MixSettings, truth: MixSettings, roles: Iterable[str] | None
+) -> tuple[list[str], np.ndarray]:
+    """Names and normalised errors of the controls of ``roles`` (all roles for ``None``) and the master bus."""
+    if predicted.space != truth.space:
+        raise ValueError(f"settings of different layouts: {predicted.space} vs {truth.space}")
+    space = truth.space
+    mask = space.controls_of(roles if roles is not None else space.roles)
+    diff = (predicted.normalized().astype(np.float64) - truth.normalized())[mask]
+    return [name for name, keep in zip(space.names, mask, strict=True) if keep], diff
+
+
+def _typed(term: RewardTerm | None, kind: type[T]) -> T | None:
+    return term if isinstance(term, kind) else None

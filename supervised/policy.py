@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from supervised.checkpoint import LoadedModel
-from supervised.evaluate import ModelPredictor
 from supervised.inputs import InputError
+from supervised.predictors import ModelPredictor
 
 if TYPE_CHECKING:
     from mixenv.env import MixEnv

@@ -19,17 +19,14 @@ Same seed, same data, same number of torch threads: bit-identical weights, with 
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
-import json
 import logging
 import math
 import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +36,29 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import mixenv
-from mixenv.cli import HelpFormatter
+from mixenv import artifacts
 from mixenv.data import DatasetError
-from mixenv.data.atomic import atomic_path, write_json
-from mixenv.data.synth.corpus import corpus_songs, ensure_corpus
+from mixenv.data.atomic import write_json
+from mixenv.data.corpus import corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
-from mixenv.pretrain import default_backbone_path, ensure_backbone
-from supervised.augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS, AugmentConfig, Augmenter
-from supervised.checkpoint import MODEL_FILE, save_model
+from supervised.args import TrainArgs, parse_args
+from supervised.augment import AugmentConfig, Augmenter
+from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model
 from supervised.data import Batch, FeatureBank, build_bank, check_crop, fixed_batches, random_batch
 from supervised.inputs import InputError
-from supervised.models import LOSSES, MODEL_NAMES, PRESETS, MixModel, ModelConfig, build_model, preset
+from supervised.models import PRESETS, MixModel, ModelConfig, build_model, preset
+from supervised.run_state import (
+    STATE_FILE,
+    Book,
+    jsonable,
+    load_state,
+    restore,
+    resumed_args,
+    save_state,
+    write_logs,
+)
 
-STATE_FILE = "last.pt"
-STATE_FORMAT = "mixenv-supervised-state"
 VAL_FRACTION = 0.2
 """Share of the train songs held out for validation when a corpus has no val split."""
 WARMUP_FRACTION = 0.05
@@ -62,83 +67,6 @@ _BATCH_STREAM = 1
 """Batches, crops and reference dropout draw from ``default_rng([seed, _BATCH_STREAM])``."""
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainArgs:
-    """Arguments of ``python -m supervised.train``; each field's ``help`` is its command-line help."""
-
-    model: str = field(default="cnn", metadata={"help": "which model", "choices": MODEL_NAMES})
-    epochs: int = field(default=30, metadata={"help": "epochs (one pass over the train songs each, by default)"})
-    seed: int = field(default=0, metadata={"help": "seeds the initial weights, batches, crops and augmentation"})
-    out: Path | None = field(
-        default=None, metadata={"help": "run folder (default: runs/supervised__MODEL__SEED__TIME)"}
-    )
-    init_backbone: str = field(
-        default="default",
-        metadata={
-            "help": "backbone weights to start from: 'default' (the pretrained default backbone, made on first use), "
-            "a checkpoint PATH, or 'none' (from scratch); the patch model has no pretrained weights and always "
-            "starts from scratch"
-        },
-    )
-    freeze_backbone: bool = field(default=False, metadata={"help": "keep the backbone fixed; train the head only"})
-    no_reference_match: bool = field(
-        default=False,
-        metadata={"help": "leave out the reference-matching features (supervised.models.match); backbone only"},
-    )
-    augment: tuple[str, ...] = field(
-        default=DEFAULT_AUGMENTATIONS,
-        metadata={"help": f"augmentations: any of {', '.join(AUGMENTATIONS)}, or 'all', or 'none'"},
-    )
-    corpus: Path | None = field(
-        default=None, metadata={"help": "corpus folder (default: the default synthetic corpus, built on first use)"}
-    )
-    batch_size: int = field(default=16, metadata={"help": "clips per step"})
-    clip_seconds: float = field(default=4.0, metadata={"help": "length of the training and validation clips"})
-    steps_per_epoch: int = field(default=0, metadata={"help": "steps per epoch (0: one pass over the train songs)"})
-    lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head (AdamW)"})
-    backbone_lr_scale: float = field(
-        default=0.3, metadata={"help": "a pretrained backbone's learning rate, as a share of --lr"}
-    )
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    loss: str = field(default="mse", metadata={"help": "loss on normalised settings", "choices": LOSSES})
-    patience: int = field(default=6, metadata={"help": "stop after this many epochs without a better val loss"})
-    reference_dropout: float = field(
-        default=0.2, metadata={"help": "probability of hiding the reference from a batch (learns reference-free)"}
-    )
-    val_clips: int = field(default=3, metadata={"help": "fixed validation clips per val song"})
-    width: int | None = field(default=None, metadata={"help": "head width (default: the model's)"})
-    depth: int | None = field(default=None, metadata={"help": "head layers (default: the model's)"})
-    dropout: float | None = field(default=None, metadata={"help": "head dropout (default: the model's)"})
-    kernel_size: int | None = field(default=None, metadata={"help": "crnn temporal kernel, odd (default: 3)"})
-    heads: int | None = field(default=None, metadata={"help": "attention heads (default: 4)"})
-    latent_dim: int | None = field(default=None, metadata={"help": "cvae latent size (default: 8)"})
-    beta: float | None = field(default=None, metadata={"help": "cvae KL weight (default: the model's)"})
-    free_bits: float | None = field(
-        default=None, metadata={"help": "cvae KL nats per latent dimension that cost nothing (default: 0.5)"}
-    )
-    resume: bool = field(
-        default=False,
-        metadata={"help": "continue the run in --out from its last.pt, with its own settings (only --epochs may grow)"},
-    )
-    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
-
-    def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODEL_NAMES)}")
-        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
-        if unknown:
-            raise ValueError(f"unknown augmentations {unknown}; choose from {', '.join(AUGMENTATIONS)}, all, none")
-        if min(self.epochs, self.batch_size, self.val_clips) < 1 or self.steps_per_epoch < 0 or self.patience < 1:
-            raise ValueError("epochs, batch_size, val_clips and patience must be >= 1 and steps_per_epoch >= 0")
-        if self.clip_seconds <= 0 or self.lr <= 0 or not 0.0 <= self.reference_dropout <= 1.0:
-            raise ValueError(
-                f"clip_seconds and lr must be positive and reference_dropout in [0, 1], got {self.clip_seconds}, "
-                f"{self.lr}, {self.reference_dropout}"
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
 
 
 @dataclass(frozen=True)
@@ -183,7 +111,7 @@ def load_training_data(
         DatasetError: If the folder is not a corpus.
         InputError: If there are too few songs, or they lack settings or references.
     """
-    root = Path(corpus) if corpus is not None else ensure_corpus()
+    root = Path(corpus) if corpus is not None else artifacts.corpus()
     train_songs, val_songs = corpus_songs(root, "train"), corpus_songs(root, "val")
     if not val_songs:
         n = max(1, round(VAL_FRACTION * len(train_songs)))
@@ -208,11 +136,11 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         ValueError: For data made with other features than the backbone reads, or clips that do not fit.
     """
     out = args.out or Path("runs") / f"supervised__{args.model}__{args.seed}__{int(time.time())}"
-    state = _load_state(out) if args.resume else None
+    state = load_state(out) if args.resume else None
     if state is None and (out / STATE_FILE).exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if state is not None:
-        args = _resumed_args(state["args"], args)
+        args = resumed_args(state["args"], args)
         backbone, features, provenance = None, FeatureConfig(**state["features"]), state["provenance"]
         config = ModelConfig.from_dict(state["model_config"])
     else:
@@ -233,7 +161,7 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
     val_batches = fixed_batches(data.val, crop_frames, args.val_clips, args.batch_size)
     augmenter = Augmenter(AugmentConfig(args.augment), space, features) if args.augment else None
     run = {
-        "args": _jsonable(dataclasses.asdict(args)),
+        "args": jsonable(dataclasses.asdict(args)),
         "model_config": config.to_dict(),
         "features": dataclasses.asdict(features),
         "sample_rate": rate,
@@ -258,14 +186,7 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         optimizer = _optimizer(model, args, bool(provenance["pretrained"]))
         rng = np.random.default_rng([args.seed, _BATCH_STREAM])
         generator = torch.Generator().manual_seed(args.seed)
-        book = _Book()
-        if state is not None:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            rng.bit_generator.state = json.loads(state["numpy_rng"])
-            generator.set_state(state["augment_rng"])
-            book = _Book(**state["book"])
+        book = Book() if state is None else restore(state, model, optimizer, rng, generator)
         total_steps = args.epochs * steps_per_epoch
         bar = tqdm(
             total=total_steps, initial=book.steps, desc=f"training {args.model}", unit="step", disable=not args.progress
@@ -295,12 +216,12 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
                     book.best_loss, book.best_epoch, book.bad_epochs = validation["loss"], book.epoch, 0
                     book.best_validation = validation
                     training = {**run, "epoch": book.epoch, "validation": validation}
-                    save_model(out / MODEL_FILE, model, features, rate, training)
+                    save_model(out / MODEL_FILE, LoadedModel(model, features, rate, training))
                 else:
                     book.bad_epochs += 1
                 book.record(train_loss, validation, optimizer.param_groups[-1]["lr"], improved)
-                _write_logs(out, book)
-                _save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)
+                write_logs(out, book)
+                save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)
                 bar.set_postfix(
                     epoch=book.epoch, train=f"{train_loss:.4f}", val=f"{validation['loss']:.4f}", refresh=False
                 )
@@ -310,41 +231,8 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
     result = TrainResult(
         out, book.best_epoch, book.epoch, book.steps, book.seconds, book.best_validation, stopped_early
     )
-    write_json(out / "training.json", _jsonable(dataclasses.asdict(result)))
+    write_json(out / "training.json", jsonable(dataclasses.asdict(result)))
     return result
-
-
-@dataclass
-class _Book:
-    """Progress of a run: counters, the best epoch, and the logs (everything :func:`train` resumes from)."""
-
-    epoch: int = 0
-    steps: int = 0
-    seconds: float = 0.0
-    best_loss: float = math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    best_validation: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    per_param: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, train_loss: float, validation: dict[str, Any], lr: float, improved: bool) -> None:
-        """Append this epoch's row to the logs."""
-        self.history.append(
-            {
-                "epoch": self.epoch,
-                "steps": self.steps,
-                "train_loss": train_loss,
-                "val_loss": validation["loss"],
-                "val_mse": validation["mse"],
-                "val_mae": validation["mae"],
-                "lr": lr,
-                "seconds": round(self.seconds, 2),
-                "best": int(improved),
-            }
-        )
-        for name, errors in validation["per_param"].items():
-            self.per_param.append({"epoch": self.epoch, "control": name, **errors})
 
 
 def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig, dict[str, Any]]:
@@ -360,14 +248,14 @@ def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig,
     if args.init_backbone == "none":
         return None, FeatureConfig(), {"init_backbone": "none", "pretrained": False}
     path = None if args.init_backbone == "default" else args.init_backbone
-    checkpoint = ensure_backbone(path)
+    checkpoint = artifacts.backbone(path)
     recipe = {key: checkpoint.training.get(key) for key in ("objective", "recipe_version", "steps", "seed", "corpus")}
     provenance = {
-        "init_backbone": str(path or default_backbone_path()),
+        "init_backbone": str(path or artifacts.backbone_path()),
         "pretrained": True,
         "backbone_training": recipe,
     }
-    return checkpoint.backbone, checkpoint.features, provenance
+    return checkpoint.module, checkpoint.features, provenance
 
 
 def _model_config(args: TrainArgs, backbone: nn.Module | None, features: FeatureConfig) -> ModelConfig:
@@ -408,7 +296,7 @@ def _epoch(
     args: TrainArgs,
     crop_frames: int,
     steps: int,
-    book: _Book,
+    book: Book,
     total_steps: int,
     rng: np.random.Generator,
     generator: torch.Generator,
@@ -467,101 +355,6 @@ def _validate(model: MixModel, batches: Sequence[Batch], loss: str, space: Param
         "mae": float(absolute.sum() / counts.sum()),
         "per_param": per_param,
     }
-
-
-def _write_logs(out: Path, book: _Book) -> None:
-    for name, rows in (("history.csv", book.history), ("per_param.csv", book.per_param)):
-        with atomic_path(out / name) as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-
-def _save_state(
-    out: Path,
-    args: TrainArgs,
-    config: ModelConfig,
-    features: FeatureConfig,
-    provenance: dict[str, Any],
-    model: MixModel,
-    optimizer: torch.optim.Optimizer,
-    rng: np.random.Generator,
-    generator: torch.Generator,
-    book: _Book,
-) -> None:
-    payload = {
-        "format": STATE_FORMAT,
-        "args": _jsonable(dataclasses.asdict(args)),
-        "model_config": config.to_dict(),
-        "features": dataclasses.asdict(features),
-        "provenance": provenance,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "numpy_rng": json.dumps(rng.bit_generator.state),
-        "augment_rng": generator.get_state(),
-        "book": dataclasses.asdict(book),
-    }
-    with atomic_path(out / STATE_FILE) as tmp:
-        torch.save(payload, tmp)
-
-
-def _load_state(out: Path) -> dict[str, Any]:
-    file = out / STATE_FILE
-    if not file.is_file():
-        raise FileNotFoundError(f"nothing to resume in {out}: no {STATE_FILE}; drop --resume to start a new run")
-    state = torch.load(file, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise ValueError(f"{file} is not a supervised training state; drop --resume and choose another --out")
-    return state
-
-
-def _resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
-    """The run's own arguments, with the new ``epochs`` and ``progress``."""
-    values = {
-        **stored,
-        "out": Path(stored["out"]) if stored["out"] else given.out,
-        "corpus": Path(stored["corpus"]) if stored["corpus"] else None,
-        "augment": tuple(stored["augment"]),
-    }
-    return TrainArgs(**{**values, "epochs": given.epochs, "progress": given.progress, "resume": True})
-
-
-def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(values, default=str))
-
-
-def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
-    """Parse the command line into :class:`TrainArgs` (``--help`` is built from its fields)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m supervised.train",
-        description="Train a supervised model to predict the mix settings (normalised ParamSpace vector) from the "
-        "raw stems' log-mels and the reference, on the synthetic corpus's ground truth; validates every epoch, "
-        "stops early, keeps the best model in OUT/model.pt. Evaluate it with python -m supervised.evaluate.",
-        formatter_class=HelpFormatter,
-    )
-    kinds = {"int": int, "float": float, "str": str, "Path | None": Path, "int | None": int, "float | None": float}
-    for f in dataclasses.fields(TrainArgs):
-        flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]
-        if f.name == "progress":
-            parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
-        elif f.type == "bool":
-            parser.add_argument(flag, action="store_true", help=help_text)
-        elif f.name == "augment":
-            parser.add_argument(flag, nargs="+", default=list(f.default), metavar="NAME", help=help_text)
-        else:
-            choices = f.metadata.get("choices")
-            parser.add_argument(flag, type=kinds[str(f.type)], default=f.default, choices=choices, help=help_text)
-    namespace = parser.parse_args(argv)
-    augment = namespace.augment
-    if "none" in augment or "all" in augment:
-        if len(augment) > 1:
-            parser.error(f"--augment takes 'all', 'none' or a list of names, not {' '.join(augment)}")
-        augment = () if augment == ["none"] else AUGMENTATIONS
-    try:
-        return TrainArgs(**{**vars(namespace), "augment": tuple(augment)})
-    except ValueError as err:
-        parser.error(str(err))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
+import mixenv  # noqa: F401  (registers MixEnv-v0)
 from mixenv.data import write_audio
 
 SR = 22_050
@@ -59,7 +64,8 @@ def write_song() -> Callable[..., Path]:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 6-song, 3-second synthetic corpus, built once per test session."""
-    from mixenv.data.synth.corpus import CorpusConfig, build_corpus
+    from mixenv.data.corpus import CorpusConfig
+    from mixenv.data.synth.corpus import build_corpus
 
     return build_corpus(
         tmp_path_factory.mktemp("corpus") / "c", CorpusConfig(songs=6, seconds=3.0, seed=7), workers=1, progress=False
@@ -74,14 +80,47 @@ def tiny_reward_models(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFacto
     """
     import torch
 
-    from mixenv.backbone import Backbone, load_backbone, save_backbone
+    from mixenv.backbone import Backbone, BackboneCheckpoint, load_backbone, save_backbone
     from mixenv.data import list_songs
     from mixenv.features import FeatureConfig
     from rewards.goodmix import build_good_mix_model
 
     folder = tmp_path_factory.mktemp("reward-models")
     torch.manual_seed(0)
-    backbone = save_backbone(folder / "backbone.pt", Backbone(), FeatureConfig(), SR)
+    backbone = save_backbone(folder / "backbone.pt", BackboneCheckpoint(Backbone(), FeatureConfig(), SR))
     songs = list_songs("synthetic", tiny_corpus)
     model = build_good_mix_model(load_backbone(backbone), songs, clip_seconds=1.0, hop_seconds=0.5, progress=False)
     return backbone, model.save(folder / "goodmix.npz")
+
+
+@dataclass(frozen=True)
+class FirstUse:
+    """What a user's first ``gymnasium.make("MixEnv-v0")`` did: the env, what it logged, and what it found built."""
+
+    env: gym.Env
+    messages: tuple[str, ...]
+    found: tuple[str, ...]
+    seconds: float
+
+
+@pytest.fixture(scope="session")
+def first_use() -> FirstUse:
+    """``gymnasium.make("MixEnv-v0")`` as a user's first call, once per test run, shared by every test that needs the
+    default corpus, backbone and good-mix model (CI starts from an empty data cache, so there it builds all three:
+    about 4 minutes on 2 cores)."""
+    from mixenv import artifacts
+    from mixenv.data.corpus import default_corpus_path
+
+    paths = {"corpus": default_corpus_path(artifacts.DEFAULT_CORPUS), "backbone": artifacts.backbone_path()}
+    found = tuple(name for name, path in paths.items() if path.exists())
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("mixenv")
+    logger.addHandler(handler)
+    start = time.perf_counter()
+    try:
+        env = gym.make("MixEnv-v0")
+    finally:
+        logger.removeHandler(handler)
+    return FirstUse(env, tuple(messages), found, time.perf_counter() - start)

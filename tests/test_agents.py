@@ -9,22 +9,30 @@ import numpy as np
 import pytest
 import torch
 
-from agents import common
+from agents.algorithms import build_model
+from agents.args import parse_args
+from agents.envs import make_vec_env
 from agents.evaluate import evaluate_policy
 from agents.evaluate import main as evaluate_main
+from agents.extractor import BackboneExtractor
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
 from agents.policies import AgentPolicy
+from agents.train import train as train_agent
+from mixenv.cliargs import parse_key_values
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> list[str]:
     """--env-kwargs for a fast MixEnv on the tiny corpus with the tiny backbone."""
     backbone, good_mix = tiny_reward_models
-    return [f"data_path='{tiny_corpus}'", "clip_seconds=1.0", "episode_steps=4", f"good_mix_path='{good_mix}'"], str(
-        backbone
-    )
+    return [
+        f"data_path='{tiny_corpus}'",
+        "clip_seconds=1.0",
+        "max_episode_steps=4",
+        f"good_mix_path='{good_mix}'",
+    ], str(backbone)
 
 
 def _train(algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ...] = ()) -> Path:
@@ -34,12 +42,20 @@ def _train(algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ..
     argv = ["--total-timesteps", "128", "--seed", str(seed), "--out", str(out), "--backbone-path", backbone,
             "--eval-freq", "64", "--eval-episodes", "1", "--eval-split", "test", "--no-progress",
             "--env-kwargs", *kwargs, "--algo-kwargs", *algo_kwargs[algo], *extra]  # fmt: skip
-    return common.train(algo, argv)
+    return train_agent(algo, argv)
+
+
+@pytest.fixture(scope="module")
+def ppo_run(env_kwargs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short PPO run (seed 0), shared by the tests that only read it."""
+    return _train("ppo", tmp_path_factory.mktemp("ppo") / "run", env_kwargs)
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
-def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(algo: str, tmp_path: Path, env_kwargs) -> None:
-    run = _train(algo, tmp_path / algo, env_kwargs)
+def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(
+    algo: str, tmp_path: Path, env_kwargs, ppo_run: Path
+) -> None:
+    run = ppo_run if algo == "ppo" else _train(algo, tmp_path / algo, env_kwargs)
     assert {"config.json", "model.zip", "best_model.zip", "validation.json", "progress.csv"} <= {
         p.name for p in run.iterdir()
     }
@@ -49,28 +65,27 @@ def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(algo: str, tmp
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
 
 
-def test_agent_in_an_env_with_other_observations_is_a_clear_error(tmp_path: Path, env_kwargs) -> None:
-    policy = AgentPolicy(_train("ppo", tmp_path / "ppo", env_kwargs))
+def test_agent_in_an_env_with_other_observations_is_a_clear_error(ppo_run: Path) -> None:
+    policy = AgentPolicy(ppo_run)
     logmel_env = MixEnv(**policy.env_kwargs | {"split": "test", "observation": "logmel"})
     with pytest.raises(ValueError, match=r"trained on 'embedding' observations.*policy\.env"):
         evaluate_policy(policy, logmel_env)
 
 
-def test_training_changes_the_policy(tmp_path: Path, env_kwargs) -> None:
-    run = _train("ppo", tmp_path / "ppo", env_kwargs)
+def test_training_changes_the_policy(ppo_run: Path, env_kwargs) -> None:
+    run = ppo_run
     trained = AgentPolicy(run, best=False).model.policy
-    untrained = common.build_model(
-        "ppo", common.parse_args("ppo", ["--env-kwargs", *env_kwargs[0], "--backbone-path", env_kwargs[1]]),
-        common.make_vec_env("MixEnv-v0", json.loads((run / "config.json").read_text())["env_kwargs"], 1, 0),
+    untrained = build_model(
+        "ppo", parse_args("ppo", ["--env-kwargs", *env_kwargs[0], "--backbone-path", env_kwargs[1]]),
+        make_vec_env("MixEnv-v0", json.loads((run / "config.json").read_text())["env_kwargs"], 1, 0),
     ).policy  # fmt: skip
     weights = [(a - b).abs().max().item() for a, b in zip(trained.parameters(), untrained.parameters(), strict=True)]
     assert max(weights) > 1e-4
 
 
-def test_same_seed_gives_the_same_evaluation(tmp_path: Path, env_kwargs) -> None:
+def test_same_seed_gives_the_same_evaluation(tmp_path: Path, env_kwargs, ppo_run: Path) -> None:
     outputs = []
-    for name in ("a", "b"):
-        run = _train("ppo", tmp_path / name, env_kwargs, seed=3)
+    for name, run in (("a", ppo_run), ("b", _train("ppo", tmp_path / "again", env_kwargs, seed=0))):
         out = tmp_path / f"{name}.json"
         assert evaluate_main(["--model", str(run), "--split", "test", "--json", str(out)]) == 0
         outputs.append(json.loads(out.read_text())["songs"])
@@ -78,7 +93,8 @@ def test_same_seed_gives_the_same_evaluation(tmp_path: Path, env_kwargs) -> None
 
 
 def test_finetuning_runs_the_backbone_on_log_mel(tmp_path: Path, env_kwargs) -> None:
-    run = _train("ppo", tmp_path / "ft", env_kwargs, extra=("--backbone", "finetune", "--eval-freq", "0"))
+    extra = ("--backbone", "finetune", "--eval-freq", "0", "--total-timesteps", "64")  # one rollout, one update
+    run = _train("ppo", tmp_path / "ft", env_kwargs, extra=extra)
     model = AgentPolicy(run).model
     extractor = model.policy.features_extractor
     assert not extractor.embedded and any(p.requires_grad for p in extractor.backbone.parameters())
@@ -95,26 +111,26 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path: Path, capsys: pytest.Capt
 
 def test_wrong_env_id_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        common.parse_args("ppo", ["--env", "MixEnv-v9"])
+        parse_args("ppo", ["--env", "MixEnv-v9"])
     assert "unknown env id 'MixEnv-v9'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("item", ["clip_seconds", "=2", "split"])
 def test_malformed_env_kwargs_are_a_clear_error(item: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        common.parse_args("ppo", ["--env-kwargs", item])
-    assert "expect KEY=VALUE items" in capsys.readouterr().err
+        parse_args("ppo", ["--env-kwargs", item])
+    assert "--env-kwargs: expected KEY=VALUE items" in capsys.readouterr().err
 
 
 def test_env_kwargs_values_are_python_literals() -> None:
-    assert common.parse_env_kwargs(["clip_seconds=2.5", "split=train", "reward_weights={'fad': 0}"]) == {
+    assert parse_key_values(["clip_seconds=2.5", "split=train", "reward_weights={'fad': 0}"]) == {
         "clip_seconds": 2.5, "split": "train", "reward_weights": {"fad": 0},
     }  # fmt: skip
 
 
 def test_help_is_built_from_the_typed_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        common.parse_args("sac", ["--help"])
+        parse_args("sac", ["--help"])
     out = capsys.readouterr().out
     for flag in ("--total-timesteps", "--n-envs", "--env-kwargs", "--backbone", "--device", "--out"):
         assert flag in out
@@ -128,7 +144,7 @@ def test_extractor_concatenates_embedding_observations() -> None:
         "stems": spaces.Box(-100, 100, (4 * 8,)), "mix": embedding, "reference": embedding,
         "settings": spaces.Box(-1, 1, (41,)), "presence": spaces.Box(0, 1, (4,)),
     })  # fmt: skip
-    extractor = common.BackboneExtractor(space)
+    extractor = BackboneExtractor(space)
     obs = {k: torch.ones(2, *v.shape) for k, v in space.spaces.items()}
     assert extractor.embedded and extractor(obs).shape == (2, 32 + 8 + 8 + 41 + 4) == (2, extractor.features_dim)
 
@@ -139,7 +155,7 @@ def test_extractor_concatenates_embedding_observations() -> None:
 @pytest.fixture
 def env(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> MixEnv:
     backbone, good_mix = tiny_reward_models
-    return MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, episode_steps=2, backbone_path=str(backbone),
+    return MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, max_episode_steps=2, backbone_path=str(backbone),
                   good_mix_path=str(good_mix))  # fmt: skip
 
 

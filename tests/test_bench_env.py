@@ -22,7 +22,7 @@ def test_bench_single_reports_rates_ratios_and_term_costs(
             {
                 "data_path": str(tiny_corpus),
                 "clip_seconds": 1.0,
-                "episode_steps": 3,
+                "max_episode_steps": 3,
                 "backbone_path": str(backbone),
                 "good_mix_path": str(good_mix),
                 "observation": observation,

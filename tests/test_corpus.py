@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mixenv import artifacts
 from mixenv.data import DatasetError, list_songs, read_audio
+from mixenv.data.corpus import CorpusConfig, corpus_songs, read_manifest
 from mixenv.data.synth import corpus as corpus_module
-from mixenv.data.synth.corpus import CorpusConfig, build_corpus, corpus_songs, ensure_corpus, read_manifest
+from mixenv.data.synth.corpus import build_corpus
 from mixenv.params import ROLES, ParamSpace
 from mixenv.presets import load_preset
 from mixenv.render import render
@@ -93,13 +95,13 @@ def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ensure_corpus_builds_once_into_the_data_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_corpus_is_built_once_into_the_data_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MIXENV_DATA", str(tmp_path))
     config = CorpusConfig(songs=1, seconds=2.0)
-    folder = ensure_corpus(config)
+    folder = artifacts.corpus(config)
     assert folder.parent == tmp_path and (folder / "manifest.json").is_file()
     stamp = (folder / "manifest.json").stat().st_mtime_ns
-    assert ensure_corpus(config) == folder and (folder / "manifest.json").stat().st_mtime_ns == stamp
+    assert artifacts.corpus(config) == folder and (folder / "manifest.json").stat().st_mtime_ns == stamp
 
 
 def test_manifest_of_another_version_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:

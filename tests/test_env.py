@@ -44,7 +44,24 @@ def test_registered_ids_make_the_env(tiny_corpus: Path) -> None:
     for env_id in ("MixEnv-v0", "mixenv:MixEnv-v0"):
         env = gym.make(env_id, data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights=NO_BACKBONE)
         assert isinstance(env.unwrapped, MixEnv)
-        assert env.spec is not None and env.spec.max_episode_steps is None  # the env truncates by itself
+        assert env.spec is not None and env.spec.max_episode_steps == 10  # Gymnasium's TimeLimit truncates
+        assert env.unwrapped.max_episode_steps is None  # and the env's own limit is off under it
+
+
+def test_make_passes_max_episode_steps_to_the_time_limit(tiny_corpus: Path) -> None:
+    env = gym.make(
+        "MixEnv-v0", data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights=NO_BACKBONE, max_episode_steps=3
+    )
+    env.reset(seed=0)
+    truncations = [env.step(env.action_space.sample())[3] for _ in range(3)]
+    assert truncations == [False, False, True]
+
+
+def test_episode_steps_still_works_with_a_deprecation_warning(make) -> None:
+    with pytest.warns(DeprecationWarning, match="max_episode_steps"):
+        env = make(episode_steps=2)
+    env.reset(seed=0)
+    assert [env.step(np.zeros(41, np.float32))[3] for _ in range(2)] == [False, True]
 
 
 @pytest.mark.parametrize("reference_free", [False, True])
@@ -113,7 +130,7 @@ def test_bad_actions_give_finite_rewards_and_are_counted(make, bad: float) -> No
 def test_ground_truth_action_reproduces_the_reference(make) -> None:
     env = make(split="train")
     env.reset(seed=0)
-    truth = env._episode.song.settings.normalized()
+    truth = env.clip.settings.normalized()
     _, reward, _, _, info = env.step(truth)
     assert info["terms"]["spectral"] > -0.02
     assert abs(info["terms"]["loudness"]) < 0.05
@@ -121,7 +138,7 @@ def test_ground_truth_action_reproduces_the_reference(make) -> None:
 
 
 def test_return_telescopes_to_final_minus_initial_score(make) -> None:
-    env = make(episode_steps=5)
+    env = make(max_episode_steps=5)
     _, info = env.reset(seed=4)
     first, total = info["score"], 0.0
     for action in np.random.default_rng(0).uniform(-1, 1, (5, 41)):
@@ -160,11 +177,11 @@ def test_step_before_reset_is_refused(make) -> None:
         ({"data_path": "/nonexistent/corpus"}, DatasetError, "build one with"),
         ({"split": "val"}, DatasetError, "no songs in split 'val'"),
         ({"clip_seconds": 0.1}, ValueError, "clip_seconds"),
-        ({"episode_steps": 0}, ValueError, "episode_steps"),
+        ({"max_episode_steps": 0}, ValueError, "max_episode_steps"),
         ({"reward_weights": {"reverb": 1.0}}, ValueError, "unknown reward terms"),
         ({"reward_weights": {"loudness": -1.0}}, ValueError, "finite and >= 0"),
         ({"reference_free": True, "reward_weights": {"spectral": 1.0}}, ValueError, "spectral term needs a reference"),
-        ({"good_mix_path": "/nonexistent/model.npz"}, FileNotFoundError, "build one with build_good_mix_model"),
+        ({"good_mix_path": "/nonexistent/model.npz"}, FileNotFoundError, "fit one with rewards.goodmix"),
     ],
 )
 def test_bad_configuration_is_refused(make, kwargs: dict, error: type, message: str) -> None:
@@ -215,24 +232,12 @@ def test_reference_free_scores_loudness_fad_and_anomaly(make) -> None:
     assert info["terms"]["loudness"] == pytest.approx(-abs(info["lufs"] + 16.0), abs=1e-9)
 
 
-@pytest.mark.slow
-def test_the_default_env_passes_both_checkers() -> None:
-    """`gym.make("MixEnv-v0")` as a user would: the corpus, backbone and good-mix model are made on first use."""
-    env = gym.make("MixEnv-v0")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        gym_check_env(env.unwrapped, skip_render_check=True)
-        sb3_check_env(env.unwrapped, warn=True)
-    _, info = env.reset(seed=0)
-    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
-
-
 def test_embedding_observations_are_the_backbone_embeddings(make) -> None:
     env = make(observation="embedding")
     obs, _ = env.reset(seed=0)
     assert obs["stems"].shape == (4 * 128,) and obs["mix"].shape == (128,) and obs["reference"].shape == (128,)
     assert obs in env.observation_space
-    embedding, _ = env._embedder(22_050)(env.current_mix)
+    embedding, _ = env.observer.embedder.at_rate(22_050)(env.current_mix)
     np.testing.assert_allclose(obs["mix"], embedding, atol=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -267,3 +272,15 @@ def test_score_settings_agrees_with_step_and_does_not_step(make) -> None:
     assert env._episode.steps == 0
     _, _, _, _, info = env.step(action)
     assert terms == pytest.approx(info["terms"], abs=1e-6)
+
+
+def test_measure_agrees_with_the_reward_terms(make) -> None:
+    env = make()
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.random.default_rng(1).uniform(-1, 1, 41).astype(np.float32))
+    metrics, terms = env.measure(), info["terms"]
+    assert metrics["mrstft"] == pytest.approx(-terms["spectral"], abs=1e-9)
+    assert metrics["lufs_error"] == pytest.approx(-terms["loudness"], abs=1e-9)
+    assert (metrics["fad"], metrics["anomaly"]) == pytest.approx((-terms["fad"], -terms["anomaly"]), abs=1e-9)
+    errors = np.array(list(metrics["errors"].values()))
+    assert len(errors) == 41 and metrics["param_mae"] == pytest.approx(np.abs(errors).mean(), rel=1e-9)

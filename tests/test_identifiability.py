@@ -15,15 +15,16 @@ from experiments.identifiability import (
     oracle_features,
     sensitivities,
 )
+from mixenv.clip import song_clips
 from mixenv.data import Multitrack
-from mixenv.data.synth.corpus import corpus_songs
+from mixenv.data.corpus import corpus_songs
 from mixenv.params import ParamSpace
-from supervised.evaluate import ConstantPredictor, GroundTruthPredictor, eval_clips
+from supervised.predictors import ConstantPredictor, GroundTruthPredictor
 
 
 @pytest.fixture(scope="module")
 def clips(tiny_corpus: Path) -> list:
-    return eval_clips(corpus_songs(tiny_corpus, "train")[:2], clip_seconds=1.0)
+    return song_clips(corpus_songs(tiny_corpus, "train")[:2], clip_seconds=1.0)
 
 
 def test_a_fader_move_is_heard_and_a_ratio_without_compression_is_not(clips: list) -> None:
@@ -45,7 +46,7 @@ def test_a_zero_move_changes_nothing(clips: list) -> None:
 def test_mean_abs_errors_are_zero_for_the_truth_and_match_a_constant_offset(clips: list) -> None:
     space = ParamSpace()
     assert max(mean_abs_errors(GroundTruthPredictor(space), clips).values()) == 0.0
-    truth = np.stack([c.clip.settings.normalized() for c in clips])
+    truth = np.stack([c.excerpt.settings.normalized() for c in clips])
     constant = ConstantPredictor("zeros", space, np.zeros(space.size, np.float32))
     errors = mean_abs_errors(constant, clips)
     i = space.index("vocals.gain_db")

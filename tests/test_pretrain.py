@@ -1,10 +1,9 @@
-"""Mix-style pretraining of the backbone: it learns, it is deterministic, its checkpoints round-trip, and the
-default backbone is built once on first use."""
+"""Mix-style pretraining of the backbone: it learns, it is deterministic, its checkpoints round-trip, and its
+command line writes and reports a checkpoint (the default backbone's first-use build is in test_artifacts.py)."""
 
 from __future__ import annotations
 
 import copy
-import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from mixenv import pretrain
 from mixenv.backbone import (
     AudioEmbedder,
     BackboneCheckpoint,
@@ -23,9 +21,10 @@ from mixenv.backbone import (
     load_backbone,
     save_backbone,
 )
-from mixenv.data.synth.corpus import CorpusConfig, corpus_songs
+from mixenv.data.corpus import corpus_songs
 from mixenv.features import FeatureConfig
-from mixenv.pretrain import PretrainConfig, default_backbone_path, ensure_backbone, pretrain_backbone
+from mixenv.pretrain import PretrainConfig, pretrain_backbone
+from mixenv.pretrain import __main__ as pretrain_cli
 
 TINY = PretrainConfig(steps=16, batch_songs=5, batch_mixes=3, mixes_per_song=4, crop_seconds=1.0, render_workers=1)
 SMALL_BACKBONE = BackboneConfig(widths=(8, 16, 24, 32), embedding_dim=32)
@@ -63,7 +62,7 @@ def trained(tiny_corpus: Path) -> BackboneCheckpoint:
 
 
 def _weights_equal(a: BackboneCheckpoint, b: BackboneCheckpoint) -> bool:
-    sa, sb = a.backbone.state_dict(), b.backbone.state_dict()
+    sa, sb = a.module.state_dict(), b.module.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -88,7 +87,7 @@ def test_pretraining_leaves_global_torch_rng_alone(tiny_corpus: Path) -> None:
 
 
 def test_saved_checkpoint_loads_back_with_identical_embeddings(trained: BackboneCheckpoint, tmp_path: Path) -> None:
-    path = save_backbone(tmp_path / "b.pt", trained.backbone, trained.features, trained.sample_rate, trained.training)
+    path = save_backbone(tmp_path / "b.pt", trained)
     loaded = load_backbone(path)
     audio = np.random.default_rng(0).uniform(-0.5, 0.5, (2, trained.sample_rate)).astype(np.float32)
     embedding, frames = AudioEmbedder(trained, trained.sample_rate)(audio)
@@ -148,42 +147,12 @@ def test_bad_configs_are_refused(changes: dict[str, object], message: str) -> No
         PretrainConfig(**changes)
 
 
-def test_ensure_backbone_with_a_missing_path_names_the_fix(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.pt"
-    with pytest.raises(FileNotFoundError, match=r"nope\.pt does not exist; write one with `python -m mixenv\.pretrain"):
-        ensure_backbone(missing)
-
-
-def test_ensure_backbone_builds_once_then_loads(
-    tiny_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    corpus = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny corpus's own recipe
-    monkeypatch.setenv("MIXENV_DATA", str(tmp_path))
-    monkeypatch.setattr(pretrain, "DEFAULT_CORPUS", corpus)
-    monkeypatch.setattr(pretrain, "DEFAULT_PRETRAIN", replace(TINY, steps=2))
-    shutil.copytree(tiny_corpus, tmp_path / corpus.folder_name())  # so ensure_corpus finds it built
-    calls = []
-
-    def counting(*args: object, **kwargs: object) -> BackboneCheckpoint:
-        calls.append(args)
-        return pretrain_backbone(*args, **{**kwargs, "progress": False})
-
-    monkeypatch.setattr(pretrain, "pretrain_backbone", counting)
-    built = ensure_backbone()
-    assert default_backbone_path() == tmp_path / "backbones" / f"backbone-v1-{corpus.folder_name()}.pt"
-    assert default_backbone_path().is_file()
-    loaded = ensure_backbone()
-    assert len(calls) == 1
-    assert _weights_equal(loaded, built)
-    assert loaded.training == built.training
-
-
 def test_cli_writes_the_checkpoint_and_reports(
     tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pretrain, "DEFAULT_PRETRAIN", TINY)  # 1-s crops fit the 3-s songs
+    monkeypatch.setattr(pretrain_cli, "DEFAULT_PRETRAIN", TINY)  # 1-s crops fit the 3-s songs
     out = tmp_path / "cli.pt"
-    assert pretrain.main(["--steps", "2", "--seed", "3", "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
+    assert pretrain_cli.main(["--steps", "2", "--seed", "3", "--corpus", str(tiny_corpus), "--out", str(out)]) == 0
     assert load_backbone(out).training["seed"] == 3
     assert f"wrote {out}: 2 steps" in capsys.readouterr().out
 
@@ -204,7 +173,7 @@ def test_backbone_pool_matches_torch_max_pool_in_values_and_gradients(
 
 
 def test_inference_copy_computes_the_same_embeddings(trained: BackboneCheckpoint) -> None:
-    backbone = copy.deepcopy(trained.backbone).eval()
+    backbone = copy.deepcopy(trained.module).eval()
     with torch.no_grad():  # give the batch norms non-trivial statistics, as training does
         for stage in backbone.stages:
             stage[1].running_mean.uniform_(-0.5, 0.5)

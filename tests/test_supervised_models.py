@@ -16,12 +16,12 @@ from mixenv.features import FeatureConfig, normalize_db, to_uint8
 from mixenv.params import ParamSpace
 from mixenv.render import Renderer
 from supervised.augment import AugmentConfig, Augmenter, add_noise, gain_jitter, mask_spans
-from supervised.checkpoint import load_model, save_model
+from supervised.checkpoint import LoadedModel, load_model, save_model
 from supervised.data import Batch
-from supervised.generative import pairwise_distance, settings_spread
 from supervised.inputs import InputError, ModelInputs, clip_logmels
 from supervised.models import MODEL_NAMES, MixModel, ModelConfig, PatchBackbone, PatchConfig, build_model, preset
 from supervised.models.match import ReferenceMatch
+from supervised.variations import pairwise_distance, settings_spread
 
 from conftest import SR, noise, tone
 
@@ -118,11 +118,11 @@ def test_patch_backbone_has_the_backbone_interface(frames: int) -> None:
 def test_checkpoint_round_trip_reproduces_predictions_exactly(name: str, tmp_path: Path) -> None:
     stems, presence, reference = batch_inputs()
     model = tiny(name)
-    save_model(tmp_path / "run" / "model.pt", model, FeatureConfig(), SR, {"note": "test"})
+    save_model(tmp_path / "run" / "model.pt", LoadedModel(model, FeatureConfig(), SR, {"note": "test"}))
     loaded = load_model(tmp_path / "run")  # the run folder or the file
-    assert loaded.model.config == model.config and loaded.sample_rate == SR and loaded.training == {"note": "test"}
+    assert loaded.module.config == model.config and loaded.sample_rate == SR and loaded.training == {"note": "test"}
     with torch.no_grad():
-        assert torch.equal(loaded.model(stems, presence, reference), model(stems, presence, reference))
+        assert torch.equal(loaded.module(stems, presence, reference), model(stems, presence, reference))
 
 
 def test_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,31 +11,26 @@ import pytest
 import torch
 
 from agents.evaluate import evaluate_policy
-from mixenv.backbone import Backbone, BackboneConfig, load_backbone, save_backbone
-from mixenv.data.synth.corpus import corpus_songs
+from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, load_backbone, save_backbone
+from mixenv.clip import song_clips
+from mixenv.data.corpus import corpus_songs
 from mixenv.env import MixEnv
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
 from rewards.metrics import MetricSuite
 from rewards.spectral import SpectralReward
 from supervised import train as train_module
+from supervised.args import TrainArgs, parse_args
 from supervised.checkpoint import load_model
 from supervised.data import fixed_batches, random_batch
-from supervised.evaluate import (
-    GroundTruthPredictor,
-    ModelPredictor,
-    eval_clips,
-    evaluate_predictor,
-    mean_predictor,
-    neutral_predictor,
-    summarize_rows,
-)
+from supervised.evaluate import evaluate_predictor, summarize_rows
 from supervised.evaluate import main as evaluate_main
-from supervised.generative import evaluate_variations
 from supervised.inputs import clip_logmels
 from supervised.models import build_model
 from supervised.policy import SupervisedPolicy
-from supervised.train import TrainArgs, TrainingData, load_training_data, parse_args, train
+from supervised.predictors import GroundTruthPredictor, ModelPredictor, mean_predictor, neutral_predictor
+from supervised.train import TrainingData, load_training_data, train
+from supervised.variations import evaluate_variations
 
 from conftest import SR
 
@@ -48,7 +43,9 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded, untrained backbone about a hundred times smaller than the default one."""
     torch.manual_seed(0)
     config = BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
-    return save_backbone(tmp_path_factory.mktemp("backbone") / "tiny.pt", Backbone(config), FeatureConfig(), SR)
+    return save_backbone(
+        tmp_path_factory.mktemp("backbone") / "tiny.pt", BackboneCheckpoint(Backbone(config), FeatureConfig(), SR)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +80,15 @@ def one_thread():
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_model(run).model.state_dict()
+    return load_model(run).module.state_dict()
 
 
 def test_training_lowers_the_loss_and_changes_the_model(args: TrainArgs, data: TrainingData) -> None:
     args = dataclasses.replace(args, augment=(), reference_dropout=0.0, epochs=6)
     result = train(args, data)
-    trained = load_model(result.out).model
+    trained = load_model(result.out).module
     torch.manual_seed(args.seed)
-    untrained = build_model(trained.config, load_backbone(args.init_backbone).backbone).eval()
+    untrained = build_model(trained.config, load_backbone(args.init_backbone).module).eval()
     batches = fixed_batches(data.train, 44, 2, 8)
     with torch.no_grad():
         before = np.mean([untrained.training_loss(b.inputs, b.targets, b.masks)[0].item() for b in batches])
@@ -112,7 +109,7 @@ def test_run_folder_holds_the_exact_config_and_per_control_logs(args: TrainArgs,
     loaded = load_model(result.out)
     assert loaded.training["args"]["model"] == "cnn" and loaded.training["model_config"]["width"] == 32
     assert loaded.training["init_backbone"] == str(args.init_backbone) and loaded.training["pretrained"] is True
-    assert loaded.model.config.conv == BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
+    assert loaded.module.config.conv == BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
     per_param = (result.out / "per_param.csv").read_text().splitlines()
     assert per_param[0] == "epoch,control,mse,mae" and len(per_param) == 1 + 3 * SPACE.size
     assert set(result.validation["per_param"]) == set(SPACE.names)
@@ -163,11 +160,11 @@ def test_an_existing_run_is_not_overwritten_and_resume_needs_a_run(args: TrainAr
 
 def test_a_frozen_backbone_stays_as_it_was(args: TrainArgs, data: TrainingData, tiny_backbone: Path) -> None:
     result = train(dataclasses.replace(args, freeze_backbone=True, epochs=1), data)
-    model = load_model(result.out).model
-    initial = load_backbone(tiny_backbone).backbone.state_dict()
+    model = load_model(result.out).module
+    initial = load_backbone(tiny_backbone).module.state_dict()
     assert all(torch.equal(v, initial[k]) for k, v in model.backbone.state_dict().items())
     torch.manual_seed(0)
-    fresh = build_model(model.config, load_backbone(tiny_backbone).backbone)
+    fresh = build_model(model.config, load_backbone(tiny_backbone).module)
     assert not torch.equal(model.mlp[-1].weight, fresh.mlp[-1].weight)
 
 
@@ -176,7 +173,7 @@ def test_every_model_trains_from_the_command_line_arguments(name: str, args: Tra
     init = "none" if name == "patch" else args.init_backbone
     result = train(dataclasses.replace(args, model=name, epochs=1, init_backbone=init, heads=2), data)
     loaded = load_model(result.out)
-    assert loaded.model.config.name == name and np.isfinite(result.validation["loss"])
+    assert loaded.module.config.name == name and np.isfinite(result.validation["loss"])
     if name == "patch":
         assert loaded.training["pretrained"] is False and "no pretrained weights" in loaded.training["note"]
 
@@ -263,7 +260,7 @@ def trained_run(tiny_backbone: Path, data: TrainingData, tmp_path_factory: pytes
 def test_evaluation_measures_models_and_baselines_with_the_shared_metrics(
     trained_run: Path, tiny_corpus: Path, data: TrainingData
 ) -> None:
-    clips = eval_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0, clips_per_song=2)
+    clips = song_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0, clips_per_song=2)
     suite = MetricSuite(SpectralReward())
     truth = summarize_rows(evaluate_predictor(GroundTruthPredictor(SPACE), clips, suite))
     assert truth["metrics"]["mrstft"]["mean"] < 0.01 and truth["metrics"]["param_mae"]["mean"] == 0.0
@@ -307,7 +304,7 @@ def test_evaluate_command_names_a_missing_model(tmp_path: Path, capsys: pytest.C
 
 def test_the_policy_acts_in_mixenv_with_the_models_prediction(trained_run: Path, tiny_corpus: Path) -> None:
     env = MixEnv(
-        data_path=str(tiny_corpus), split="test", clip_seconds=1.0, episode_steps=2, reward_weights=NO_BACKBONE
+        data_path=str(tiny_corpus), split="test", clip_seconds=1.0, max_episode_steps=2, reward_weights=NO_BACKBONE
     )
     policy = SupervisedPolicy(trained_run)
     rows = evaluate_policy(policy, env)
@@ -347,7 +344,7 @@ def test_cvae_variations_are_rendered_scored_and_diverse(
     args: TrainArgs, data: TrainingData, tiny_corpus: Path
 ) -> None:
     run = train(dataclasses.replace(args, model="cvae", epochs=1), data).out
-    clips = eval_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0)
+    clips = song_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0)
     rows = evaluate_variations(load_model(run), clips, MetricSuite(SpectralReward()), samples=4, seed=0)
     assert len(rows) == 1 and rows[0]["samples"] == 4
     assert rows[0]["spread"] > 1e-3 and rows[0]["pairwise"] > 1e-3

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import tinysoundfont
 
-from mixenv.data.synth.arrange import ROLES, Arrangement, Note, Part, arrange_song
+from mixenv.data.synth.arrange import Arrangement, Note, Part, arrange_song
 from mixenv.data.synth.soundfont import SoundfontRenderer, soundfont_path
+from mixenv.params import ROLES
 
 SAMPLE_RATE = 22050
 SECONDS = 5.0

@@ -3,7 +3,7 @@
 from mixenv.data.audio import AudioFileError, read_audio, write_audio
 from mixenv.data.folder import load_folder
 from mixenv.data.multitrack import Multitrack, MultitrackError
-from mixenv.data.songref import DatasetError, SongRef
+from mixenv.data.songref import DatasetError, MissingDependencyError, SongRef
 from mixenv.data.sources import list_songs
 from mixenv.data.stems import LoadPolicy, StemsError
 
@@ -11,6 +11,7 @@ __all__ = [
     "AudioFileError",
     "DatasetError",
     "LoadPolicy",
+    "MissingDependencyError",
     "Multitrack",
     "MultitrackError",
     "SongRef",

@@ -15,6 +15,11 @@ class DatasetError(ValueError):
     """A collection that cannot be listed: missing root, wrong layout, no songs; the message names the fix."""
 
 
+class MissingDependencyError(ImportError):
+    """An optional package that one job needs (building the corpus needs tinysoundfont); the message says how to
+    install it."""
+
+
 @dataclass(frozen=True)
 class SongRef:
     """One song of a collection, not yet loaded.

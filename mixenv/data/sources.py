@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mixenv.data.audio import AUDIO_SUFFIXES
+from mixenv.data.corpus import MANIFEST, corpus_songs, default_corpus_path
 from mixenv.data.folder import load_folder
 from mixenv.data.medleydb import medleydb_songs
 from mixenv.data.multitrack import Multitrack
@@ -14,7 +15,6 @@ from mixenv.data.musdb import musdb18hq_songs
 from mixenv.data.songref import DatasetError, SongRef
 from mixenv.data.splits import SPLITS, hash_split
 from mixenv.data.stems import LoadPolicy
-from mixenv.data.synth.corpus import MANIFEST, corpus_songs, ensure_corpus
 
 
 def folder_songs(path: str | os.PathLike[str], split: str | None = None) -> list[SongRef]:
@@ -49,7 +49,14 @@ def load_folder_song(
 
 
 def _synthetic_songs(path: str | os.PathLike[str] | None, split: str | None) -> list[SongRef]:
-    return corpus_songs(path if path is not None else ensure_corpus(), split)
+    if path is None:
+        path = default_corpus_path()
+        if not (path / MANIFEST).is_file():
+            raise DatasetError(
+                f"the default synthetic corpus is not built yet (expected in {path}); build it with `mixenv prepare` "
+                "(about a minute), or pass data_path=... (CLI: --data-path) to read another collection"
+            )
+    return corpus_songs(path, split)
 
 
 def _needs_path(lister: Callable[[str | os.PathLike[str], str | None], list[SongRef]], name: str):
@@ -75,8 +82,8 @@ def list_songs(
     """List the songs of a collection.
 
     Args:
-        source: ``"synthetic"`` (the embedded corpus, built on first use when ``path`` is None), ``"musdb18hq"``,
-            ``"medleydb"`` or ``"folder"``.
+        source: ``"synthetic"`` (the embedded corpus; with ``path`` None the default one, which ``mixenv prepare``
+            builds), ``"musdb18hq"``, ``"medleydb"`` or ``"folder"``.
         path: The collection's root folder.
         split: ``"train"``, ``"val"``, ``"test"`` or None for all.
 

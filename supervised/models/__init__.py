@@ -1,12 +1,12 @@
 """The supervised models, by name, and the one function that builds them.
 
-| name        | backbone                         | head                                                        |
-|-------------|----------------------------------|-------------------------------------------------------------|
-| `cnn`       | shared conv backbone, pretrained | clip embeddings of the stems and the reference -> MLP       |
-| `crnn`      | shared conv backbone, pretrained | frame sequences -> temporal conv -> bidirectional GRU -> MLP |
-| `attention` | shared conv backbone, pretrained | self-attention over stem/reference frame tokens, inspectable |
-| `patch`     | patch transformer, from scratch  | the `cnn` head                                              |
-| `cvae`      | shared conv backbone, pretrained | conditional VAE over settings (:mod:`supervised.generative`) |
+| name        | backbone                         | head                                                          |
+|-------------|----------------------------------|---------------------------------------------------------------|
+| `cnn`       | shared conv backbone, pretrained | clip embeddings of the stems and the reference -> MLP         |
+| `crnn`      | shared conv backbone, pretrained | frame sequences -> temporal conv -> bidirectional GRU -> MLP  |
+| `attention` | shared conv backbone, pretrained | self-attention over stem/reference frame tokens, inspectable  |
+| `patch`     | patch transformer, from scratch  | the `cnn` head                                                |
+| `cvae`      | shared conv backbone, pretrained | conditional VAE over settings (:mod:`supervised.models.cvae`) |
 
 All map ``stems`` ``(batch, roles, mels, frames)``, ``presence`` ``(batch, roles)`` and an optional ``reference``
 ``(batch, 2, mels, frames)`` to normalised settings ``(batch, params)`` in [-1, 1].
@@ -22,6 +22,7 @@ from supervised.models.base import LOSSES, MixModel, masked_loss
 from supervised.models.cnn import PoolModel
 from supervised.models.config import PRESETS, ModelConfig, preset
 from supervised.models.crnn import RecurrentModel
+from supervised.models.cvae import SettingsCVAE
 from supervised.models.patch import PatchBackbone, PatchConfig
 
 MODEL_NAMES: tuple[str, ...] = tuple(PRESETS)
@@ -37,6 +38,7 @@ __all__ = [
     "PatchConfig",
     "PoolModel",
     "RecurrentModel",
+    "SettingsCVAE",
     "StemAttention",
     "build_model",
     "masked_loss",
@@ -58,9 +60,10 @@ def build_model(config: ModelConfig, backbone: nn.Module | None = None) -> MixMo
             f"the backbone's architecture {getattr(backbone, 'config', type(backbone).__name__)} is not the "
             f"config's {expected}; build the config from the backbone (preset(..., conv=backbone.config))"
         )
-    if config.head == "cvae":
-        from supervised.generative import SettingsCVAE  # the generative module builds on these models
-
-        return SettingsCVAE(config, backbone)
-    heads: dict[str, type[MixModel]] = {"pool": PoolModel, "recurrent": RecurrentModel, "attention": AttentionModel}
+    heads: dict[str, type[MixModel]] = {
+        "pool": PoolModel,
+        "recurrent": RecurrentModel,
+        "attention": AttentionModel,
+        "cvae": SettingsCVAE,
+    }
     return heads[config.head](config, backbone)

@@ -23,7 +23,7 @@ class ModelConfig:
         name: The preset it started from (``cnn``, ``crnn``, ``attention``, ``patch``, ``cvae``).
         head: ``pool`` (clip embeddings -> MLP), ``recurrent`` (frame sequences -> GRU/LSTM -> MLP), ``attention``
             (self-attention over stem and reference frame tokens, read out by one query per output group) or
-            ``cvae`` (the conditional VAE of :mod:`supervised.generative`).
+            ``cvae`` (the conditional VAE of :mod:`supervised.models.cvae`).
         backbone: ``conv`` (:class:`mixenv.backbone.Backbone`, pretrained) or ``patch``
             (:class:`~supervised.models.patch.PatchBackbone`, from scratch).
         roles: Stem slots, in ParamSpace order.

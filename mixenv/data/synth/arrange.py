@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-ROLES = ("vocals", "drums", "bass", "other")
-"""The roles of an arrangement, in the order the corpus stores them."""
+from mixenv.params import ROLES
 
 RELEASE_ROOM_SECONDS = 0.3
 """No note sounds in the last this-many seconds, so release tails fit inside the song."""

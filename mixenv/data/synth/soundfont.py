@@ -6,15 +6,20 @@ offline and sample-accurate: note events are sorted by sample and the synthesise
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
-import tinysoundfont
 
+from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.arrange import Part
+
+TINYSOUNDFONT = "tinysoundfont==0.3.7"
+"""The synthesiser the corpus was made with; installed with ``--no-deps`` (see :func:`require_tinysoundfont`)."""
 
 _SOUNDFONT_NAME = "TimGM6mb.sf2"
 _DRUM_BANK = 128
@@ -40,6 +45,22 @@ def soundfont_path() -> Path:
     return path
 
 
+def require_tinysoundfont() -> ModuleType:
+    """The ``tinysoundfont`` module, imported only when a corpus is built.
+
+    Raises:
+        MissingDependencyError: If it is not installed, saying how to install it.
+    """
+    try:
+        return importlib.import_module("tinysoundfont")
+    except ImportError as err:
+        raise MissingDependencyError(
+            "building the synthetic corpus needs tinysoundfont, which is not installed; install it with "
+            f"`pip install --no-deps {TINYSOUNDFONT}` (--no-deps: its pyaudio dependency is only for live playback "
+            "and does not build on headless machines). Reading an existing corpus or your own stems does not need it."
+        ) from err
+
+
 class SoundfontRenderer:
     """Renders :class:`~mixenv.data.synth.arrange.Part` notes to stereo audio with one reusable synthesiser.
 
@@ -51,7 +72,7 @@ class SoundfontRenderer:
         """Load ``soundfont`` (default: :func:`soundfont_path`) for rendering at ``sample_rate`` Hz."""
         path = Path(soundfont) if soundfont is not None else soundfont_path()
         self.sample_rate = int(sample_rate)
-        self._synth = tinysoundfont.Synth(samplerate=self.sample_rate)
+        self._synth = require_tinysoundfont().Synth(samplerate=self.sample_rate)
         self._sfid = self._synth.sfload(path.read_bytes())
 
     def render(self, parts: Sequence[Part], num_samples: int) -> np.ndarray:

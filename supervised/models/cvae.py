@@ -1,4 +1,4 @@
-"""Generative variations: a conditional VAE over mix settings given the stems, to sample several plausible mixes.
+"""A conditional VAE over mix settings given the stems, to sample several plausible mixes (``--model cvae``).
 
 Much of a mix is not fixed by its stems: how loud the lead sits, which side the ``other`` stem goes, where a
 mid-band cut lands on a stem with no resonance to fix. A deterministic model predicts the average of such
@@ -16,25 +16,16 @@ choices (a centred ``other``, a compromise EQ); a CVAE (Sohn et al., 2015) draws
   with one mix each make the KL cost of carrying information larger than the squared error it saves.
 
 ``forward`` decodes the prior's mean: the single most typical mix, so a CVAE trains, evaluates and acts in
-MixEnv like the deterministic models; :meth:`SettingsCVAE.sample` draws variations, and :func:`settings_spread`
-and :func:`pairwise_distance` measure how different they are; :func:`evaluate_variations` renders and scores
-every sample with the evaluation's own metrics.
+MixEnv like the deterministic models; :meth:`SettingsCVAE.sample` draws variations, which
+:mod:`supervised.variations` measures and scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
 import torch
 from torch import nn
 
-from rewards.metrics import METRICS, MetricSuite
-from supervised.checkpoint import LoadedModel
-from supervised.data import target_mask
-from supervised.evaluate import ClipScorer, EvalClip
-from supervised.inputs import ModelInputs, batch_inputs, clip_logmels
+from supervised.inputs import ModelInputs
 from supervised.models.base import Encoded, MixModel, masked_loss
 from supervised.models.config import ModelConfig
 from supervised.models.layers import mlp
@@ -109,54 +100,3 @@ class SettingsCVAE(MixModel):
     def _gaussian(parameters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, logvar = parameters.chunk(2, dim=-1)
         return mean, logvar.clamp(*_LOGVAR_RANGE)
-
-
-def settings_spread(samples: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean over controls of the standard deviation across samples ``(n, params)``, in normalised units.
-
-    Controls where ``mask`` is 0 (absent roles) are left out; 0 for identical samples.
-    """
-    std = np.asarray(samples, np.float64).std(axis=0)
-    return float(std.mean() if mask is None else std[np.asarray(mask) > 0].mean())
-
-
-def pairwise_distance(samples: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean absolute difference between two different samples, over controls (``mask`` as in settings_spread)."""
-    x = np.asarray(samples, np.float64)
-    if mask is not None:
-        x = x[:, np.asarray(mask) > 0]
-    n = len(x)
-    if n < 2:
-        raise ValueError(f"pairwise distance needs at least two samples, got {n}")
-    diffs = np.abs(x[:, None] - x[None]).mean(axis=-1)
-    return float(diffs.sum() / (n * (n - 1)))
-
-
-def evaluate_variations(
-    loaded: LoadedModel, clips: Sequence[EvalClip], suite: MetricSuite, samples: int = 8, seed: int = 0
-) -> list[dict[str, Any]]:
-    """Draw ``samples`` settings per clip, render and score each; one row per clip.
-
-    A row holds the song, each metric averaged over the samples (quality), ``spread`` and ``pairwise`` (diversity,
-    over the present roles' and the master's controls, see :func:`settings_spread`) and ``samples``.
-
-    Raises:
-        TypeError: If the model is not a :class:`SettingsCVAE`.
-    """
-    model = loaded.model
-    if not isinstance(model, SettingsCVAE):
-        raise TypeError(f"variations need a cvae model, got {model.config.name!r}; train one with --model cvae")
-    generator = torch.Generator().manual_seed(seed)
-    scorer = ClipScorer(suite, model.space)
-    rows = []
-    for clip in clips:
-        inputs = batch_inputs([clip_logmels(clip.clip, model.space.roles, loaded.features)], use_reference=False)
-        with torch.inference_mode():
-            drawn = model.sample(inputs.stems, inputs.presence, samples, generator)[0].numpy()
-        scores = [scorer(clip, settings) for settings in drawn]
-        mask = target_mask(model.space, inputs.presence[0].numpy())
-        row: dict[str, Any] = {"song": clip.song.name, "start_seconds": clip.start_seconds, "samples": samples}
-        row |= {m: float(np.mean([s[m] for s in scores])) for m in METRICS if m in scores[0]}
-        row |= {"spread": settings_spread(drawn, mask), "pairwise": pairwise_distance(drawn, mask)}
-        rows.append(row)
-    return rows

@@ -1,0 +1,72 @@
+"""The arguments of ``python -m agents.<algo>``: a typed dataclass that is also the command line (``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import mixenv  # noqa: F401  (registers MixEnv-v0, so --env can name it)
+from mixenv.cliargs import HelpFormatter, add_dataclass_arguments, dataclass_from_namespace
+
+MIXENV_ID = "MixEnv-v0"
+
+
+@dataclass
+class TrainArgs:
+    """Arguments of ``python -m agents.<algo>``; each field's ``help`` is its command-line help."""
+
+    env: str = field(default=MIXENV_ID, metadata={"help": "any registered Gymnasium id (mixenv is imported)"})
+    total_timesteps: int = field(default=20_000, metadata={"help": "environment steps to train for"})
+    seed: int = field(default=0, metadata={"help": "seeds the envs, the networks and the exploration"})
+    n_envs: int = field(default=1, metadata={"help": "parallel envs; more than 1 runs them in subprocesses"})
+    env_kwargs: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "env keyword arguments as key=value (values parsed as Python)"}
+    )
+    out: Path | None = field(
+        default=None, metadata={"help": "run folder (default: runs/<env>__<algo>__<seed>__<time>)"}
+    )
+    device: str = field(default="cpu", metadata={"help": "torch device of the learner: cpu, cuda, auto"})
+    backbone: str = field(
+        default="frozen",
+        metadata={"help": "frozen (embeddings from the env) or finetune", "choices": ("frozen", "finetune")},
+    )
+    backbone_path: str | None = field(default=None, metadata={"help": "backbone checkpoint (default: pretrained)"})
+    eval_freq: int = field(default=2_000, metadata={"help": "validate every this many env steps (0: never)"})
+    eval_episodes: int = field(default=8, metadata={"help": "validation episodes (one per song)"})
+    eval_split: str = field(default="val", metadata={"help": "split validated on (small collections may lack val)"})
+    learning_rate: float | None = field(
+        default=None, metadata={"help": "learning rate (default: 1e-4 for PPO, 3e-4 for SAC and TD3)"}
+    )
+    algo_kwargs: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "other algorithm arguments as key=value, e.g. n_steps=128 batch_size=32"},
+    )
+    progress: bool = field(default=True, metadata={"help": "show a progress bar", "no_help": "hide the progress bar"})
+
+
+def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
+    """Parse the command line of ``python -m agents.<algo>`` into :class:`TrainArgs`."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m agents.{algo}",
+        description=f"Train {algo.upper()} (stable-baselines3) on MixEnv-v0 or any Gymnasium env, with the shared "
+        "backbone as features extractor; validates periodically and keeps the best model.",
+        formatter_class=HelpFormatter,
+    )
+    add_dataclass_arguments(parser, TrainArgs)
+    namespace = parser.parse_args(argv)
+    try:
+        args = dataclass_from_namespace(TrainArgs, namespace)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.env not in gym.registry:
+        parser.error(
+            f"unknown env id {args.env!r}; registered ids include {MIXENV_ID!r} (see gymnasium.pprint_registry())"
+        )
+    if args.n_envs < 1 or args.total_timesteps < 1:
+        parser.error("--n-envs and --total-timesteps must be at least 1")
+    return args

@@ -1,0 +1,142 @@
+"""Training any of the agents, readable top to bottom: what ``python -m agents.ppo`` (sac, td3) runs.
+
+* :class:`~agents.args.TrainArgs`: the typed arguments, which are also the command line (``--help``).
+* :func:`~agents.envs.make_env`: the thunk that builds one environment, the wrapper stack in plain sight.
+* :class:`~agents.extractor.BackboneExtractor`: the shared backbone as a features extractor, frozen or fine-tuned.
+* :mod:`agents.algorithms`: the algorithm table and the hyper-parameters tuned for MixEnv.
+* :func:`train` (here): seeding in one place, vectorised envs, periodic validation that keeps the best model, atomic
+  checkpoints, a progress bar and CSV logs.
+
+Frozen (the default), MixEnv observes backbone embeddings computed once per step in the env's own process
+(``observation="embedding"``), and the extractor only concatenates them: the same features as running the
+frozen backbone in the learner, without recomputing them for every minibatch of every epoch. Fine-tuned, the
+env observes log-mel images and the extractor runs (and trains) the backbone on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import configure
+from tqdm.auto import tqdm
+
+import mixenv
+from agents.algorithms import build_model
+from agents.args import MIXENV_ID, TrainArgs, parse_args
+from agents.envs import env_kwargs_for, make_vec_env
+from agents.evaluate import validation_score
+from mixenv.data.atomic import atomic_path, write_json
+from mixenv.env import MixEnv
+
+
+def save_model(model: BaseAlgorithm, path: Path) -> None:
+    """``model.save`` under a temporary name, renamed when complete."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+class _Progress(BaseCallback):
+    """A tqdm bar over environment steps (SB3's own needs the rich package)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        super().__init__()
+        self.bar = tqdm(total=total, desc="training", unit="step", disable=not enabled)
+
+    def _on_step(self) -> bool:
+        self.bar.update(
+            min(self.training_env.num_envs, self.bar.total - self.bar.n)
+        )  # PPO may overshoot to a full rollout
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
+
+
+class _Validation(BaseCallback):
+    """Every ``every`` steps, evaluate on the validation split; keep the best model (highest mean final score)."""
+
+    def __init__(self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path) -> None:
+        super().__init__()
+        self.every, self.evaluate, self.out = every, evaluate, out
+        self.best = -np.inf
+        self.history: list[dict[str, float]] = []
+        self._next = every
+
+    def _on_step(self) -> bool:
+        if self.every and self.num_timesteps >= self._next:
+            self._next += self.every
+            result = {"timesteps": self.num_timesteps, **self.evaluate(self.model)}
+            self.history.append(result)
+            for key, value in result.items():
+                self.logger.record(f"validation/{key}", value)
+            if result["score"] > self.best:
+                self.best = result["score"]
+                save_model(self.model, self.out / "best_model.zip")
+            write_json(self.out / "validation.json", self.history)
+        return True
+
+
+def run_name(args: TrainArgs, algo: str) -> str:
+    """CleanRL-style run name: ``env__algo__seed__unixtime``."""
+    return f"{args.env}__{algo}__{args.seed}__{int(time.time())}"
+
+
+def train(algo: str, argv: Sequence[str] | None = None) -> Path:
+    """Train ``algo`` as the command line says and return the run folder.
+
+    The folder holds ``config.json`` (the exact arguments, env kwargs and versions), ``model.zip`` (final),
+    ``best_model.zip`` (best on validation), ``validation.json`` and ``progress.csv``.
+    """
+    args = parse_args(algo, argv)
+    out = args.out or Path("runs") / run_name(args, algo)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)  # SB3 draws some randomness from numpy's global state
+    train_kwargs = env_kwargs_for(args, "train")
+    eval_env = None
+    if args.env == MIXENV_ID:  # made first, so missing default artefacts are built here once, not in every worker
+        eval_env = MixEnv(**env_kwargs_for(args, args.eval_split if args.eval_freq else "train"))
+    env = make_vec_env(args.env, train_kwargs, args.n_envs, args.seed)
+    config = {
+        "algo": algo,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
+        "env_kwargs": train_kwargs,
+        "versions": {"mixenv": mixenv.__version__, "torch": torch.__version__, "python": platform.python_version()},
+    }
+    write_json(out / "config.json", config)
+    model = build_model(algo, args, env)
+    model.set_logger(configure(str(out), ["csv"]))
+    callbacks: list[BaseCallback] = [_Progress(args.total_timesteps, args.progress)]
+    if args.eval_freq and eval_env is not None:
+
+        def evaluate(m: BaseAlgorithm) -> dict[str, float]:
+            return validation_score(m, eval_env, args.eval_episodes, args.seed)
+
+        callbacks.append(_Validation(args.eval_freq, evaluate, out))
+    start = time.perf_counter()
+    try:
+        model.learn(args.total_timesteps, callback=CallbackList(callbacks))
+    finally:
+        env.close()
+        model.logger.close()  # progress.csv stays open until closed (a ResourceWarning when collected)
+    save_model(model, out / "model.zip")
+    seconds = time.perf_counter() - start
+    write_json(out / "training.json", {"seconds": seconds, "steps_per_second": args.total_timesteps / seconds})
+    return out
+
+
+def main(algo: str, argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m agents.<algo>``."""
+    out = train(algo, argv)
+    print(f"trained {algo.upper()}; model, config and logs in {out}", file=sys.stderr)
+    print(f"evaluate it with: python -m agents.evaluate --model {out} --split test", file=sys.stderr)
+    return 0

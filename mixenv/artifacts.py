@@ -1,0 +1,226 @@
+"""The first-use builds, in one place: the synthetic corpus, the pretrained backbone and the good-mix model.
+
+``mixenv prepare`` builds all three up front (about 5 minutes on 2 CPU cores). Whatever asks for one of them
+later (``gymnasium.make("MixEnv-v0")``, the evaluations, the benchmarks) gets it through this module: found in the
+data cache (``$MIXENV_DATA``, default ``~/.cache/mixenv``) or, with ``build=True``, built there on first use with
+one log line saying what is built, where, and about how long it takes. With ``build=False`` a missing artefact is
+a :class:`MissingArtifactError` that names the command that builds it. Every build is deterministic (same seeds,
+same bytes) and written atomically, so an interrupted build leaves nothing half-written.
+
+| artefact | made from | where in ``DATA`` |
+|---|---|---|
+| synthetic corpus | :class:`~mixenv.data.corpus.CorpusConfig`'s defaults | ``synthetic-v1-n240-10s-22050hz-seed0/`` |
+| backbone | its train split, :data:`~mixenv.pretrain.DEFAULT_PRETRAIN` | ``backbones/backbone-v1-<corpus>.pt`` |
+| good-mix model | the corpus's train references under that backbone | beside the backbone, keyed by its content |
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from tqdm.auto import tqdm
+
+from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
+from mixenv.data import list_songs
+from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, default_corpus_path
+from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, pretrain_backbone
+from rewards.goodmix import GOODMIX_VERSION, GoodMixModel, build_good_mix_model, good_mix_terms
+from rewards.metrics import MetricSuite
+from rewards.spectral import SpectralReward
+
+PREPARE = "mixenv prepare"
+"""The command that builds every default artefact."""
+DEFAULT_CORPUS = CorpusConfig()
+"""The default corpus; the default backbone is pretrained on its train split with :data:`DEFAULT_PRETRAIN`."""
+
+log = logging.getLogger("mixenv")
+T = TypeVar("T")
+
+
+class MissingArtifactError(FileNotFoundError):
+    """A default artefact is not built and may not be built here; the message names the command that builds it."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What :func:`prepare` did for one artefact: its name, where it is, whether it was built now and in what time."""
+
+    name: str
+    path: Path
+    built: bool
+    seconds: float
+
+
+def corpus(config: CorpusConfig | None = None, *, build: bool = True) -> Path:
+    """The folder of the corpus ``config`` describes (the default corpus for ``None``), built first if missing.
+
+    Raises:
+        MissingArtifactError: If it is missing and ``build`` is False.
+    """
+    config = config or DEFAULT_CORPUS
+    folder = default_corpus_path(config)
+    if (folder / MANIFEST).is_file():
+        return folder
+
+    def make() -> Path:
+        from mixenv.data.synth.corpus import build_corpus  # the soundfont synthesiser, only when building
+
+        try:
+            return build_corpus(folder, config)
+        except OSError:
+            if (folder / MANIFEST).is_file():  # another process finished the same corpus first
+                return folder
+            raise
+
+    what = f"the synthetic corpus ({config.songs} songs of {config.seconds:g} s)"
+    return _build(what, folder, _minutes(config.songs / 240), make, build)
+
+
+def backbone_path(corpus_folder: str | None = None) -> Path:
+    """Where the backbone pretrained on a corpus lives: ``DATA/backbones/backbone-v<recipe>-<corpus folder>.pt``.
+
+    Args:
+        corpus_folder: The corpus folder's name; ``None`` for the default corpus (so: the default backbone).
+    """
+    name = corpus_folder or DEFAULT_CORPUS.folder_name()
+    return data_root() / "backbones" / f"backbone-v{PRETRAIN_VERSION}-{name}.pt"
+
+
+def backbone(path: str | os.PathLike[str] | None = None, *, build: bool = True) -> BackboneCheckpoint:
+    """A user's backbone checkpoint, or the default one (pretrained on the default corpus first if missing).
+
+    Raises:
+        FileNotFoundError: If ``path`` is given and does not exist.
+        MissingArtifactError: If the default backbone (or its corpus) is missing and ``build`` is False.
+        ValueError: If the file is not a backbone checkpoint this mixenv reads.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"backbone checkpoint {path} does not exist; write one with `python -m mixenv.pretrain --out {path}`, "
+                "or pass no path to use the default backbone"
+            )
+        return load_backbone(path)
+    target = backbone_path()
+    if target.is_file():
+        return load_backbone(target)
+    folder = corpus(build=build)
+
+    def make() -> Path:
+        train, val = corpus_songs(folder, "train"), corpus_songs(folder, "val")
+        return save_backbone(target, pretrain_backbone(train, DEFAULT_PRETRAIN, val_songs=val))
+
+    _build("the default backbone (self-supervised pretraining)", target, _minutes(3.0), make, build)
+    return load_backbone(target)
+
+
+def good_mix_model_path(checkpoint: str | os.PathLike[str], musdb_path: str | os.PathLike[str] | None = None) -> Path:
+    """Where the good-mix model of a backbone file lives: beside it, named after it and a digest of its content.
+
+    The digest also covers the MUSDB18-HQ folder, if one is used, so models with and without it do not collide.
+    """
+    checkpoint = Path(checkpoint)
+    digest = hashlib.sha256(checkpoint.read_bytes())
+    if musdb_path is not None:
+        digest.update(str(Path(musdb_path).resolve()).encode())
+    return checkpoint.with_name(f"{checkpoint.stem}.goodmix-v{GOODMIX_VERSION}-{digest.hexdigest()[:12]}.npz")
+
+
+def reward_models(
+    backbone_file: str | os.PathLike[str] | None = None,
+    good_mix_file: str | os.PathLike[str] | None = None,
+    *,
+    musdb_path: str | os.PathLike[str] | None = None,
+    build: bool = True,
+) -> tuple[BackboneCheckpoint, GoodMixModel]:
+    """The backbone and good-mix model the FAD and anomaly terms need: given files, or the defaults.
+
+    Args:
+        backbone_file: A backbone checkpoint; ``None`` for the default backbone.
+        good_mix_file: A good-mix model saved with :meth:`GoodMixModel.save` for that backbone; ``None`` for the one
+            fitted on the default corpus's training references (and MUSDB18-HQ's train mixtures with ``musdb_path``).
+        musdb_path: A MUSDB18-HQ root whose train mixtures join the good mixes of a model built here.
+        build: Build what is missing (else raise :class:`MissingArtifactError`).
+
+    Raises:
+        FileNotFoundError: If a given file does not exist.
+    """
+    checkpoint = backbone(backbone_file, build=build)
+    if good_mix_file is not None:
+        if not Path(good_mix_file).is_file():
+            raise FileNotFoundError(
+                f"good-mix model {good_mix_file} does not exist; fit one with rewards.goodmix.build_good_mix_model "
+                "and GoodMixModel.save, or pass no path to use the default one"
+            )
+        return checkpoint, GoodMixModel.load(good_mix_file)
+    target = good_mix_model_path(backbone_file or backbone_path(), musdb_path)
+    if target.is_file():
+        return checkpoint, GoodMixModel.load(target)
+
+    def make() -> Path:
+        songs = list_songs("synthetic", corpus(build=build), "train")
+        if musdb_path is not None:
+            songs += list_songs("musdb18hq", musdb_path, "train")
+        return build_good_mix_model(checkpoint, songs).save(target)
+
+    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 10 s", make, build)
+    return checkpoint, GoodMixModel.load(target)
+
+
+def metric_suite(
+    backbone_file: str | os.PathLike[str] | None = None,
+    good_mix_file: str | os.PathLike[str] | None = None,
+    *,
+    build: bool = True,
+) -> MetricSuite:
+    """The evaluation metrics with the FAD and anomaly terms of :func:`reward_models`."""
+    fad, anomaly = good_mix_terms(*reward_models(backbone_file, good_mix_file, build=build))
+    return MetricSuite(SpectralReward(), fad, anomaly)
+
+
+def prepare(*, progress: bool = True) -> list[Prepared]:
+    """Build every default artefact that is missing (``mixenv prepare``) and say what each one is.
+
+    Returns:
+        One :class:`Prepared` per artefact, in build order: corpus, backbone, good-mix model.
+    """
+    steps: list[tuple[str, Callable[[], Path], Callable[[], object]]] = [
+        ("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus),
+        ("backbone", backbone_path, backbone),
+        ("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models),  # after the backbone
+    ]
+    done = []
+    with tqdm(steps, desc="mixenv prepare", unit="artefact", disable=not progress) as bar:
+        for name, where, make in bar:
+            bar.set_postfix_str(name)
+            start = time.perf_counter()
+            existed = where().exists()
+            make()
+            done.append(Prepared(name, where(), not existed, time.perf_counter() - start))
+    return done
+
+
+def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: bool) -> T:
+    """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed."""
+    if not build:
+        raise MissingArtifactError(
+            f"{what} is not built yet (expected at {path}); build it with `{PREPARE}` ({duration} on 2 CPU cores)"
+        )
+    log.warning(
+        "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, PREPARE
+    )
+    start = time.perf_counter()
+    result = make()
+    log.warning("built %s in %.0f s", what, time.perf_counter() - start)
+    return result
+
+
+def _minutes(minutes: float) -> str:
+    return f"about {minutes:.0f} minute{'s' if round(minutes) != 1 else ''}" if minutes >= 1 else "under a minute"

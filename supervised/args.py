@@ -1,0 +1,111 @@
+"""The arguments of ``python -m supervised.train``: a typed dataclass that is also the command line (``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mixenv.cliargs import HelpFormatter, add_dataclass_arguments, dataclass_from_namespace
+from supervised.augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS
+from supervised.models import LOSSES, MODEL_NAMES
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """Arguments of ``python -m supervised.train``; each field's ``help`` is its command-line help."""
+
+    model: str = field(default="cnn", metadata={"help": "which model", "choices": MODEL_NAMES})
+    epochs: int = field(default=30, metadata={"help": "epochs (one pass over the train songs each, by default)"})
+    seed: int = field(default=0, metadata={"help": "seeds the initial weights, batches, crops and augmentation"})
+    out: Path | None = field(
+        default=None, metadata={"help": "run folder (default: runs/supervised__MODEL__SEED__TIME)"}
+    )
+    init_backbone: str = field(
+        default="default",
+        metadata={
+            "help": "backbone weights to start from: 'default' (the pretrained default backbone, made on first use), "
+            "a checkpoint PATH, or 'none' (from scratch); the patch model has no pretrained weights and always "
+            "starts from scratch"
+        },
+    )
+    freeze_backbone: bool = field(default=False, metadata={"help": "keep the backbone fixed; train the head only"})
+    no_reference_match: bool = field(
+        default=False,
+        metadata={"help": "leave out the reference-matching features (supervised.models.match); backbone only"},
+    )
+    augment: tuple[str, ...] = field(
+        default=DEFAULT_AUGMENTATIONS,
+        metadata={"help": f"augmentations: any of {', '.join(AUGMENTATIONS)}, or 'all', or 'none'"},
+    )
+    corpus: Path | None = field(
+        default=None, metadata={"help": "corpus folder (default: the default synthetic corpus, built on first use)"}
+    )
+    batch_size: int = field(default=16, metadata={"help": "clips per step"})
+    clip_seconds: float = field(default=4.0, metadata={"help": "length of the training and validation clips"})
+    steps_per_epoch: int = field(default=0, metadata={"help": "steps per epoch (0: one pass over the train songs)"})
+    lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head (AdamW)"})
+    backbone_lr_scale: float = field(
+        default=0.3, metadata={"help": "a pretrained backbone's learning rate, as a share of --lr"}
+    )
+    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
+    loss: str = field(default="mse", metadata={"help": "loss on normalised settings", "choices": LOSSES})
+    patience: int = field(default=6, metadata={"help": "stop after this many epochs without a better val loss"})
+    reference_dropout: float = field(
+        default=0.2, metadata={"help": "probability of hiding the reference from a batch (learns reference-free)"}
+    )
+    val_clips: int = field(default=3, metadata={"help": "fixed validation clips per val song"})
+    width: int | None = field(default=None, metadata={"help": "head width (default: the model's)"})
+    depth: int | None = field(default=None, metadata={"help": "head layers (default: the model's)"})
+    dropout: float | None = field(default=None, metadata={"help": "head dropout (default: the model's)"})
+    kernel_size: int | None = field(default=None, metadata={"help": "crnn temporal kernel, odd (default: 3)"})
+    heads: int | None = field(default=None, metadata={"help": "attention heads (default: 4)"})
+    latent_dim: int | None = field(default=None, metadata={"help": "cvae latent size (default: 8)"})
+    beta: float | None = field(default=None, metadata={"help": "cvae KL weight (default: the model's)"})
+    free_bits: float | None = field(
+        default=None, metadata={"help": "cvae KL nats per latent dimension that cost nothing (default: 0.5)"}
+    )
+    resume: bool = field(
+        default=False,
+        metadata={"help": "continue the run in --out from its last.pt, with its own settings (only --epochs may grow)"},
+    )
+    progress: bool = field(default=True, metadata={"help": "show a progress bar", "no_help": "hide the progress bar"})
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; choose from {', '.join(MODEL_NAMES)}")
+        unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
+        if unknown:
+            raise ValueError(f"unknown augmentations {unknown}; choose from {', '.join(AUGMENTATIONS)}, all, none")
+        if min(self.epochs, self.batch_size, self.val_clips) < 1 or self.steps_per_epoch < 0 or self.patience < 1:
+            raise ValueError("epochs, batch_size, val_clips and patience must be >= 1 and steps_per_epoch >= 0")
+        if self.clip_seconds <= 0 or self.lr <= 0 or not 0.0 <= self.reference_dropout <= 1.0:
+            raise ValueError(
+                f"clip_seconds and lr must be positive and reference_dropout in [0, 1], got {self.clip_seconds}, "
+                f"{self.lr}, {self.reference_dropout}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:
+    """Parse the command line into :class:`TrainArgs` (``--help`` is built from its fields)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m supervised.train",
+        description="Train a supervised model to predict the mix settings (normalised ParamSpace vector) from the "
+        "raw stems' log-mels and the reference, on the synthetic corpus's ground truth; validates every epoch, "
+        "stops early, keeps the best model in OUT/model.pt. Evaluate it with python -m supervised.evaluate.",
+        formatter_class=HelpFormatter,
+    )
+    add_dataclass_arguments(parser, TrainArgs)
+    namespace = parser.parse_args(argv)
+    augment = namespace.augment
+    if "none" in augment or "all" in augment:
+        if len(augment) > 1:
+            parser.error(f"--augment takes 'all', 'none' or a list of names, not {' '.join(augment)}")
+        namespace.augment = [] if augment == ["none"] else list(AUGMENTATIONS)
+    try:
+        return dataclass_from_namespace(TrainArgs, namespace)
+    except ValueError as err:
+        parser.error(str(err))

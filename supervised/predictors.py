@@ -1,0 +1,111 @@
+"""What sets a clip's controls in an evaluation: a trained model, and the baselines a model must beat.
+
+:class:`ModelPredictor` (a trained model), :func:`mean_predictor` (the mean ground truth of the training songs,
+the same for every song), :func:`neutral_predictor` (unity settings: the plain sum of the stems) and
+:class:`GroundTruthPredictor` (each song's own truth: the floor of every metric).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from mixenv.checkpoint import Trained
+from mixenv.data import Multitrack
+from mixenv.params import ParamSpace
+from supervised.checkpoint import LoadedModel, load_model
+from supervised.data import FeatureBank
+from supervised.inputs import InputError, ModelInputs, batch_inputs, clip_logmels
+
+PREDICT_BATCH = 16
+"""Clips per forward pass when predicting."""
+
+
+class Predictor(Protocol):
+    """Anything that sets a clip's controls: a trained model or a baseline."""
+
+    name: str
+    space: ParamSpace
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        """Normalised settings ``(clips, params)`` for clips of equal length."""
+        ...
+
+
+class ModelPredictor:
+    """A trained model as a :class:`Predictor`.
+
+    Args:
+        model: A loaded model, or its checkpoint file or run folder.
+        use_reference: Give the model the reference (when clips have one); ``False`` mixes reference-free.
+        name: Name in tables (default: the model's preset name).
+    """
+
+    def __init__(
+        self, model: LoadedModel | str | os.PathLike[str], *, use_reference: bool = True, name: str | None = None
+    ) -> None:
+        self.loaded = model if isinstance(model, Trained) else load_model(model)
+        self.model = self.loaded.module.eval()
+        self.space = self.model.space
+        self.use_reference = use_reference
+        self.name = name or self.model.config.name + ("" if use_reference else " (no reference)")
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        logmels = [clip_logmels(clip, self.space.roles, self.loaded.features) for clip in clips]
+        chunks = [
+            self.predict_inputs(batch_inputs(logmels[k : k + PREDICT_BATCH], self.use_reference))
+            for k in range(0, len(logmels), PREDICT_BATCH)
+        ]
+        return np.concatenate(chunks)
+
+    def predict_inputs(self, inputs: ModelInputs) -> np.ndarray:
+        """Settings ``(batch, params)`` float32 for ready-made inputs."""
+        with torch.inference_mode():
+            return self.model(*inputs).numpy()
+
+
+@dataclass(frozen=True)
+class ConstantPredictor:
+    """The same settings for every clip."""
+
+    name: str
+    space: ParamSpace
+    vector: np.ndarray
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        return np.tile(self.vector.astype(np.float32), (len(clips), 1))
+
+
+class GroundTruthPredictor:
+    """Each song's own ground truth: what a perfect model would say (the floor of every metric)."""
+
+    name = "ground truth"
+
+    def __init__(self, space: ParamSpace) -> None:
+        self.space = space
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        vectors = []
+        for clip in clips:
+            if clip.settings is None:
+                raise InputError(f"song {clip.name!r} has no ground-truth settings; evaluate on the synthetic corpus")
+            vectors.append(clip.settings.normalized())
+        return np.stack(vectors)
+
+
+def mean_predictor(bank: FeatureBank, space: ParamSpace) -> ConstantPredictor:
+    """Predict-the-mean: each control's mean over the training songs that have its role (neutral if none has)."""
+    counts = bank.masks.sum(dim=0)
+    mean = (bank.targets * bank.masks).sum(dim=0) / counts.clamp_min(1.0)
+    vector = np.where(counts.numpy() > 0, mean.numpy(), space.neutral_vector())
+    return ConstantPredictor("predict the mean", space, vector.astype(np.float32))
+
+
+def neutral_predictor(space: ParamSpace) -> ConstantPredictor:
+    """Unity gain, centre, flat EQ, no compression: the raw sum of the stems."""
+    return ConstantPredictor("neutral", space, space.neutral_vector())

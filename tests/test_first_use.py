@@ -1,0 +1,50 @@
+"""What a user does first: ``gymnasium.make("MixEnv-v0")`` with nothing built. It builds the default corpus,
+backbone and good-mix model through :mod:`mixenv.artifacts`, saying so once per artefact, and gives an env that
+passes both checkers and runs the example of its own docstring. Built once per test run (the ``first_use``
+fixture) and shared."""
+
+from __future__ import annotations
+
+import doctest
+import warnings
+
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import mixenv.env
+from mixenv.cli import main as cli_main
+
+from conftest import FirstUse
+
+pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for about 4 minutes on 2 cores
+
+
+def test_first_use_says_what_it_builds_once_per_artefact(first_use: FirstUse) -> None:
+    building = [m for m in first_use.messages if m.startswith("building ")]
+    expected = {"corpus": "the synthetic corpus", "backbone": "the default backbone"}
+    for name, what in expected.items():
+        assert sum(m.startswith(f"building {what}") for m in building) == (name not in first_use.found)
+    assert all("mixenv prepare" in m and "CPU cores" in m for m in building)
+
+
+def test_the_default_env_passes_both_checkers(first_use: FirstUse) -> None:
+    env = first_use.env.unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env, skip_render_check=True)
+        sb3_check_env(env, warn=True)
+    _, info = env.reset(seed=0)
+    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
+
+
+def test_the_env_docstring_example_runs(first_use: FirstUse) -> None:
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    (test,) = [t for t in finder.find(mixenv.env.MixEnv, "MixEnv", module=mixenv.env) if t.examples]
+    runner.run(test)
+    assert runner.summarize(verbose=False) == doctest.TestResults(failed=0, attempted=len(test.examples))
+
+
+def test_prepare_then_finds_everything_built(first_use: FirstUse, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["prepare", "--no-progress"]) == 0
+    assert capsys.readouterr().out.count("already there") == 3
