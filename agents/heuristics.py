@@ -21,6 +21,7 @@ import numpy as np
 import scipy.signal
 
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
+from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
 from mixenv.render import MASTER_HIGH_SHELF_HZ, MASTER_LOW_SHELF_HZ, SHELF_Q
 
@@ -131,23 +132,12 @@ HEURISTICS: Mapping[str, type[_FixedPolicy]] = {
 
 
 def _to_loudness(env: MixEnv, settings: MixSettings, target_lufs: float) -> MixSettings:
-    """Reach ``target_lufs`` at the output of ``env``'s current clip: drive the limiter up to 12 dB, move every
-    fader for the rest.
+    """Reach ``target_lufs`` at the output of ``env``'s current clip (the limiter first, then the faders)."""
 
-    Two passes of measure-and-correct, since the limiter costs a little loudness when it works.
-    """
-    roles, rate = env.clip.roles, env.clip.sample_rate
-    for _ in range(2):
-        level = integrated_lufs(env.render_settings(settings).mix, rate)
-        if level <= SILENCE_LUFS:
-            return settings
-        drive = -settings["master_limiter_db"] + (target_lufs - level)
-        limiter = float(np.clip(-drive, -12.0, 0.0))
-        fader_shift = drive + limiter  # what the limiter cannot (or should not) do
-        changes = {"master_limiter_db": limiter}
-        changes |= {f"{role}.gain_db": settings[f"{role}.gain_db"] + fader_shift for role in roles}
-        settings = settings.replace(changes)
-    return settings
+    def render(candidate: MixSettings) -> np.ndarray:  # the mix the env itself would produce
+        return env.render_settings(candidate).mix
+
+    return drive_to_loudness(render, settings, env.clip.roles, env.clip.sample_rate, target_lufs)
 
 
 def _spectrum_difference_db(mix: np.ndarray, reference: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:

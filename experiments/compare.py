@@ -1,6 +1,8 @@
-"""Side-by-side comparison of mixing methods on held-out songs: table, JSON, plot and example WAVs.
+"""Side-by-side comparison of mixing methods on held-out songs: tables, JSON, plots and example WAVs.
 
-Shared by ``make run`` (experiments/run.py) and the RL benchmark, so both report exactly the same way.
+Shared by ``make run`` (experiments/run.py) and the benchmarks, so all report exactly the same way: every method
+on the corpus's test split and on each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`),
+with a summary of how each method's MRSTFT, as a ratio to the neutral mix's, carries over from one to the others.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 
 from agents.evaluate import evaluate_policy
 from agents.policies import MixPolicy
+from mixenv import artifacts
 from mixenv.data import write_audio
 from mixenv.env import MixEnv, episode_limit
 from mixenv.plots import save_figure
@@ -21,6 +24,40 @@ from mixenv.table import format_table
 from rewards.metrics import METRICS
 
 COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae")
+TEST_SPLIT = "corpus test split"
+BASELINE = "neutral"
+
+
+def evaluation_sets() -> dict[str, dict[str, Any]]:
+    """Name -> the MixEnv keyword arguments that pick its songs (with ``split="test"``): the corpus's test split,
+    then each evaluation set (built on first use)."""
+    sets: dict[str, dict[str, Any]] = {TEST_SPLIT: {}}
+    for name in artifacts.EVALUATION_SETS:
+        sets[name] = {"data_path": str(artifacts.evaluation_set(name))}
+    return sets
+
+
+def ratios(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], metric: str = "mrstft") -> dict:
+    """Per set and method, ``metric`` as a ratio to the neutral mix's on the same set (mean over runs)."""
+    out: dict[str, dict[str, float]] = {}
+    for name, methods in results.items():
+        base = over_runs(methods[BASELINE])[metric][0]
+        out[name] = {method: over_runs(runs)[metric][0] / base for method, runs in methods.items() if metric in runs[0]}
+    return out
+
+
+def format_generalisation(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], title: str) -> str:
+    """One line per method: MRSTFT as a ratio to neutral and LUFS error on every set, lower is better for both."""
+    table = ratios(results)
+    sets = list(results)
+    methods = list(next(iter(results.values())))
+    rows = []
+    for method in methods:
+        cells: list[float | None] = [table[name].get(method) for name in sets]
+        cells += [over_runs(results[name][method]).get("lufs_error", (None,))[0] for name in sets]
+        rows.append([method, *cells])
+    headers = ["method", *(f"mrstft/neutral {name}" for name in sets), *(f"LU error {name}" for name in sets)]
+    return format_table(headers, rows, title=title, rule=True, digits=2)
 
 
 def song_means(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -74,6 +111,31 @@ def write_example_mixes(
     for name, mix in mixes.items():
         write_audio(out / f"{song}_{name.replace(' ', '_')}.wav", mix, env.clip.sample_rate)
     return mixes
+
+
+def plot_generalisation(
+    results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], path: Path, title: str
+) -> Path:
+    """Grouped bars: each method's MRSTFT as a ratio to neutral, one bar per set (lower is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = ratios(results)
+    sets, methods = list(results), list(next(iter(results.values())))
+    width = 0.8 / len(sets)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(methods), 3.8))
+    for k, name in enumerate(sets):
+        values = [table[name].get(method, np.nan) for method in methods]
+        ax.bar(np.arange(len(methods)) + (k - (len(sets) - 1) / 2) * width, values, width, label=name)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("MRSTFT / neutral's (lower is better)")
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=90)
 
 
 def plot_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], path: Path, title: str) -> Path:

@@ -5,9 +5,10 @@
    supervised model that predicts the settings from the stems and the reference (:mod:`supervised.train`).
 3. Mixes every held-out (test) song with PPO, the supervised model, the classic heuristics (neutral, loudness
    balance, reference matching, CMA-ES on the env's reward) and the ground truth (the ceiling), all measured
-   by the same metrics.
-4. Prints the table, writes results JSON, a plot, and each method's mix of one test song as WAV (with their
-   spectrograms) to ``--out``.
+   by the same metrics; then does the same on each out-of-domain evaluation set (other compositions,
+   instruments, recording, mix prior and sample rate; built on first use, never trained on).
+4. Prints a table per set and a summary of how each method carries over, writes results JSON, two plots, and
+   each method's mix of one test song as WAV (with their spectrograms) to ``--out``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,25 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
 from agents.policies import AgentPolicy, MixPolicy
 from agents.train import train as train_agent
-from experiments.compare import format_comparison, plot_comparison, run_policy, song_means, write_example_mixes
+from experiments.compare import (
+    TEST_SPLIT,
+    evaluation_sets,
+    format_comparison,
+    format_generalisation,
+    plot_comparison,
+    plot_generalisation,
+    ratios,
+    run_policy,
+    song_means,
+    write_example_mixes,
+)
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
@@ -49,9 +62,46 @@ class GroundTruthPolicy:
         return self.action
 
 
+def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, SupervisedPolicy]:
+    """PPO and the supervised model, trained into ``args.out`` (a finished PPO run is reused, a supervised resumed)."""
+    run = args.out / "ppo"
+    if (run / "model.zip").is_file():
+        print(f"reusing the PPO run in {run} (delete {args.out} to train again)")
+    else:
+        print(f"training PPO for {args.timesteps} steps into {run} ...")
+        train_agent("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
+                            "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
+    supervised_run = args.out / "supervised"
+    print(f"training the supervised {args.supervised_model} model for {args.supervised_epochs} epochs ...")
+    supervised = SupervisedArgs(
+        model=args.supervised_model,
+        epochs=args.supervised_epochs,
+        seed=args.seed,
+        out=supervised_run,
+        clip_seconds=3.0,
+        resume=(supervised_run / "last.pt").is_file(),
+    )
+    return AgentPolicy(run), SupervisedPolicy(train_supervised(supervised).out)
+
+
+def methods_on(
+    env: MixEnv, data: dict[str, Any], ppo: AgentPolicy, supervised: SupervisedPolicy, args: argparse.Namespace
+) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """Every method, each with the env it mixes the songs of ``data`` in."""
+    return {
+        "neutral": (NeutralPolicy(), env),
+        "loudness balance": (LoudnessBalancePolicy(), env),
+        "reference matching": (ReferenceMatchPolicy(), env),
+        "cma-es": (CMAESPolicy(budget=args.cmaes_budget, seed=args.seed), env),
+        "ppo": (ppo, ppo.env("test", **data)),  # the songs as the agent observes them (backbone embeddings)
+        f"supervised {args.supervised_model}": (supervised, env),
+        "ground truth": (GroundTruthPolicy(), env),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plot and WAVs")
+    parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plots and WAVs")
     parser.add_argument("--timesteps", type=int, default=6_000, help="PPO training steps (more: better, slower)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
     parser.add_argument("--supervised-model", default="cnn", choices=MODEL_NAMES, help="supervised model to train")
@@ -62,53 +112,42 @@ def main() -> None:
     start = time.perf_counter()
 
     test_env = MixEnv(split="test")  # builds corpus, backbone and good-mix model on first use
-    run = args.out / "ppo"
-    if (run / "model.zip").is_file():
-        print(f"reusing the PPO run in {run} (delete {args.out} to train again)")
-    else:
-        print(f"training PPO for {args.timesteps} steps into {run} ...")
-        train_agent("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
-                             "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
-    supervised_run = args.out / "supervised"
-    print(f"training the supervised {args.supervised_model} model for {args.supervised_epochs} epochs ...")
-    supervised = train_supervised(
-        SupervisedArgs(
-            model=args.supervised_model,
-            epochs=args.supervised_epochs,
-            seed=args.seed,
-            out=supervised_run,
-            clip_seconds=3.0,
-            resume=(supervised_run / "last.pt").is_file(),
+    ppo, supervised = train_models(args)
+    evaluation_seed = 1000 + args.seed
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    songs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for name, data in evaluation_sets().items():
+        methods = methods_on(
+            test_env if name == TEST_SPLIT else MixEnv(split="test", **data), data, ppo, supervised, args
+        )
+        print(f"\nmixing the songs of the {name} with each method ...")
+        songs[name] = {
+            method: run_policy(policy, env, None, evaluation_seed) for method, (policy, env) in methods.items()
+        }
+        results[name] = {method: [song_means(rows)] for method, rows in songs[name].items()}
+
+    title = f"{len(test_env.songs)} test songs, 4 s clips, 10-step episodes; PPO trained {args.timesteps} steps"
+    for name, table in results.items():
+        print("\n" + format_comparison(table, title if name == TEST_SPLIT else f"{name}: out-of-domain evaluation set"))
+    summary = "each method on the corpus test split and on the out-of-domain evaluation sets"
+    print("\n" + format_generalisation(results, summary))
+    write_json(args.out / "results.json", {"title": title, "songs": songs, "means": results, "ratios": ratios(results)})
+    plots = [
+        plot_comparison(results[TEST_SPLIT], args.out / "results.png", title),
+        plot_generalisation(results, args.out / "generalisation.png", summary),
+    ]
+    song = test_env.songs[0].name
+    mixes = write_example_mixes(
+        methods_on(test_env, {}, ppo, supervised, args), song, evaluation_seed, args.out / "mixes"
+    )
+    plots.append(
+        plot_spectrograms(
+            mixes, test_env.clip.sample_rate, args.out / "spectrograms.png", title=f"{song}: each method's mix"
         )
     )
-    ppo = AgentPolicy(run)
-    ppo_env = ppo.env("test")  # the test songs as the agent observes them (backbone embeddings)
-    methods: dict[str, tuple[MixPolicy, MixEnv]] = {
-        "neutral": (NeutralPolicy(), test_env),
-        "loudness balance": (LoudnessBalancePolicy(), test_env),
-        "reference matching": (ReferenceMatchPolicy(), test_env),
-        "cma-es": (CMAESPolicy(budget=args.cmaes_budget, seed=args.seed), test_env),
-        "ppo": (ppo, ppo_env),
-        f"supervised {args.supervised_model}": (SupervisedPolicy(supervised.out), test_env),
-        "ground truth": (GroundTruthPolicy(), test_env),
-    }
-    evaluation_seed = 1000 + args.seed
-    rows = {name: run_policy(policy, env, None, evaluation_seed) for name, (policy, env) in methods.items()}
-    results = {name: [song_means(r)] for name, r in rows.items()}
-    title = f"{len(test_env.songs)} test songs, 4 s clips, 10-step episodes; PPO trained {args.timesteps} steps"
-    print("\n" + format_comparison(results, title))
-    write_json(args.out / "results.json", {"title": title, "songs": rows, "means": results})
-    plot = plot_comparison(results, args.out / "results.png", title)
-    song = test_env.songs[0].name
-    mixes = write_example_mixes(methods, song, evaluation_seed, args.out / "mixes")
-    spectrograms = plot_spectrograms(
-        mixes, test_env.clip.sample_rate, args.out / "spectrograms.png", title=f"{song}: each method's mix"
-    )
     minutes = (time.perf_counter() - start) / 60
-    print(
-        f"\nwrote {args.out / 'results.json'}, {plot}, {spectrograms} and {len(mixes)} WAVs of {song} in "
-        f"{args.out / 'mixes'} ({minutes:.1f} min)"
-    )
+    written = ", ".join(map(str, [args.out / "results.json", *plots]))
+    print(f"\nwrote {written} and {len(mixes)} WAVs of {song} ({minutes:.1f} min)")
     print(
         "Lower is better in every column but the return. To train longer: python -m agents.ppo --total-timesteps"
         " 100000 --n-envs 2 (or agents.sac / agents.td3), then python -m agents.evaluate --model RUN --split test;"

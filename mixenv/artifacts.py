@@ -39,6 +39,12 @@ PREPARE = "mixenv prepare"
 """The command that builds every default artefact."""
 DEFAULT_CORPUS = CorpusConfig()
 """The default corpus; the default backbone is pretrained on its train split with :data:`DEFAULT_PRETRAIN`."""
+EVALUATION_SETS: dict[str, CorpusConfig] = {
+    "chorales": CorpusConfig(songs=24, seconds=10.0, seed=1, sample_rate=44_100, fractions=(0, 0, 1), style="chorales"),
+    "folk": CorpusConfig(songs=24, seconds=10.0, seed=2, sample_rate=48_000, fractions=(0, 0, 1), style="folk"),
+}
+"""The out-of-domain evaluation sets (:mod:`mixenv.data.synth.styles`): every song in the test split, never
+trained or selected on; every benchmark reports them beside the corpus's test split."""
 
 log = logging.getLogger("mixenv")
 T = TypeVar("T")
@@ -79,8 +85,20 @@ def corpus(config: CorpusConfig | None = None, *, build: bool = True) -> Path:
                 return folder
             raise
 
-    what = f"the synthetic corpus ({config.songs} songs of {config.seconds:g} s)"
-    return _build(what, folder, _minutes(config.songs / 240), make, build)
+    what = f"the {config.style} corpus ({config.songs} songs of {config.seconds:g} s)"
+    return _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder))
+
+
+def evaluation_set(name: str, *, build: bool = True) -> Path:
+    """The folder of the evaluation set ``name`` (:data:`EVALUATION_SETS`), built first if missing (about 15 s).
+
+    Raises:
+        KeyError: For an unknown name.
+        MissingArtifactError: If it is missing and ``build`` is False.
+    """
+    if name not in EVALUATION_SETS:
+        raise KeyError(f"unknown evaluation set {name!r}; the sets are {', '.join(EVALUATION_SETS)}")
+    return corpus(EVALUATION_SETS[name], build=build)
 
 
 def backbone_path(corpus_folder: str | None = None) -> Path:
@@ -185,17 +203,26 @@ def metric_suite(
     return MetricSuite(SpectralReward(), fad, anomaly)
 
 
-def prepare(*, progress: bool = True) -> list[Prepared]:
+def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Prepared]:
     """Build every default artefact that is missing (``mixenv prepare``) and say what each one is.
 
+    Args:
+        evaluation_sets: Also build the out-of-domain evaluation sets (:data:`EVALUATION_SETS`).
+        progress: Show progress bars.
+
     Returns:
-        One :class:`Prepared` per artefact, in build order: corpus, backbone, good-mix model.
+        One :class:`Prepared` per artefact, in build order: corpus, backbone, good-mix model (then the sets).
     """
     steps: list[tuple[str, Callable[[], Path], Callable[[], object]]] = [
         ("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus),
         ("backbone", backbone_path, backbone),
         ("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models),  # after the backbone
     ]
+    if evaluation_sets:
+        steps += [
+            (f"evaluation set {name}", lambda c=config: default_corpus_path(c), lambda n=name: evaluation_set(n))
+            for name, config in EVALUATION_SETS.items()
+        ]
     done = []
     with tqdm(steps, desc="mixenv prepare", unit="artefact", disable=not progress) as bar:
         for name, where, make in bar:
@@ -207,14 +234,26 @@ def prepare(*, progress: bool = True) -> list[Prepared]:
     return done
 
 
-def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: bool) -> T:
+def _corpus_command(config: CorpusConfig, folder: Path) -> str:
+    """The command that builds the corpus of ``config`` into ``folder``."""
+    if config == DEFAULT_CORPUS:
+        return PREPARE
+    if config in EVALUATION_SETS.values():
+        return f"{PREPARE} --evaluation-sets"
+    options = (
+        f"--songs {config.songs} --seconds {config.seconds:g} --seed {config.seed} --sample-rate {config.sample_rate}"
+    )
+    return f"mixenv corpus --style {config.style} {options} --out {folder}"
+
+
+def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: bool, command: str = PREPARE) -> T:
     """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed."""
     if not build:
         raise MissingArtifactError(
-            f"{what} is not built yet (expected at {path}); build it with `{PREPARE}` ({duration} on 2 CPU cores)"
+            f"{what} is not built yet (expected at {path}); build it with `{command}` ({duration} on 2 CPU cores)"
         )
     log.warning(
-        "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, PREPARE
+        "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, command
     )
     start = time.perf_counter()
     result = make()

@@ -9,10 +9,15 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mixenv import __version__
 from mixenv.cliargs import HelpFormatter
+
+STYLES = ("synthetic", "chorales", "folk")
+"""The corpus styles (:data:`mixenv.data.corpus.STYLES`, which a test holds equal), named here so that ``mixenv
+--help`` answers without importing the data layer."""
 
 log = logging.getLogger("mixenv")
 
@@ -63,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "(about 10 s). What is there already is kept. Deterministic: same versions, same bytes.",
         formatter_class=HelpFormatter,
     )
+    prepare.add_argument(
+        "--evaluation-sets",
+        action="store_true",
+        help="also build the out-of-domain evaluation sets the benchmarks report (chorales, folk; about 30 s)",
+    )
     prepare.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
     prepare.set_defaults(run=_run_prepare)
 
@@ -75,10 +85,17 @@ def _parser() -> argparse.ArgumentParser:
         "settings.json. Same seed, same bytes.",
         formatter_class=HelpFormatter,
     )
-    corpus.add_argument("--songs", type=int, default=240, help="number of songs")
-    corpus.add_argument("--seconds", type=float, default=10.0, help="length of each song")
-    corpus.add_argument("--seed", type=int, default=0, help="master seed; song i uses (seed, i)")
-    corpus.add_argument("--sample-rate", type=int, default=22_050, help="sample rate of the files, Hz")
+    corpus.add_argument(
+        "--style",
+        choices=STYLES,
+        default="synthetic",
+        help="synthetic: the training corpus; chorales, folk: out-of-domain evaluation sets, every song in the test "
+        "split (other compositions, instruments, recording, mix prior; see mixenv.data.synth.styles)",
+    )
+    corpus.add_argument("--songs", type=int, help="number of songs (default: 240, or the evaluation set's 24)")
+    corpus.add_argument("--seconds", type=float, help="length of each song (default: 10)")
+    corpus.add_argument("--seed", type=int, help="master seed; song i uses (seed, i) (default: the style's own)")
+    corpus.add_argument("--sample-rate", type=int, help="Hz (default: 22050; chorales 44100, folk 48000)")
     corpus.add_argument("--workers", type=int, default=None, help="processes (default: one per core, at most 8)")
     corpus.add_argument(
         "--out", type=Path, default=None, help="output folder, must not exist (default: the data cache, $MIXENV_DATA)"
@@ -145,7 +162,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
     rows = [
         [p.name, "built now" if p.built else "already there", round(p.seconds, 1), str(p.path)]
-        for p in prepare(progress=args.progress)
+        for p in prepare(evaluation_sets=args.evaluation_sets, progress=args.progress)
     ]
     print(format_table(["artefact", "status", "seconds", "path"], rows, digits=1))
     return 0
@@ -154,10 +171,13 @@ def _run_prepare(args: argparse.Namespace) -> int:
 def _run_corpus(args: argparse.Namespace) -> int:
     from collections import Counter
 
-    from mixenv.data.corpus import CorpusConfig, corpus_songs, default_corpus_path
+    from mixenv.artifacts import DEFAULT_CORPUS, EVALUATION_SETS
+    from mixenv.data.corpus import corpus_songs, default_corpus_path
     from mixenv.data.synth.corpus import build_corpus
 
-    config = CorpusConfig(songs=args.songs, seconds=args.seconds, seed=args.seed, sample_rate=args.sample_rate)
+    base = EVALUATION_SETS.get(args.style, DEFAULT_CORPUS)
+    given = {"songs": args.songs, "seconds": args.seconds, "seed": args.seed, "sample_rate": args.sample_rate}
+    config = replace(base, **{k: v for k, v in given.items() if v is not None})
     out = args.out or default_corpus_path(config)
     build_corpus(out, config, workers=args.workers)
     counts = Counter(s.split for s in corpus_songs(out))

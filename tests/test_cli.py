@@ -32,6 +32,13 @@ def test_each_command_explains_itself(command: str, capsys: pytest.CaptureFixtur
     assert "--" in capsys.readouterr().out
 
 
+def test_the_command_offers_every_corpus_style() -> None:
+    from mixenv import cli
+    from mixenv.data.corpus import STYLES
+
+    assert cli.STYLES == STYLES
+
+
 def test_console_script_starts_without_heavy_imports() -> None:
     code = "import sys; from mixenv.cli import main; print('torch' in sys.modules, 'pedalboard' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -13,6 +13,7 @@ build a corpus.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ from mixenv.data.stems import LoadPolicy
 CORPUS_FORMAT = "mixenv-corpus"
 CORPUS_VERSION = 1
 """Bump when generation changes, so cached corpora of the old recipe are not mistaken for new ones."""
-SOURCE = "synthetic"
 MANIFEST = "manifest.json"
+STYLES: tuple[str, ...] = ("synthetic", "chorales", "folk")
+"""The corpus styles (:mod:`mixenv.data.synth.styles`): ``synthetic`` trains; the others are evaluation sets."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class CorpusConfig:
         seed: Master seed; song ``i`` uses ``[seed, i]``.
         sample_rate: Sample rate of every file, in Hz.
         fractions: Train/val/test shares, split exactly by a permutation drawn from ``seed``.
+        style: Which process makes the songs (:data:`STYLES`).
     """
 
     songs: int = 240
@@ -49,6 +52,7 @@ class CorpusConfig:
     seed: int = 0
     sample_rate: int = 22_050
     fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    style: str = "synthetic"
 
     def __post_init__(self) -> None:
         if self.songs < 1:
@@ -57,10 +61,14 @@ class CorpusConfig:
             raise ValueError(f"song length must be within [1, 600] seconds, got seconds={self.seconds}")
         if self.sample_rate < 16_000:
             raise ValueError(f"sample_rate must be at least 16000 Hz, got {self.sample_rate}")
+        if self.style not in STYLES:
+            raise ValueError(f"unknown corpus style {self.style!r}; choose one of {', '.join(STYLES)}")
 
     def folder_name(self) -> str:
         """Cache folder name that identifies this recipe and configuration."""
-        return f"synthetic-v{CORPUS_VERSION}-n{self.songs}-{self.seconds:g}s-{self.sample_rate}hz-seed{self.seed}"
+        split = "" if self.fractions == DEFAULT_FRACTIONS else "-" + "-".join(f"{f:g}" for f in self.fractions)
+        name = f"{self.style}-v{CORPUS_VERSION}-n{self.songs}-{self.seconds:g}s-{self.sample_rate}hz-seed{self.seed}"
+        return name + split
 
 
 def data_root() -> Path:
@@ -101,16 +109,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
 def corpus_songs(path: str | os.PathLike[str], split: str | None = None) -> list[SongRef]:
     """The songs of a corpus folder, in manifest order, optionally of one split."""
     root = Path(path)
-    songs = read_manifest(root)["songs"]
+    manifest = read_manifest(root)
+    style = manifest["config"].get("style", "synthetic")
+    load = functools.partial(load_corpus_song, source=style)
     return [
-        SongRef(s["name"], s["split"], root / s["name"], SOURCE, load_corpus_song)
-        for s in songs
-        if split is None or s["split"] == split
+        SongRef(s["name"], s["split"], root / s["name"], style, load)
+        for s in manifest["songs"]
+        if split in (None, s["split"])
     ]
 
 
 def load_corpus_song(
-    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None
+    path: Path, policy: LoadPolicy | None = None, segment: tuple[int, int] | None = None, *, source: str = "synthetic"
 ) -> Multitrack:
-    """Load one corpus song with its reference and ground-truth settings."""
-    return load_folder(path, policy=policy, source=SOURCE, segment=segment)
+    """Load one corpus song with its reference and ground-truth settings (``source``: the corpus style)."""
+    return load_folder(path, policy=policy, source=source, segment=segment)

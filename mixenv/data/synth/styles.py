@@ -1,0 +1,73 @@
+"""The corpus styles: one process each that turns a seed into a multitrack with a known mix.
+
+| style | what is played | by what | stems | mix prior |
+|---|---|---|---|---|
+| ``synthetic`` | procedural pop/rock/jazz arrangements | TimGM6mb soundfont, colouration | 4 | the training prior |
+| ``chorales`` | Bach's four-part chorales (music21's corpus) | Merlin soundfont, a room | 3, no drums | conventional |
+| ``folk`` | Essen folk tunes (music21's corpus), derived chords | DSP instruments, a room | 2-4 | wide |
+
+``synthetic`` is the training corpus. The other two are out-of-domain evaluation sets, made by other processes at
+every step (compositions, instruments, recording, mix prior, sample rate, stem count) and never used for training
+or model selection; :mod:`mixenv.artifacts` defines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mixenv.data.corpus import CorpusConfig
+from mixenv.data.synth import chorales, folk
+from mixenv.data.synth.arrange import arrange_song
+from mixenv.data.synth.colour import apply_colouration, sample_colouration
+from mixenv.data.synth.draft import Draft
+from mixenv.data.synth.prior import sample_settings
+from mixenv.data.synth.soundfont import require_tinysoundfont, soundfont_path, soundfont_renderer
+from mixenv.params import ROLES, MixSettings, ParamSpace
+
+MONO_ROLES = frozenset({"vocals", "bass"})
+
+
+@dataclass(frozen=True)
+class Style:
+    """A corpus style: how a song is drafted, what plays it (named in the manifest) and what building it needs.
+
+    Attributes:
+        draft: Draws one song.
+        played_by: Names the instruments.
+        requires: Raises :class:`~mixenv.data.MissingDependencyError` (saying how to install it) for a missing
+            package, before anything is built.
+    """
+
+    draft: Callable[[np.random.Generator, CorpusConfig], Draft]
+    played_by: Callable[[], str]
+    requires: Callable[[], object]
+
+
+def _synthetic(rng: np.random.Generator, config: CorpusConfig) -> Draft:
+    """The training corpus: a procedural arrangement on TimGM6mb, coloured as a recording would colour it."""
+    rate, num_samples = config.sample_rate, round(config.seconds * config.sample_rate)
+    arrangement = arrange_song(rng, config.seconds)
+    stems, colourations = {}, {}
+    for role in ROLES:
+        clean = soundfont_renderer(rate).render(arrangement.parts[role], num_samples)
+        if role in MONO_ROLES:
+            clean = clean.mean(axis=0, keepdims=True)
+        colourations[role] = sample_colouration(rng, role)
+        stems[role] = apply_colouration(clean, rate, colourations[role], rng)
+
+    def prior(rng: np.random.Generator, stems: Mapping[str, np.ndarray], rate: int, space: ParamSpace) -> MixSettings:
+        return sample_settings(rng, stems, colourations, rate, space)
+
+    colouration = {role: c.as_dict() for role, c in colourations.items()}
+    return Draft(stems, prior, arrangement.describe(), {"colouration": colouration})
+
+
+STYLES: dict[str, Style] = {
+    "synthetic": Style(_synthetic, lambda: soundfont_path().name, require_tinysoundfont),
+    "chorales": Style(chorales.draft, chorales.played_by, lambda: (require_tinysoundfont(), chorales.played_by())),
+    "folk": Style(folk.draft, folk.played_by, chorales.require_music21),
+}
+"""Every style by name; the names are :data:`mixenv.data.corpus.STYLES` (which reads corpora without building)."""
