@@ -2,8 +2,9 @@
 
 A typed arguments dataclass is the single description of a command (CleanRL style): each field's type and default,
 and its ``metadata`` (``help``, optionally ``choices`` and ``metavar``), become one option. Booleans that default to
-``False`` become ``--flag``; those that default to ``True`` become ``--no-flag``. ``tuple[str, ...]`` fields take
-one or more words, ``dict[str, Any]`` fields take ``KEY=VALUE`` items parsed as Python literals.
+``False`` become ``--flag``; those that default to ``True`` become ``--no-flag``. ``tuple[str, ...]`` (or
+``tuple[int, ...]``) fields take one or more words (numbers), ``dict[str, Any]`` fields take ``KEY=VALUE`` items
+parsed as Python literals.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         elif kind.startswith("dict["):
             parser.add_argument(flag, nargs="*", default=[], metavar="KEY=VALUE", help=help_text)
         elif kind.startswith("tuple["):
+            item = _SCALARS.get(kind.removeprefix("tuple[").split(",")[0], str)
             metavar = f.metadata.get("metavar", "NAME")
-            parser.add_argument(flag, nargs="+", default=list(default), metavar=metavar, help=help_text)
+            parser.add_argument(flag, type=item, nargs="+", default=list(default), metavar=metavar, help=help_text)
         elif kind in _SCALARS:
             parser.add_argument(
                 flag,

@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mixenv.cliargs import HelpFormatter, add_dataclass_arguments, dataclass_from_namespace
+from mixenv.data.sources import SOURCES
+from mixenv.remix import RemixConfig
 from supervised.augment import AUGMENTATIONS, DEFAULT_AUGMENTATIONS
+from supervised.data import Remixing
 from supervised.models import LOSSES, MODEL_NAMES
 
 
@@ -39,11 +42,48 @@ class TrainArgs:
         default=DEFAULT_AUGMENTATIONS,
         metadata={"help": f"augmentations: any of {', '.join(AUGMENTATIONS)}, or 'all', or 'none'"},
     )
-    corpus: Path | None = field(
-        default=None, metadata={"help": "corpus folder (default: the default synthetic corpus, built on first use)"}
+    data: str = field(
+        default="synthetic",
+        metadata={
+            "help": "what to train on: a synthetic corpus, or stems without ground truth (musdb18hq, medleydb, "
+            "folder), which need --mixes-per-song",
+            "choices": tuple(SOURCES),
+        },
     )
+    data_path: Path | None = field(
+        default=None,
+        metadata={"help": "the collection's folder (default: the default synthetic corpus, built on first use)"},
+    )
+    mixes_per_song: int = field(
+        default=0,
+        metadata={
+            "help": "train on this many remixes of every song's stems (mixenv.remix: settings drawn wide, so only "
+            "the reference tells them; any multitrack trains); 0: each song's own reference and ground truth"
+        },
+    )
+    prior: str = field(
+        default="wide",
+        metadata={
+            "help": "what remixes are mixed with: the wide prior, or the song's own ground truth",
+            "choices": ("wide", "truth"),
+        },
+    )
+    recolour: bool = field(
+        default=True,
+        metadata={"help": "re-colour remixed stems", "no_help": "remix the stems as recorded (no re-colouring)"},
+    )
+    drop_role: float = field(default=0.2, metadata={"help": "chance that a remix leaves out each non-lead role"})
+    remix_rates: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "remix at sample rates drawn from these (default: the songs' own)", "metavar": "HZ"},
+    )
+    excerpt_seconds: float = field(default=5.0, metadata={"help": "each remix is of a random excerpt this long"})
     batch_size: int = field(default=16, metadata={"help": "clips per step"})
     clip_seconds: float = field(default=4.0, metadata={"help": "length of the training and validation clips"})
+    min_clip_seconds: float | None = field(
+        default=None,
+        metadata={"help": "draw each batch's clip length between this and --clip-seconds (default: fixed length)"},
+    )
     steps_per_epoch: int = field(default=0, metadata={"help": "steps per epoch (0: one pass over the train songs)"})
     lr: float = field(default=1e-3, metadata={"help": "peak learning rate of the head (AdamW)"})
     backbone_lr_scale: float = field(
@@ -87,6 +127,26 @@ class TrainArgs:
             )
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.data != "synthetic" and self.mixes_per_song < 1:
+            raise ValueError(
+                f"{self.data} songs have no ground-truth settings; train on remixes of their stems: --mixes-per-song 4"
+            )
+        if self.min_clip_seconds is not None and not 0 < self.min_clip_seconds <= self.clip_seconds:
+            raise ValueError(
+                f"min_clip_seconds must be in (0, clip_seconds={self.clip_seconds}], got {self.min_clip_seconds}"
+            )
+        if self.mixes_per_song < 0 or not 0.0 <= self.drop_role < 1.0 or self.excerpt_seconds < self.clip_seconds:
+            raise ValueError(
+                "mixes_per_song must be >= 0, drop_role in [0, 1) and excerpt_seconds at least clip_seconds, got "
+                f"{self.mixes_per_song}, {self.drop_role}, {self.excerpt_seconds}"
+            )
+
+    def remixing(self) -> Remixing | None:
+        """How the training examples are remixed (``None``: the songs' own mixes)."""
+        if not self.mixes_per_song:
+            return None
+        config = RemixConfig(self.prior == "wide", self.recolour, self.drop_role, self.remix_rates)
+        return Remixing(self.mixes_per_song, config, self.excerpt_seconds, self.seed)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:

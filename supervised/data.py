@@ -1,38 +1,45 @@
-"""Training data: every song's log-mels computed once, in memory; batches are random crops of them.
+"""Training data: every example's log-mels computed once, in memory; batches are random crops of them.
 
-A :class:`FeatureBank` holds, per song, the uint8 log-mel images of :func:`supervised.inputs.clip_logmels` over
-the whole song, its presence mask, its ground-truth settings in normalised form (the targets) and a mask that
-leaves out the controls of absent roles (they have no effect, so nothing can be learnt about them). Computing
-the default corpus's 240 songs takes about 10 s and 40 MB, so there is no disk cache to go stale.
+A :class:`FeatureBank` holds, per example, the uint8 log-mel images of :func:`supervised.inputs.clip_logmels` over
+the whole example, its presence mask, its settings in normalised form (the targets) and a mask that leaves out the
+controls of absent roles (they have no effect, so nothing can be learnt about them). An example is a song with its
+own reference and ground truth, or, with :class:`Remixing`, one of several remixes of a song's stems under settings
+drawn from a wide prior (:mod:`mixenv.remix`): then any multitrack trains, ground truth or not. The examples of one
+song form a group; an epoch visits every song once, through one of its examples drawn at random. Computing the
+default corpus's 240 songs takes about 10 s and 40 MB (remixes: about 0.15 s each), so there is no disk cache to
+go stale.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mixenv.data import SongRef
+from mixenv.data import Multitrack, SongRef
 from mixenv.features import FeatureConfig, from_uint8
 from mixenv.params import STEM_CONTROLS, ParamSpace
-from supervised.inputs import InputError, ModelInputs, clip_logmels
+from mixenv.remix import RemixConfig, remix
+from supervised.inputs import ClipLogMels, InputError, ModelInputs, clip_logmels
 
 
 @dataclass(frozen=True)
 class FeatureBank:
-    """Whole-song inputs and targets of a set of songs.
+    """Whole-example inputs and targets of a set of songs.
 
     Attributes:
-        names: Song names.
-        stems: Per song, ``(roles, mels, frames)`` uint8.
-        references: Per song, ``(2, mels, frames)`` uint8.
-        presence: ``(songs, roles)`` float32.
-        targets: ``(songs, params)`` float32 normalised ground-truth settings.
-        masks: ``(songs, params)`` float32, 0 for the controls of absent roles.
-        sample_rate: Rate of every song.
+        names: Example names (the song's, with ``#k`` for its k-th remix).
+        stems: Per example, ``(roles, mels, frames)`` uint8.
+        references: Per example, ``(2, mels, frames)`` uint8.
+        presence: ``(examples, roles)`` float32.
+        targets: ``(examples, params)`` float32 normalised settings.
+        masks: ``(examples, params)`` float32, 0 for the controls of absent roles.
+        sample_rate: Rate of the songs (remixes may be at other rates: the log-mel grid is set in seconds).
+        groups: Per song, the indices of its examples.
     """
 
     names: tuple[str, ...]
@@ -42,9 +49,21 @@ class FeatureBank:
     targets: torch.Tensor
     masks: torch.Tensor
     sample_rate: int
+    groups: tuple[tuple[int, ...], ...]
 
     def __len__(self) -> int:
         return len(self.names)
+
+    @property
+    def songs(self) -> int:
+        """How many songs the examples come from."""
+        return len(self.groups)
+
+    def epoch_order(self, rng: np.random.Generator) -> np.ndarray:
+        """One example of every song, songs in random order (a song with one example draws nothing for it)."""
+        return np.array(
+            [g[0] if len(g) == 1 else int(rng.choice(g)) for g in (self.groups[i] for i in rng.permutation(self.songs))]
+        )
 
     @property
     def min_frames(self) -> int:
@@ -67,49 +86,125 @@ def target_mask(space: ParamSpace, presence: np.ndarray) -> np.ndarray:
     return np.concatenate([strip, np.ones(space.size - strip.size, np.float32)])
 
 
+@dataclass(frozen=True)
+class Remixing:
+    """Train on remixes instead of the songs' own mixes (:mod:`mixenv.remix`).
+
+    Attributes:
+        mixes_per_song: Remixes of every song.
+        config: How each is remixed (the wide prior, re-colouring, dropped roles, sample rates).
+        excerpt_seconds: Each remix is of a random excerpt this long (``None``: the whole song); shorter is cheaper.
+        seed: Remix ``k`` of song ``i`` draws from ``default_rng([seed, i, k])``.
+    """
+
+    mixes_per_song: int = 4
+    config: RemixConfig = field(default_factory=RemixConfig)
+    excerpt_seconds: float | None = 5.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mixes_per_song < 1:
+            raise ValueError(f"mixes_per_song must be at least 1, got {self.mixes_per_song}")
+        if self.excerpt_seconds is not None and self.excerpt_seconds <= 0:
+            raise ValueError(f"excerpt_seconds must be positive, got {self.excerpt_seconds}")
+
+
 def build_bank(
-    songs: Sequence[SongRef], space: ParamSpace, features: FeatureConfig, *, progress: bool = True, desc: str = "songs"
+    songs: Sequence[SongRef],
+    space: ParamSpace,
+    features: FeatureConfig,
+    *,
+    remixing: Remixing | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    desc: str = "songs",
 ) -> FeatureBank:
-    """Load every song and compute its log-mels and targets.
+    """Load every song and compute its examples' log-mels and targets.
+
+    Args:
+        songs: The songs.
+        space: The settings layout of the targets.
+        features: The log-mel front end.
+        remixing: Remix every song (any multitrack); ``None`` trains on each song's own reference and ground truth.
+        workers: Threads computing examples (rendering and the log-mel front end release the GIL).
+        progress: Show a progress bar.
+        desc: What the songs are, for messages.
 
     Raises:
-        InputError: For no songs, a song without ground-truth settings or reference, settings over other roles,
-            or songs at different sample rates.
+        InputError: For no songs, a song without ground-truth settings or reference (without remixing), settings
+            over other roles, or songs at different sample rates.
     """
     if not songs:
-        raise InputError(f"no {desc} to build training data from; pass a corpus with songs in that split")
-    names, stems, references, presence, targets, masks, rates = [], [], [], [], [], [], set()
-    for ref in tqdm(songs, desc=f"log-mels of {desc}", unit="song", disable=not progress):
-        song = ref.load()
-        if song.settings is None or song.reference is None:
-            raise InputError(
-                f"song {song.name!r} ({ref.path}) has no ground-truth settings or no reference; supervised training "
-                "needs both: use the synthetic corpus (`mixenv corpus --out DIR`)"
-            )
-        if song.settings.space != space:
-            raise InputError(
-                f"song {song.name!r} has settings for roles {song.settings.space.roles}; the model has {space.roles}"
-            )
-        logmels = clip_logmels(song, space.roles, features)
-        assert logmels.reference is not None
-        names.append(song.name)
-        stems.append(torch.from_numpy(logmels.stems))
-        references.append(torch.from_numpy(logmels.reference))
-        presence.append(logmels.presence)
-        targets.append(song.settings.normalized())
-        masks.append(target_mask(space, logmels.presence))
-        rates.add(song.sample_rate)
+        raise InputError(f"no {desc} to build training data from; pass a collection with songs in that split")
+
+    def examples(index: int) -> tuple[int, list[tuple[str, Multitrack, ClipLogMels]]]:
+        """The song's rate, and its examples with their log-mels."""
+        song = songs[index].load()
+        if remixing is None:
+            _check_trainable(song, songs[index], space)
+            made = [(song.name, song)]
+        else:
+            made = []
+            for k in range(remixing.mixes_per_song):
+                rng = np.random.default_rng([remixing.seed, index, k])
+                made.append((f"{song.name}#{k}", remix(_excerpt(song, rng, remixing), rng, remixing.config, space)))
+        return song.sample_rate, [
+            (name, example, clip_logmels(example, space.roles, features)) for name, example in made
+        ]
+
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
+    entries: list[tuple[str, Multitrack, ClipLogMels]] = []
+    groups, rates = [], set()
+    try:
+        with tqdm(total=len(songs), desc=f"examples of {desc}", unit="song", disable=not progress) as bar:
+            for rate, made in pool.map(examples, range(len(songs))):
+                groups.append(tuple(range(len(entries), len(entries) + len(made))))
+                entries += made
+                rates.add(rate)
+                bar.update(1)
+    finally:  # on an interrupt, drop the queued songs instead of computing them all first
+        pool.shutdown(wait=True, cancel_futures=True)
     if len(rates) != 1:
         raise InputError(f"songs come at several sample rates {sorted(rates)} Hz; load them at one rate")
+    presence = np.stack([logmels.presence for _, _, logmels in entries])
     return FeatureBank(
-        tuple(names),
-        tuple(stems),
-        tuple(references),
-        torch.from_numpy(np.stack(presence)),
-        torch.from_numpy(np.stack(targets)),
-        torch.from_numpy(np.stack(masks)),
+        tuple(name for name, _, _ in entries),
+        tuple(torch.from_numpy(logmels.stems) for _, _, logmels in entries),
+        tuple(torch.from_numpy(_reference(logmels)) for _, _, logmels in entries),
+        torch.from_numpy(presence),
+        torch.from_numpy(np.stack([song.settings.normalized() for _, song, _ in entries])),
+        torch.from_numpy(np.stack([target_mask(space, p) for p in presence])),
         rates.pop(),
+        tuple(groups),
     )
+
+
+def _check_trainable(song: Multitrack, ref: SongRef, space: ParamSpace) -> None:
+    if song.settings is None or song.reference is None:
+        raise InputError(
+            f"song {song.name!r} ({ref.path}) has no ground-truth settings or no reference; train on it with "
+            "remixes of its stems instead (--mixes-per-song N), or use the synthetic corpus"
+        )
+    if song.settings.space != space:
+        raise InputError(
+            f"song {song.name!r} has settings for roles {song.settings.space.roles}; the model has {space.roles}"
+        )
+
+
+def _excerpt(song: Multitrack, rng: np.random.Generator, remixing: Remixing) -> Multitrack:
+    """A random excerpt of ``remixing.excerpt_seconds`` (the whole song if it is shorter or none is asked)."""
+    if remixing.excerpt_seconds is None:
+        return song
+    length = round(remixing.excerpt_seconds * song.sample_rate)
+    if length >= song.num_samples:
+        return song
+    start = int(rng.integers(0, song.num_samples - length + 1))
+    return song.segment(start, length)
+
+
+def _reference(logmels: ClipLogMels) -> np.ndarray:
+    assert logmels.reference is not None  # every example has a reference: its own, or the remix's
+    return logmels.reference
 
 
 def check_crop(bank: FeatureBank, crop_frames: int) -> None:

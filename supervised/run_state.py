@@ -123,12 +123,18 @@ def load_state(out: Path) -> dict[str, Any]:
 
 
 def resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
-    """The run's own arguments, with the new ``epochs`` and ``progress``."""
-    values = {
-        **stored,
+    """The run's own arguments, with the new ``epochs`` and ``progress``.
+
+    A run saved before ``--data-path`` existed stored its folder as ``corpus``; the rest of its arguments take the
+    defaults of that time (which are today's).
+    """
+    values = {**stored}
+    path = values.pop("corpus", None) or values.get("data_path")
+    values |= {
         "out": Path(stored["out"]) if stored["out"] else given.out,
-        "corpus": Path(stored["corpus"]) if stored["corpus"] else None,
+        "data_path": Path(path) if path else None,
         "augment": tuple(stored["augment"]),
+        "remix_rates": tuple(stored.get("remix_rates", ())),
     }
     return TrainArgs(**{**values, "epochs": given.epochs, "progress": given.progress, "resume": True})
 

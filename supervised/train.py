@@ -37,15 +37,14 @@ from tqdm.auto import tqdm
 
 import mixenv
 from mixenv import artifacts
-from mixenv.data import DatasetError
+from mixenv.data import DatasetError, list_songs
 from mixenv.data.atomic import write_json
-from mixenv.data.corpus import corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
 from supervised.args import TrainArgs, parse_args
 from supervised.augment import AugmentConfig, Augmenter
 from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model
-from supervised.data import Batch, FeatureBank, build_bank, check_crop, fixed_batches, random_batch
+from supervised.data import Batch, FeatureBank, Remixing, build_bank, check_crop, fixed_batches, random_batch
 from supervised.inputs import InputError
 from supervised.models import PRESETS, MixModel, ModelConfig, build_model, preset
 from supervised.run_state import (
@@ -76,7 +75,7 @@ class TrainingData:
     train: FeatureBank
     val: FeatureBank
     features: FeatureConfig
-    corpus: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -103,28 +102,49 @@ class TrainResult:
 
 
 def load_training_data(
-    corpus: str | Path | None, space: ParamSpace, features: FeatureConfig, *, progress: bool = True
+    path: str | Path | None,
+    space: ParamSpace,
+    features: FeatureConfig,
+    *,
+    source: str = "synthetic",
+    remixing: Remixing | None = None,
+    progress: bool = True,
 ) -> TrainingData:
-    """Feature banks of a corpus's train and val songs (val borrowed from train if the corpus has none).
+    """Feature banks of a collection's train and val songs (val borrowed from train if it has none).
+
+    Args:
+        path: The collection's folder; ``None`` for the default synthetic corpus (built on first use).
+        space: The settings layout of the targets.
+        features: The log-mel front end.
+        source: ``"synthetic"``, ``"musdb18hq"``, ``"medleydb"`` or ``"folder"`` (:func:`mixenv.data.list_songs`).
+        remixing: Train on remixes of the stems (needed for sources without ground truth).
+        progress: Show progress bars.
 
     Raises:
-        DatasetError: If the folder is not a corpus.
-        InputError: If there are too few songs, or they lack settings or references.
+        DatasetError: If the folder is not such a collection.
+        InputError: If there are too few songs, or they lack settings or references (without remixing).
     """
-    root = Path(corpus) if corpus is not None else artifacts.corpus()
-    train_songs, val_songs = corpus_songs(root, "train"), corpus_songs(root, "val")
+    root = Path(path) if path is not None else artifacts.corpus()
+    songs = list_songs(source, root)
+    train_songs = [s for s in songs if s.split == "train"]
+    val_songs = [s for s in songs if s.split == "val"]
     if not val_songs:
         n = max(1, round(VAL_FRACTION * len(train_songs)))
         if len(train_songs) <= n:
-            raise InputError(f"corpus {root} has {len(train_songs)} train songs and no val songs; it needs at least 2")
-        log.warning("corpus %s has no val split; validating on its last %d train songs", root, n)
+            raise InputError(f"{root} has {len(train_songs)} train songs and no val songs; it needs at least 2")
+        log.warning("%s has no val split; validating on its last %d train songs", root, n)
         train_songs, val_songs = train_songs[:-n], train_songs[-n:]
     return TrainingData(
-        build_bank(train_songs, space, features, progress=progress, desc="train songs"),
-        build_bank(val_songs, space, features, progress=progress, desc="val songs"),
+        build_bank(train_songs, space, features, remixing=remixing, progress=progress, desc="train songs"),
+        build_bank(val_songs, space, features, remixing=_val_remixing(remixing), progress=progress, desc="val songs"),
         features,
-        str(root),
+        f"{source}:{root}",
     )
+
+
+def _val_remixing(remixing: Remixing | None) -> Remixing | None:
+    """The val songs are remixed like the train songs, from their own seed stream (so never as the same mixes)."""
+    return None if remixing is None else dataclasses.replace(remixing, seed=remixing.seed + 10_000)
 
 
 def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
@@ -147,7 +167,9 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         backbone, features, provenance = _initial_backbone(args)
         config = _model_config(args, backbone, features)
     space = ParamSpace(config.roles)
-    data = data or load_training_data(args.corpus, space, features, progress=args.progress)
+    data = data or load_training_data(
+        args.data_path, space, features, source=args.data, remixing=args.remixing(), progress=args.progress
+    )
     if data.features != features:
         raise ValueError(
             f"the training data's log-mels ({data.features}) are not the ones the backbone reads ({features}); "
@@ -155,9 +177,10 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         )
     rate = data.train.sample_rate
     crop_frames = features.num_frames(round(args.clip_seconds * rate), rate)
+    shortest = features.num_frames(round((args.min_clip_seconds or args.clip_seconds) * rate), rate)
     check_crop(data.train, crop_frames)
     check_crop(data.val, crop_frames)
-    steps_per_epoch = args.steps_per_epoch or math.ceil(len(data.train) / args.batch_size)
+    steps_per_epoch = args.steps_per_epoch or math.ceil(data.train.songs / args.batch_size)
     val_batches = fixed_batches(data.val, crop_frames, args.val_clips, args.batch_size)
     augmenter = Augmenter(AugmentConfig(args.augment), space, features) if args.augment else None
     run = {
@@ -165,9 +188,10 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         "model_config": config.to_dict(),
         "features": dataclasses.asdict(features),
         "sample_rate": rate,
-        "corpus": data.corpus,
-        "train_songs": len(data.train),
-        "val_songs": len(data.val),
+        "data": data.source,
+        "train_songs": data.train.songs,
+        "train_examples": len(data.train),
+        "val_songs": data.val.songs,
         "crop_frames": crop_frames,
         "steps_per_epoch": steps_per_epoch,
         **provenance,
@@ -199,7 +223,7 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
                     optimizer,
                     data.train,
                     args,
-                    crop_frames,
+                    (shortest, crop_frames),
                     steps_per_epoch,
                     book,
                     total_steps,
@@ -294,7 +318,7 @@ def _epoch(
     optimizer: torch.optim.Optimizer,
     bank: FeatureBank,
     args: TrainArgs,
-    crop_frames: int,
+    crop_frames: tuple[int, int],
     steps: int,
     book: Book,
     total_steps: int,
@@ -303,14 +327,16 @@ def _epoch(
     augmenter: Augmenter | None,
     bar: tqdm,
 ) -> float:
-    """One epoch of optimiser steps; returns the mean training loss."""
+    """One epoch of optimiser steps on crops of ``crop_frames`` (shortest, longest) frames; the mean training loss."""
     model.train()
     needed = steps * args.batch_size
-    order = np.concatenate([rng.permutation(len(bank)) for _ in range(math.ceil(needed / len(bank)))])
+    order = np.concatenate([bank.epoch_order(rng) for _ in range(math.ceil(needed / bank.songs))])
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
+    shortest, longest = crop_frames
     for step in range(steps):
-        batch = random_batch(bank, order[step * args.batch_size : (step + 1) * args.batch_size], crop_frames, rng)
+        frames = longest if shortest == longest else int(rng.integers(shortest, longest + 1))
+        batch = random_batch(bank, order[step * args.batch_size : (step + 1) * args.batch_size], frames, rng)
         if augmenter is not None:
             batch = augmenter(batch, generator)
         inputs = batch.inputs

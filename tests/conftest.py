@@ -11,6 +11,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import yaml
 
 import mixenv  # noqa: F401  (registers MixEnv-v0)
 from mixenv.data import write_audio
@@ -35,6 +36,22 @@ def band_db(audio: np.ndarray, sr: int, low_hz: float, high_hz: float) -> float:
     spectrum = np.abs(np.fft.rfft(audio.astype(np.float64), axis=-1)) ** 2
     freqs = np.fft.rfftfreq(audio.shape[-1], 1 / sr)
     return float(10 * np.log10(spectrum[..., (freqs >= low_hz) & (freqs < high_hz)].sum() + 1e-20))
+
+
+def medley_song(root: Path, name: str, stems: list[tuple[str, np.ndarray]], metadata_dir: Path | None = None) -> None:
+    """Write a MedleyDB song: ``NAME_STEMS/``, ``NAME_MIX.wav``, ``NAME_METADATA.yaml``, from (instrument, audio)."""
+    folder = root / name
+    (folder / f"{name}_STEMS").mkdir(parents=True)
+    entries = {}
+    for i, (instrument, audio) in enumerate(stems, start=1):
+        file_name = f"{name}_STEM_{i:02d}.wav"
+        write_audio(folder / f"{name}_STEMS" / file_name, audio, SR)
+        entries[f"S{i:02d}"] = {"component": "", "filename": file_name, "instrument": instrument}
+    write_audio(folder / f"{name}_MIX.wav", np.repeat(sum(a for _, a in stems), 2, axis=0), SR)
+    metadata = {"artist": "x", "mix_filename": f"{name}_MIX.wav", "stem_dir": f"{name}_STEMS", "stems": entries}
+    target = (metadata_dir or folder) / f"{name}_METADATA.yaml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(metadata))
 
 
 @pytest.fixture

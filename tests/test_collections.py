@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from mixenv.data import DatasetError, StemsError, list_songs, read_audio, write_audio
 from mixenv.data.medleydb import role_for_instrument
 from mixenv.data.splits import exact_split, hash_split
 
-from conftest import SR, noise, tone
+from conftest import SR, medley_song, noise, tone
 
 MUSDB_SONGS = {"train": ["Artist A - Song One", "Actions - One Minute Smile"], "test": ["Artist B - Song Two"]}
 
@@ -82,21 +81,6 @@ def test_musdb_bad_roots_are_refused(tmp_path: Path, layout: str) -> None:
         list_songs("musdb18hq", root)
 
 
-def _medley_song(root: Path, name: str, stems: list[tuple[str, np.ndarray]], metadata_dir: Path | None = None) -> None:
-    folder = root / name
-    (folder / f"{name}_STEMS").mkdir(parents=True)
-    entries = {}
-    for i, (instrument, audio) in enumerate(stems, start=1):
-        file_name = f"{name}_STEM_{i:02d}.wav"
-        write_audio(folder / f"{name}_STEMS" / file_name, audio, SR)
-        entries[f"S{i:02d}"] = {"component": "", "filename": file_name, "instrument": instrument}
-    write_audio(folder / f"{name}_MIX.wav", np.repeat(sum(a for _, a in stems), 2, axis=0), SR)
-    metadata = {"artist": "x", "mix_filename": f"{name}_MIX.wav", "stem_dir": f"{name}_STEMS", "stems": entries}
-    target = (metadata_dir or folder) / f"{name}_METADATA.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(yaml.safe_dump(metadata))
-
-
 def test_medleydb_maps_instruments_onto_roles_and_sums_them(tmp_path: Path) -> None:
     kick, snare = noise(0.5, seed=1), noise(0.5, seed=2)
     stems = [
@@ -107,7 +91,7 @@ def test_medleydb_maps_instruments_onto_roles_and_sums_them(tmp_path: Path) -> N
         ("violin", tone(660, 0.5)),
         ("theremin", tone(880, 0.5)),
     ]
-    _medley_song(tmp_path, "Band_Song", stems)
+    medley_song(tmp_path, "Band_Song", stems)
     song = list_songs("medleydb", tmp_path)[0].load()
     assert song.roles == ("vocals", "drums", "bass", "other")
     np.testing.assert_allclose(
@@ -120,21 +104,21 @@ def test_medleydb_maps_instruments_onto_roles_and_sums_them(tmp_path: Path) -> N
 
 
 def test_medleydb_reads_metadata_from_the_repository_layout(tmp_path: Path) -> None:
-    _medley_song(tmp_path / "Audio", "Solo_Piece", [("piano", tone(220, 0.5))], metadata_dir=tmp_path / "Metadata")
+    medley_song(tmp_path / "Audio", "Solo_Piece", [("piano", tone(220, 0.5))], metadata_dir=tmp_path / "Metadata")
     songs = list_songs("medleydb", tmp_path)
     assert [s.name for s in songs] == ["Solo_Piece"]
     assert songs[0].load().roles == ("other",)
 
 
 def test_medleydb_song_without_metadata_is_refused(tmp_path: Path) -> None:
-    _medley_song(tmp_path, "Band_Song", [("piano", tone(220, 0.5))])
+    medley_song(tmp_path, "Band_Song", [("piano", tone(220, 0.5))])
     (tmp_path / "Band_Song" / "Band_Song_METADATA.yaml").unlink()
     with pytest.raises(DatasetError, match=r"has no Band_Song_METADATA\.yaml"):
         list_songs("medleydb", tmp_path)
 
 
 def test_medleydb_corrupt_metadata_is_refused(tmp_path: Path) -> None:
-    _medley_song(tmp_path, "Band_Song", [("piano", tone(220, 0.5))])
+    medley_song(tmp_path, "Band_Song", [("piano", tone(220, 0.5))])
     (tmp_path / "Band_Song" / "Band_Song_METADATA.yaml").write_text("stems: [unclosed")
     with pytest.raises(StemsError, match="cannot read MedleyDB metadata"):
         list_songs("medleydb", tmp_path)[0].load()

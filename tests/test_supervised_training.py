@@ -13,6 +13,7 @@ import torch
 from agents.evaluate import evaluate_policy
 from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, load_backbone, save_backbone
 from mixenv.clip import song_clips
+from mixenv.data import write_audio
 from mixenv.data.corpus import corpus_songs
 from mixenv.env import MixEnv
 from mixenv.features import FeatureConfig
@@ -22,17 +23,17 @@ from rewards.spectral import SpectralReward
 from supervised import train as train_module
 from supervised.args import TrainArgs, parse_args
 from supervised.checkpoint import load_model
-from supervised.data import fixed_batches, random_batch
+from supervised.data import Remixing, fixed_batches, random_batch
 from supervised.evaluate import evaluate_predictor, summarize_rows
 from supervised.evaluate import main as evaluate_main
-from supervised.inputs import clip_logmels
+from supervised.inputs import InputError, clip_logmels
 from supervised.models import build_model
 from supervised.policy import SupervisedPolicy
 from supervised.predictors import GroundTruthPredictor, ModelPredictor, mean_predictor, neutral_predictor
 from supervised.train import TrainingData, load_training_data, train
 from supervised.variations import evaluate_variations
 
-from conftest import SR
+from conftest import SR, medley_song, noise, tone
 
 SPACE = ParamSpace()
 NO_BACKBONE = {"fad": 0.0, "anomaly": 0.0}
@@ -352,3 +353,84 @@ def test_cvae_variations_are_rendered_scored_and_diverse(
     cnn = train(dataclasses.replace(args, out=args.out.parent / "cnn", epochs=1), data).out
     with pytest.raises(TypeError, match="--model cvae"):
         evaluate_variations(load_model(cnn), clips, MetricSuite(SpectralReward()))
+
+
+# --- remixes: the randomised training data, and training on stems without ground truth -----------------------------
+
+
+def test_remixed_training_data_groups_several_remixes_per_song(tiny_corpus: Path) -> None:
+    remixing = Remixing(mixes_per_song=3, excerpt_seconds=2.0)
+    data = load_training_data(tiny_corpus, SPACE, FeatureConfig(), remixing=remixing, progress=False)
+    assert data.train.songs == 4 and len(data.train) == 12 and all(len(g) == 3 for g in data.train.groups)
+    assert data.train.stems[0].shape[-1] == FeatureConfig().num_frames(2 * SR, SR)
+    assert not torch.equal(data.train.targets[0], data.train.targets[1])  # each remix has its own settings
+    order = data.train.epoch_order(np.random.default_rng(0))
+    assert sorted(i // 3 for i in order) == [0, 1, 2, 3]  # every song once per epoch, through one of its remixes
+    again = load_training_data(tiny_corpus, SPACE, FeatureConfig(), remixing=remixing, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(data.train.references, again.train.references, strict=True))
+
+
+def test_a_model_trains_on_remixes_with_clips_of_varied_length(args: TrainArgs) -> None:
+    args = dataclasses.replace(
+        args, mixes_per_song=2, excerpt_seconds=2.0, min_clip_seconds=0.5, remix_rates=(22_050, 44_100)
+    )
+    result = train(args)
+    config = json.loads((result.out / "config.json").read_text())
+    assert config["train_examples"] == 2 * config["train_songs"] and np.isfinite(result.validation["loss"])
+
+
+@pytest.fixture
+def stems_only(tmp_path: Path, write_song) -> Path:
+    """A folder collection of five songs with stems and no reference or settings (like a user's own)."""
+    for i in range(5):
+        write_song(
+            tmp_path / "stems" / f"song {i}",
+            {
+                "Lead Vox.wav": tone(300 + 40 * i, 3.0, 0.1),
+                "Kick.wav": noise(3.0, 0.05, seed=i),
+                "Synth Bass.wav": tone(55, 3.0, 0.2),
+            },
+        )
+    return tmp_path / "stems"
+
+
+def test_stems_without_ground_truth_train_on_remixes(args: TrainArgs, stems_only: Path) -> None:
+    result = train(
+        dataclasses.replace(args, data="folder", data_path=stems_only, mixes_per_song=2, excerpt_seconds=2.0)
+    )
+    assert np.isfinite(result.validation["loss"]) and load_model(result.out).module.space == SPACE
+
+
+def test_stems_without_ground_truth_need_remixes(stems_only: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--data", "musdb18hq", "--data-path", "/data/musdb"])
+    assert "--mixes-per-song 4" in capsys.readouterr().err
+    with pytest.raises(InputError, match="remixes of its stems instead"):
+        load_training_data(stems_only, SPACE, FeatureConfig(), source="folder", progress=False)
+
+
+@pytest.mark.parametrize("layout", ["musdb18hq", "medleydb"])
+def test_real_collection_layouts_train_on_remixes(args: TrainArgs, tmp_path: Path, layout: str) -> None:
+    root = tmp_path / layout
+    names = ["Actions - One Minute Smile", "Artist A - Song One", "Artist C - Song Three"]  # the first is MUSDB val
+    for i, name in enumerate(names):
+        stems = {"vocals": tone(300 + 50 * i, 3.0, 0.1), "drums": noise(3.0, 0.05, seed=i), "bass": tone(60, 3.0, 0.2)}
+        stems["other"] = noise(3.0, 0.01, seed=i + 9)
+        if layout == "musdb18hq":
+            for role, audio in stems.items():
+                write_audio(root / "train" / name / f"{role}.wav", audio, SR)
+            write_audio(root / "train" / name / "mixture.wav", sum(np.repeat(a, 2, axis=0) for a in stems.values()), SR)
+        else:
+            medley_song(
+                root,
+                name.replace(" ", "_"),
+                [
+                    ("male singer", stems["vocals"]),
+                    ("drum set", stems["drums"]),
+                    ("electric bass", stems["bass"]),
+                    ("piano", stems["other"]),
+                ],
+            )
+    result = train(dataclasses.replace(args, data=layout, data_path=root, mixes_per_song=2, excerpt_seconds=2.0))
+    config = json.loads((result.out / "config.json").read_text())
+    assert config["data"].startswith(layout) and config["train_songs"] + config["val_songs"] == 3
