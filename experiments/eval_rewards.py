@@ -1,18 +1,22 @@
-"""Do the reward terms notice bad mixes, and do they point toward the right mix?
+"""Do the reward terms notice bad mixes, know good mixes they have not seen, and point toward the right mix?
 
-On held-out songs of the default corpus, with the default pretrained backbone and good-mix model (both built on
-first use), three measurements:
+On held-out songs of the default corpus and on the out-of-domain evaluation sets, with the default pretrained
+backbone and good-mix model (both built on first use), four measurements:
 
 1. Anomaly detection: ROC-AUC of good mixes against each corruption of ``rewards.corrupt`` at full strength, for
-   the shipped detector and for detectors on the other feature sets (and the per-clip FAD as a detector). The
-   goal is a mean AUC of at least 0.95 for the shipped detector.
-2. Direction: for every song, settings are sampled around the ground truth (normalised settings plus noise of
-   increasing scale) and each term's score is compared with the settings' distance from the ground truth (mean
-   absolute difference in normalised space) by Spearman correlation. A reward that points toward the right mix
-   has a NEGATIVE correlation (higher score, closer settings). Reported pooled over all songs and as the mean of
-   per-song correlations (what one RL episode sees).
-3. Set-level FAD and FAD-∞ (Chung & Chen-style extrapolation over subset sizes) of the good held-out mixes and
-   of each corrupted set against the good-mix statistics.
+   the shipped detector and for detectors on the other feature sets (and the per-clip FAD as a detector), on the
+   corpus's test songs and on each evaluation set's songs. The goals: a mean AUC of at least 0.95 in domain and
+   0.9 out of domain.
+2. False alarms: how anomalous each set's own good mixes (its references) score, and the share above 2 (two
+   standard deviations above a typical good mix of the training pool). The goal: out-of-domain references within
+   0.5 of in-domain ones on the anomaly scale.
+3. Direction (corpus test songs): for every song, settings are sampled around the ground truth (normalised
+   settings plus noise of increasing scale) and each term's score is compared with the settings' distance from
+   the ground truth (mean absolute difference in normalised space) by Spearman correlation. A reward that points
+   toward the right mix has a NEGATIVE correlation (higher score, closer settings). Reported pooled over all
+   songs and as the mean of per-song correlations (what one RL episode sees).
+4. Set-level FAD and FAD-∞ (Chung & Chen-style extrapolation over subset sizes) of the good held-out mixes and
+   of each corrupted set against the good-mix statistics (corpus test songs).
 
 Writes ``eval_rewards.png`` (ROC curves and score-vs-distance scatters) and ``eval_rewards.json`` to ``--out``.
 Everything random is drawn from ``--seed``.
@@ -43,12 +47,17 @@ from rewards.anomaly import FEATURE_SETS, AnomalyDetector, AnomalyReward, mix_fe
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
 from rewards.fad import FADReward, GaussianStats, evaluate_fad, frechet_distance
-from rewards.goodmix import GoodMixModel
+from rewards.goodmix import GoodMixModel, build_good_mix_model
 from rewards.loudness import LoudnessReward
 from rewards.spectral import SpectralDistance
 
 TERMS = ("spectral", "loudness", "fad", "anomaly")
 AUC_GOAL = 0.95
+OOD_AUC_GOAL = 0.9
+FALSE_ALARM = 2.0
+"""A good mix scoring above this anomaly (two standard deviations above a typical training good mix) is a false
+alarm."""
+TEST_SPLIT = "corpus test split"
 
 
 @dataclass(frozen=True)
@@ -67,22 +76,39 @@ def main() -> None:
     parser.add_argument("--clip-starts", type=float, nargs="+", default=[0.0, 3.0, 6.0], help="clip starts (s)")
     parser.add_argument("--settings-per-song", type=int, default=10, help="sampled settings per song for (2)")
     parser.add_argument("--max-noise", type=float, default=0.8, help="largest noise scale in normalised units")
+    parser.add_argument(
+        "--variations",
+        type=int,
+        default=None,
+        help="fit a good-mix model here with this many varied mixes per training song (default: the shipped model)",
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs"), help="folder for the PNG and the JSON")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     start = time.perf_counter()
     checkpoint, model = artifacts.reward_models()
+    if args.variations is not None:
+        train = list_songs("synthetic", artifacts.corpus(), "train")
+        model = build_good_mix_model(checkpoint, train, variations=args.variations, seed=args.seed)
+    sets = {
+        TEST_SPLIT: artifacts.corpus(),
+        **{name: artifacts.evaluation_set(name) for name in artifacts.EVALUATION_SETS},
+    }
     setup_seconds = time.perf_counter() - start
-    songs = [ref.load() for ref in list_songs("synthetic", artifacts.corpus(), args.split)]
-    rate = songs[0].sample_rate
-    embedder = AudioEmbedder(checkpoint, rate)
-    print(f"{len(songs)} {args.split} songs, {model.clip_seconds:g} s clips; good-mix model: {model.info}\n")
+    embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
+    print(f"{model.clip_seconds:g} s clips; good-mix model: {model.info}\n")
 
-    clips = _corrupted_clips(songs, embedder, model, args)
-    detection = _detection(clips, model)
+    per_set = {}
+    for name, folder in sets.items():
+        songs = [ref.load() for ref in list_songs("synthetic", folder, args.split if name == TEST_SPLIT else "test")]
+        clips = _corrupted_clips(songs, embedder.at_rate(songs[0].sample_rate), model, args)
+        per_set[name] = {"songs": songs, "clips": clips, "detection": _detection(clips, model)}
+    songs, clips, detection = (per_set[TEST_SPLIT][key] for key in ("songs", "clips", "detection"))
     _print_detection(detection, model.detector.feature_set)
-    direction = _direction(songs, embedder, model, args)
+    carry = _carry_over(per_set, model)
+    _print_carry_over(carry)
+    direction = _direction(songs, embedder.at_rate(songs[0].sample_rate), model, args)
     _print_direction(direction["spearman"])
     fad_table = _set_fad(clips, model.fad, args.seed)
     _print_fad(fad_table)
@@ -98,6 +124,7 @@ def main() -> None:
             "clip_seconds": model.clip_seconds,
             "good_mix_model": model.info,
             "auc": {fs: d["auc"] for fs, d in detection.items()},
+            "sets": carry,
             "spearman": direction["spearman"],
             "fad": fad_table,
             "seconds": {"setup": round(setup_seconds, 1), "total": round(seconds, 1)},
@@ -155,6 +182,47 @@ def _detection(clips: Mapping[str, list[Clip]], model: GoodMixModel) -> dict[str
         aucs["mean"] = float(np.mean(list(aucs.values())))
         result[label] = {"auc": aucs, "roc": rocs}
     return result
+
+
+def _carry_over(per_set: Mapping[str, dict], model: GoodMixModel) -> dict[str, dict[str, float]]:
+    """Per set: the shipped detector's anomaly of the good mixes (mean, false-alarm share) and its mean AUC."""
+    table = {}
+    for name, entry in per_set.items():
+        good = model.detector.score(np.stack([c.features for c in entry["clips"]["good"]]))
+        table[name] = {
+            "songs": len(entry["songs"]),
+            "good_anomaly": float(np.mean(good)),
+            "false_alarms": float(np.mean(good > FALSE_ALARM)),
+            **{f"auc_{k}": v for k, v in entry["detection"][model.detector.feature_set]["auc"].items()},
+        }
+    return table
+
+
+def _print_carry_over(table: Mapping[str, dict[str, float]]) -> None:
+    names = list(table)
+    corruptions = [k.removeprefix("auc_") for k in table[names[0]] if k.startswith("auc_") and k != "auc_mean"]
+    rows = [
+        [
+            name,
+            t["songs"],
+            t["good_anomaly"],
+            f"{100 * t['false_alarms']:.0f}%",
+            *(t[f"auc_{c}"] for c in corruptions),
+            t["auc_mean"],
+        ]
+        for name, t in table.items()
+    ]
+    headers = ["songs", "n", "good mixes' anomaly", f"above {FALSE_ALARM:g}", *corruptions, "mean AUC"]
+    print(
+        format_table(headers, rows, title="(2) The shipped detector in and out of domain: its good mixes and its AUC")
+    )
+    gap = max(t["good_anomaly"] for n, t in table.items() if n != TEST_SPLIT) - table[TEST_SPLIT]["good_anomaly"]
+    worst = min(t["auc_mean"] for n, t in table.items() if n != TEST_SPLIT)
+    print(
+        f"out-of-domain references score up to {gap:.2f} above in-domain ones (goal <= 0.5: "
+        f"{'met' if gap <= 0.5 else 'NOT met'}); lowest out-of-domain mean AUC {worst:.3f} (goal >= {OOD_AUC_GOAL}: "
+        f"{'met' if worst >= OOD_AUC_GOAL else 'NOT met'})\n"
+    )
 
 
 def _direction(songs: list[Multitrack], embedder: AudioEmbedder, model: GoodMixModel, args: argparse.Namespace) -> dict:
@@ -238,7 +306,7 @@ def _print_detection(detection: Mapping[str, dict], shipped: str) -> None:
 
 
 def _print_direction(spearman: Mapping[str, dict[str, float]]) -> None:
-    print("(2) Spearman correlation of each term's score with the settings' distance from the ground truth")
+    print("(3) Spearman correlation of each term's score with the settings' distance from the ground truth")
     print("    (negative is good: a higher score means settings closer to the right mix)")
     rows = [[term, values["pooled"], values["per_song_mean"]] for term, values in spearman.items()]
     print(format_table(["term", "pooled", "per-song mean"], rows) + "\n")
@@ -250,7 +318,7 @@ def _print_fad(table: Mapping[str, dict[str, float]]) -> None:
         format_table(
             ["set", "FAD", "FAD-∞"],
             rows,
-            title="(3) Set-level FAD of held-out clips against the good-mix statistics",
+            title="(4) Set-level FAD of held-out clips against the good-mix statistics",
             digits=2,
         )
     )

@@ -24,6 +24,7 @@ from mixenv.backbone import AudioEmbedder, BackboneCheckpoint
 from mixenv.data import SongRef
 from mixenv.data.atomic import load_arrays, save_arrays
 from mixenv.loudness import rms_dbfs
+from mixenv.remix import RemixConfig, remix
 from rewards.anomaly import DEFAULT_FEATURE_SET, AnomalyDetector, AnomalyReward, mix_features
 from rewards.fad import FADReward, GaussianStats
 
@@ -36,6 +37,9 @@ MAX_CLIPS_PER_SONG = 8
 """Long songs (MUSDB's are minutes) give at most this many clips, spread evenly, so no song dominates."""
 SILENT_CLIP_DBFS = -60.0
 """Clips quieter than this (intros, outros, gaps) are skipped: silence is not an example of a good mix."""
+VARIATIONS = RemixConfig(wide=False, recolour=True, drop_role=0.3, sample_rates=(22_050, 44_100, 48_000))
+"""How a song's extra good mixes vary it: other recordings of its parts, fewer instruments, other rates; its own
+settings mix them (:mod:`mixenv.remix`)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ def build_good_mix_model(
     clip_seconds: float = CLIP_SECONDS,
     hop_seconds: float = CLIP_HOP_SECONDS,
     feature_set: str = DEFAULT_FEATURE_SET,
+    variations: int = 0,
     seed: int = 0,
     progress: bool = True,
 ) -> GoodMixModel:
@@ -104,28 +109,51 @@ def build_good_mix_model(
 
     Songs may come from several collections and sample rates (each rate gets its own log-mel front end).
 
+    Args:
+        checkpoint: The backbone.
+        songs: Songs with a reference mix: the good mixes.
+        clip_seconds: Length of each good clip.
+        hop_seconds: Hop between clips of one mix.
+        feature_set: What the detector reads.
+        variations: Per song with ground-truth settings, this many more good mixes to widen the pool beyond one
+            generator's sound: its stems re-coloured, some roles (not the lead) left out, at another sample rate,
+            mixed with its own settings (:data:`VARIATIONS`).
+        seed: Seeds the variations and the detector's calibration folds.
+        progress: Show a progress bar.
+
     Raises:
         ValueError: If a song has no reference mix, or the songs give too few clips to fit a detector.
     """
     embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
     frames, features = [], []
     sources: dict[str, int] = {}
-    for ref in tqdm(songs, desc="good-mix model", unit="song", disable=not progress):
+    for index, ref in enumerate(tqdm(songs, desc="good-mix model", unit="song", disable=not progress)):
         song = ref.load()
         if song.reference is None:
             raise ValueError(f"song {song.name!r} ({ref.path}) has no reference mix; pass songs with a mix")
-        rate = song.sample_rate
-        clips = good_clips(song.reference, rate, clip_seconds, hop_seconds)
-        if not clips:
-            continue
-        embeddings, clip_frames = embedder.at_rate(rate)(np.stack(clips))
-        frames.extend(clip_frames)
-        features.extend(mix_features(e, f, c, rate) for e, f, c in zip(embeddings, clip_frames, clips, strict=True))
+        mixes = [(song.reference, song.sample_rate)]
+        if song.settings is not None:
+            for k in range(variations):
+                varied = remix(song, np.random.default_rng([seed, index, k]), VARIATIONS, song.settings.space)
+                mixes.append((varied.reference, varied.sample_rate))
+        for mix, rate in mixes:
+            clips = good_clips(mix, rate, clip_seconds, hop_seconds)
+            if not clips:
+                continue
+            embeddings, clip_frames = embedder.at_rate(rate)(np.stack(clips))
+            frames.extend(clip_frames)
+            features.extend(mix_features(e, f, c, rate) for e, f, c in zip(embeddings, clip_frames, clips, strict=True))
         sources[ref.source] = sources.get(ref.source, 0) + 1
     if not features:
         raise ValueError(f"no clip of {clip_seconds} s above {SILENT_CLIP_DBFS} dBFS in {len(songs)} songs")
     features_array = np.stack(features)
-    info = {"songs": sources, "clips": len(features), "clip_seconds": clip_seconds, "hop_seconds": hop_seconds}
+    info = {
+        "songs": sources,
+        "variations": variations,
+        "clips": len(features),
+        "clip_seconds": clip_seconds,
+        "hop_seconds": hop_seconds,
+    }
     return GoodMixModel(
         GaussianStats.fit(np.concatenate(frames)),
         AnomalyDetector.fit(features_array, feature_set=feature_set, seed=seed),

@@ -78,6 +78,13 @@ class TrainArgs:
         metadata={"help": "remix at sample rates drawn from these (default: the songs' own)", "metavar": "HZ"},
     )
     excerpt_seconds: float = field(default=5.0, metadata={"help": "each remix is of a random excerpt this long"})
+    originals: bool = field(
+        default=True,
+        metadata={
+            "help": "keep each song's own mix beside its remixes (where it has a ground truth)",
+            "no_help": "train on the remixes alone",
+        },
+    )
     batch_size: int = field(default=16, metadata={"help": "clips per step"})
     clip_seconds: float = field(default=4.0, metadata={"help": "length of the training and validation clips"})
     min_clip_seconds: float | None = field(
@@ -146,7 +153,7 @@ class TrainArgs:
         if not self.mixes_per_song:
             return None
         config = RemixConfig(self.prior == "wide", self.recolour, self.drop_role, self.remix_rates)
-        return Remixing(self.mixes_per_song, config, self.excerpt_seconds, self.seed)
+        return Remixing(self.mixes_per_song, config, self.excerpt_seconds, self.seed, self.originals)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainArgs:

@@ -93,6 +93,8 @@ class Remixing:
     Attributes:
         mixes_per_song: Remixes of every song.
         config: How each is remixed (the wide prior, re-colouring, dropped roles, sample rates).
+        originals: Keep each song's own mix as one more example where it has a ground truth (the conventional mixes
+            its prior makes, beside the wide prior's).
         excerpt_seconds: Each remix is of a random excerpt this long (``None``: the whole song); shorter is cheaper.
         seed: Remix ``k`` of song ``i`` draws from ``default_rng([seed, i, k])``.
     """
@@ -101,6 +103,7 @@ class Remixing:
     config: RemixConfig = field(default_factory=RemixConfig)
     excerpt_seconds: float | None = 5.0
     seed: int = 0
+    originals: bool = True
 
     def __post_init__(self) -> None:
         if self.mixes_per_song < 1:
@@ -144,7 +147,7 @@ def build_bank(
             _check_trainable(song, songs[index], space)
             made = [(song.name, song)]
         else:
-            made = []
+            made = [(song.name, song)] if remixing.originals and song.settings is not None else []
             for k in range(remixing.mixes_per_song):
                 rng = np.random.default_rng([remixing.seed, index, k])
                 made.append((f"{song.name}#{k}", remix(_excerpt(song, rng, remixing), rng, remixing.config, space)))

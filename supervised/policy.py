@@ -20,7 +20,7 @@ import numpy as np
 
 from supervised.checkpoint import LoadedModel
 from supervised.inputs import InputError
-from supervised.predictors import ModelPredictor
+from supervised.predictors import LoudnessMatched, ModelPredictor, Predictor
 
 if TYPE_CHECKING:
     from mixenv.env import MixEnv
@@ -32,6 +32,8 @@ class SupervisedPolicy:
     Args:
         model: A loaded model, or its checkpoint file or run folder.
         use_reference: Show the model the reference when the song has one; ``False`` mixes reference-free.
+        match_loudness: Master the predicted settings to the reference's loudness (-14 LUFS without one), as
+            :class:`~supervised.predictors.LoudnessMatched` does.
         name: Name in tables (default: ``supervised <model name>``).
 
     Raises:
@@ -39,9 +41,15 @@ class SupervisedPolicy:
     """
 
     def __init__(
-        self, model: LoadedModel | str | os.PathLike[str], *, use_reference: bool = True, name: str | None = None
+        self,
+        model: LoadedModel | str | os.PathLike[str],
+        *,
+        use_reference: bool = True,
+        match_loudness: bool = False,
+        name: str | None = None,
     ) -> None:
-        self.predictor = ModelPredictor(model, use_reference=use_reference)
+        model_predictor = ModelPredictor(model, use_reference=use_reference)
+        self.predictor: Predictor = LoudnessMatched(model_predictor) if match_loudness else model_predictor
         self.name = name or f"supervised {self.predictor.name}"
         self.action: np.ndarray | None = None
 

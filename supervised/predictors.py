@@ -1,8 +1,9 @@
 """What sets a clip's controls in an evaluation: a trained model, and the baselines a model must beat.
 
-:class:`ModelPredictor` (a trained model), :func:`mean_predictor` (the mean ground truth of the training songs,
-the same for every song), :func:`neutral_predictor` (unity settings: the plain sum of the stems) and
-:class:`GroundTruthPredictor` (each song's own truth: the floor of every metric).
+:class:`ModelPredictor` (a trained model; :class:`LoudnessMatched` masters its settings to the reference's
+loudness), :func:`mean_predictor` (the mean ground truth of the training songs, the same for every song),
+:func:`neutral_predictor` (unity settings: the plain sum of the stems) and :class:`GroundTruthPredictor` (each
+song's own truth: the floor of every metric).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import torch
 
 from mixenv.checkpoint import Trained
 from mixenv.data import Multitrack
-from mixenv.params import ParamSpace
+from mixenv.loudness import integrated_lufs
+from mixenv.mastering import drive_to_loudness
+from mixenv.params import MixSettings, ParamSpace
+from mixenv.render import Renderer
 from supervised.checkpoint import LoadedModel, load_model
 from supervised.data import FeatureBank
 from supervised.inputs import InputError, ModelInputs, batch_inputs, clip_logmels
@@ -67,6 +71,37 @@ class ModelPredictor:
         """Settings ``(batch, params)`` float32 for ready-made inputs."""
         with torch.inference_mode():
             return self.model(*inputs).numpy()
+
+
+class LoudnessMatched:
+    """Another predictor's settings, then mastered to the reference's loudness (``target_lufs`` without one).
+
+    Loudness is a number the reference states outright, so it is matched rather than guessed: the limiter drives up
+    to 12 dB and the faders do the rest (:func:`mixenv.mastering.drive_to_loudness`), at the cost of two more
+    renders of the clip.
+
+    Args:
+        predictor: Predicts the settings.
+        target_lufs: The loudness of a clip without a reference (or of a reference-free predictor's).
+    """
+
+    def __init__(self, predictor: Predictor, target_lufs: float = -14.0) -> None:
+        self.predictor, self.space, self.target_lufs = predictor, predictor.space, target_lufs
+        self.name = f"{predictor.name}, loudness matched"
+
+    def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
+        vectors = []
+        for clip, vector in zip(clips, self.predictor.predict(clips), strict=True):
+            renderer = Renderer(clip.sample_rate, self.space.roles)
+            reads_reference = clip.reference is not None and getattr(self.predictor, "use_reference", True)
+            target = integrated_lufs(clip.reference, clip.sample_rate) if reads_reference else self.target_lufs
+
+            def render(settings: MixSettings, clip: Multitrack = clip, renderer: Renderer = renderer) -> np.ndarray:
+                return renderer.render(clip.stems, settings).mix
+
+            matched = drive_to_loudness(render, self.space.to_physical(vector), clip.roles, clip.sample_rate, target)
+            vectors.append(matched.normalized())
+        return np.stack(vectors)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,18 @@ def tiny_model(checkpoint: BackboneCheckpoint, tiny_corpus: Path) -> GoodMixMode
     return build_good_mix_model(checkpoint, songs, clip_seconds=1.0, hop_seconds=0.5, progress=False)
 
 
+def test_variations_widen_the_pool_of_good_mixes(
+    checkpoint: BackboneCheckpoint, tiny_model: GoodMixModel, tiny_corpus: Path
+) -> None:
+    songs = list_songs("synthetic", tiny_corpus)[:4]
+    wider = build_good_mix_model(checkpoint, songs, clip_seconds=1.0, hop_seconds=0.5, variations=2, progress=False)
+    assert wider.info["variations"] == 2 and wider.info["clips"] > 2 * tiny_model.info["clips"]
+    # Re-coloured and thinned-out mixes spread the tonal balance the detector learns as normal.
+    bands = [DESCRIPTORS.index(name) for name in DESCRIPTORS if name.startswith("band_")]
+    columns = np.arange(wider.features.shape[1] - len(DESCRIPTORS), wider.features.shape[1])[bands]
+    assert (wider.features[:, columns].std(axis=0) > tiny_model.features[:, columns].std(axis=0)).all()
+
+
 @pytest.fixture(scope="module")
 def held_out_scores(tiny_model: GoodMixModel, embedder: AudioEmbedder, tiny_corpus: Path) -> dict[str, np.ndarray]:
     """Anomaly of 1 s clips of the last two songs, good and under each full-strength corruption."""

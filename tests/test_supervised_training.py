@@ -17,7 +17,9 @@ from mixenv.data import write_audio
 from mixenv.data.corpus import corpus_songs
 from mixenv.env import MixEnv
 from mixenv.features import FeatureConfig
+from mixenv.loudness import integrated_lufs
 from mixenv.params import ParamSpace
+from mixenv.render import Renderer
 from rewards.metrics import MetricSuite
 from rewards.spectral import SpectralReward
 from supervised import train as train_module
@@ -29,7 +31,13 @@ from supervised.evaluate import main as evaluate_main
 from supervised.inputs import InputError, clip_logmels
 from supervised.models import build_model
 from supervised.policy import SupervisedPolicy
-from supervised.predictors import GroundTruthPredictor, ModelPredictor, mean_predictor, neutral_predictor
+from supervised.predictors import (
+    GroundTruthPredictor,
+    LoudnessMatched,
+    ModelPredictor,
+    mean_predictor,
+    neutral_predictor,
+)
 from supervised.train import TrainingData, load_training_data, train
 from supervised.variations import evaluate_variations
 
@@ -359,7 +367,7 @@ def test_cvae_variations_are_rendered_scored_and_diverse(
 
 
 def test_remixed_training_data_groups_several_remixes_per_song(tiny_corpus: Path) -> None:
-    remixing = Remixing(mixes_per_song=3, excerpt_seconds=2.0)
+    remixing = Remixing(mixes_per_song=3, excerpt_seconds=2.0, originals=False)
     data = load_training_data(tiny_corpus, SPACE, FeatureConfig(), remixing=remixing, progress=False)
     assert data.train.songs == 4 and len(data.train) == 12 and all(len(g) == 3 for g in data.train.groups)
     assert data.train.stems[0].shape[-1] == FeatureConfig().num_frames(2 * SR, SR)
@@ -368,15 +376,18 @@ def test_remixed_training_data_groups_several_remixes_per_song(tiny_corpus: Path
     assert sorted(i // 3 for i in order) == [0, 1, 2, 3]  # every song once per epoch, through one of its remixes
     again = load_training_data(tiny_corpus, SPACE, FeatureConfig(), remixing=remixing, progress=False)
     assert all(torch.equal(a, b) for a, b in zip(data.train.references, again.train.references, strict=True))
-
-
-def test_a_model_trains_on_remixes_with_clips_of_varied_length(args: TrainArgs) -> None:
-    args = dataclasses.replace(
-        args, mixes_per_song=2, excerpt_seconds=2.0, min_clip_seconds=0.5, remix_rates=(22_050, 44_100)
+    with_originals = load_training_data(
+        tiny_corpus, SPACE, FeatureConfig(), remixing=dataclasses.replace(remixing, originals=True), progress=False
     )
-    result = train(args)
+    assert len(with_originals.train) == 16 and with_originals.train.names[0] == data.train.names[0].split("#")[0]
+
+
+def test_a_model_trains_on_remixes_with_clips_of_varied_length(args: TrainArgs, tiny_corpus: Path) -> None:
+    changes = {"mixes_per_song": 2, "excerpt_seconds": 2.0, "min_clip_seconds": 0.5, "remix_rates": (22_050, 44_100)}
+    result = train(dataclasses.replace(args, data_path=tiny_corpus, **changes))
     config = json.loads((result.out / "config.json").read_text())
-    assert config["train_examples"] == 2 * config["train_songs"] and np.isfinite(result.validation["loss"])
+    assert config["train_songs"] == 4 and config["train_examples"] == 3 * 4  # two remixes and the song's own mix
+    assert np.isfinite(result.validation["loss"])
 
 
 @pytest.fixture
@@ -434,3 +445,14 @@ def test_real_collection_layouts_train_on_remixes(args: TrainArgs, tmp_path: Pat
     result = train(dataclasses.replace(args, data=layout, data_path=root, mixes_per_song=2, excerpt_seconds=2.0))
     config = json.loads((result.out / "config.json").read_text())
     assert config["data"].startswith(layout) and config["train_songs"] + config["val_songs"] == 3
+
+
+def test_loudness_matching_lands_the_mix_on_the_references_loudness(trained_run: Path, tiny_corpus: Path) -> None:
+    clips = [c.excerpt for c in song_clips(corpus_songs(tiny_corpus), clip_seconds=2.0, preroll_seconds=0.0)]
+    for use_reference, target in ((True, None), (False, -16.0)):
+        predictor = LoudnessMatched(ModelPredictor(trained_run, use_reference=use_reference), target_lufs=-16.0)
+        for clip, vector in zip(clips, predictor.predict(clips), strict=True):
+            mix = Renderer(SR).render(clip.stems, SPACE.to_physical(vector)).mix
+            wanted = integrated_lufs(clip.reference, SR) if target is None else target
+            assert integrated_lufs(mix, SR) == pytest.approx(wanted, abs=0.3)
+    assert predictor.name.endswith("loudness matched")
