@@ -19,11 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
 from agents.policies import AgentPolicy, MixPolicy
 from agents.train import train as train_agent
+from experiments import methods
 from experiments.compare import (
     TEST_SPLIT,
     evaluation_sets,
@@ -41,28 +39,10 @@ from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
 from supervised.args import TrainArgs as SupervisedArgs
 from supervised.models import MODEL_NAMES
-from supervised.policy import SupervisedPolicy
 from supervised.train import train as train_supervised
 
 
-class GroundTruthPolicy:
-    """Plays the clip's ground-truth settings: what a perfect method would reach (synthetic songs only)."""
-
-    name = "ground truth"
-
-    def __init__(self) -> None:
-        self.action = np.zeros(0, np.float32)
-
-    def reset(self, env: MixEnv) -> None:
-        if env.clip.settings is None:
-            raise ValueError(f"song {env.clip.name!r} has no ground-truth settings")
-        self.action = env.clip.settings.normalized()
-
-    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-        return self.action
-
-
-def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, SupervisedPolicy]:
+def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, Path]:
     """PPO and the supervised model, trained into ``args.out`` (a finished PPO run is reused, a supervised resumed)."""
     run = args.out / "ppo"
     if (run / "model.zip").is_file():
@@ -81,21 +61,18 @@ def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, SupervisedPolic
         clip_seconds=3.0,
         resume=(supervised_run / "last.pt").is_file(),
     )
-    return AgentPolicy(run), SupervisedPolicy(train_supervised(supervised).out)
+    return AgentPolicy(run), train_supervised(supervised).out
 
 
 def methods_on(
-    env: MixEnv, data: dict[str, Any], ppo: AgentPolicy, supervised: SupervisedPolicy, args: argparse.Namespace
+    env: MixEnv, data: dict[str, Any], ppo: AgentPolicy, supervised_run: Path, args: argparse.Namespace
 ) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """Every method, each with the env it mixes the songs of ``data`` in."""
     return {
-        "neutral": (NeutralPolicy(), env),
-        "loudness balance": (LoudnessBalancePolicy(), env),
-        "reference matching": (ReferenceMatchPolicy(), env),
-        "cma-es": (CMAESPolicy(budget=args.cmaes_budget, seed=args.seed), env),
-        "ppo": (ppo, ppo.env("test", **data)),  # the songs as the agent observes them (backbone embeddings)
-        f"supervised {args.supervised_model}": (supervised, env),
-        "ground truth": (GroundTruthPolicy(), env),
+        **methods.heuristics(env, args.cmaes_budget, args.seed),
+        **methods.agent(ppo, data, "ppo"),
+        **methods.supervised(env, supervised_run, f"supervised {args.supervised_model}"),
+        "ground truth": (methods.GroundTruthPolicy(), env),
     }
 
 
@@ -117,13 +94,10 @@ def main() -> None:
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     songs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, data in evaluation_sets().items():
-        methods = methods_on(
-            test_env if name == TEST_SPLIT else MixEnv(split="test", **data), data, ppo, supervised, args
-        )
+        env = test_env if name == TEST_SPLIT else MixEnv(split="test", **data)
+        lineup = methods_on(env, data, ppo, supervised, args)
         print(f"\nmixing the songs of the {name} with each method ...")
-        songs[name] = {
-            method: run_policy(policy, env, None, evaluation_seed) for method, (policy, env) in methods.items()
-        }
+        songs[name] = {method: run_policy(policy, e, None, evaluation_seed) for method, (policy, e) in lineup.items()}
         results[name] = {method: [song_means(rows)] for method, rows in songs[name].items()}
 
     title = f"{len(test_env.songs)} test songs, 4 s clips, 10-step episodes; PPO trained {args.timesteps} steps"

@@ -37,19 +37,21 @@ class RemixConfig:
     """How training examples are remixed from a song.
 
     Attributes:
-        wide: Draw the settings from the wide prior; ``False`` keeps the song's own ground truth (and refuses songs
-            without one), so the other switches can be measured alone.
+        wide: The share of remixes whose settings are drawn from the wide prior; the others keep the song's own
+            ground truth (songs without one are always remixed wide). 0 measures the other switches alone.
         recolour: Re-colour and re-level every stem before mixing (timbre and recording variation).
         drop_role: The chance that each present role other than the lead is left out (at least two roles stay).
         sample_rates: Resample each remix to one of these rates, drawn per remix; empty keeps the song's rate.
     """
 
-    wide: bool = True
+    wide: float = 1.0
     recolour: bool = True
     drop_role: float = 0.2
     sample_rates: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.wide <= 1.0:
+            raise ValueError(f"wide must be a share in [0, 1], got {self.wide}")
         if not 0.0 <= self.drop_role < 1.0:
             raise ValueError(f"drop_role must be in [0, 1), got {self.drop_role}")
         if any(rate < 16_000 for rate in self.sample_rates):
@@ -60,11 +62,9 @@ def remix(song: Multitrack, rng: np.random.Generator, config: RemixConfig, space
     """A new training example from ``song``: its stems varied as ``config`` says, a reference rendered from them, and
     the settings that made it.
 
-    Raises:
-        ValueError: If ``config.wide`` is off and the song has no ground-truth settings.
+    The draw of the prior comes first, so a song's remixes keep their settings' kind whatever else changes.
     """
-    if not config.wide and song.settings is None:
-        raise ValueError(f"song {song.name!r} has no ground-truth settings; remix it with the wide prior instead")
+    wide = song.settings is None or rng.random() < config.wide
     stems = dict(song.stems)
     droppable = [role for role in stems if role != LEAD]
     for role in droppable:
@@ -77,7 +77,7 @@ def remix(song: Multitrack, rng: np.random.Generator, config: RemixConfig, space
         rate = target
     if config.recolour:
         stems = {role: recolour(audio, rate, rng) for role, audio in stems.items()}
-    settings = wide_settings(rng, stems, rate, space) if config.wide else song.settings
+    settings = wide_settings(rng, stems, rate, space) if wide else song.settings
     assert settings is not None
     reference = Renderer(rate, space.roles).render(stems, settings).mix
     return Multitrack(song.name, rate, stems, reference, settings, song.source)

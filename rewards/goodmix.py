@@ -37,7 +37,7 @@ MAX_CLIPS_PER_SONG = 8
 """Long songs (MUSDB's are minutes) give at most this many clips, spread evenly, so no song dominates."""
 SILENT_CLIP_DBFS = -60.0
 """Clips quieter than this (intros, outros, gaps) are skipped: silence is not an example of a good mix."""
-VARIATIONS = RemixConfig(wide=False, recolour=True, drop_role=0.3, sample_rates=(22_050, 44_100, 48_000))
+VARIATIONS = RemixConfig(wide=0.0, recolour=True, drop_role=0.3, sample_rates=(22_050, 44_100, 48_000))
 """How a song's extra good mixes vary it: other recordings of its parts, fewer instruments, other rates; its own
 settings mix them (:mod:`mixenv.remix`)."""
 

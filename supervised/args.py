@@ -61,12 +61,9 @@ class TrainArgs:
             "the reference tells them; any multitrack trains); 0: each song's own reference and ground truth"
         },
     )
-    prior: str = field(
-        default="wide",
-        metadata={
-            "help": "what remixes are mixed with: the wide prior, or the song's own ground truth",
-            "choices": ("wide", "truth"),
-        },
+    wide_share: float = field(
+        default=1.0,
+        metadata={"help": "share of remixes mixed under the wide prior; the rest keep the song's own ground truth"},
     )
     recolour: bool = field(
         default=True,
@@ -142,6 +139,8 @@ class TrainArgs:
             raise ValueError(
                 f"min_clip_seconds must be in (0, clip_seconds={self.clip_seconds}], got {self.min_clip_seconds}"
             )
+        if not 0.0 <= self.wide_share <= 1.0:
+            raise ValueError(f"wide_share must be in [0, 1], got {self.wide_share}")
         if self.mixes_per_song < 0 or not 0.0 <= self.drop_role < 1.0 or self.excerpt_seconds < self.clip_seconds:
             raise ValueError(
                 "mixes_per_song must be >= 0, drop_role in [0, 1) and excerpt_seconds at least clip_seconds, got "
@@ -152,7 +151,7 @@ class TrainArgs:
         """How the training examples are remixed (``None``: the songs' own mixes)."""
         if not self.mixes_per_song:
             return None
-        config = RemixConfig(self.prior == "wide", self.recolour, self.drop_role, self.remix_rates)
+        config = RemixConfig(self.wide_share, self.recolour, self.drop_role, self.remix_rates)
         return Remixing(self.mixes_per_song, config, self.excerpt_seconds, self.seed, self.originals)
 
 

@@ -18,6 +18,7 @@ from conftest import SR, band_db, noise, tone
 
 SPACE = ParamSpace()
 PLAIN = RemixConfig(recolour=False, drop_role=0.0)
+TRUTH = RemixConfig(wide=0.0, recolour=False, drop_role=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +78,19 @@ def test_a_remix_reproduces_exactly_from_its_settings(tiny_corpus: Path) -> None
     np.testing.assert_array_equal(again.reference, made.reference)  # same generator, same remix
 
 
-def test_the_truth_prior_keeps_the_songs_own_settings(tiny_corpus: Path) -> None:
+def test_the_truth_keeps_the_songs_own_settings_where_it_has_one(tiny_corpus: Path) -> None:
     song = list_songs("synthetic", tiny_corpus)[0].load()
-    made = remix(song, np.random.default_rng(0), RemixConfig(wide=False, recolour=False, drop_role=0.0), SPACE)
+    made = remix(song, np.random.default_rng(0), TRUTH, SPACE)
     assert made.settings == song.settings
     np.testing.assert_allclose(made.reference, song.reference, atol=1e-4)  # the reference file is 16-bit
-    with pytest.raises(ValueError, match="no ground-truth settings"):
-        remix(_without_truth(song), np.random.default_rng(0), RemixConfig(wide=False), SPACE)
+    assert remix(_without_truth(song), np.random.default_rng(0), TRUTH, SPACE).settings != song.settings  # wide
+
+
+def test_a_share_of_remixes_is_mixed_wide(tiny_corpus: Path) -> None:
+    song = list_songs("synthetic", tiny_corpus)[0].load()
+    half = RemixConfig(wide=0.5, recolour=False, drop_role=0.0)
+    kept = [remix(song, np.random.default_rng(i), half, SPACE).settings == song.settings for i in range(40)]
+    assert 10 <= sum(kept) <= 30
 
 
 def test_dropped_roles_keep_the_lead_and_two_stems(tiny_corpus: Path) -> None:

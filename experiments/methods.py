@@ -1,0 +1,53 @@
+"""Every mixing method a comparison lines up, each with the env it mixes in: one definition for ``make run`` and the
+generalisation benchmark."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
+from agents.policies import AgentPolicy, MixPolicy
+from mixenv.env import MixEnv
+from supervised.policy import SupervisedPolicy
+
+
+class GroundTruthPolicy:
+    """Plays the clip's ground-truth settings: what a perfect method would reach (songs with a ground truth)."""
+
+    name = "ground truth"
+
+    def __init__(self) -> None:
+        self.action = np.zeros(0, np.float32)
+
+    def reset(self, env: MixEnv) -> None:
+        if env.clip.settings is None:
+            raise ValueError(f"song {env.clip.name!r} has no ground-truth settings")
+        self.action = env.clip.settings.normalized()
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        return self.action
+
+
+def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """The classic baselines, in ``env``."""
+    return {
+        "neutral": (NeutralPolicy(), env),
+        "loudness balance": (LoudnessBalancePolicy(), env),
+        "reference matching": (ReferenceMatchPolicy(), env),
+        "cma-es": (CMAESPolicy(budget=cmaes_budget, seed=seed), env),
+    }
+
+
+def supervised(env: MixEnv, run: Any, label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """A trained supervised model as it predicts, and with its prediction mastered to the reference's loudness."""
+    return {
+        label: (SupervisedPolicy(run), env),
+        f"{label}, loudness matched": (SupervisedPolicy(run, match_loudness=True), env),
+    }
+
+
+def agent(agent_policy: AgentPolicy, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """A trained agent, in an env on the songs of ``data`` that observes what it was trained on."""
+    return {label: (agent_policy, agent_policy.env("test", **data))}
