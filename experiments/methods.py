@@ -41,10 +41,12 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
 
 
 def supervised(env: MixEnv, run: Any, label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained supervised model as it predicts, and with its prediction mastered to the reference's loudness."""
+    """A trained supervised model as it predicts; with its prediction mastered to the reference's loudness; and
+    reference-free, mastered to -14 LUFS (what a user without a reference gets)."""
     return {
         label: (SupervisedPolicy(run), env),
         f"{label}, loudness matched": (SupervisedPolicy(run, match_loudness=True), env),
+        f"{label}, reference-free": (SupervisedPolicy(run, use_reference=False, match_loudness=True), env),
     }
 
 

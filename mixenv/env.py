@@ -22,6 +22,8 @@ from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
 from mixenv.features import FeatureConfig, to_uint8
 from mixenv.observe import Observer
 from mixenv.params import ROLES, MixSettings, ParamSpace
+from mixenv.remix import RemixConfig
+from mixenv.remix import remix as remix_song
 from mixenv.render import MixRender
 from rewards.base import RewardTerm, ScoreContext
 from rewards.composite import CompositeReward
@@ -117,6 +119,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
       synthetic corpus' training references; see :mod:`rewards.goodmix`).
     * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
+    * ``remix``: remix every episode's clip (a :class:`~mixenv.remix.RemixConfig`, or its fields as a dict, e.g.
+      ``{"wide": 0.5}``): its stems re-coloured, some roles left out, a new reference rendered under settings from
+      the wide prior or its own, so agents train on the randomised data the supervised models can (default: off).
     * ``build_artifacts``: build a missing default corpus, backbone or good-mix model on first use (default);
       ``False`` raises :class:`~mixenv.artifacts.MissingArtifactError` naming ``mixenv prepare`` instead.
     * ``render_mode``: ``"rgb_array"`` gives a spectrogram picture of the mix (above the reference).
@@ -152,6 +157,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         observation: str = "logmel",
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
+        remix: RemixConfig | Mapping[str, Any] | None = None,
         build_artifacts: bool = True,
         render_mode: str | None = None,
         episode_steps: int | None = None,
@@ -186,6 +192,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
         self.observation = observation
+        self.remix = RemixConfig(**remix) if isinstance(remix, Mapping) else remix
+        if self.remix is not None and self.remix.sample_rates:
+            raise ValueError("an env's remixes keep the clip's sample rate (the observation's shape depends on it)")
         self.reward, embedder = _build_reward(
             reward_weights, reference_free, target_lufs, backbone_path, good_mix_path, build_artifacts
         )
@@ -241,9 +250,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             f"{ref.name!r} ({ref.path})",
         )
         start = int(self.np_random.integers(window.first, window.last + 1))
-        clip = Clip(
-            self._load(index, (start - window.preroll, window.preroll + window.length)), window.preroll, start / rate
-        )
+        segment = self._load(index, (start - window.preroll, window.preroll + window.length))
+        if self.remix is not None:
+            segment = remix_song(segment, self.np_random, self.remix, self.space)
+        clip = Clip(segment, window.preroll, start / rate)
         reference = clip.excerpt.reference
         if self.uses_reference and reference is None:
             raise ValueError(f"song {ref.name!r} has no reference mix; pass reference_free=True to score without one")

@@ -284,3 +284,19 @@ def test_measure_agrees_with_the_reward_terms(make) -> None:
     assert (metrics["fad"], metrics["anomaly"]) == pytest.approx((-terms["fad"], -terms["anomaly"]), abs=1e-9)
     errors = np.array(list(metrics["errors"].values()))
     assert len(errors) == 41 and metrics["param_mae"] == pytest.approx(np.abs(errors).mean(), rel=1e-9)
+
+
+def test_remixed_episodes_score_against_their_own_new_reference(make) -> None:
+    env = make(remix={"wide": 1.0, "drop_role": 0.0})
+    _, info = env.reset(seed=0)
+    song = next(ref for ref in env.songs if ref.name == info["song"]).load()
+    assert env.clip.settings != song.settings  # drawn from the wide prior
+    _, _, _, _, info = env.step(env.clip.settings.normalized())
+    assert info["terms"]["spectral"] > -0.02  # the remix's own settings reproduce its reference
+    a, b = _flatten(_rollout(make(remix={"wide": 1.0}), 3, 4)), _flatten(_rollout(make(remix={"wide": 1.0}), 3, 4))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_remixed_episodes_keep_the_clips_sample_rate(make) -> None:
+    with pytest.raises(ValueError, match="keep the clip's sample rate"):
+        make(remix={"sample_rates": (44_100,)})
