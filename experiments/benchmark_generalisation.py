@@ -22,10 +22,9 @@ Usage: ``python -m experiments.benchmark_generalisation [--seeds 0 1 2] [--out o
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from experiments import methods
 from experiments.compare import (
     BASELINE,
     TEST_SPLIT,
+    cached,
     evaluation_sets,
     format_comparison,
     format_generalisation,
@@ -41,6 +41,7 @@ from experiments.compare import (
     plot_generalisation,
     ratios,
     run_policy,
+    slug,
     song_means,
 )
 from mixenv.data.atomic import write_json
@@ -69,15 +70,6 @@ HEURISTICS = ("loudness balance", "reference matching", "cma-es")
 RATIO_TOLERANCE = 0.10
 LUFS_GOAL = 0.5
 log = logging.getLogger(__name__)
-
-
-def cached(path: Path, compute: Callable[[], Any]) -> Any:
-    """``compute()``, or what an earlier run wrote to ``path``."""
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    value = compute()
-    write_json(path, value)
-    return value
 
 
 def train_recipe(label: str, seed: int, runs: Path) -> Path:
@@ -160,9 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[name] = {}
         for seed in args.seeds:
             for method, (policy, method_env) in lineup(env, data, seed, args).items():
-                slug = f"{name}/{method}__seed{seed}".replace(" ", "-").replace(",", "")
                 rows = cached(
-                    args.out / "evaluations" / f"{slug}.json",
+                    args.out / "evaluations" / slug(name) / f"{slug(method)}__seed{seed}.json",
                     lambda p=policy, e=method_env: run_policy(p, e, None, seed=1000),
                 )
                 results[name].setdefault(method, []).append(song_means(rows))

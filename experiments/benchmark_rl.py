@@ -3,9 +3,10 @@
 Budget (defaults): each agent trains for ``--timesteps`` 10 000 env steps (1 000 ten-step episodes) on the
 corpus' train split with 2 envs in subprocesses, frozen backbone (embedding observations), validating every
 2 000 steps on 8 val songs and keeping the best model; then the best model mixes the 24 test songs (one
-4 s clip each, seeds fixed). Heuristics run once each (deterministic), CMA-ES with 200 renders per song over 3
-seeds. On 2 cores one agent run takes about 8 minutes. Runs already finished (their evaluation file exists)
-are reused, so an interrupted benchmark continues where it stopped.
+4 s clip each, seeds fixed), and the songs of each out-of-domain evaluation set. Heuristics run once each
+(deterministic), CMA-ES with 200 renders per song over 3 seeds. On 2 cores one agent run takes about 8
+minutes. Runs already finished (their evaluation file exists) are reused, so an interrupted benchmark continues
+where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio.
 
@@ -24,21 +25,27 @@ from agents.algorithms import ALGORITHMS
 from agents.heuristics import HEURISTICS
 from agents.policies import AgentPolicy
 from agents.train import train as train_agent
-from experiments.compare import format_comparison, plot_comparison, run_policy, song_means
+from experiments.compare import (
+    TEST_SPLIT,
+    cached,
+    evaluation_sets,
+    format_comparison,
+    format_generalisation,
+    plot_comparison,
+    plot_generalisation,
+    ratios,
+    run_policy,
+    slug,
+    song_means,
+)
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv
 
 
-def _cached(path: Path, compute: Any) -> Any:
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    value = compute()
-    write_json(path, value)
-    return value
-
-
-def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Train one agent (unless its run exists) and evaluate its best model on the test songs."""
+def train_and_evaluate(
+    algo: str, seed: int, args: argparse.Namespace, set_name: str, data: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Train one agent (unless its run exists) and evaluate its best model on the songs of a set."""
     run = args.out / "runs" / f"{algo}_seed{seed}"
 
     def evaluate() -> list[dict[str, Any]]:
@@ -47,9 +54,10 @@ def train_and_evaluate(algo: str, seed: int, args: argparse.Namespace) -> list[d
                     "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"]  # fmt: skip
             train_agent(algo, argv)
         policy = AgentPolicy(run)
-        return run_policy(policy, policy.env("test"), args.episodes, seed=1000)
+        return run_policy(policy, policy.env("test", **data), args.episodes, seed=1000)
 
-    return _cached(run / "evaluation_test.json", evaluate)
+    name = "test" if set_name == TEST_SPLIT else slug(set_name)
+    return cached(run / f"evaluation_{name}.json", evaluate)
 
 
 def throughput(args: argparse.Namespace) -> dict[str, float]:
@@ -78,26 +86,37 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
-    test_env = MixEnv(split="test")
-    results: dict[str, list[dict[str, float]]] = {}
-    for name, cls in HEURISTICS.items():
-        seeds = args.seeds if name == "cmaes" else [0]
-        results[name] = []
-        for seed in seeds:
-            policy = cls(budget=args.cmaes_budget, seed=seed) if name == "cmaes" else cls()
-            rows = _cached(
-                args.out / "heuristics" / f"{name}_seed{seed}.json",
-                lambda policy=policy, seed=seed: run_policy(policy, test_env, args.episodes, seed=1000),
-            )
-            results[name].append(song_means(rows))
-    for algo in args.algos:
-        results[algo] = [song_means(train_and_evaluate(algo, seed, args)) for seed in args.seeds]
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for set_name, data in evaluation_sets().items():
+        env = MixEnv(split="test", **data)
+        folder = args.out / "heuristics" / ("" if set_name == TEST_SPLIT else slug(set_name))
+        table: dict[str, list[dict[str, float]]] = {}
+        for name, cls in HEURISTICS.items():
+            for seed in args.seeds if name == "cmaes" else [0]:
+                policy = cls(budget=args.cmaes_budget, seed=seed) if name == "cmaes" else cls()
+                rows = cached(
+                    folder / f"{name}_seed{seed}.json",
+                    lambda policy=policy, env=env: run_policy(policy, env, args.episodes, seed=1000),
+                )
+                table.setdefault(name, []).append(song_means(rows))
+        for algo in args.algos:
+            table[algo] = [song_means(train_and_evaluate(algo, seed, args, set_name, data)) for seed in args.seeds]
+        results[set_name] = table
     rates = throughput(args)
-    title = f"MixEnv-v0 test split, {args.timesteps} training steps per agent, seeds {args.seeds}"
-    print(format_comparison(results, title))
+    title = f"{args.timesteps} training steps per agent, seeds {args.seeds}"
+    for set_name, table in results.items():
+        print("\n" + format_comparison(table, f"MixEnv-v0, {set_name}: {title}"))
+    summary = "each method on the corpus test split and on the out-of-domain evaluation sets"
+    print("\n" + format_generalisation(results, summary))
     print("\ntraining throughput: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
-    write_json(args.out / "results.json", {"title": title, "results": results, "throughput": rates})
-    print(f"\nwrote {args.out / 'results.json'} and {plot_comparison(results, args.out / 'results.png', title)}")
+    write_json(
+        args.out / "results.json", {"title": title, "results": results, "ratios": ratios(results), "throughput": rates}
+    )
+    plots = [
+        plot_comparison(results[TEST_SPLIT], args.out / "results.png", title),
+        plot_generalisation(results, args.out / "generalisation.png", summary),
+    ]
+    print(f"\nwrote {args.out / 'results.json'}, {plots[0]} and {plots[1]}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
-"""Benchmark of the supervised baselines on the default corpus's held-out test songs.
+"""Benchmark of the supervised baselines on the default corpus's held-out test songs and the evaluation sets.
 
 ``python -m experiments.benchmark_supervised [--quick] [--runs DIR] [--out DIR]``
 
 What it measures (everything on the 24 test songs, 3 clips of 4 s each, scored by
 :func:`rewards.metrics.mix_metrics` through :mod:`supervised.evaluate`; mean ± std over seeds of the per-seed
-means over clips):
+means over clips; every table also gives each out-of-domain evaluation set's MRSTFT as a ratio to the neutral
+mix's there, and its LUFS error, on 3 clips of each of its 24 songs):
 
 1. Main table: ``cnn``, ``crnn``, ``attention`` and ``patch`` (3 seeds each, with the reference), the
    predict-the-mean and neutral baselines, and the ground truth (the floor), plus the best model without the
-   reference. Goals: the best model's parameter MAE at most half of predict-the-mean's, and its MRSTFT to the
-   reference at most half of the neutral mix's.
+   reference and with its predictions mastered to the reference's loudness. Goals: the best model's parameter
+   MAE at most half of predict-the-mean's, and its MRSTFT to the reference at most half of the neutral mix's.
 2. Augmentation: gain jitter (the default, the main run) against all four augmentations and none, on the
    ablation model: the conv-backbone model with the lowest validation loss in (1), chosen on validation songs,
    never on test songs. Then reference matching: the main run against the same model without the
@@ -49,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.compare import TEST_SPLIT
 from mixenv import artifacts
 from mixenv.clip import Clip, song_clips
 from mixenv.data.atomic import atomic_path, write_json
@@ -63,6 +65,7 @@ from supervised.checkpoint import load_model
 from supervised.evaluate import evaluate_predictor
 from supervised.predictors import (
     GroundTruthPredictor,
+    LoudnessMatched,
     ModelPredictor,
     Predictor,
     mean_predictor,
@@ -137,7 +140,7 @@ class Bench:
 
     budget: Budget
     data: TrainingData
-    clips: list[Clip]
+    clips: dict[str, list[Clip]]
     suite: MetricSuite
     runs: Path
     space: ParamSpace = field(default_factory=ParamSpace)
@@ -165,22 +168,30 @@ class Bench:
         return train(dataclasses.replace(args, resume=resume), self.data), out
 
     def evaluate(self, predictor: Predictor) -> dict[str, float]:
-        """Means over the test clips of every metric."""
-        rows = evaluate_predictor(predictor, self.clips, self.suite)
-        return {m: s["mean"] for m, s in summarize(rows).items()}
+        """Means over the clips of every metric: the test split's by name, each evaluation set's as ``set:name``."""
+        metrics = {}
+        for name, clips in self.clips.items():
+            prefix = "" if name == TEST_SPLIT else f"{name}:"
+            rows = evaluate_predictor(predictor, clips, self.suite)
+            metrics |= {prefix + m: s["mean"] for m, s in summarize(rows).items()}
+        return metrics
 
-    def run(self, group: str, variant: Variant, seeds: Sequence[int], reference: bool = True) -> list[dict]:
-        """Train and evaluate ``variant`` for every seed; record and return one row per seed."""
+    def run(
+        self, group: str, variant: Variant, seeds: Sequence[int], reference: bool = True, loudness: bool = False
+    ) -> list[dict]:
+        """Train and evaluate ``variant`` for every seed (``loudness``: its predictions mastered to the reference's
+        loudness); record and return one row per seed."""
         rows = []
         for seed in seeds:
             start = time.perf_counter()
             result, out = self.train(variant, seed)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            metrics = self.evaluate(ModelPredictor(load_model(out), use_reference=reference))
+            predictor: Predictor = ModelPredictor(load_model(out), use_reference=reference)
+            metrics = self.evaluate(LoudnessMatched(predictor) if loudness else predictor)
             rows.append(
                 {
-                    "label": variant.label,
+                    "label": variant.label + (", loudness matched" if loudness else ""),
                     "model": variant.model,
                     "seed": seed,
                     "run": str(out),
@@ -215,6 +226,12 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for label in dict.fromkeys(r["label"] for r in rows):
         mine = [r for r in rows if r["label"] == label]
         entry: dict[str, Any] = {"seeds": sum(r["seed"] is not None for r in mine), **summarize(mine)}
+        for name in (k.split(":")[0] for k in mine[0] if k.endswith(":mrstft")):
+            prefix = f"{name}:"
+            out_of_domain = summarize(
+                [{k.removeprefix(prefix): v for k, v in r.items() if k.startswith(prefix)} for r in mine]
+            )
+            entry |= {prefix + metric: stats for metric, stats in out_of_domain.items()}
         walls = [r["train_seconds"] for r in mine if "train_seconds" in r]
         if walls:
             entry["minutes_per_seed"] = float(np.mean(walls) / 60)
@@ -223,9 +240,11 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return table
 
 
-def markdown(title: str, table: dict[str, dict[str, Any]]) -> str:
-    """A markdown table: mean ± std over seeds per metric."""
-    header = ["method", "seeds", *COLUMNS, "min/seed"]
+def markdown(title: str, table: dict[str, dict[str, Any]], neutral: dict[str, float] | None = None) -> str:
+    """A markdown table: mean ± std over seeds per metric on the test split, then each evaluation set's MRSTFT as a
+    ratio to ``neutral``'s (set -> the neutral mix's MRSTFT there) and its LUFS error."""
+    sets = list(neutral or {})
+    header = ["method", "seeds", *COLUMNS, *(f"{s}: mrstft ÷ neutral, LU error" for s in sets), "min/seed"]
     lines = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, entry in table.items():
         cells = [label, str(entry["seeds"] or "–")]
@@ -234,6 +253,9 @@ def markdown(title: str, table: dict[str, dict[str, Any]]) -> str:
             cells.append(
                 "–" if s is None else f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if entry["seeds"] > 1 else "")
             )
+        for name in sets:
+            mrstft, lufs = entry.get(f"{name}:mrstft"), entry.get(f"{name}:lufs_error")
+            cells.append("–" if mrstft is None else f"{mrstft['mean'] / neutral[name]:.2f}, {lufs['mean']:.2f}")
         cells.append(f"{entry['minutes_per_seed']:.1f}" if "minutes_per_seed" in entry else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -267,6 +289,7 @@ def run_benchmark(bench: Bench) -> dict[str, Any]:
     for model in MODELS:
         bench.run("main", Variant(model, model), b.seeds)
     chosen = ablation_model(bench.results["main"])
+    bench.run("main", Variant(chosen, chosen), b.seeds, loudness=True)
     bench.run("main", Variant(f"{chosen} (no reference)", chosen), b.seeds, reference=False)
     bench.baseline("main", mean_predictor(bench.data.train, bench.space))
     bench.baseline("main", neutral_predictor(bench.space))
@@ -317,7 +340,9 @@ def _variations(bench: Bench, deterministic: str) -> dict[str, dict[str, float]]
     sampled = []
     for row in rows:
         start = time.perf_counter()
-        per_clip = evaluate_variations(load_model(row["run"]), bench.clips, bench.suite, b.variations, row["seed"])
+        per_clip = evaluate_variations(
+            load_model(row["run"]), bench.clips[TEST_SPLIT], bench.suite, b.variations, row["seed"]
+        )
         keys = [m for m in (*METRICS, "spread", "pairwise") if m in per_clip[0]]
         sampled.append(
             {
@@ -353,7 +378,9 @@ def report(results: dict[str, Any]) -> str:
         "head": "Head size on crnn (one seed, one knob at a time)",
         "variations": "Variations: CVAE samples vs deterministic predictions",
     }
-    parts = [markdown(titles[g], t) for g, t in results["tables"].items()]
+    neutral = results["tables"]["main"]["neutral"]
+    sets = {k.split(":")[0]: v["mean"] for k, v in neutral.items() if k.endswith(":mrstft")}
+    parts = [markdown(titles[g], t, sets) for g, t in results["tables"].items()]
     d = results["diversity"]
     parts.append(
         f"**Diversity of the CVAE's samples** (normalised units, mean ± std over seeds; deterministic models: 0): "
@@ -428,9 +455,17 @@ def setup(budget: Budget, runs: Path, progress: Callable[[str], None]) -> Bench:
         raise RuntimeError(f"the default backbone reads {features}; the patch model assumes FeatureConfig()")
     progress("computing log-mels of the train and val songs")
     data = load_training_data(corpus, ParamSpace(), features, progress=False)
-    songs = corpus_songs(corpus, "test")[: budget.test_songs]
-    clips = song_clips(songs, budget.eval_clip_seconds, clips_per_song=budget.clips_per_song)
-    progress(f"{len(data.train)} train / {len(data.val)} val songs; {len(clips)} test clips from {len(songs)} songs")
+    folders = {TEST_SPLIT: corpus, **{name: artifacts.evaluation_set(name) for name in artifacts.EVALUATION_SETS}}
+    clips = {
+        name: song_clips(
+            corpus_songs(folder, "test")[: budget.test_songs],
+            budget.eval_clip_seconds,
+            clips_per_song=budget.clips_per_song,
+        )
+        for name, folder in folders.items()
+    }
+    sizes = ", ".join(f"{len(c)} clips of the {name}" for name, c in clips.items())
+    progress(f"{len(data.train)} train / {len(data.val)} val songs; {sizes}")
     return Bench(budget, data, clips, artifacts.metric_suite(), runs)
 
 

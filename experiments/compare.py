@@ -7,8 +7,9 @@ with a summary of how each method's MRSTFT, as a ratio to the neutral mix's, car
 
 from __future__ import annotations
 
+import json
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from agents.evaluate import evaluate_policy
 from agents.policies import MixPolicy
 from mixenv import artifacts
 from mixenv.data import write_audio
+from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv, episode_limit
 from mixenv.plots import save_figure
 from mixenv.table import format_table
@@ -26,6 +28,21 @@ from rewards.metrics import METRICS
 COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae")
 TEST_SPLIT = "corpus test split"
 BASELINE = "neutral"
+
+
+def cached(path: Path, compute: Callable[[], Any]) -> Any:
+    """``compute()``, written to ``path`` as JSON; or what an earlier run wrote there (interrupted benchmarks
+    continue where they stopped)."""
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    value = compute()
+    write_json(path, value)
+    return value
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a set's or a method's name."""
+    return name.replace(" ", "-").replace(",", "")
 
 
 def evaluation_sets() -> dict[str, dict[str, Any]]:
