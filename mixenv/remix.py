@@ -21,7 +21,6 @@ import pedalboard
 import scipy.signal
 
 from mixenv.data import Multitrack
-from mixenv.data.synth.prior import log_uniform
 from mixenv.loudness import integrated_lufs, peak_dbfs
 from mixenv.params import MixSettings, ParamSpace
 from mixenv.render import Renderer
@@ -156,3 +155,8 @@ def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
         return audio
     divisor = np.gcd(rate, target)
     return scipy.signal.resample_poly(audio, target // divisor, rate // divisor, axis=-1).astype(np.float32)
+
+
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A draw whose logarithm is uniform between ``log(low)`` and ``log(high)`` (frequencies, ratios)."""
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))

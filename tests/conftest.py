@@ -106,7 +106,8 @@ def tiny_reward_models(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFacto
     torch.manual_seed(0)
     backbone = save_backbone(folder / "backbone.pt", BackboneCheckpoint(Backbone(), FeatureConfig(), SR))
     songs = list_songs("synthetic", tiny_corpus)
-    model = build_good_mix_model(load_backbone(backbone), songs, clip_seconds=1.0, hop_seconds=0.5, progress=False)
+    checkpoint = load_backbone(backbone)
+    model = build_good_mix_model(checkpoint, songs, clip_seconds=1.0, hop_seconds=0.5, variations=0, progress=False)
     return backbone, model.save(folder / "goodmix.npz")
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mixenv.data.synth.prior import log_uniform
 from mixenv.loudness import integrated_lufs, peak_dbfs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
+from mixenv.remix import log_uniform
 from mixenv.render import Renderer
 
 LEAD = "vocals"

@@ -17,6 +17,7 @@ import numpy as np
 from mixenv.data.synth.colour import Colouration
 from mixenv.loudness import integrated_lufs, peak_dbfs
 from mixenv.params import MixSettings, ParamSpace
+from mixenv.remix import log_uniform
 from mixenv.render import Renderer
 
 _HPF_RANGE_HZ = {"vocals": (70.0, 160.0), "drums": (20.0, 45.0), "bass": (20.0, 35.0), "other": (50.0, 220.0)}
@@ -86,8 +87,3 @@ def _strip(rng: np.random.Generator, role: str, c: Colouration) -> dict[str, flo
         "comp_threshold_db": float(c.peak_dbfs - rng.uniform(depth_low, depth_high)),
         "comp_ratio": log_uniform(rng, ratio_low, ratio_high),
     }
-
-
-def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
-    """A draw whose logarithm is uniform between ``log(low)`` and ``log(high)`` (frequencies, ratios)."""
-    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
