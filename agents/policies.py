@@ -1,4 +1,5 @@
-"""The one interface every mixing method is evaluated through, and its adapter for trained SB3 agents.
+"""The one interface every mixing method is evaluated through, its adapter for trained SB3 agents, and a wrapper
+that masters any method's mix to the reference's loudness.
 
 A policy is told when an episode starts (``reset(env)``: heuristics may look at ``env.clip``, the raw stems and
 reference, as an engineer would listen to them) and is asked for the full settings vector at every step
@@ -16,6 +17,9 @@ import numpy as np
 
 from agents.algorithms import ALGORITHMS
 from mixenv.env import MixEnv
+from mixenv.loudness import integrated_lufs
+from mixenv.mastering import drive_to_loudness
+from mixenv.params import MixSettings
 
 
 class MixPolicy(Protocol):
@@ -85,3 +89,42 @@ class AgentPolicy:
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         action, _ = self.model.predict(observation, deterministic=True)
         return np.asarray(action, dtype=np.float32)
+
+
+class LoudnessMatchedPolicy:
+    """Another policy's settings at every step, mastered to the reference's loudness (``target_lufs`` without one).
+
+    The limiter drives up to 12 dB and the faders do the rest (:func:`mixenv.mastering.drive_to_loudness`), on the
+    very mix the env renders: what a supervised model gets from :class:`supervised.predictors.LoudnessMatched`,
+    for any method, so every method can be compared with the loudness the reference states taken as given.
+
+    Args:
+        policy: The policy whose settings are mastered.
+        target_lufs: The loudness without a reference, or for a policy that mixes without one.
+        use_reference: Read the loudness off the reference; ``False`` masters to ``target_lufs`` (reference-free).
+    """
+
+    def __init__(self, policy: MixPolicy, target_lufs: float = -14.0, use_reference: bool = True) -> None:
+        self.policy, self.target_lufs, self.use_reference = policy, target_lufs, use_reference
+        self.name = f"{policy.name}, loudness matched"
+        self._last: tuple[bytes, np.ndarray] | None = None
+
+    def reset(self, env: MixEnv) -> None:
+        self.policy.reset(env)
+        self._last = None
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        action = np.asarray(self.policy.act(observation, env), dtype=np.float32)
+        if self._last is not None and self._last[0] == action.tobytes():  # a fixed policy repeats itself
+            return self._last[1].copy()
+        base = env.unwrapped
+        clip = base.clip
+        known = self.use_reference and clip.reference is not None
+        target = integrated_lufs(clip.reference, clip.sample_rate) if known else self.target_lufs
+
+        def render(settings: MixSettings) -> np.ndarray:
+            return base.render_settings(settings).mix
+
+        matched = drive_to_loudness(render, base.space.to_physical(action), clip.roles, clip.sample_rate, target)
+        self._last = (action.tobytes(), matched.normalized())
+        return self._last[1].copy()

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
-from agents.policies import AgentPolicy, MixPolicy
+from agents.policies import AgentPolicy, LoudnessMatchedPolicy, MixPolicy
 from mixenv.env import MixEnv
 from supervised.policy import SupervisedPolicy
 
@@ -43,13 +43,17 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
 def supervised(env: MixEnv, run: Any, label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained supervised model as it predicts; with its prediction mastered to the reference's loudness; and
     reference-free, mastered to -14 LUFS (what a user without a reference gets)."""
+    model = SupervisedPolicy(run, name=label)
+    blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free")
     return {
-        label: (SupervisedPolicy(run), env),
-        f"{label}, loudness matched": (SupervisedPolicy(run, match_loudness=True), env),
-        f"{label}, reference-free": (SupervisedPolicy(run, use_reference=False, match_loudness=True), env),
+        label: (model, env),
+        f"{label}, loudness matched": (LoudnessMatchedPolicy(model), env),
+        f"{label}, reference-free": (LoudnessMatchedPolicy(blind, use_reference=False), env),
     }
 
 
 def agent(agent_policy: AgentPolicy, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained agent, in an env on the songs of ``data`` that observes what it was trained on."""
-    return {label: (agent_policy, agent_policy.env("test", **data))}
+    """A trained agent, in an env on the songs of ``data`` that observes what it was trained on; and with its
+    mixes mastered to the reference's loudness."""
+    env = agent_policy.env("test", **data)
+    return {label: (agent_policy, env), f"{label}, loudness matched": (LoudnessMatchedPolicy(agent_policy), env)}

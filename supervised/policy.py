@@ -20,7 +20,7 @@ import numpy as np
 
 from supervised.checkpoint import LoadedModel
 from supervised.inputs import InputError
-from supervised.predictors import LoudnessMatched, ModelPredictor, Predictor
+from supervised.predictors import ModelPredictor
 
 if TYPE_CHECKING:
     from mixenv.env import MixEnv
@@ -32,8 +32,6 @@ class SupervisedPolicy:
     Args:
         model: A loaded model, or its checkpoint file or run folder.
         use_reference: Show the model the reference when the song has one; ``False`` mixes reference-free.
-        match_loudness: Master the predicted settings to the reference's loudness (-14 LUFS without one), as
-            :class:`~supervised.predictors.LoudnessMatched` does.
         name: Name in tables (default: ``supervised <model name>``).
 
     Raises:
@@ -45,11 +43,9 @@ class SupervisedPolicy:
         model: LoadedModel | str | os.PathLike[str],
         *,
         use_reference: bool = True,
-        match_loudness: bool = False,
         name: str | None = None,
     ) -> None:
-        model_predictor = ModelPredictor(model, use_reference=use_reference)
-        self.predictor: Predictor = LoudnessMatched(model_predictor) if match_loudness else model_predictor
+        self.predictor = ModelPredictor(model, use_reference=use_reference)
         self.name = name or f"supervised {self.predictor.name}"
         self.action: np.ndarray | None = None
 

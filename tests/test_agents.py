@@ -16,7 +16,7 @@ from agents.evaluate import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
-from agents.policies import AgentPolicy
+from agents.policies import AgentPolicy, LoudnessMatchedPolicy
 from agents.train import train as train_agent
 from mixenv.cliargs import parse_key_values
 from mixenv.env import MixEnv
@@ -196,3 +196,16 @@ def test_cmaes_improves_the_env_score_and_is_seeded(env: MixEnv) -> None:
 def test_heuristic_act_before_reset_is_refused() -> None:
     with pytest.raises(RuntimeError, match="reset"):
         NeutralPolicy().act({}, None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("use_reference", [True, False])
+def test_loudness_matching_masters_any_policy_to_the_reference(env: MixEnv, use_reference: bool) -> None:
+    policy = LoudnessMatchedPolicy(NeutralPolicy(), target_lufs=-16.0, use_reference=use_reference)
+    env.reset(seed=0)
+    policy.reset(env)
+    action = policy.act({}, env)
+    env.step(action)
+    wanted = integrated_lufs(env.clip.reference, 22_050) if use_reference else -16.0
+    assert integrated_lufs(env.current_mix, 22_050) == pytest.approx(wanted, abs=0.3)
+    np.testing.assert_array_equal(policy.act({}, env), action)  # the same settings, not measured again
+    assert policy.name == "neutral, loudness matched"
