@@ -21,6 +21,9 @@ from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
 
+TRAINING_ONLY = frozenset({"remix"})
+"""Env arguments that shape the training data, not what the agent observes."""
+
 
 class MixPolicy(Protocol):
     """Anything that mixes: a trained agent, a heuristic, a supervised model."""
@@ -69,8 +72,12 @@ class AgentPolicy:
         return dict(self.config["env_kwargs"])
 
     def env(self, split: str, **overrides: Any) -> MixEnv:
-        """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all)."""
-        return MixEnv(**(self.env_kwargs | overrides | {"split": split}))
+        """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all).
+
+        Training-only arguments are left out: an agent trained on remixes is evaluated on the songs' own mixes.
+        """
+        kwargs = {k: v for k, v in self.env_kwargs.items() if k not in TRAINING_ONLY}
+        return MixEnv(**(kwargs | overrides | {"split": split}))
 
     def reset(self, env: MixEnv) -> None:
         """Check that ``env`` observes what the agent was trained on (agents keep no per-episode state).
