@@ -209,3 +209,9 @@ def test_loudness_matching_masters_any_policy_to_the_reference(env: MixEnv, use_
     assert integrated_lufs(env.current_mix, 22_050) == pytest.approx(wanted, abs=0.3)
     np.testing.assert_array_equal(policy.act({}, env), action)  # the same settings, not measured again
     assert policy.name == "neutral, loudness matched"
+
+
+def test_an_agent_trained_on_remixes_is_evaluated_on_the_songs_own_mixes(ppo_run: Path) -> None:
+    policy = AgentPolicy(ppo_run)
+    policy.config["env_kwargs"]["remix"] = {"wide": 1.0}  # as a run on remixed episodes records it
+    assert policy.env("test").remix is None
