@@ -69,7 +69,6 @@ BUDGET = {"epochs": 15, "steps_per_epoch": 12, "batch_size": 16, "clip_seconds":
 HEURISTICS = ("loudness balance", "reference matching", "cma-es")
 RATIO_TOLERANCE = 0.10
 LUFS_GOAL = 0.5
-log = logging.getLogger(__name__)
 
 
 def train_recipe(label: str, seed: int, runs: Path) -> Path:
