@@ -140,8 +140,8 @@ def build_bank(
     if not songs:
         raise InputError(f"no {desc} to build training data from; pass a collection with songs in that split")
 
-    def examples(index: int) -> tuple[int, list[tuple[str, Multitrack, ClipLogMels]]]:
-        """The song's rate, and its examples with their log-mels."""
+    def examples(index: int) -> tuple[int, list[tuple[str, np.ndarray, ClipLogMels]]]:
+        """The song's rate, and its examples: name, normalised settings, log-mels (the audio is not kept)."""
         song = songs[index].load()
         if remixing is None:
             _check_trainable(song, songs[index], space)
@@ -152,11 +152,11 @@ def build_bank(
                 rng = np.random.default_rng([remixing.seed, index, k])
                 made.append((f"{song.name}#{k}", remix(_excerpt(song, rng, remixing), rng, remixing.config, space)))
         return song.sample_rate, [
-            (name, example, clip_logmels(example, space.roles, features)) for name, example in made
+            (name, _target(example), clip_logmels(example, space.roles, features)) for name, example in made
         ]
 
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
-    entries: list[tuple[str, Multitrack, ClipLogMels]] = []
+    entries: list[tuple[str, np.ndarray, ClipLogMels]] = []
     groups, rates = [], set()
     try:
         with tqdm(total=len(songs), desc=f"examples of {desc}", unit="song", disable=not progress) as bar:
@@ -175,7 +175,7 @@ def build_bank(
         tuple(torch.from_numpy(logmels.stems) for _, _, logmels in entries),
         tuple(torch.from_numpy(_reference(logmels)) for _, _, logmels in entries),
         torch.from_numpy(presence),
-        torch.from_numpy(np.stack([song.settings.normalized() for _, song, _ in entries])),
+        torch.from_numpy(np.stack([target for _, target, _ in entries])),
         torch.from_numpy(np.stack([target_mask(space, p) for p in presence])),
         rates.pop(),
         tuple(groups),
@@ -192,6 +192,11 @@ def _check_trainable(song: Multitrack, ref: SongRef, space: ParamSpace) -> None:
         raise InputError(
             f"song {song.name!r} has settings for roles {song.settings.space.roles}; the model has {space.roles}"
         )
+
+
+def _target(example: Multitrack) -> np.ndarray:
+    assert example.settings is not None  # checked for the songs' own mixes; drawn for the remixes
+    return example.settings.normalized()
 
 
 def _excerpt(song: Multitrack, rng: np.random.Generator, remixing: Remixing) -> Multitrack:
