@@ -137,6 +137,13 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
         "--on-length-mismatch", choices=("error", "pad", "trim"), default="error", help="stems of different lengths"
     )
     group.add_argument("--on-silent", choices=("error", "drop", "keep"), default="error", help="a silent stem")
+    group.add_argument(
+        "--on-truncated",
+        choices=("error", "shorten"),
+        default="error",
+        help="a file whose data ends before its header says: refuse it, or use the part it holds",
+    )
+    group.add_argument("--downmix", action="store_true", help="fold files of more than 2 channels (5.1) to stereo")
 
 
 def _load_song(args: argparse.Namespace):
@@ -152,6 +159,8 @@ def _load_song(args: argparse.Namespace):
         on_rate_mismatch="resample" if args.resample else "error",
         on_length_mismatch=args.on_length_mismatch,
         on_silent=args.on_silent,
+        on_truncated=args.on_truncated,
+        on_multichannel="downmix" if args.downmix else "error",
     )
     return load_folder(args.stems, roles=roles, policy=policy)
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 import numpy as np
-from pedalboard.io import AudioFile
+from pedalboard.io import AudioFile, ReadableAudioFile
 
 from mixenv.data.atomic import atomic_path
+from mixenv.data.integrity import stored_frames
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".aif", ".aiff", ".mp3", ".ogg")
 """File types the loaders pick up in a folder (what pedalboard decodes on every platform)."""
+
+MAX_CHANNELS = 2
+"""Channels a stem may have: the channel strips are mono or stereo; more are refused or folded down."""
 
 log = logging.getLogger(__name__)
 
@@ -24,12 +31,21 @@ class AudioFileError(ValueError):
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What a file holds, read from its header without decoding the audio."""
+    """What a file holds, read from its header without decoding the audio.
+
+    ``num_samples`` counts the frames whose bytes are present; ``declared_samples`` is what the header claims,
+    larger for a file cut short (see :mod:`mixenv.data.integrity`).
+    """
 
     path: Path
     sample_rate: int
     num_channels: int
     num_samples: int
+    declared_samples: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.num_samples < self.declared_samples
 
 
 def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
@@ -40,7 +56,8 @@ def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
     """
     path = Path(path)
     with _open(path) as f:
-        return AudioInfo(path, _rate(f.samplerate, path), f.num_channels, f.frames)
+        declared = int(f.frames)
+        return AudioInfo(path, _rate(f.samplerate, path), f.num_channels, _held(path, declared), declared)
 
 
 def read_audio(
@@ -49,6 +66,8 @@ def read_audio(
     sample_rate: int | None = None,
     start: int = 0,
     num_samples: int | None = None,
+    on_truncated: Literal["error", "shorten"] = "error",
+    on_multichannel: Literal["error", "downmix"] = "error",
 ) -> np.ndarray:
     """Read (part of) an audio file as float32 ``(channels, samples)``.
 
@@ -58,15 +77,32 @@ def read_audio(
             decide whether a mismatch is allowed; see :class:`mixenv.data.stems.LoadPolicy`.
         start: First sample to read, counted at the output rate.
         num_samples: How many samples to read; ``None`` reads to the end. Fewer come back if the file is shorter.
+        on_truncated: A file whose data ends before its header says is an ``"error"``, or is read at the length
+            it holds (``"shorten"``, logged) rather than padded with silence as decoders do.
+        on_multichannel: A file with more than two channels is an ``"error"``, or is folded down to stereo
+            (``"downmix"``, logged; see :func:`downmix`).
 
     Raises:
-        AudioFileError: If the file does not exist, cannot be decoded, or holds no samples.
+        AudioFileError: If the file does not exist, cannot be decoded, holds no samples, or is cut short or
+            multichannel under the ``"error"`` choices.
     """
     path = Path(path)
     with _open(path) as f:
         rate = _rate(f.samplerate, path)
-        reader = f.resampled_to(sample_rate) if sample_rate is not None and sample_rate != rate else f
+        declared = int(f.frames)
+        held = _held(path, declared)
+        if held < declared:
+            _truncated(path, rate, declared, held, on_truncated)
+        if f.num_channels > MAX_CHANNELS and on_multichannel == "error":
+            raise AudioFileError(
+                f"{path} has {f.num_channels} channels; stems must be mono or stereo: export a stereo stem, or load "
+                "with LoadPolicy(on_multichannel='downmix') (CLI: --downmix) to fold it down to stereo"
+            )
+        out_rate = sample_rate or rate
+        reader = f.resampled_to(out_rate) if out_rate != rate else f
         total = int(reader.frames)
+        if held < declared:  # read only what is there: the decoder would pad the rest with silence
+            total = min(total, -(-held * out_rate // rate))
         if start:
             reader.seek(min(start, total))
         count = total - min(start, total) if num_samples is None else min(num_samples, total - min(start, total))
@@ -78,7 +114,23 @@ def read_audio(
             ) from err
     if audio.shape[1] == 0:
         raise AudioFileError(f"{path} holds no audio samples in the range asked for; check the file or the offsets")
+    if audio.shape[0] > MAX_CHANNELS:
+        log.warning("%s: %d channels folded down to stereo", path, audio.shape[0])
+        audio = downmix(audio)
     return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def downmix(audio: np.ndarray) -> np.ndarray:
+    """Fold ``(channels > 2, samples)`` audio to stereo.
+
+    Six channels are read as 5.1 in the WAV order (L, R, C, LFE, Ls, Rs) and folded as ITU-R BS.775 does: the
+    centre and each surround at -3 dB into their side, the LFE left out. Other counts have no agreed layout;
+    they alternate left and right, each side the mean of its channels.
+    """
+    if audio.shape[0] == 6:
+        c = np.float32(np.sqrt(0.5))
+        return np.stack([audio[0] + c * (audio[2] + audio[4]), audio[1] + c * (audio[2] + audio[5])])
+    return np.stack([audio[0::2].mean(axis=0), audio[1::2].mean(axis=0)])
 
 
 def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int, *, bit_depth: int = 16) -> int:
@@ -94,23 +146,52 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: in
     clipped = int(np.count_nonzero(np.abs(audio) > 1.0)) if bit_depth != 32 else 0
     if clipped:
         log.warning("%s: %d samples beyond full scale were clipped on writing", path, clipped)
-    with (
-        atomic_path(path) as tmp,
-        AudioFile(str(tmp), "w", samplerate=int(sample_rate), num_channels=audio.shape[0], bit_depth=bit_depth) as f,
-    ):
-        f.write(audio)
+    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
+        target = _name_or_handle(tmp, "wb", stack)
+        options = {"format": tmp.suffix[1:]} if not isinstance(target, str) else {}
+        with AudioFile(
+            target, "w", samplerate=int(sample_rate), num_channels=audio.shape[0], bit_depth=bit_depth, **options
+        ) as f:
+            f.write(audio)
     return clipped
 
 
-def _open(path: Path) -> AudioFile:
+def _held(path: Path, declared: int) -> int:
+    stored = stored_frames(path)
+    return declared if stored is None else min(declared, stored.held)
+
+
+def _truncated(path: Path, rate: int, declared: int, held: int, on_truncated: str) -> None:
+    what = f"its header says {declared} samples ({declared / rate:.2f} s), its data holds {held} ({held / rate:.2f} s)"
+    if on_truncated == "error":
+        raise AudioFileError(
+            f"{path} is cut short: {what}; re-export or re-copy it, or load with LoadPolicy(on_truncated='shorten') "
+            "(CLI: --on-truncated shorten) to use the part it holds"
+        )
+    log.warning("%s is cut short: %s; reading the %d samples it holds", path, what, held)
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[ReadableAudioFile]:
     if not path.is_file():
         raise AudioFileError(f"{path} does not exist or is not a file; check the path")
+    with contextlib.ExitStack() as stack:
+        try:
+            f = stack.enter_context(AudioFile(_name_or_handle(path, "rb", stack)))
+        except Exception as err:  # pedalboard raises ValueError/RuntimeError with its own wording
+            raise AudioFileError(
+                f"cannot decode {path} ({err}); the file is damaged or not audio: re-export it as WAV or FLAC"
+            ) from err
+        yield f
+
+
+def _name_or_handle(path: Path, mode: str, stack: contextlib.ExitStack) -> str | BinaryIO:
+    """The path as pedalboard takes it: a UTF-8 name, or else (a name in another encoding) an open file."""
     try:
-        return AudioFile(str(path))
-    except Exception as err:  # pedalboard raises ValueError/RuntimeError with its own wording
-        raise AudioFileError(
-            f"cannot decode {path} ({err}); the file is damaged or not audio: re-export it as WAV or FLAC"
-        ) from err
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return stack.enter_context(path.open(mode))
+    return str(path)
 
 
 def _rate(samplerate: float, path: Path) -> int:

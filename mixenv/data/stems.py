@@ -38,6 +38,10 @@ class LoadPolicy:
         on_silent: A stem whose peak is below ``silence_dbfs`` is an ``"error"``, ``"drop"``-ped from the song
             (its role becomes absent; logged), or ``"keep"``-t.
         silence_dbfs: Peak level under which a stem counts as silent.
+        on_truncated: A file whose data ends before its header says is an ``"error"``, or is read at the length
+            it holds (``"shorten"``, logged); the song's lengths then differ, which ``on_length_mismatch`` decides.
+        on_multichannel: A file with more than two channels is an ``"error"`` or is ``"downmix"``-ed to stereo
+            (logged; :func:`mixenv.data.audio.downmix`).
     """
 
     sample_rate: int | None = None
@@ -45,12 +49,16 @@ class LoadPolicy:
     on_length_mismatch: Literal["error", "pad", "trim"] = "error"
     on_silent: Literal["error", "drop", "keep"] = "error"
     silence_dbfs: float = -80.0
+    on_truncated: Literal["error", "shorten"] = "error"
+    on_multichannel: Literal["error", "downmix"] = "error"
 
     def __post_init__(self) -> None:
         for name, allowed in (
             ("on_rate_mismatch", ("error", "resample")),
             ("on_length_mismatch", ("error", "pad", "trim")),
             ("on_silent", ("error", "drop", "keep")),
+            ("on_truncated", ("error", "shorten")),
+            ("on_multichannel", ("error", "downmix")),
         ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"LoadPolicy.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -96,7 +104,14 @@ def load_stems(
     start, count = segment if segment is not None else (0, None)
 
     def read(file: Path) -> np.ndarray:
-        return read_audio(file, sample_rate=rate, start=start, num_samples=count)
+        return read_audio(
+            file,
+            sample_rate=rate,
+            start=start,
+            num_samples=count,
+            on_truncated=policy.on_truncated,
+            on_multichannel=policy.on_multichannel,
+        )
 
     audio = {role: _sum([read(f) for f in fs]) for role, fs in role_files.items() if fs}
     reference = read(reference_file) if reference_file else None
