@@ -65,6 +65,14 @@ RECIPES: dict[str, dict[str, Any]] = {
 other lengths, but mixed with their own settings; and half of those remixes under the wide prior instead
 (:mod:`mixenv.remix`), which only the reference can tell. Each trains for as many steps as its data bears before
 overfitting in the pilot runs (the corpus's 192 mixes after about 4 epochs of 12 steps; remixes later)."""
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "cnn, randomised, no recolour": RECIPES["cnn, randomised"] | {"recolour": False},
+    "cnn, randomised, all roles": RECIPES["cnn, randomised"] | {"drop_role": 0.0},
+    "cnn, randomised, one rate": RECIPES["cnn, randomised"] | {"remix_rates": ()},
+    "cnn, randomised, 3 s clips": RECIPES["cnn, randomised"] | {"min_clip_seconds": None},
+}
+"""The randomised recipe with one randomisation left out each (``--recipes`` picks them): what each one buys.
+Leaving out the wide prior is ``cnn, remixed stems``."""
 BUDGET = {"epochs": 15, "steps_per_epoch": 12, "batch_size": 16, "clip_seconds": 3.0}
 HEURISTICS = ("loudness balance", "reference matching", "cma-es")
 RATIO_TOLERANCE = 0.10
@@ -76,7 +84,8 @@ def train_recipe(label: str, seed: int, runs: Path) -> Path:
     out = runs / f"{label.replace(', ', '__').replace(' ', '-')}__seed{seed}"
     if not (out / "training.json").is_file():
         resume = (out / "last.pt").is_file()
-        train(TrainArgs(model="cnn", seed=seed, out=out, progress=False, resume=resume, **(BUDGET | RECIPES[label])))
+        recipe = BUDGET | (RECIPES | ABLATIONS)[label]
+        train(TrainArgs(model="cnn", seed=seed, out=out, progress=False, resume=resume, **recipe))
     return out
 
 
@@ -136,7 +145,13 @@ def format_goals(g: Mapping[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training and CMA-ES seeds")
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES), help="supervised recipes")
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        default=list(RECIPES),
+        choices=[*RECIPES, *ABLATIONS],
+        help="supervised recipes (the ablations of the randomised one too)",
+    )
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
     parser.add_argument("--agent-runs", type=Path, default=None, help="trained agents' run folders (<algo>_seed<N>)")
     parser.add_argument("--learned", default="supervised cnn, loudness matched", help="the method the goals are for")

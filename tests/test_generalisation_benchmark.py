@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.benchmark_generalisation import BUDGET, RECIPES, format_goals, goals
+from experiments.benchmark_generalisation import ABLATIONS, BUDGET, RECIPES, format_goals, goals
 from experiments.compare import TEST_SPLIT, format_generalisation, ratios
 from supervised.args import TrainArgs
 
@@ -53,5 +53,12 @@ def test_the_summary_has_a_ratio_and_a_loudness_column_per_set() -> None:
 
 
 def test_every_recipe_is_a_valid_training_configuration() -> None:
-    for changes in RECIPES.values():
+    for changes in (RECIPES | ABLATIONS).values():
         TrainArgs(**(BUDGET | changes))  # refuses unknown fields and bad values
+
+
+def test_each_ablation_leaves_out_one_randomisation_of_the_randomised_recipe() -> None:
+    full = RECIPES["cnn, randomised"]
+    for label, changes in ABLATIONS.items():
+        differ = {key for key in full.keys() | changes.keys() if full.get(key) != changes.get(key)}
+        assert len(differ) == 1, (label, differ)
