@@ -30,17 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mixenv.data import AudioFileError, DatasetError, MissingDependencyError, MultitrackError, StemsError
     from mixenv.presets import PresetError
 
+    errors = [AudioFileError, DatasetError, MissingDependencyError, MultitrackError, StemsError, PresetError]
+    if args.command == "mix":
+        from mixenv.mixing import MixError
+
+        errors.append(MixError)
     try:
         return args.run(args)
-    except (
-        AudioFileError,
-        DatasetError,
-        MissingDependencyError,
-        MultitrackError,
-        StemsError,
-        PresetError,
-        FileExistsError,
-    ) as err:
+    except (*errors, FileExistsError) as err:
         print(f"mixenv {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -120,6 +117,43 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="output WAV bit depth")
     _add_load_options(render)
     render.set_defaults(run=_run_render)
+
+    mix = commands.add_parser(
+        "mix",
+        help="mix and master a folder of stems",
+        description="Mix and master a folder of stems (WAV, FLAC, AIFF, MP3, Ogg; mono or stereo; any rate): "
+        "roles from file names as `mixenv render` reads them (several files of one role are summed), the "
+        "settings decided by --method, dialled back by --intensity, the whole song rendered by the channel "
+        "strips and master bus and mastered to the target loudness. Writes the mix at the stems' sample rate and, "
+        "with --preset-out, the settings as a preset that `mixenv render` reproduces the mix from.",
+        epilog="methods: loudness: each stem to its role's loudness (vocals on top), mastered to --target-lufs; "
+        "reference: the bus tone matched to the reference's long-term spectrum and mastered to its loudness (the "
+        "reference may be another song); auto: reference when one is given, else loudness.",
+        formatter_class=HelpFormatter,
+    )
+    mix.add_argument("stems", type=Path, metavar="STEMS_DIR", help="folder with one audio file per stem")
+    mix.add_argument("-o", "--output", type=Path, required=True, metavar="MIX.wav", help="where to write the mix")
+    mix.add_argument(
+        "--reference",
+        type=Path,
+        metavar="REF.wav",
+        help="a mix to mix toward, any length and rate (default: a reference/mix file in STEMS_DIR, if any)",
+    )
+    mix.add_argument("--method", choices=("auto", "loudness", "reference"), default="auto", help="how to decide")
+    mix.add_argument(
+        "--target-lufs", type=float, default=None, help="master loudness (default: the reference's, else -14)"
+    )
+    mix.add_argument(
+        "--intensity",
+        type=float,
+        default=1.0,
+        help="0: the neutral mix (plain sum, mastered); 1: the method's settings; between: that share of the way",
+    )
+    mix.add_argument("--preset-out", type=Path, metavar="PRESET.json", help="also write the settings rendered")
+    mix.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="output WAV bit depth (32: float)")
+    mix.add_argument("--force", action="store_true", help="overwrite existing output files")
+    _add_load_options(mix)
+    mix.set_defaults(run=_run_mix)
     return parser
 
 
@@ -146,8 +180,8 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--downmix", action="store_true", help="fold files of more than 2 channels (5.1) to stereo")
 
 
-def _load_song(args: argparse.Namespace):
-    from mixenv.data import LoadPolicy, StemsError, load_folder
+def _role_overrides(args: argparse.Namespace) -> dict[str, str]:
+    from mixenv.data import StemsError
 
     roles = {}
     for item in args.role:
@@ -155,6 +189,13 @@ def _load_song(args: argparse.Namespace):
         if not sep or not file_name:
             raise StemsError(f"--role expects FILE=ROLE, got {item!r}")
         roles[file_name] = role
+    return roles
+
+
+def _load_song(args: argparse.Namespace):
+    from mixenv.data import LoadPolicy, load_folder
+
+    roles = _role_overrides(args)
     policy = LoadPolicy(
         on_rate_mismatch="resample" if args.resample else "error",
         on_length_mismatch=args.on_length_mismatch,
@@ -212,6 +253,51 @@ def _run_render(args: argparse.Namespace) -> int:
         f"limiter {result.limiter_reduction_db:.1f} dB, {result.bus_overs} bus overs"
     )
     return 0
+
+
+def _run_mix(args: argparse.Namespace) -> int:
+    from mixenv.data import write_audio
+    from mixenv.data.folder import folder_roles
+    from mixenv.mixing import mix
+    from mixenv.presets import save_preset
+
+    for path in (args.output, args.preset_out):
+        if path is not None and path.exists() and not args.force:
+            raise FileExistsError(f"{path} exists; pass --force to overwrite it, or choose another name")
+    files = folder_roles(args.stems, _role_overrides(args))
+    result = mix(
+        _load_song(args),
+        reference=args.reference,
+        method=args.method,
+        target_lufs=args.target_lufs,
+        intensity=args.intensity,
+    )
+    write_audio(args.output, result.audio, result.sample_rate, bit_depth=args.bit_depth)
+    if args.preset_out is not None:
+        save_preset(args.preset_out, result.settings, result.target_lufs)
+    print(_mix_summary(args, files, result))
+    return 0
+
+
+def _mix_summary(args: argparse.Namespace, files: dict[str, list[Path]], result) -> str:
+    """What was heard, what was done, what was written."""
+    song, settings = result.song, result.settings
+    heard = ", ".join(f"{role} ({' + '.join(f.name for f in files[role])})" for role in song.roles)
+    reference = args.reference.name if args.reference else " + ".join(f.name for f in files.get("reference", []))
+    if result.reference_lufs is not None:
+        heard += f"; reference {reference} at {result.reference_lufs:.1f} LUFS"
+    faders = ", ".join(f"{role} {settings[f'{role}.gain_db']:+.1f}" for role in song.roles)
+    shelves = f"{settings['master_low_shelf_db']:+.1f} / {settings['master_high_shelf_db']:+.1f} dB"
+    extra = f"; preset {args.preset_out}" if args.preset_out else ""
+    return "\n".join(
+        [
+            f"heard: {heard}; {song.duration_seconds:.1f} s at {song.sample_rate} Hz",
+            f"did: {result.method} at intensity {result.intensity:.2f}: faders {faders} dB; bus shelves low / high "
+            f"{shelves}; mastered to {result.target_lufs:.1f} LUFS",
+            f"wrote: {args.output} ({args.bit_depth}-bit): {result.loudness_lufs:.1f} LUFS, peak "
+            f"{result.peak_dbfs:.1f} dBFS, limiter {result.limiter_db:.1f} dB, in {result.seconds:.1f} s{extra}",
+        ]
+    )
 
 
 if __name__ == "__main__":

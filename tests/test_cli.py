@@ -25,7 +25,7 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert "corpus" in out and "render" in out
 
 
-@pytest.mark.parametrize("command", ["corpus", "render"])
+@pytest.mark.parametrize("command", ["corpus", "render", "mix"])
 def test_each_command_explains_itself(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main([command, "--help"])

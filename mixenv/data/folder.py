@@ -85,14 +85,7 @@ def load_folder(
             role that does not exist, or the policy refuses the files.
     """
     folder = Path(path)
-    if not folder.is_dir():
-        raise StemsError(f"stems folder {folder} does not exist; pass the folder that holds one audio file per stem")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise StemsError(
-            f"stems folder {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); export the stems there first"
-        )
-    assignment = _assign(folder, files, roles or {})
+    assignment = folder_roles(folder, roles)
     references = assignment.pop("reference", [])
     if len(references) > 1:
         raise StemsError(
@@ -112,6 +105,23 @@ def load_folder(
         policy=policy,
         segment=segment,
     )
+
+
+def folder_roles(path: str | os.PathLike[str], roles: Mapping[str, str] | None = None) -> dict[str, list[Path]]:
+    """Role (or ``"reference"``) -> the folder's audio files that make it up, as :func:`load_folder` reads them.
+
+    Raises:
+        StemsError: If the folder is missing or holds no audio, or ``roles`` names a missing file or unknown role.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise StemsError(f"stems folder {folder} does not exist; pass the folder that holds one audio file per stem")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:
+        raise StemsError(
+            f"stems folder {folder} holds no audio files ({', '.join(AUDIO_SUFFIXES)}); export the stems there first"
+        )
+    return _assign(folder, files, roles or {})
 
 
 def _assign(folder: Path, files: list[Path], mapping: Mapping[str, str]) -> dict[str, list[Path]]:

@@ -1,0 +1,124 @@
+"""``mixenv mix`` and ``mixenv.mixing.mix``: a folder of stems in, a mastered mix and its preset out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixenv.balance import ROLE_LUFS
+from mixenv.cli import main
+from mixenv.data import AudioFileError, StemsError, read_audio, write_audio
+from mixenv.loudness import integrated_lufs
+from mixenv.mixing import MixError, mix
+from mixenv.params import ROLES, ParamSpace
+from mixenv.render import Renderer
+
+from conftest import SR, band_db, noise, tone
+
+
+@pytest.fixture
+def stems(tmp_path: Path, write_song: Callable[..., Path]) -> Path:
+    """Two seconds of three mono stems at very different levels, the drums in two files."""
+    return write_song(
+        tmp_path / "stems",
+        {
+            "Lead Vox.wav": tone(330, 2.0, 0.05),
+            "kick.wav": noise(2.0, 0.2, seed=1),
+            "snare.wav": noise(2.0, 0.05, seed=2),
+            "Synth Bass.wav": tone(55, 2.0, 0.3),
+        },
+    )
+
+
+def test_loudness_method_balances_the_roles_and_masters_to_the_target(stems: Path) -> None:
+    result = mix(stems, method="loudness", target_lufs=-16.0)
+    assert result.method == "loudness" and result.song.roles == ("vocals", "drums", "bass")
+    assert result.loudness_lufs == pytest.approx(-16.0, abs=0.3) and result.peak_dbfs <= -0.9
+    processed = Renderer(SR, ROLES).process_stems(result.song.stems, result.settings)
+    levels = {role: integrated_lufs(audio, SR) for role, audio in processed.items()}
+    # The quiet vocal ends on top of the loud drums as ROLE_LUFS says (after the strips, before the mastering).
+    assert levels["vocals"] - levels["drums"] == pytest.approx(ROLE_LUFS["vocals"] - ROLE_LUFS["drums"], abs=1.0)
+
+
+def test_reference_method_takes_on_the_references_tone_and_loudness(stems: Path, tmp_path: Path) -> None:
+    # Another song: longer, at another rate, and bright (differenced noise rises 6 dB per octave).
+    bright = np.diff(noise(3.0, 0.1, sr=44_100, channels=2, seed=5), axis=1)
+    write_audio(tmp_path / "ref.flac", bright, 44_100)
+    neutral = mix(stems, reference=tmp_path / "ref.flac", intensity=0.0)
+    matched = mix(stems, reference=tmp_path / "ref.flac")
+    assert matched.method == "reference" and matched.settings["master_high_shelf_db"] > 3.0
+    before, after = (band_db(r.audio, SR, 4000, 10000) - band_db(r.audio, SR, 50, 400) for r in (neutral, matched))
+    assert after > before + 3.0  # brighter, toward the reference
+    # Loudness is judged at the stems' rate: what the reference has above their Nyquist frequency does not count.
+    assert matched.reference_lufs == pytest.approx(
+        integrated_lufs(read_audio(tmp_path / "ref.flac", sample_rate=SR), SR)
+    )
+    assert matched.loudness_lufs == pytest.approx(matched.reference_lufs, abs=0.3)
+
+
+def test_intensity_zero_is_the_neutral_mix_exactly(stems: Path) -> None:
+    result = mix(stems, method="loudness", intensity=0.0)
+    neutral = Renderer(SR, ROLES, target_lufs=-14.0).render(result.song.stems, ParamSpace(ROLES).neutral()).mix
+    np.testing.assert_array_equal(result.audio, neutral)
+    half = mix(stems, method="loudness", intensity=0.5).settings["vocals.gain_db"]
+    full = mix(stems, method="loudness").settings["vocals.gain_db"]
+    assert 0.0 < half < full or full < half < 0.0
+
+
+def test_one_stem_only_is_mixed(tmp_path: Path, write_song: Callable[..., Path]) -> None:
+    folder = write_song(tmp_path / "solo", {"guitar.wav": tone(220, 1.0, 0.1)})
+    assert mix(folder).song.roles == ("other",)
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("empty", StemsError, "holds no audio files"),
+        ("silent", StemsError, r"silent\.wav is silent"),
+        ("corrupt", AudioFileError, r"vocals\.wav.*damaged"),
+        ("no_reference", MixError, "needs a reference"),
+        ("intensity", MixError, r"intensity must be in \[0, 1\]"),
+    ],
+)
+def test_bad_input_is_refused_with_the_fix(tmp_path: Path, write_song, case: str, error: type, message: str) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    if case == "silent":
+        write_song(folder, {"bass.wav": tone(55), "silent.wav": np.zeros((1, SR), np.float32)})
+    elif case == "corrupt":
+        (folder / "vocals.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    elif case != "empty":
+        write_song(folder, {"bass.wav": tone(55)})
+    kwargs = {"no_reference": {"method": "reference"}, "intensity": {"intensity": 1.5}}.get(case, {})
+    with pytest.raises(error, match=message):
+        mix(folder, **kwargs)
+
+
+def test_the_command_writes_a_mix_its_preset_reproduces(stems: Path, tmp_path: Path, capsys) -> None:
+    out, preset = tmp_path / "mix.wav", tmp_path / "mix.json"
+    assert main(["mix", str(stems), "-o", str(out), "--preset-out", str(preset), "--bit-depth", "16"]) == 0
+    summary = capsys.readouterr().out
+    assert "drums (kick.wav + snare.wav)" in summary and "-14.0 LUFS" in summary and "loudness" in summary
+    assert main(["render", str(stems), "--settings", str(preset), "-o", str(tmp_path / "again.wav")]) == 0
+    np.testing.assert_allclose(read_audio(tmp_path / "again.wav"), read_audio(out), atol=1.5 / 32768)
+
+
+def test_the_command_never_overwrites_without_force(stems: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "mix.wav"
+    out.write_bytes(b"keep me")
+    assert main(["mix", str(stems), "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == b"keep me"
+    assert main(["mix", str(stems), "-o", str(out), "--force", "--bit-depth", "32"]) == 0
+    assert read_audio(out).shape == (2, 2 * SR)
+
+
+def test_an_interrupted_mix_leaves_nothing(stems: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mixenv.render.Renderer.master", interrupted)
+    assert main(["mix", str(stems), "-o", str(tmp_path / "out" / "mix.wav")]) == 130
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
