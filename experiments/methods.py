@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
+from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, MixPolicy
 from mixenv.env import MixEnv
 from supervised.policy import SupervisedPolicy
@@ -40,16 +40,23 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
     }
 
 
-def supervised(env: MixEnv, run: Any, label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained supervised model as it predicts; with its prediction mastered to the reference's loudness; and
-    reference-free, mastered to -14 LUFS (what a user without a reference gets)."""
+def supervised(
+    env: MixEnv, run: Any, label: str, refine_budget: int | None = None, seed: int = 0
+) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """A trained supervised model as it predicts; with its prediction mastered to the reference's loudness;
+    reference-free, mastered to -14 LUFS (what a user without a reference gets); and, given a budget, its
+    loudness-matched prediction refined by CMA-ES on the env's reward (predict, then refine)."""
     model = SupervisedPolicy(run, name=label)
     blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free")
-    return {
+    chosen: dict[str, tuple[MixPolicy, MixEnv]] = {
         label: (model, env),
         f"{label}, loudness matched": (LoudnessMatchedPolicy(model), env),
         f"{label}, reference-free": (LoudnessMatchedPolicy(blind, use_reference=False), env),
     }
+    if refine_budget is not None:
+        start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label))
+        chosen[f"{label}, refined"] = (RefinedPolicy(start, budget=refine_budget, seed=seed), env)
+    return chosen
 
 
 def agent(agent_policy: AgentPolicy, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:

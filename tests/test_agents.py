@@ -15,9 +15,10 @@ from agents.envs import make_vec_env
 from agents.evaluate import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
-from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy
+from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy
 from agents.train import train as train_agent
+from experiments.methods import GroundTruthPolicy
 from mixenv.cliargs import parse_key_values
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
@@ -191,6 +192,28 @@ def test_cmaes_improves_the_env_score_and_is_seeded(env: MixEnv) -> None:
         actions.append(policy.act({}, env))
     assert env.reward.total(env.score_settings(actions[0])) > start
     np.testing.assert_array_equal(actions[0], actions[1])
+
+
+def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_the_budget(
+    env: MixEnv, tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.reset(seed=0, options={"song": env.songs[0].name})
+    calls = []
+    score = env.score_settings
+    monkeypatch.setattr(env, "score_settings", lambda action: calls.append(1) or score(action))
+    policy = RefinedPolicy(NeutralPolicy(), budget=12, seed=1)
+    policy.reset(env)
+    refined = policy.act({}, env)
+    # The start, then whole generations of CMA-ES's population (4 + 3 ln 41 = 15) until the budget is reached.
+    assert policy.name == "neutral, refined" and len(calls) == 1 + 15
+    total = env.reward.total
+    assert total(score(refined)) >= total(score(env.space.neutral_vector()))
+    # On the spectral distance alone nothing beats the ground truth, which renders the reference: it is kept.
+    spectral = MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights={"fad": 0, "anomaly": 0})
+    spectral.reset(seed=0)
+    truth = RefinedPolicy(GroundTruthPolicy(), budget=6, seed=1)
+    truth.reset(spectral)
+    np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=1e-6)
 
 
 def test_heuristic_act_before_reset_is_refused() -> None:
