@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from mixenv.data.audio import AUDIO_SUFFIXES, AudioInfo, audio_info
 from mixenv.data.multitrack import Multitrack
@@ -18,6 +20,14 @@ class DatasetError(ValueError):
 class MissingDependencyError(ImportError):
     """An optional package that one job needs (building the corpus needs tinysoundfont); the message says how to
     install it."""
+
+
+def require_module(name: str, how: str) -> ModuleType:
+    """Import the optional package ``name``, or raise :class:`MissingDependencyError` with ``how`` to install it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise MissingDependencyError(how) from err
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ mixed by the conventional engineer (:mod:`mixenv.data.synth.engineer`), mastered
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from mixenv.data.corpus import CorpusConfig
-from mixenv.data.songref import MissingDependencyError
+from mixenv.data.songref import require_module
 from mixenv.data.synth.arrange import Note, Part
 from mixenv.data.synth.draft import Draft
 from mixenv.data.synth.engineer import EngineerPrior
@@ -63,13 +62,10 @@ def require_music21() -> ModuleType:
     Raises:
         MissingDependencyError: If it is not installed, saying how to install it.
     """
-    try:
-        return importlib.import_module("music21")
-    except ImportError as err:
-        raise MissingDependencyError(
-            "the evaluation sets play real compositions from music21's corpus; install it with "
-            f"`pip install '{MUSIC21}'`"
-        ) from err
+    return require_module(
+        "music21",
+        f"the evaluation sets play real compositions from music21's corpus; install it with `pip install '{MUSIC21}'`",
+    )
 
 
 def draft(rng: np.random.Generator, config: CorpusConfig) -> Draft:

@@ -16,7 +16,7 @@ from types import ModuleType
 
 import numpy as np
 
-from mixenv.data.songref import MissingDependencyError
+from mixenv.data.songref import MissingDependencyError, require_module
 from mixenv.data.synth.arrange import Part
 
 TINYSOUNDFONT = "tinysoundfont==0.3.7"
@@ -55,14 +55,12 @@ def require_tinysoundfont() -> ModuleType:
     Raises:
         MissingDependencyError: If it is not installed, saying how to install it.
     """
-    try:
-        return importlib.import_module("tinysoundfont")
-    except ImportError as err:
-        raise MissingDependencyError(
-            "building the synthetic corpus needs tinysoundfont, which is not installed; install it with "
-            f"`pip install --no-deps {TINYSOUNDFONT}` (--no-deps: its pyaudio dependency is only for live playback "
-            "and does not build on headless machines). Reading an existing corpus or your own stems does not need it."
-        ) from err
+    return require_module(
+        "tinysoundfont",
+        "building the synthetic corpus needs tinysoundfont, which is not installed; install it with "
+        f"`pip install --no-deps {TINYSOUNDFONT}` (--no-deps: its pyaudio dependency is only for live playback "
+        "and does not build on headless machines). Reading an existing corpus or your own stems does not need it.",
+    )
 
 
 def merlin_soundfont_path() -> Path:
