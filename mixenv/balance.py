@@ -25,10 +25,14 @@ SHELF_LIMIT_DB = 12.0
 
 
 def loudness_balance(settings: MixSettings, stems: Mapping[str, np.ndarray], sample_rate: int) -> MixSettings:
-    """``settings`` with each audible stem's fader set to bring it to its :data:`ROLE_LUFS` loudness."""
+    """``settings`` with each audible stem's fader set to bring it to its :data:`ROLE_LUFS` loudness in the mix.
+
+    A stem is measured as the renderer places it: a mono stem at centre plays at unity in both channels, 3 LU
+    louder than the mono file measures.
+    """
     gains = {}
     for role, stem in stems.items():
-        level = integrated_lufs(stem, sample_rate)
+        level = integrated_lufs(np.broadcast_to(stem, (2, stem.shape[1])), sample_rate)
         if level > SILENCE_LUFS:
             gains[f"{role}.gain_db"] = ROLE_LUFS.get(role, -24.0) - level
     return settings.replace(gains)

@@ -21,11 +21,11 @@ from conftest import SR, band_db, noise, tone
 
 @pytest.fixture
 def stems(tmp_path: Path, write_song: Callable[..., Path]) -> Path:
-    """Two seconds of three mono stems at very different levels, the drums in two files."""
+    """Two seconds of three stems at very different levels, the vocals stereo, the drums in two mono files."""
     return write_song(
         tmp_path / "stems",
         {
-            "Lead Vox.wav": tone(330, 2.0, 0.05),
+            "Lead Vox.wav": tone(330, 2.0, 0.05, channels=2),
             "kick.wav": noise(2.0, 0.2, seed=1),
             "snare.wav": noise(2.0, 0.05, seed=2),
             "Synth Bass.wav": tone(55, 2.0, 0.3),
@@ -39,7 +39,8 @@ def test_loudness_method_balances_the_roles_and_masters_to_the_target(stems: Pat
     assert result.loudness_lufs == pytest.approx(-16.0, abs=0.3) and result.peak_dbfs <= -0.9
     processed = Renderer(SR, ROLES).process_stems(result.song.stems, result.settings)
     levels = {role: integrated_lufs(audio, SR) for role, audio in processed.items()}
-    # The quiet vocal ends on top of the loud drums as ROLE_LUFS says (after the strips, before the mastering).
+    # The quiet vocal ends on top of the loud drums as ROLE_LUFS says, as heard: after the strips, where a mono
+    # stem plays in both channels (before the mastering).
     assert levels["vocals"] - levels["drums"] == pytest.approx(ROLE_LUFS["vocals"] - ROLE_LUFS["drums"], abs=1.0)
 
 
