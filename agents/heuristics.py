@@ -14,7 +14,7 @@ same search from another policy's settings (predict, then refine, as ST-ITO and 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import cma
@@ -108,7 +108,8 @@ class CMAESPolicy(_FixedPolicy):
         self.budget, self.sigma, self.seed = budget, sigma, seed
 
     def decide(self, env: MixEnv) -> MixSettings:
-        return env.space.to_physical(search(env, env.space.neutral_vector(), self.budget, self.sigma, self.seed))
+        found = search(env_loss(env), env.space.neutral_vector(), self.budget, self.sigma, self.seed)
+        return env.space.to_physical(found)
 
 
 class RefinedPolicy:
@@ -139,20 +140,32 @@ class RefinedPolicy:
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         if self.action is None:
             start = np.asarray(self.policy.act(observation, env), dtype=np.float64)
-            found = search(env.unwrapped, start, self.budget, self.sigma, self.seed, keep_start=True)
+            found = search(env_loss(env.unwrapped), start, self.budget, self.sigma, self.seed, keep_start=True)
             self.action = found.astype(np.float32)
         return self.action.copy()
 
 
-def search(
-    env: MixEnv, start: np.ndarray, budget: int, sigma: float, seed: int, *, keep_start: bool = False
-) -> np.ndarray:
-    """The best normalised settings CMA-ES finds for the env's current clip from ``start`` within ``budget``
-    renders of the reward; with ``keep_start`` the start is scored too (one of the renders) and wins ties."""
+def env_loss(env: MixEnv) -> Callable[[np.ndarray], float]:
+    """Minus the env's score of normalised settings on its current clip: what :func:`search` minimises."""
 
     def loss(x: np.ndarray) -> float:
         return -env.reward.total(env.score_settings(np.asarray(x)))
 
+    return loss
+
+
+def search(
+    loss: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    budget: int,
+    sigma: float,
+    seed: int,
+    *,
+    keep_start: bool = False,
+) -> np.ndarray:
+    """The best normalised settings CMA-ES finds for ``loss`` (one render and score per call: :func:`env_loss`, or
+    ``mixenv mix``'s excerpts of a song) from ``start`` within ``budget`` calls; with ``keep_start`` the start is
+    scored too (one of the calls) and wins ties."""
     start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
     start_loss = loss(start) if keep_start else np.inf
     options = {"bounds": [-1.0, 1.0], "maxfevals": budget - int(keep_start), "seed": seed + 1, "verbose": -9}

@@ -1,8 +1,9 @@
 """`make run`: the main job on the embedded corpus, end to end, in under 20 minutes on 2 cores.
 
 1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the good-mix model.
-2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model), and a
-   supervised model that predicts the settings from the stems and the reference (:mod:`supervised.train`).
+2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model). The
+   supervised model is the default mixing model that ``mixenv mix`` uses, shipped in the package
+   (:mod:`supervised.default`; ``--supervised`` evaluates another run instead).
 3. Mixes every held-out (test) song with PPO, the supervised model, the classic heuristics (neutral, loudness
    balance, reference matching, CMA-ES on the env's reward) and the ground truth (the ceiling), all measured
    by the same metrics; then does the same on each out-of-domain evaluation set (other compositions,
@@ -37,13 +38,13 @@ from experiments.compare import (
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
-from supervised.args import TrainArgs as SupervisedArgs
-from supervised.models import MODEL_NAMES
-from supervised.train import train as train_supervised
+from supervised.default import default_model_path
+
+SUPERVISED_LABEL = "supervised cnn"
 
 
-def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, Path]:
-    """PPO and the supervised model, trained into ``args.out`` (a finished PPO run is reused, a supervised resumed)."""
+def train_ppo(args: argparse.Namespace) -> AgentPolicy:
+    """PPO, trained into ``args.out`` (a finished run is reused)."""
     run = args.out / "ppo"
     if (run / "model.zip").is_file():
         print(f"reusing the PPO run in {run} (delete {args.out} to train again)")
@@ -51,17 +52,7 @@ def train_models(args: argparse.Namespace) -> tuple[AgentPolicy, Path]:
         print(f"training PPO for {args.timesteps} steps into {run} ...")
         train_agent("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
                             "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
-    supervised_run = args.out / "supervised"
-    print(f"training the supervised {args.supervised_model} model for {args.supervised_epochs} epochs ...")
-    supervised = SupervisedArgs(
-        model=args.supervised_model,
-        epochs=args.supervised_epochs,
-        seed=args.seed,
-        out=supervised_run,
-        clip_seconds=3.0,
-        resume=(supervised_run / "last.pt").is_file(),
-    )
-    return AgentPolicy(run), train_supervised(supervised).out
+    return AgentPolicy(run)
 
 
 def methods_on(
@@ -71,7 +62,7 @@ def methods_on(
     return {
         **methods.heuristics(env, args.cmaes_budget, args.seed),
         **methods.agent(ppo, data, "ppo"),
-        **methods.supervised(env, supervised_run, f"supervised {args.supervised_model}"),
+        **methods.supervised(env, supervised_run, SUPERVISED_LABEL),
         "ground truth": (methods.GroundTruthPolicy(), env),
     }
 
@@ -81,15 +72,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plots and WAVs")
     parser.add_argument("--timesteps", type=int, default=6_000, help="PPO training steps (more: better, slower)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
-    parser.add_argument("--supervised-model", default="cnn", choices=MODEL_NAMES, help="supervised model to train")
-    parser.add_argument("--supervised-epochs", type=int, default=10, help="its training epochs")
+    parser.add_argument(
+        "--supervised",
+        type=Path,
+        default=None,
+        help="a supervised run to evaluate (default: the shipped default model)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seeds training and evaluation")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
     start = time.perf_counter()
 
     test_env = MixEnv(split="test")  # builds corpus, backbone and good-mix model on first use
-    ppo, supervised = train_models(args)
+    ppo = train_ppo(args)
+    supervised = args.supervised or default_model_path()
     evaluation_seed = 1000 + args.seed
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     songs: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -125,7 +121,8 @@ def main() -> None:
     print(
         "Lower is better in every column but the return. To train longer: python -m agents.ppo --total-timesteps"
         " 100000 --n-envs 2 (or agents.sac / agents.td3), then python -m agents.evaluate --model RUN --split test;"
-        " python -m supervised.train --model cnn --epochs 30. The multi-seed comparisons are"
+        " python -m supervised.train --model cnn --epochs 30 (python -m supervised.default reproduces the default"
+        " model). The multi-seed comparisons are"
         " python -m experiments.benchmark_rl and python -m experiments.benchmark_supervised."
     )
 

@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         errors.append(MixError)
     try:
         return args.run(args)
-    except (*errors, FileExistsError) as err:
+    except (*errors, FileExistsError, FileNotFoundError) as err:
         print(f"mixenv {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -126,9 +126,14 @@ def _parser() -> argparse.ArgumentParser:
         "settings decided by --method, dialled back by --intensity, the whole song rendered by the channel "
         "strips and master bus and mastered to the target loudness. Writes the mix at the stems' sample rate and, "
         "with --preset-out, the settings as a preset that `mixenv render` reproduces the mix from.",
-        epilog="methods: loudness: each stem to its role's loudness (vocals on top), mastered to --target-lufs; "
+        epilog="methods: model: the default mixing model (or --model) predicts the settings from three 4 s excerpts, "
+        "reading the reference if it is a mix of these stems (same length); refine: the model's settings refined by "
+        "a CMA-ES search on MixEnv's reward over those excerpts, --budget renders; cmaes: that search from the "
+        "neutral mix; loudness: each stem to its role's loudness (vocals on top), mastered to --target-lufs; "
         "reference: the bus tone matched to the reference's long-term spectrum and mastered to its loudness (the "
-        "reference may be another song); auto: reference when one is given, else loudness.",
+        "reference may be another song); auto: refine with a reference of these stems, reference with another "
+        "song's, loudness without one. A search first builds the reward's backbone and good-mix model if missing "
+        "(about 5 minutes, once).",
         formatter_class=HelpFormatter,
     )
     mix.add_argument("stems", type=Path, metavar="STEMS_DIR", help="folder with one audio file per stem")
@@ -139,7 +144,20 @@ def _parser() -> argparse.ArgumentParser:
         metavar="REF.wav",
         help="a mix to mix toward, any length and rate (default: a reference/mix file in STEMS_DIR, if any)",
     )
-    mix.add_argument("--method", choices=("auto", "loudness", "reference"), default="auto", help="how to decide")
+    mix.add_argument(
+        "--method",
+        choices=("auto", "model", "refine", "cmaes", "reference", "loudness"),
+        default="auto",
+        help="how to decide the settings (see below)",
+    )
+    mix.add_argument(
+        "--model",
+        type=Path,
+        metavar="PATH",
+        help="a supervised model's run folder or model.pt (default: the shipped one)",
+    )
+    mix.add_argument("--budget", type=int, default=100, help="renders a refine or cmaes search may spend")
+    mix.add_argument("--seed", type=int, default=0, help="seeds the search (same seed, same mix)")
     mix.add_argument(
         "--target-lufs", type=float, default=None, help="master loudness (default: the reference's, else -14)"
     )
@@ -271,6 +289,10 @@ def _run_mix(args: argparse.Namespace) -> int:
         method=args.method,
         target_lufs=args.target_lufs,
         intensity=args.intensity,
+        model=args.model,
+        budget=args.budget,
+        seed=args.seed,
+        progress=True,
     )
     write_audio(args.output, result.audio, result.sample_rate, bit_depth=args.bit_depth)
     if args.preset_out is not None:
@@ -285,15 +307,17 @@ def _mix_summary(args: argparse.Namespace, files: dict[str, list[Path]], result)
     heard = ", ".join(f"{role} ({' + '.join(f.name for f in files[role])})" for role in song.roles)
     reference = args.reference.name if args.reference else " + ".join(f.name for f in files.get("reference", []))
     if result.reference_lufs is not None:
-        heard += f"; reference {reference} at {result.reference_lufs:.1f} LUFS"
+        kind = "a mix of these stems" if result.reference_aligned else "another song: tone and loudness only"
+        heard += f"; reference {reference} ({kind}) at {result.reference_lufs:.1f} LUFS"
     faders = ", ".join(f"{role} {settings[f'{role}.gain_db']:+.1f}" for role in song.roles)
     shelves = f"{settings['master_low_shelf_db']:+.1f} / {settings['master_high_shelf_db']:+.1f} dB"
     extra = f"; preset {args.preset_out}" if args.preset_out else ""
+    searched = f" ({result.renders} renders of excerpts)" if result.renders else ""
     return "\n".join(
         [
             f"heard: {heard}; {song.duration_seconds:.1f} s at {song.sample_rate} Hz",
-            f"did: {result.method} at intensity {result.intensity:.2f}: faders {faders} dB; bus shelves low / high "
-            f"{shelves}; mastered to {result.target_lufs:.1f} LUFS",
+            f"did: {result.method}{searched} at intensity {result.intensity:.2f}: faders {faders} dB; bus shelves "
+            f"low / high {shelves}; mastered to {result.target_lufs:.1f} LUFS",
             f"wrote: {args.output} ({args.bit_depth}-bit): {result.loudness_lufs:.1f} LUFS, peak "
             f"{result.peak_dbfs:.1f} dBFS, limiter {result.limiter_db:.1f} dB, in {result.seconds:.1f} s{extra}",
         ]

@@ -195,7 +195,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.remix = RemixConfig(**remix) if isinstance(remix, Mapping) else remix
         if self.remix is not None and self.remix.sample_rates:
             raise ValueError("an env's remixes keep the clip's sample rate (the observation's shape depends on it)")
-        self.reward, embedder = _build_reward(
+        self.reward, embedder = build_reward(
             reward_weights, reference_free, target_lufs, backbone_path, good_mix_path, build_artifacts
         )
         self.uses_reference = self.reward.needs_reference
@@ -442,7 +442,7 @@ class _Episode:
     mix: np.ndarray | None = None
 
 
-def _build_reward(
+def build_reward(
     weights: Mapping[str, float] | None,
     reference_free: bool,
     target_lufs: float,
@@ -450,7 +450,12 @@ def _build_reward(
     good_mix_path: str | None,
     build: bool,
 ) -> tuple[CompositeReward, AudioEmbedder | None]:
-    """The composite reward and the embedder its FAD and anomaly terms share (``None`` if they are off)."""
+    """The env's composite reward and the embedder its FAD and anomaly terms share (``None`` if they are off).
+
+    What :class:`MixEnv` scores with, for anything else that must score as the env does (``mixenv mix``'s search
+    on excerpts of a whole song). The arguments are the env's of the same names; ``build`` is its
+    ``build_artifacts``.
+    """
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
     unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
     if unknown:

@@ -36,9 +36,11 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_holds_the_library_and_not_the_experiments(wheel: Path) -> None:
-    top = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if "/" in name}
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {name.split("/")[0] for name in names if "/" in name}
     assert {"mixenv", "rewards", "agents", "supervised"} <= top
     assert "experiments" not in top and "tests" not in top
+    assert "supervised/default_model.pt" in names  # the default mixing model, there on a fresh machine
 
 
 def test_pip_install_alone_makes_the_env_on_a_folder_of_stems(wheel: Path, tmp_path: Path, write_song) -> None:

@@ -10,7 +10,7 @@ Layers, lowest first; a module may import its own layer and those below, never a
 | 2 | artifacts | ``mixenv.artifacts``: the first-use builds |
 | 3 | env | ``mixenv.env`` |
 | 4 | agents, supervised | ``agents.*``; ``supervised.*`` |
-| 5 | product | ``mixenv.cli``, ``mixenv.mixing``, ``mixenv.pretrain.__main__`` |
+| 5 | product | ``mixenv.cli``, ``mixenv.mixing``, ``mixenv.excerpts``, ``mixenv.pretrain.__main__`` |
 | 6 | experiments | ``experiments.*`` |
 """
 
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("env", 3, ("mixenv.env",)),
     ("agents", 4, ("agents",)),
     ("supervised", 4, ("supervised",)),
-    ("product", 5, ("mixenv.cli", "mixenv.mixing", "mixenv.pretrain.__main__")),
+    ("product", 5, ("mixenv.cli", "mixenv.mixing", "mixenv.excerpts", "mixenv.pretrain.__main__")),
     ("experiments", 6, ("experiments",)),
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,87 @@ def test_an_interrupted_mix_leaves_nothing(stems: Path, tmp_path: Path, monkeypa
     monkeypatch.setattr("mixenv.render.Renderer.master", interrupted)
     assert main(["mix", str(stems), "-o", str(tmp_path / "out" / "mix.wav")]) == 130
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+# --- the learned methods: the default model, refining it, searching from neutral --------------------------------
+
+
+@pytest.fixture(scope="module")
+def corpus_songs(tiny_corpus: Path) -> list:
+    """The tiny corpus's songs (3 s at 22.05 kHz), each with its reference mix."""
+    from mixenv.data import list_songs
+
+    return [ref.load() for ref in list_songs("synthetic", tiny_corpus)]
+
+
+def test_the_default_model_mixes_closer_to_the_reference_than_the_neutral_mix(corpus_songs: list) -> None:
+    from rewards.spectral import SpectralDistance
+
+    distance = SpectralDistance()
+    gains = []
+    for song in corpus_songs:
+        model, neutral = mix(song, method="model"), mix(song, method="model", intensity=0.0)
+        assert model.method == "model" and model.reference_aligned and model.renders == 0
+        gains.append(distance.distance(neutral.audio, song.reference) - distance.distance(model.audio, song.reference))
+    # The shipped model, trained on other songs of the same generator, reads each reference's balance.
+    assert np.mean(gains) > 0.1 and sum(g > 0 for g in gains) >= 5, gains
+
+
+def test_refining_never_scores_below_the_models_start_and_spends_the_budget(
+    corpus_songs: list, tiny_reward_models: tuple[Path, Path]
+) -> None:
+    from mixenv.excerpts import SongExcerpts
+
+    backbone, good_mix = tiny_reward_models
+    song = corpus_songs[0]
+    paths = {"backbone_path": backbone, "good_mix_path": good_mix}
+    start = mix(song, method="model")
+    refined = mix(song, method="refine", budget=16, **paths)
+    # The start, then whole CMA-ES generations of 15 candidates (41 controls) until the budget is spent.
+    assert refined.method == "refine" and 16 <= refined.renders <= 16 + 15
+    excerpts = SongExcerpts(song, ParamSpace(ROLES), refined.target_lufs, **paths)
+    assert excerpts.loss(refined.settings.normalized()) <= excerpts.loss(start.settings.normalized()) + 1e-6
+    # With a reference of these stems, auto refines.
+    assert mix(song, budget=16, **paths).method == "refine"
+
+
+def test_a_search_from_neutral_is_the_same_under_a_seed(corpus_songs: list, tiny_reward_models) -> None:
+    backbone, good_mix = tiny_reward_models
+    song = corpus_songs[1]
+    runs = [
+        mix(song, method="cmaes", budget=15, seed=s, backbone_path=backbone, good_mix_path=good_mix) for s in (3, 3, 4)
+    ]
+    assert np.array_equal(runs[0].audio, runs[1].audio) and not np.array_equal(runs[0].audio, runs[2].audio)
+    assert runs[0].settings.normalized().tolist() != ParamSpace(ROLES).neutral_vector().tolist()
+
+
+def test_a_reference_of_another_length_is_another_song(corpus_songs: list) -> None:
+    song = corpus_songs[2]
+    other = np.concatenate([song.reference, song.reference], axis=1)  # twice as long: not a mix of these stems
+    result = mix(dataclasses_replace(song, reference=None), reference=other)
+    assert result.method == "reference" and not result.reference_aligned and result.song.reference is None
+    # A few samples short is the same song (an export that lost its tail): trimmed or padded to the stems.
+    close = mix(dataclasses_replace(song, reference=None), reference=song.reference[:, :-50], method="model")
+    assert close.reference_aligned and close.song.reference.shape == song.reference.shape
+
+
+def test_a_model_that_cannot_mix_these_roles_or_is_missing_is_refused(corpus_songs: list, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="train"):
+        mix(corpus_songs[0], method="model", model=tmp_path / "nothing")
+    with pytest.raises(MixError, match="budget"):
+        mix(corpus_songs[0], method="refine", budget=2)
+
+
+def test_the_command_mixes_with_the_model(corpus_songs: list, tmp_path: Path, capsys) -> None:
+    from mixenv.data import write_audio as write
+
+    song = corpus_songs[0]
+    folder = tmp_path / "song"
+    for role, audio in song.stems.items():
+        write(folder / f"{role}.wav", audio, song.sample_rate)
+    write(folder / "reference.wav", song.reference, song.sample_rate)
+    assert main(["mix", str(folder), "-o", str(tmp_path / "m.wav"), "--method", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "did: model at intensity 1.00" in out and "(a mix of these stems)" in out
+    assert main(["mix", str(folder), "-o", str(tmp_path / "n.wav"), "--method", "model", "--model", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err

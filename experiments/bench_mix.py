@@ -1,0 +1,137 @@
+"""``mixenv mix``, measured: how well each method mixes, and what a whole song costs in time and memory.
+
+1. Quality: every song of the corpus test split and of each out-of-domain evaluation set (``--songs`` of each)
+   mixed by :func:`mixenv.mixing.mix` with ``model``, ``refine`` and ``cmaes`` (the two searches at the same
+   ``--budget``) and with the neutral settings (``intensity=0``, mastered alike); the whole 10 s song scored
+   against its reference: MRSTFT (auraloss-style multi-resolution STFT, :mod:`rewards.spectral`) as a ratio to the
+   neutral mix's, and LUFS error. The issue's goal: ``refine`` at most 0.8x the better of the other two.
+2. Cost: ``mixenv mix`` as a user runs it (a subprocess, so its peak memory is its own) on generated songs of 8
+   stems at 44.1 kHz, 4 and 10 minutes long: wall time and peak resident memory, and the 10-minute song's peak
+   as a ratio to the 4-minute one's (memory that grows with the song's length shows there).
+
+Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--out outputs/bench_mix]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from experiments.compare import TEST_SPLIT, evaluation_sets
+from mixenv import artifacts
+from mixenv.data import list_songs, write_audio
+from mixenv.data.atomic import write_json
+from mixenv.loudness import integrated_lufs
+from mixenv.mixing import mix
+from mixenv.table import format_table
+from rewards.spectral import SpectralDistance
+
+METHODS = ("model", "refine", "cmaes")
+STEM_NAMES = ("lead vocal", "backing vocal", "kick", "snare", "overheads", "bass", "piano", "guitar")
+"""Eight files, two or three per role: what ``mixenv mix`` sums into each role's strip."""
+
+
+def quality(songs_per_set: int, budget: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean MRSTFT ratio to neutral and LUFS error per method on each set's first ``songs_per_set`` test songs."""
+    distance = SpectralDistance()
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    sets = {TEST_SPLIT: {"data_path": str(artifacts.corpus())}} | {
+        name: data for name, data in evaluation_sets().items() if name != TEST_SPLIT
+    }
+    for name, data in sets.items():
+        songs = [ref.load() for ref in list_songs("synthetic", data["data_path"], "test")[:songs_per_set]]
+        rows: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+        for song in tqdm(songs, desc=f"mixing {name}", unit="song"):
+            neutral = distance.distance(mix(song, intensity=0.0, method="loudness").audio, song.reference)
+            target = integrated_lufs(song.reference, song.sample_rate)
+            for method in METHODS:
+                result = mix(song, method=method, budget=budget)
+                rows[method].append(
+                    (distance.distance(result.audio, song.reference) / neutral, abs(result.loudness_lufs - target))
+                )
+        results[name] = {
+            m: {"mrstft_ratio": float(np.mean([r for r, _ in v])), "lufs_error": float(np.mean([e for _, e in v]))}
+            for m, v in rows.items()
+        }
+    return results
+
+
+def write_stems(folder: Path, minutes: float, sample_rate: int = 44_100) -> Path:
+    """A song of eight generated stems (noise shaped into drums, tones with vibrato), ``minutes`` long."""
+    rng = np.random.default_rng(0)
+    n = round(minutes * 60 * sample_rate)
+    t = np.arange(n) / sample_rate
+    for k, name in enumerate(STEM_NAMES):
+        beat = (np.sin(2 * np.pi * (1 + k % 3) * t) > 0.6).astype(np.float32)
+        audio = 0.05 * np.sin(
+            2 * np.pi * (55 * (k + 1)) * t + 2 * np.sin(2 * np.pi * 5 * t)
+        ) + 0.05 * beat * rng.standard_normal(n)
+        write_audio(folder / f"{name}.wav", audio[None].astype(np.float32), sample_rate)
+    return folder
+
+
+def cost(minutes: float, method: str, work: Path) -> dict[str, float]:
+    """Wall time and peak memory of ``mixenv mix`` on a generated 8-stem song, in a subprocess of its own."""
+    stems = work / f"song-{minutes:g}min"
+    if not stems.is_dir():
+        write_stems(stems, minutes)
+    out = work / f"mix-{minutes:g}min-{method}.wav"
+    command = [sys.executable, "-m", "mixenv.cli", "mix", str(stems), "-o", str(out), "--method", method, "--force"]
+    script = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    seconds, peak_kib = subprocess.run(
+        [sys.executable, "-c", script, *command], check=True, capture_output=True, text=True
+    ).stdout.split()
+    return {"seconds": float(seconds), "peak_mib": float(peak_kib) / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--songs", type=int, default=8, help="songs of each set to mix (quality)")
+    parser.add_argument("--budget", type=int, default=100, help="renders of each search")
+    parser.add_argument("--minutes", type=float, nargs=2, default=(4.0, 10.0), help="song lengths for the cost")
+    parser.add_argument("--skip-quality", action="store_true", help="measure the cost only")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench_mix"), help="results JSON")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    report: dict[str, object] = {"date": time.strftime("%Y-%m-%d"), "budget": args.budget}
+    if not args.skip_quality:
+        results = quality(args.songs, args.budget)
+        report["quality"] = results
+        rows = [[name, m, v["mrstft_ratio"], v["lufs_error"]] for name, per in results.items() for m, v in per.items()]
+        print(format_table(["set", "method", "MRSTFT / neutral", "LUFS error"], rows))
+        for name, per in results.items():
+            best_other = min(per["model"]["mrstft_ratio"], per["cmaes"]["mrstft_ratio"])
+            ratio = per["refine"]["mrstft_ratio"] / best_other
+            print(
+                f"{name}: refine / the better of model and cmaes = {ratio:.3f} "
+                f"(goal <= 0.8: {'met' if ratio <= 0.8 else 'not met'})"
+            )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        costs = {
+            f"{m:g} min, {method}": cost(m, method, work) for m in args.minutes for method in ("model", "loudness")
+        }
+    report["cost"] = costs
+    short, long_ = (f"{m:g} min, model" for m in args.minutes)
+    growth = costs[long_]["peak_mib"] / costs[short]["peak_mib"]
+    report["memory_growth"] = growth
+    cost_rows = [[k, v["seconds"], v["peak_mib"]] for k, v in costs.items()]
+    print(format_table(["song, method", "seconds", "peak MiB"], cost_rows, digits=1))
+    print(f"peak memory, {long_} / {short}: {growth:.2f} (goal: within 1.10)")
+    write_json(args.out / "results.json", report)
+    print(f"wrote {args.out / 'results.json'} ({(time.perf_counter() - start) / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""A whole song judged by a few excerpts: what ``mixenv mix`` predicts from and searches on.
+
+A model reads clips of a few seconds and a search needs many renders, so neither should touch a whole song.
+:class:`SongExcerpts` cuts evenly spaced clips (with pre-roll, so compressors have settled, as in MixEnv) and
+scores settings on all of them with MixEnv's own reward: the mean score over the excerpts, each rendered and
+scored exactly as an env step would (:func:`mixenv.env.build_reward`, :class:`mixenv.clip.ClipRenderer`).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from mixenv.clip import Clip, ClipRenderer, clip_window, cut_clip
+from mixenv.data import Multitrack
+from mixenv.env import build_reward
+from mixenv.params import ParamSpace
+from rewards.base import ScoreContext
+
+EXCERPTS = 3
+"""Excerpts per song: enough to hear a verse and a chorus, few enough that a search of 100 renders is quick."""
+EXCERPT_SECONDS = 4.0
+"""Length of each excerpt (a shorter song is one excerpt of its whole length): MixEnv's default clip."""
+PREROLL_SECONDS = 0.5
+
+
+class SongExcerpts:
+    """Evenly spaced excerpts of a song, and the env's score of settings on them.
+
+    Args:
+        song: The song; its reference, if any, must be a mix of these very stems (time-aligned): it is scored
+            against as MixEnv does (spectral and loudness terms). Without one the score is MixEnv's reference-free
+            one: loudness against ``target_lufs``, FAD and anomaly against good mixes.
+        space: The settings space the scored vectors live in.
+        target_lufs: The loudness a reference-free score aims at.
+        backbone_path: Backbone of the FAD and anomaly terms (default: the default one, built on first use).
+        good_mix_path: Their good-mix model (default: the default one, built on first use).
+        count: How many excerpts.
+        seconds: Length of each.
+    """
+
+    def __init__(
+        self,
+        song: Multitrack,
+        space: ParamSpace,
+        target_lufs: float,
+        *,
+        backbone_path: str | os.PathLike[str] | None = None,
+        good_mix_path: str | os.PathLike[str] | None = None,
+        count: int = EXCERPTS,
+        seconds: float = EXCERPT_SECONDS,
+    ) -> None:
+        self.space = space
+        rate = song.sample_rate
+        seconds = min(seconds, song.num_samples / rate)
+        window = clip_window(song.num_samples, rate, seconds, PREROLL_SECONDS, repr(song.name))
+        starts = sorted(set(window.evenly_spaced(count)))  # one excerpt where the song is no longer than one
+        self.clips: list[Clip] = [cut_clip(song, start, window) for start in starts]
+        self.reference_free = song.reference is None
+        self._paths = (
+            None if backbone_path is None else str(backbone_path),
+            None if good_mix_path is None else str(good_mix_path),
+        )
+        self._target_lufs = target_lufs
+        self._reward = None
+        self._contexts: list[ScoreContext] = []
+        self._renderer = ClipRenderer(space.roles)
+        self.calls = 0
+
+    @property
+    def excerpts(self) -> list[Multitrack]:
+        """The excerpts without their pre-roll, equal in length: what a model reads."""
+        return [clip.excerpt for clip in self.clips]
+
+    def loss(self, vector: np.ndarray) -> float:
+        """Minus the mean score of normalised settings over the excerpts (sanitised as an env step would)."""
+        if self._reward is None:  # built on first use: a plain prediction never needs the reward models
+            self._reward, _ = build_reward(None, self.reference_free, self._target_lufs, *self._paths, True)
+            self._contexts = [ScoreContext(c.sample_rate, c.excerpt.reference) for c in self.clips]
+        settings = self.space.from_clean(self.space.sanitize(np.asarray(vector))[0])
+        scores = [
+            self._reward.total(self._reward.scores(self._renderer.render(clip, settings).mix, context))
+            for clip, context in zip(self.clips, self._contexts, strict=True)
+        ]
+        self.calls += 1
+        return -float(np.mean(scores))
