@@ -48,16 +48,19 @@ def match_tone(settings: MixSettings, mix: np.ndarray, reference: np.ndarray, sa
 
 def spectrum_difference_db(mix: np.ndarray, reference: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Reference minus mix, in dB, of the long-term (Welch) spectra on a third-octave grid from 40 Hz to 10 kHz."""
-    nperseg = 4096
-    freqs, mix_power = scipy.signal.welch(mix.mean(axis=0), sample_rate, nperseg=nperseg)
-    _, ref_power = scipy.signal.welch(reference.mean(axis=0), sample_rate, nperseg=nperseg)
+    centres, mix_db = long_term_spectrum_db(mix, sample_rate)
+    _, reference_db = long_term_spectrum_db(reference, sample_rate)
+    return centres, reference_db - mix_db
+
+
+def long_term_spectrum_db(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The long-term (Welch) power spectrum of ``audio``'s mid channel in third-octave bands from 40 Hz to 10 kHz
+    (or to 0.45 of the rate): ``(band centres in Hz, power in dB)``."""
+    freqs, power = scipy.signal.welch(np.asarray(audio).mean(axis=0), sample_rate, nperseg=4096)
     centres = 40.0 * 2 ** (np.arange(0, 28) / 3)
     centres = centres[centres < min(10_000.0, 0.45 * sample_rate)]
-    difference = []
-    for centre in centres:
-        band = (freqs >= centre / 2 ** (1 / 6)) & (freqs < centre * 2 ** (1 / 6))
-        difference.append(10 * np.log10((ref_power[band].sum() + 1e-20) / (mix_power[band].sum() + 1e-20)))
-    return centres, np.asarray(difference)
+    bands = [(freqs >= c / 2 ** (1 / 6)) & (freqs < c * 2 ** (1 / 6)) for c in centres]
+    return centres, np.array([10 * np.log10(power[band].sum() + 1e-20) for band in bands])
 
 
 def fit_shelves(freqs: np.ndarray, difference_db: np.ndarray, sample_rate: int) -> tuple[float, float]:

@@ -168,6 +168,13 @@ def _parser() -> argparse.ArgumentParser:
         help="0: the neutral mix (plain sum, mastered); 1: the method's settings; between: that share of the way",
     )
     mix.add_argument("--preset-out", type=Path, metavar="PRESET.json", help="also write the settings rendered")
+    mix.add_argument(
+        "--report",
+        type=Path,
+        metavar="REPORT.png",
+        help="also draw each stem's and the mix's spectrum and loudness over time, before and after, the reference "
+        "beside them, and the settings as a table",
+    )
     mix.add_argument("--bit-depth", type=int, choices=(16, 24, 32), default=24, help="output WAV bit depth (32: float)")
     mix.add_argument("--force", action="store_true", help="overwrite existing output files")
     _add_load_options(mix)
@@ -278,8 +285,9 @@ def _run_mix(args: argparse.Namespace) -> int:
     from mixenv.data.folder import folder_roles
     from mixenv.mixing import mix
     from mixenv.presets import save_preset
+    from mixenv.report import plot_report
 
-    for path in (args.output, args.preset_out):
+    for path in (args.output, args.preset_out, args.report):
         if path is not None and path.exists() and not args.force:
             raise FileExistsError(f"{path} exists; pass --force to overwrite it, or choose another name")
     files = folder_roles(args.stems, _role_overrides(args))
@@ -293,10 +301,13 @@ def _run_mix(args: argparse.Namespace) -> int:
         budget=args.budget,
         seed=args.seed,
         progress=True,
+        report=args.report is not None,
     )
     write_audio(args.output, result.audio, result.sample_rate, bit_depth=args.bit_depth)
     if args.preset_out is not None:
         save_preset(args.preset_out, result.settings, result.target_lufs)
+    if args.report is not None:
+        plot_report(result.report, args.report)
     print(_mix_summary(args, files, result))
     return 0
 
@@ -311,7 +322,7 @@ def _mix_summary(args: argparse.Namespace, files: dict[str, list[Path]], result)
         heard += f"; reference {reference} ({kind}) at {result.reference_lufs:.1f} LUFS"
     faders = ", ".join(f"{role} {settings[f'{role}.gain_db']:+.1f}" for role in song.roles)
     shelves = f"{settings['master_low_shelf_db']:+.1f} / {settings['master_high_shelf_db']:+.1f} dB"
-    extra = f"; preset {args.preset_out}" if args.preset_out else ""
+    extra = "".join(f"; {kind} {path}" for kind, path in (("preset", args.preset_out), ("report", args.report)) if path)
     searched = f" ({result.renders} renders of excerpts)" if result.renders else ""
     return "\n".join(
         [

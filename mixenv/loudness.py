@@ -1,4 +1,4 @@
-"""Integrated loudness (ITU-R BS.1770-4) and simple level measures, with silence handled.
+"""Integrated and short-term loudness (ITU-R BS.1770-4) and simple level measures, with silence handled.
 
 One place for loudness so the renderer's normalisation, the loudness reward and the metrics agree exactly.
 The K-weighting filters are pyloudnorm's, and the gating follows pyloudnorm's arithmetic block for block, but
@@ -69,6 +69,27 @@ def integrated_lufs(audio: np.ndarray, sample_rate: int) -> float:
             return SILENCE_LUFS
         lufs = -0.691 + 10.0 * np.log10(z[:, gated].mean(axis=1).sum())
     return float(max(lufs, SILENCE_LUFS)) if np.isfinite(lufs) else SILENCE_LUFS
+
+
+def short_term_lufs(
+    audio: np.ndarray, sample_rate: int, window_seconds: float = 3.0, hop_seconds: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Short-term loudness over time (BS.1771's 3 s window, ungated): ``(times, lufs)``, each window's centre in
+    seconds and its loudness, floored at :data:`SILENCE_LUFS`. A signal shorter than a window is one window."""
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2:
+        raise ValueError(f"expected audio shaped (channels, samples), got shape {audio.shape}")
+    window = min(round(window_seconds * sample_rate), audio.shape[1])
+    hop = max(1, round(hop_seconds * sample_rate))
+    if window == 0:
+        return np.zeros(0), np.zeros(0)
+    power = scipy.signal.sosfilt(_k_weighting(sample_rate), audio, axis=1) ** 2
+    running = np.concatenate([np.zeros((audio.shape[0], 1)), np.cumsum(power, axis=1)], axis=1)
+    starts = np.arange(0, audio.shape[1] - window + 1, hop)
+    energy = ((running[:, starts + window] - running[:, starts]) / window).sum(axis=0)
+    with np.errstate(divide="ignore"):
+        lufs = np.maximum(-0.691 + 10.0 * np.log10(energy), SILENCE_LUFS)
+    return (starts + window / 2) / sample_rate, lufs
 
 
 def peak_dbfs(audio: np.ndarray) -> float:

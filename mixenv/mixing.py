@@ -37,6 +37,7 @@ from mixenv.excerpts import SongExcerpts
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs, peak_dbfs
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import Renderer
+from mixenv.report import MixReport, mix_report
 from supervised.default import default_model_path
 from supervised.predictors import ModelPredictor
 
@@ -72,6 +73,7 @@ class MixResult:
         reference_lufs: The reference's loudness, if there was one.
         reference_aligned: Whether the reference was taken for a mix of these very stems.
         renders: Renders of the excerpts a search spent (0 for the other methods).
+        report: Before-and-after measures of every stem and the mix, if asked for (:mod:`mixenv.report`).
         loudness_lufs: The mix's integrated loudness.
         peak_dbfs: The mix's sample peak.
         limiter_db: Gain reduction of the bus limiter at its deepest.
@@ -92,6 +94,7 @@ class MixResult:
     peak_dbfs: float
     limiter_db: float
     seconds: float
+    report: MixReport | None = None
 
 
 def mix(
@@ -109,6 +112,7 @@ def mix(
     backbone_path: str | os.PathLike[str] | None = None,
     good_mix_path: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    report: bool = False,
 ) -> MixResult:
     """Mix and master a folder of stems (or a loaded multitrack).
 
@@ -130,6 +134,7 @@ def mix(
         backbone_path: Backbone of the search's FAD and anomaly terms (default: built on first use).
         good_mix_path: Good-mix model of those terms (default: built on first use).
         progress: Show a progress bar while searching.
+        report: Also measure each stem and the mix before and after (spectra, loudness over time) for a report.
 
     Raises:
         MixError: For an unknown method, an intensity outside [0, 1], a budget under 3, a silent reference, or the
@@ -168,7 +173,12 @@ def mix(
             renders = excerpts.calls
         chosen = space.to_physical(vector)
     settings = space.to_physical(space.neutral_vector() + intensity * (chosen.normalized() - space.neutral_vector()))
-    result = Renderer(song.sample_rate, ROLES, target_lufs=target).render(song.stems, settings)
+    result = Renderer(song.sample_rate, ROLES, target_lufs=target).render(song.stems, settings, return_stems=report)
+    measures = None
+    if report:
+        plain = Renderer(song.sample_rate, ROLES).render(song.stems, space.neutral()).mix
+        title = f"{song.name}: {method} at intensity {intensity:.2f}, mastered to {target:.1f} LUFS"
+        measures = mix_report(song.stems, result.stems, plain, result.mix, song.sample_rate, settings, ref, title)
     return MixResult(
         audio=result.mix,
         sample_rate=song.sample_rate,
@@ -184,6 +194,7 @@ def mix(
         peak_dbfs=float(peak_dbfs(result.mix)),
         limiter_db=float(result.limiter_reduction_db),
         seconds=time.perf_counter() - start,
+        report=measures,
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs, peak_dbfs, rms_dbfs
 
-from conftest import tone
+from conftest import SR, tone
 
 
 @pytest.mark.parametrize("sr", [16_000, 22_050, 33_075, 44_100, 48_000])
@@ -41,3 +41,16 @@ def test_peak_and_rms() -> None:
     assert peak_dbfs(audio) == pytest.approx(-6.02, abs=0.01)
     assert rms_dbfs(audio) == pytest.approx(-9.03, abs=0.01)
     assert peak_dbfs(np.zeros((1, 10))) == -200.0
+
+
+def test_short_term_loudness_follows_a_step_in_level() -> None:
+    from mixenv.loudness import short_term_lufs
+
+    quiet, loud = tone(1000, 4.0, 0.01, channels=2), tone(1000, 4.0, 0.1, channels=2)
+    times, lufs = short_term_lufs(np.concatenate([quiet, loud], axis=1), SR)
+    assert times[0] == pytest.approx(1.5) and np.all(np.diff(times) == pytest.approx(1.0))
+    # Windows wholly inside each half read that half's integrated loudness; the step is 20 dB.
+    assert lufs[0] == pytest.approx(integrated_lufs(quiet, SR), abs=0.1)
+    assert lufs[-1] == pytest.approx(integrated_lufs(loud, SR), abs=0.1)
+    assert lufs[-1] - lufs[0] == pytest.approx(20.0, abs=0.2)
+    assert short_term_lufs(np.zeros((1, SR)), SR)[1].tolist() == [-70.0]  # silence reads the floor, one window

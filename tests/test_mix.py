@@ -208,3 +208,27 @@ def test_the_command_mixes_with_the_model(corpus_songs: list, tmp_path: Path, ca
     assert "did: model at intensity 1.00" in out and "(a mix of these stems)" in out
     assert main(["mix", str(folder), "-o", str(tmp_path / "n.wav"), "--method", "model", "--model", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_report_measures_each_stem_and_the_mix_before_and_after(stems: Path) -> None:
+    from mixenv.report import MIX, settings_rows
+
+    result = mix(stems, method="loudness", target_lufs=-16.0, report=True)
+    report = result.report
+    assert set(report.after) == {"vocals", "drums", "bass", MIX} == set(report.before)
+    # The loudness method only moves faders: a broadband stem's spectrum moves by its fader's gain in every band.
+    change = report.after["drums"].spectrum_db - report.before["drums"].spectrum_db
+    assert np.median(change) == pytest.approx(result.settings["drums.gain_db"], abs=0.5)
+    # The master's short-term loudness sits at the target all along (the stems are steady).
+    assert np.median(report.after[MIX].loudness_lufs) == pytest.approx(-16.0, abs=1.0)
+    assert report.reference is None and mix(stems, report=False).report is None
+    headers, rows = settings_rows(result.settings, ("vocals", "drums", "bass"))
+    assert [r[0] for r in rows] == ["vocals", "drums", "bass", "bus"] and len(headers) == len(rows[0])
+    assert rows[1][1] == f"{result.settings['drums.gain_db']:+.1f}"
+
+
+def test_the_command_draws_the_report(stems: Path, tmp_path: Path, capsys) -> None:
+    png = tmp_path / "report.png"
+    assert main(["mix", str(stems), "-o", str(tmp_path / "m.wav"), "--report", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"report {png}" in capsys.readouterr().out
+    assert main(["mix", str(stems), "-o", str(tmp_path / "m2.wav"), "--report", str(png)]) == 2  # not overwritten

@@ -1,0 +1,172 @@
+"""What a mix did, for people to look at: each stem's and the mix's spectrum and loudness over time before and after
+the channel strips and bus, the reference beside them, and the settings as a table (``mixenv mix --report``).
+
+:func:`mix_report` measures (a few numbers per third-octave band and per second, so a report of a long song is
+small); :func:`plot_report` draws one PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mixenv.balance import long_term_spectrum_db
+from mixenv.loudness import short_term_lufs
+from mixenv.params import STEM_CONTROLS, MixSettings
+from mixenv.plots import save_figure
+
+MIX = "mix"
+REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class TrackMeasures:
+    """One signal's long-term spectrum and short-term loudness over time.
+
+    Attributes:
+        spectrum_db: Power per third-octave band (the report's ``band_hz``), in dB.
+        loudness_lufs: Short-term loudness (3 s windows, 1 s hop) at the report's ``times``.
+    """
+
+    spectrum_db: np.ndarray
+    loudness_lufs: np.ndarray
+
+
+@dataclass(frozen=True)
+class MixReport:
+    """Before and after, per stem and for the mix, with the settings that made the difference.
+
+    Attributes:
+        band_hz: Third-octave band centres of the spectra.
+        times: Centres of the loudness windows, in seconds.
+        before: Each stem as it came, and ``"mix"``: the plain sum (neutral settings, unmastered).
+        after: Each stem after its strip, and ``"mix"``: the finished master.
+        reference: The reference's measures, if there was one (time axis: its own).
+        reference_times: The reference's window centres.
+        settings: The settings rendered.
+        title: What the report is of (song, method).
+    """
+
+    band_hz: np.ndarray
+    times: np.ndarray
+    before: Mapping[str, TrackMeasures]
+    after: Mapping[str, TrackMeasures]
+    reference: TrackMeasures | None
+    reference_times: np.ndarray | None
+    settings: MixSettings
+    title: str
+
+
+def measure(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, TrackMeasures]:
+    """``(band_hz, times, measures)`` of one signal ``(channels, samples)``."""
+    bands, spectrum = long_term_spectrum_db(audio, sample_rate)
+    times, loudness = short_term_lufs(audio, sample_rate)
+    return bands, times, TrackMeasures(spectrum, loudness)
+
+
+def mix_report(
+    stems: Mapping[str, np.ndarray],
+    processed: Mapping[str, np.ndarray],
+    plain: np.ndarray,
+    master: np.ndarray,
+    sample_rate: int,
+    settings: MixSettings,
+    reference: np.ndarray | None = None,
+    title: str = "",
+) -> MixReport:
+    """Measure a finished mix.
+
+    Args:
+        stems: Each role's audio as it came.
+        processed: Each role's audio after its strip (pan and fader included), before the bus.
+        plain: The neutral mix, the plain sum of the stems.
+        master: The finished mix.
+        sample_rate: Their rate.
+        settings: The settings rendered.
+        reference: The reference mix, at the same rate (any length).
+        title: What the report is of.
+    """
+    bands, times, before_mix = measure(plain, sample_rate)
+    before = {role: measure(audio, sample_rate)[2] for role, audio in stems.items()} | {MIX: before_mix}
+    after = {role: measure(audio, sample_rate)[2] for role, audio in processed.items()}
+    after[MIX] = measure(master, sample_rate)[2]
+    ref_times, ref = (None, None) if reference is None else measure(reference, sample_rate)[1:]
+    return MixReport(bands, times, before, after, ref, ref_times, settings, title)
+
+
+def settings_rows(settings: MixSettings, roles: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:
+    """The settings as a table in readable units: a row per role present, and the bus's shelves and compressor in
+    the columns of the same names (its limiter is left out: the mastering to the target loudness sets the drive)."""
+    headers = ["", *[c.name.replace("_db", " dB").replace("_hz", " Hz").replace("_", " ") for c in STEM_CONTROLS]]
+    rows = [[role, *[_format(c.name, settings[f"{role}.{c.name}"]) for c in STEM_CONTROLS]] for role in roles]
+    master = settings.master
+    rows.append(
+        [
+            "bus",
+            *[
+                _format(c.name, master[f"master_{c.name}"]) if f"master_{c.name}" in master else ""
+                for c in STEM_CONTROLS
+            ],
+        ]
+    )
+    return headers, rows
+
+
+def _format(name: str, value: float) -> str:
+    if name == "pan":
+        return "C" if abs(value) < 0.005 else f"{'L' if value < 0 else 'R'}{abs(value) * 100:.0f}"
+    if name.endswith("_hz"):
+        return f"{value:.0f}"
+    if name == "comp_ratio":
+        return f"{value:.1f}:1"
+    return f"{value:+.1f}"
+
+
+def plot_report(report: MixReport, path: str | os.PathLike[str]) -> Path:
+    """One PNG: per track a spectrum panel (before dashed, after solid, reference dotted behind the mix) and a
+    loudness-over-time panel; the settings table underneath. Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tracks = [t for t in report.after if t != MIX] + [MIX]
+    fig = plt.figure(figsize=(13, 2.3 * len(tracks) + 2.2))
+    grid = fig.add_gridspec(len(tracks) + 1, 2, height_ratios=[*([1.0] * len(tracks)), 0.9])
+    for row, track in enumerate(tracks):
+        spectrum, loudness = fig.add_subplot(grid[row, 0]), fig.add_subplot(grid[row, 1])
+        before, after = report.before[track], report.after[track]
+        spectrum.semilogx(report.band_hz, before.spectrum_db, "--", color="0.5", label="before")
+        spectrum.semilogx(report.band_hz, after.spectrum_db, color="C0", label="after")
+        loudness.plot(report.times, before.loudness_lufs, "--", color="0.5", label="before")
+        loudness.plot(report.times, after.loudness_lufs, color="C0", label="after")
+        if track == MIX and report.reference is not None:
+            spectrum.semilogx(report.band_hz, report.reference.spectrum_db, ":", color="C3", label="reference")
+            loudness.plot(report.reference_times, report.reference.loudness_lufs, ":", color="C3", label="reference")
+        top = max(float(np.max(before.spectrum_db)), float(np.max(after.spectrum_db)))
+        spectrum.set_ylim(top - 70, top + 5)  # an empty lowest band reads -200 dB
+        spectrum.set_ylabel(f"{track}\npower (dB)")
+        loudness.set_ylabel("short-term LUFS")
+        loudness.set_ylim(bottom=max(-60.0, float(np.min(after.loudness_lufs, initial=-60.0)) - 6))
+        for axis in (spectrum, loudness):
+            axis.grid(alpha=0.3)
+        if row == 0:
+            spectrum.set_title("long-term spectrum (third octaves)")
+            loudness.set_title("loudness over time (3 s windows)")
+        if track == MIX:
+            spectrum.set_xlabel("Hz")
+            loudness.set_xlabel("seconds")
+            spectrum.legend(fontsize=8, loc="lower left")
+    table_axis = fig.add_subplot(grid[len(tracks), :])
+    table_axis.axis("off")
+    headers, rows = settings_rows(report.settings, tuple(t for t in tracks if t != MIX))
+    table = table_axis.table(cellText=rows, colLabels=headers, loc="center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    fig.suptitle(report.title)
+    fig.tight_layout()
+    return save_figure(fig, path)
