@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.noise import NormalActionNoise
@@ -14,7 +15,12 @@ from stable_baselines3.common.vec_env import VecEnv
 from agents.args import TrainArgs
 from agents.extractor import BackboneExtractor
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "tqc": TQC, "crossq": CrossQ}
+"""Every entry point's algorithm: stable-baselines3's PPO, SAC and TD3, and sb3-contrib's TQC (truncated quantile
+critics) and CrossQ (batch-normalised critics, no target network), the two made against critic over-estimation."""
+FLAT_OBSERVATIONS = frozenset({"crossq"})
+"""Algorithms whose policies take only a flat vector (sb3-contrib's CrossQ has no multi-input policy): they train on
+MixEnv's embedding observation flattened (gymnasium's ``FlattenObservation``) and act through :func:`predict`."""
 
 
 PPO_LOG_STD_INIT = -1.0
@@ -42,6 +48,15 @@ def algorithm_kwargs(algo: str, args: TrainArgs, action_space: spaces.Box) -> di
         tuned["action_noise"] = NormalActionNoise(np.zeros(action_space.shape), 0.2 * np.ones(action_space.shape))
     given = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
     return common | tuned | given | args.algo_kwargs
+
+
+def predict(model: BaseAlgorithm, observation: dict[str, np.ndarray], space: spaces.Space) -> np.ndarray:
+    """The model's deterministic action for an observation of ``space`` (flattened first for a model trained on
+    flat observations, as those of :data:`FLAT_OBSERVATIONS` are)."""
+    if isinstance(model.observation_space, spaces.Box) and isinstance(observation, dict):
+        observation = spaces.flatten(space, observation)
+    action, _ = model.predict(observation, deterministic=True)
+    return np.asarray(action, dtype=np.float32)
 
 
 def build_model(algo: str, args: TrainArgs, env: VecEnv) -> BaseAlgorithm:

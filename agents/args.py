@@ -53,8 +53,8 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
     """Parse the command line of ``python -m agents.<algo>`` into :class:`TrainArgs`."""
     parser = argparse.ArgumentParser(
         prog=f"python -m agents.{algo}",
-        description=f"Train {algo.upper()} (stable-baselines3) on MixEnv-v0 or any Gymnasium env, with the shared "
-        "backbone as features extractor; validates periodically and keeps the best model.",
+        description=f"Train {algo} (stable-baselines3 / sb3-contrib) on MixEnv-v0 or any Gymnasium env, with the "
+        "shared backbone as features extractor; validates periodically and keeps the best model.",
         formatter_class=HelpFormatter,
     )
     add_dataclass_arguments(parser, TrainArgs)

@@ -23,12 +23,17 @@ def env_kwargs_for(args: TrainArgs, split: str) -> dict[str, Any]:
     return defaults | args.env_kwargs | {"split": split}
 
 
-def make_env(env_id: str, env_kwargs: dict[str, Any], seed: int, rank: int) -> Callable[[], gym.Env]:
-    """A thunk building env number ``rank``: one torch thread, the env, a Monitor for episode statistics."""
+def make_env(
+    env_id: str, env_kwargs: dict[str, Any], seed: int, rank: int, flatten: bool = False
+) -> Callable[[], gym.Env]:
+    """A thunk building env number ``rank``: one torch thread, the env (its observation flattened to one vector if
+    ``flatten``), a Monitor for episode statistics."""
 
     def thunk() -> gym.Env:
         torch.set_num_threads(1)  # each worker gets one core; more threads only contend
         env = gym.make(env_id, **env_kwargs)
+        if flatten:
+            env = gym.wrappers.FlattenObservation(env)
         env = Monitor(env)
         env.action_space.seed(seed + rank)
         return env
@@ -36,9 +41,10 @@ def make_env(env_id: str, env_kwargs: dict[str, Any], seed: int, rank: int) -> C
     return thunk
 
 
-def make_vec_env(env_id: str, env_kwargs: dict[str, Any], n_envs: int, seed: int) -> VecEnv:
-    """``n_envs`` seeded envs: in this process for one, in spawned subprocesses for more."""
-    thunks = [make_env(env_id, env_kwargs, seed, rank) for rank in range(n_envs)]
+def make_vec_env(env_id: str, env_kwargs: dict[str, Any], n_envs: int, seed: int, flatten: bool = False) -> VecEnv:
+    """``n_envs`` seeded envs (observations flattened if ``flatten``): in this process for one, in spawned
+    subprocesses for more."""
+    thunks = [make_env(env_id, env_kwargs, seed, rank, flatten) for rank in range(n_envs)]
     vec: VecEnv = DummyVecEnv(thunks) if n_envs == 1 else SubprocVecEnv(thunks, start_method="spawn")
     vec.seed(seed)
     return vec

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from agents.algorithms import predict
 from agents.heuristics import HEURISTICS
 from agents.policies import AgentPolicy, MixPolicy
 from mixenv.cliargs import parse_key_values
@@ -74,7 +75,7 @@ def validation_score(model: Any, env: MixEnv, episodes: int, seed: int) -> dict[
             pass
 
         def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-            return model.predict(observation, deterministic=True)[0]
+            return predict(model, observation, env.unwrapped.observation_space)
 
     rows = evaluate_policy(_Model(), env, episodes=episodes, seed=seed)
     out = {"score": float(np.mean([r["score"] for r in rows])), "return": float(np.mean([r["return"] for r in rows]))}

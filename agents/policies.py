@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.algorithms import ALGORITHMS
+from agents.algorithms import ALGORITHMS, predict
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
@@ -94,8 +94,7 @@ class AgentPolicy:
             )
 
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-        action, _ = self.model.predict(observation, deterministic=True)
-        return np.asarray(action, dtype=np.float32)
+        return predict(self.model, observation, env.unwrapped.observation_space)
 
 
 class LoudnessMatchedPolicy:

@@ -30,7 +30,7 @@ from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
 import mixenv
-from agents.algorithms import build_model
+from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import env_kwargs_for, make_vec_env
 from agents.evaluate import validation_score
@@ -97,15 +97,21 @@ def train(algo: str, argv: Sequence[str] | None = None) -> Path:
     ``best_model.zip`` (best on validation), ``validation.json`` and ``progress.csv``.
     """
     args = parse_args(algo, argv)
+    train_kwargs = env_kwargs_for(args, "train")
+    flatten = algo in FLAT_OBSERVATIONS
+    if flatten and args.env == MIXENV_ID and train_kwargs.get("observation") != "embedding":
+        raise ValueError(
+            f"{algo} takes flat observations only: train it on MixEnv's embeddings (the frozen backbone's default), "
+            "not on log-mel images (--backbone finetune or observation=logmel)"
+        )
     out = args.out or Path("runs") / run_name(args, algo)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)  # SB3 draws some randomness from numpy's global state
-    train_kwargs = env_kwargs_for(args, "train")
     eval_env = None
     if args.env == MIXENV_ID:  # made first, so missing default artefacts are built here once, not in every worker
         eval_env = MixEnv(**env_kwargs_for(args, args.eval_split if args.eval_freq else "train"))
-    env = make_vec_env(args.env, train_kwargs, args.n_envs, args.seed)
+    env = make_vec_env(args.env, train_kwargs, args.n_envs, args.seed, flatten)
     config = {
         "algo": algo,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
@@ -136,7 +142,11 @@ def train(algo: str, argv: Sequence[str] | None = None) -> Path:
 
 def main(algo: str, argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m agents.<algo>``."""
-    out = train(algo, argv)
+    try:
+        out = train(algo, argv)
+    except ValueError as err:  # arguments the env or the algorithm refuse; the message says which and why
+        print(f"python -m agents.{algo}: error: {err}", file=sys.stderr)
+        return 2
     print(f"trained {algo.upper()}; model, config and logs in {out}", file=sys.stderr)
     print(f"evaluate it with: python -m agents.evaluate --model {out} --split test", file=sys.stderr)
     return 0

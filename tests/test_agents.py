@@ -17,6 +17,7 @@ from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy
+from agents.train import main as train_main
 from agents.train import train as train_agent
 from experiments.methods import GroundTruthPolicy
 from mixenv.cliargs import parse_key_values
@@ -39,7 +40,7 @@ def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> list
 def _train(algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ...] = ()) -> Path:
     kwargs, backbone = env_kwargs
     algo_kwargs = {"ppo": ["n_steps=64", "batch_size=32", "n_epochs=2"], "sac": ["learning_starts=40"]}
-    algo_kwargs["td3"] = algo_kwargs["sac"]
+    algo_kwargs["td3"] = algo_kwargs["tqc"] = algo_kwargs["crossq"] = algo_kwargs["sac"]
     argv = ["--total-timesteps", "128", "--seed", str(seed), "--out", str(out), "--backbone-path", backbone,
             "--eval-freq", "64", "--eval-episodes", "1", "--eval-split", "test", "--no-progress",
             "--env-kwargs", *kwargs, "--algo-kwargs", *algo_kwargs[algo], *extra]  # fmt: skip
@@ -52,7 +53,7 @@ def ppo_run(env_kwargs, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _train("ppo", tmp_path_factory.mktemp("ppo") / "run", env_kwargs)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "sac", "td3"])
+@pytest.mark.parametrize("algo", ["ppo", "sac", "td3", "tqc", "crossq"])
 def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(
     algo: str, tmp_path: Path, env_kwargs, ppo_run: Path
 ) -> None:
@@ -64,6 +65,22 @@ def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(
     policy = AgentPolicy(run)
     rows = evaluate_policy(policy, policy.env("test"))
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+
+
+def test_an_algorithm_of_flat_observations_refuses_log_mel_images(tmp_path: Path, env_kwargs, capsys) -> None:
+    kwargs, backbone = env_kwargs
+    argv = [
+        "--out",
+        str(tmp_path / "c"),
+        "--backbone-path",
+        backbone,
+        "--backbone",
+        "finetune",
+        "--env-kwargs",
+        *kwargs,
+    ]
+    assert train_main("crossq", argv) == 2
+    assert "flat observations" in capsys.readouterr().err and not (tmp_path / "c" / "model.zip").exists()
 
 
 def test_agent_in_an_env_with_other_observations_is_a_clear_error(ppo_run: Path) -> None:
