@@ -9,7 +9,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -32,6 +32,15 @@ from rewards.loudness import LoudnessReward
 from rewards.metrics import MetricSuite, clip_metrics
 from rewards.spectral import SpectralReward
 
+
+class InitialPolicy(Protocol):
+    """What ``initial_settings`` may be besides a name: a policy (:class:`agents.policies.MixPolicy`'s interface)."""
+
+    def reset(self, env: MixEnv) -> None: ...
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray: ...
+
+
 DEFAULT_WEIGHTS: Mapping[str, float] = {"spectral": 1.0, "loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
 REFERENCE_FREE_WEIGHTS: Mapping[str, float] = {"loudness": 0.1, "fad": 0.02, "anomaly": 0.05}
 
@@ -50,6 +59,11 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     role-major (``vocals.gain_db``, ``vocals.pan``, ..., ``drums.gain_db``, ...) and then the five master
     controls; 41 entries for the four default roles. Values outside [-1, 1] are clipped and NaN/inf become the
     neutral value; ``info["clipped_actions"]`` counts them. Controls of a role the song lacks have no effect.
+
+    With ``action_mode="delta"`` the same box is a move instead: each step adds ``delta_scale`` times the action
+    to the current normalised settings (the observation's ``settings``), and the sum is clipped to [-1, 1], so an
+    episode refines the mix it starts from. NaN/inf entries move nothing; entries outside [-1, 1] are clipped
+    first; ``info["clipped_actions"]`` counts both, and settings that hit a range end are not counted.
 
     ## Observation Space
 
@@ -85,8 +99,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Starting State
 
-    A song from ``split`` and a clip start drawn with ``self.np_random``; settings neutral (or drawn uniformly
-    with ``initial_settings="random"``).
+    A song from ``split`` and a clip start drawn with ``self.np_random``; settings neutral, drawn uniformly
+    (``initial_settings="random"``), or a policy's (``initial_settings=`` any object with the
+    :class:`agents.policies.MixPolicy` interface, a supervised model or a heuristic: it is reset on the episode
+    and asked once, seeing the neutral mix's observation and the clip, as it would at step 0).
 
     ## Episode End
 
@@ -113,7 +129,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``reward_weights``: term name -> weight, overriding :data:`DEFAULT_WEIGHTS` (missing names keep theirs).
     * ``reference_free``: score without a reference even when songs have one.
     * ``target_lufs``: loudness target of reference-free scoring (default -14).
-    * ``initial_settings``: ``"neutral"`` or ``"random"``.
+    * ``initial_settings``: ``"neutral"``, ``"random"``, or a policy whose first action starts every episode.
+    * ``action_mode``: ``"absolute"`` (each action is the full settings vector) or ``"delta"`` (a move).
+    * ``delta_scale``: the largest move per step in delta mode, in normalised units (default 0.25).
     * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
     * ``observation``: ``"logmel"`` (default) or ``"embedding"`` (see Observation Space).
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
@@ -151,7 +169,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         reward_weights: Mapping[str, float] | None = None,
         reference_free: bool = False,
         target_lufs: float = -14.0,
-        initial_settings: str = "neutral",
+        initial_settings: str | InitialPolicy = "neutral",
+        action_mode: str = "absolute",
+        delta_scale: float = 0.25,
         backbone_path: str | None = None,
         good_mix_path: str | None = None,
         observation: str = "logmel",
@@ -175,8 +195,14 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise ValueError(f"clip_seconds must be within [0.5, 60], got {clip_seconds}")
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be at least 1 (or None), got {max_episode_steps}")
-        if initial_settings not in ("neutral", "random"):
-            raise ValueError(f"initial_settings must be 'neutral' or 'random', got {initial_settings!r}")
+        if isinstance(initial_settings, str) and initial_settings not in ("neutral", "random"):
+            raise ValueError(f"initial_settings must be 'neutral', 'random' or a policy, got {initial_settings!r}")
+        if not isinstance(initial_settings, str) and not callable(getattr(initial_settings, "act", None)):
+            raise ValueError(f"initial_settings must be 'neutral', 'random' or a policy, got {initial_settings!r}")
+        if action_mode not in ("absolute", "delta"):
+            raise ValueError(f"action_mode must be 'absolute' or 'delta', got {action_mode!r}")
+        if not 0.0 < delta_scale <= 2.0:
+            raise ValueError(f"delta_scale must be in (0, 2], got {delta_scale}")
         if observation not in ("logmel", "embedding"):
             raise ValueError(f"observation must be 'logmel' or 'embedding', got {observation!r}")
         if preroll_seconds < 0:
@@ -189,6 +215,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.sample_rate = sample_rate
         self.max_episode_steps = max_episode_steps
         self.initial_settings = initial_settings
+        self.action_mode, self.delta_scale = action_mode, float(delta_scale)
         self.render_mode = render_mode
         self.space = ParamSpace(roles)
         self.observation = observation
@@ -257,7 +284,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         reference = clip.excerpt.reference
         if self.uses_reference and reference is None:
             raise ValueError(f"song {ref.name!r} has no reference mix; pass reference_free=True to score without one")
-        if self.initial_settings == "random":
+        if isinstance(self.initial_settings, str) and self.initial_settings == "random":
             settings = self.np_random.uniform(-1.0, 1.0, self.space.size).astype(np.float32)
         else:
             settings = self.space.neutral_vector()
@@ -267,6 +294,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             reference_observation=None if reference is None else self.observer.reference(rate, reference),
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
+        if not isinstance(self.initial_settings, str):  # a policy's first action, seen from the neutral mix
+            self.initial_settings.reset(self)
+            start, _ = self.space.sanitize(np.asarray(self.initial_settings.act(obs, self), dtype=np.float64))
+            obs, info = self._evaluate(self._episode, start, clipped_actions=0)
         self._episode.score = info["score"]
         return obs, info
 
@@ -279,7 +310,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"action must have shape {self.action_space.shape} (one value per control of {self.space}), "
                 f"got shape {action.shape}"
             )
-        settings, clipped = self.space.sanitize(action)
+        if self.action_mode == "delta":
+            settings, clipped = self._move(episode, action)
+        else:
+            settings, clipped = self.space.sanitize(action)
         obs, info = self._evaluate(episode, settings, clipped)
         reward = info["score"] - episode.score
         episode.score = info["score"]
@@ -358,6 +392,15 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self._episode is None:
             raise RuntimeError("call reset() first: the environment has no episode yet")
         return self._episode
+
+    def _move(self, episode: _Episode, action: np.ndarray) -> tuple[np.ndarray, int]:
+        """Delta mode: the current settings moved by ``delta_scale`` times the (sanitised) action, clipped."""
+        step = np.asarray(action, dtype=np.float64)
+        finite = np.isfinite(step)
+        clean = np.where(finite, np.clip(step, -1.0, 1.0), 0.0)
+        clipped = int(np.count_nonzero(~finite | (clean != step)))
+        current = episode.observation["settings"] if episode.observation is not None else self.space.neutral_vector()
+        return np.clip(current + self.delta_scale * clean, -1.0, 1.0).astype(np.float32), clipped
 
     def _song_index(self, options: dict[str, Any] | None) -> int:
         if options and "song" in options:

@@ -300,3 +300,72 @@ def test_remixed_episodes_score_against_their_own_new_reference(make) -> None:
 def test_remixed_episodes_keep_the_clips_sample_rate(make) -> None:
     with pytest.raises(ValueError, match="keep the clip's sample rate"):
         make(remix={"sample_rates": (44_100,)})
+
+
+# --- action modes and starting states that make an episode a refinement -------------------------------------------
+
+
+def test_delta_actions_move_the_settings_accumulate_and_clip(make) -> None:
+    env = make(action_mode="delta", delta_scale=0.25)
+    obs, _ = env.reset(seed=0)
+    start = obs["settings"].copy()
+    up = np.zeros(41, np.float32)
+    up[0] = 1.0  # vocals.gain_db up by a quarter of its normalised range per step
+    obs, *_ = env.step(up)
+    obs, *_ = env.step(up)
+    assert obs["settings"][0] == pytest.approx(start[0] + 0.5) and np.array_equal(obs["settings"][1:], start[1:])
+    for _ in range(6):  # further steps hit the range end and stay there
+        obs, *_ = env.step(up)
+    assert obs["settings"][0] == 1.0
+    bad = np.zeros(41, np.float32)
+    bad[1], bad[2] = np.nan, 5.0  # NaN moves nothing; 5 is clipped to a full step
+    before = obs["settings"].copy()
+    obs, reward, _, _, info = env.step(bad)
+    assert obs["settings"][1] == before[1] and obs["settings"][2] == pytest.approx(min(before[2] + 0.25, 1.0))
+    assert info["clipped_actions"] == 2 and np.isfinite(reward)
+    assert env.step(np.zeros(41, np.float32))[0]["settings"].tolist() == obs["settings"].tolist()  # zero: stay
+
+
+def test_delta_mode_passes_both_checkers_and_is_deterministic(make) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(make(action_mode="delta"), skip_render_check=True)
+        sb3_check_env(make(action_mode="delta"), warn=True)
+    a, b = (_flatten(_rollout(make(action_mode="delta"), seed=5)) for _ in range(2))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("which", ["heuristic", "model"])
+def test_an_episode_can_start_from_a_policys_settings(make, which: str) -> None:
+    from agents.heuristics import LoudnessBalancePolicy
+    from supervised.default import default_model_path
+    from supervised.policy import SupervisedPolicy
+
+    policy = LoudnessBalancePolicy() if which == "heuristic" else SupervisedPolicy(default_model_path())
+    env = make(initial_settings=policy)
+    obs, _ = env.reset(seed=2)
+    # The start is exactly what the policy mixes at step 0 of an ordinary episode on the same clip.
+    plain = make()
+    plain_obs, _ = plain.reset(seed=2)
+    policy.reset(plain)
+    expected = env.space.sanitize(policy.act(plain_obs, plain))[0]
+    assert np.array_equal(obs["settings"], expected)
+    plain.step(expected)
+    assert np.array_equal(env.current_mix, plain.current_mix)
+    # An absolute step from there is scored against that start: the return measures the refinement.
+    _, reward, *_ = env.step(expected)
+    assert reward == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"action_mode": "relative"}, "action_mode"),
+        ({"delta_scale": 0.0}, "delta_scale"),
+        ({"initial_settings": "best"}, "initial_settings"),
+        ({"initial_settings": 3}, "initial_settings"),
+    ],
+)
+def test_bad_action_modes_and_starts_are_refused(make, kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make(**kwargs)
