@@ -369,3 +369,33 @@ def test_an_episode_can_start_from_a_policys_settings(make, which: str) -> None:
 def test_bad_action_modes_and_starts_are_refused(make, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make(**kwargs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_make_vec_runs_the_env_side_by_side(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], mode: str
+) -> None:
+    """``gymnasium.make_vec`` in both modes (async in spawned processes: torch does not survive a fork)."""
+    backbone, good_mix = tiny_reward_models
+    kwargs = {"data_path": str(tiny_corpus), "clip_seconds": 2.0, "backbone_path": str(backbone)}
+    vector_kwargs = {"context": "spawn"} if mode == "async" else {}
+    envs = gym.make_vec(
+        "MixEnv-v0",
+        num_envs=2,
+        vectorization_mode=mode,
+        vector_kwargs=vector_kwargs,
+        good_mix_path=str(good_mix),
+        **kwargs,
+    )
+    try:
+        obs, _ = envs.reset(seed=0)
+        assert obs["settings"].shape == (2, 41) and obs["mix"].shape[0] == 2
+        obs, reward, terminated, _, _ = envs.step(np.zeros((2, 41), np.float32))
+        assert reward.shape == (2,) and np.isfinite(reward).all() and not terminated.any()
+        # Each env draws its own episode from the seed: seed and seed + 1.
+        single = MixEnv(**kwargs, good_mix_path=str(good_mix))
+        single.reset(seed=1)
+        assert np.array_equal(single.step(np.zeros(41, np.float32))[0]["mix"], obs["mix"][1])
+    finally:
+        envs.close()
