@@ -122,16 +122,19 @@ class ClipRenderer:
 
     Args:
         roles: The stem roles it renders (a clip may have any subset of them).
+        target_lufs: Master every render to this loudness (pre-roll included), as a finished mix would be;
+            ``None`` (the env's way) leaves the level to the settings.
     """
 
-    def __init__(self, roles: Sequence[str]) -> None:
+    def __init__(self, roles: Sequence[str], target_lufs: float | None = None) -> None:
         self.roles = tuple(roles)
+        self.target_lufs = target_lufs
         self._renderers: dict[int, Renderer] = {}
 
     def renderer(self, sample_rate: int) -> Renderer:
         """The renderer for ``sample_rate``, built on first use."""
         if sample_rate not in self._renderers:
-            self._renderers[sample_rate] = Renderer(sample_rate, self.roles)
+            self._renderers[sample_rate] = Renderer(sample_rate, self.roles, target_lufs=self.target_lufs)
         return self._renderers[sample_rate]
 
     def render(self, clip: Clip, settings: MixSettings, *, stems: bool = False) -> MixRender:
@@ -145,4 +148,4 @@ class ClipRenderer:
 
     def __getstate__(self) -> dict[str, object]:
         """Pickle without the renderers (pedalboard plugins do not pickle); they are rebuilt on demand."""
-        return {"roles": self.roles, "_renderers": {}}
+        return {"roles": self.roles, "target_lufs": self.target_lufs, "_renderers": {}}

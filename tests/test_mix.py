@@ -13,7 +13,7 @@ from mixenv.balance import ROLE_LUFS
 from mixenv.cli import main
 from mixenv.data import AudioFileError, StemsError, read_audio, write_audio
 from mixenv.loudness import integrated_lufs
-from mixenv.mixing import MixError, mix
+from mixenv.mixing import REFERENCE_WEIGHTS, MixError, mix
 from mixenv.params import ROLES, ParamSpace
 from mixenv.render import Renderer
 
@@ -162,7 +162,7 @@ def test_refining_never_scores_below_the_models_start_and_spends_the_budget(
     refined = mix(song, method="refine", budget=16, **paths)
     # The start, then whole CMA-ES generations of 15 candidates (41 controls) until the budget is spent.
     assert refined.method == "refine" and 16 <= refined.renders <= 16 + 15
-    excerpts = SongExcerpts(song, ParamSpace(ROLES), refined.target_lufs, **paths)
+    excerpts = SongExcerpts(song, ParamSpace(ROLES), refined.target_lufs, weights=REFERENCE_WEIGHTS, **paths)
     assert excerpts.loss(refined.settings.normalized()) <= excerpts.loss(start.settings.normalized()) + 1e-6
     # With a reference of these stems, auto refines.
     assert mix(song, budget=16, **paths).method == "refine"
@@ -232,3 +232,17 @@ def test_the_command_draws_the_report(stems: Path, tmp_path: Path, capsys) -> No
     assert main(["mix", str(stems), "-o", str(tmp_path / "m.wav"), "--report", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"report {png}" in capsys.readouterr().out
     assert main(["mix", str(stems), "-o", str(tmp_path / "m2.wav"), "--report", str(png)]) == 2  # not overwritten
+
+
+def test_excerpts_are_scored_as_mastered_so_a_level_change_alone_costs_nothing(corpus_songs: list) -> None:
+    from mixenv.excerpts import SongExcerpts
+
+    song = corpus_songs[3]
+    space = ParamSpace(ROLES)
+    excerpts = SongExcerpts(song, space, -14.0, weights=REFERENCE_WEIGHTS)
+    neutral = space.neutral()
+    louder = neutral.replace({f"{role}.gain_db": 6.0 for role in song.roles})  # every fader up 6 dB
+    bright = neutral.replace({"master_high_shelf_db": 9.0})
+    base, same, other = (excerpts.loss(s.normalized()) for s in (neutral, louder, bright))
+    assert same == pytest.approx(base, abs=0.02)  # the master takes the level back
+    assert abs(other - base) > 0.05  # a change of tone still counts
