@@ -28,6 +28,10 @@ from supervised.checkpoint import load_model
 from supervised.train import train
 
 SHIPPED = Path(__file__).with_name("default_model.pt")
+TRAIN_THREADS = 2
+"""Torch threads the shipped model was trained with: the order of floating-point sums depends on it, so
+:func:`reproduce` trains with exactly these (a process that set one thread, as the agents' envs do, would not
+reproduce the weights otherwise)."""
 RECIPE = TrainArgs(
     model="cnn",
     epochs=15,
@@ -69,8 +73,13 @@ def differing_weights(a: str | Path, b: str | Path) -> list[str]:
 
 
 def reproduce(out: Path) -> Path:
-    """Train :data:`RECIPE` into ``out``; returns the model file."""
-    return train(dataclasses.replace(RECIPE, out=out)).out / "model.pt"
+    """Train :data:`RECIPE` into ``out`` with :data:`TRAIN_THREADS` torch threads; returns the model file."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        return train(dataclasses.replace(RECIPE, out=out)).out / "model.pt"
+    finally:
+        torch.set_num_threads(threads)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
