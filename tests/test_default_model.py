@@ -10,7 +10,7 @@ import pytest
 from mixenv.params import ROLES, ParamSpace
 from supervised.args import TrainArgs
 from supervised.checkpoint import load_model
-from supervised.default import RECIPE, SHIPPED, default_model_path, differing_weights, reproduce
+from supervised.default import RECIPE, SHIPPED, default_model_path, differing_weights
 
 
 def test_the_shipped_model_is_there_and_mixes_the_four_roles() -> None:
@@ -40,10 +40,3 @@ def test_weights_that_differ_are_named(tmp_path: Path) -> None:
     tensor.add_(1e-3)  # in place: the state dict shares the parameters' storage
     changed = save_model(tmp_path / "changed.pt", loaded)
     assert differing_weights(SHIPPED, SHIPPED) == [] and differing_weights(changed, SHIPPED) == [name]
-
-
-@pytest.mark.slow
-def test_the_one_command_reproduces_the_shipped_model_exactly(first_use, tmp_path: Path) -> None:
-    """Trains the recipe again (about 4 minutes on 2 cores) on the default corpus and backbone ``first_use`` built."""
-    trained = reproduce(tmp_path / "default")
-    assert differing_weights(trained, SHIPPED) == []
