@@ -6,8 +6,9 @@
    against its reference: MRSTFT (auraloss-style multi-resolution STFT, :mod:`rewards.spectral`) as a ratio to the
    neutral mix's, and LUFS error. The issue's goal: ``refine`` at most 0.8x the better of the other two.
 2. Cost: ``mixenv mix`` as a user runs it (a subprocess, so its peak memory is its own) on generated songs of 8
-   stems at 44.1 kHz, 4 and 10 minutes long: wall time and peak resident memory, and the 10-minute song's peak
-   as a ratio to the 4-minute one's (memory that grows with the song's length shows there).
+   stems at 44.1 kHz, 4 and 10 minutes long, and of 12 stems at 48 kHz, 10 minutes long: wall time and peak
+   resident memory, and the 10-minute song's peak as a ratio to the 4-minute one's (memory that grows with the
+   song's length shows there).
 
 Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--out outputs/bench_mix]``
 """
@@ -36,6 +37,8 @@ from rewards.spectral import SpectralDistance
 METHODS = ("model", "refine", "cmaes")
 STEM_NAMES = ("lead vocal", "backing vocal", "kick", "snare", "overheads", "bass", "piano", "guitar")
 """Eight files, two or three per role: what ``mixenv mix`` sums into each role's strip."""
+MORE_STEM_NAMES = ("choir", "toms", "sub bass", "strings")
+"""Four more, for the issue's 12-stem song."""
 
 
 def quality(songs_per_set: int, budget: int) -> dict[str, dict[str, dict[str, float]]]:
@@ -63,12 +66,12 @@ def quality(songs_per_set: int, budget: int) -> dict[str, dict[str, dict[str, fl
     return results
 
 
-def write_stems(folder: Path, minutes: float, sample_rate: int = 44_100) -> Path:
-    """A song of eight generated stems (noise shaped into drums, tones with vibrato), ``minutes`` long."""
+def write_stems(folder: Path, minutes: float, sample_rate: int = 44_100, stems: int = 8) -> Path:
+    """A song of 8 or 12 generated stems (noise shaped into drums, tones with vibrato), ``minutes`` long."""
     rng = np.random.default_rng(0)
     n = round(minutes * 60 * sample_rate)
     t = np.arange(n) / sample_rate
-    for k, name in enumerate(STEM_NAMES):
+    for k, name in enumerate((STEM_NAMES + MORE_STEM_NAMES)[:stems]):
         beat = (np.sin(2 * np.pi * (1 + k % 3) * t) > 0.6).astype(np.float32)
         audio = 0.05 * np.sin(
             2 * np.pi * (55 * (k + 1)) * t + 2 * np.sin(2 * np.pi * 5 * t)
@@ -77,12 +80,12 @@ def write_stems(folder: Path, minutes: float, sample_rate: int = 44_100) -> Path
     return folder
 
 
-def cost(minutes: float, method: str, work: Path) -> dict[str, float]:
-    """Wall time and peak memory of ``mixenv mix`` on a generated 8-stem song, in a subprocess of its own."""
-    stems = work / f"song-{minutes:g}min"
+def cost(minutes: float, method: str, work: Path, sample_rate: int = 44_100, count: int = 8) -> dict[str, float]:
+    """Wall time and peak memory of ``mixenv mix`` on a generated song, in a subprocess of its own."""
+    stems = work / f"song-{minutes:g}min-{count}x{sample_rate}"
     if not stems.is_dir():
-        write_stems(stems, minutes)
-    out = work / f"mix-{minutes:g}min-{method}.wav"
+        write_stems(stems, minutes, sample_rate, count)
+    out = work / f"mix-{minutes:g}min-{count}x{sample_rate}-{method}.wav"
     command = [sys.executable, "-m", "mixenv.cli", "mix", str(stems), "-o", str(out), "--method", method, "--force"]
     script = (
         "import resource, subprocess, sys, time; t = time.perf_counter(); "
@@ -122,6 +125,7 @@ def main() -> None:
         costs = {
             f"{m:g} min, {method}": cost(m, method, work) for m in args.minutes for method in ("model", "loudness")
         }
+        costs[f"{args.minutes[1]:g} min, 12 stems at 48 kHz, model"] = cost(args.minutes[1], "model", work, 48_000, 12)
     report["cost"] = costs
     short, long_ = (f"{m:g} min, model" for m in args.minutes)
     growth = costs[long_]["peak_mib"] / costs[short]["peak_mib"]

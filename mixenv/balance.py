@@ -30,37 +30,81 @@ def loudness_balance(settings: MixSettings, stems: Mapping[str, np.ndarray], sam
     A stem is measured as the renderer places it: a mono stem at centre plays at unity in both channels, 3 LU
     louder than the mono file measures.
     """
-    gains = {}
-    for role, stem in stems.items():
-        level = integrated_lufs(np.broadcast_to(stem, (2, stem.shape[1])), sample_rate)
-        if level > SILENCE_LUFS:
-            gains[f"{role}.gain_db"] = ROLE_LUFS.get(role, -24.0) - level
+    levels = {role: integrated_lufs(as_played(stem), sample_rate) for role, stem in stems.items()}
+    return balance_levels(settings, levels)
+
+
+def as_played(stem: np.ndarray) -> np.ndarray:
+    """A stem as the neutral strip plays it in the mix: a mono one in both channels."""
+    return np.broadcast_to(stem, (2, stem.shape[1]))
+
+
+def balance_levels(settings: MixSettings, levels: Mapping[str, float]) -> MixSettings:
+    """:func:`loudness_balance` from each stem's measured loudness (as played, LUFS): a silent stem keeps its fader."""
+    gains = {
+        f"{role}.gain_db": ROLE_LUFS.get(role, -24.0) - level for role, level in levels.items() if level > SILENCE_LUFS
+    }
     return settings.replace(gains)
 
 
 def match_tone(settings: MixSettings, mix: np.ndarray, reference: np.ndarray, sample_rate: int) -> MixSettings:
     """``settings`` with the bus shelves fitted so that ``mix`` (rendered under ``settings``) takes on the long-term
     spectrum of ``reference``; the two may differ in length, or be different songs."""
-    freqs, difference_db = spectrum_difference_db(mix, reference, sample_rate)
-    low, high = fit_shelves(freqs, difference_db, sample_rate)
-    return settings.replace({"master_low_shelf_db": low, "master_high_shelf_db": high})
-
-
-def spectrum_difference_db(mix: np.ndarray, reference: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reference minus mix, in dB, of the long-term (Welch) spectra on a third-octave grid from 40 Hz to 10 kHz."""
     centres, mix_db = long_term_spectrum_db(mix, sample_rate)
     _, reference_db = long_term_spectrum_db(reference, sample_rate)
-    return centres, reference_db - mix_db
+    return match_spectra(settings, centres, reference_db - mix_db, sample_rate)
+
+
+def match_spectra(
+    settings: MixSettings, centres: np.ndarray, difference_db: np.ndarray, sample_rate: int
+) -> MixSettings:
+    """:func:`match_tone` from the reference-minus-mix long-term spectrum difference (dB) at band ``centres``."""
+    low, high = fit_shelves(centres, difference_db, sample_rate)
+    return settings.replace({"master_low_shelf_db": low, "master_high_shelf_db": high})
 
 
 def long_term_spectrum_db(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """The long-term (Welch) power spectrum of ``audio``'s mid channel in third-octave bands from 40 Hz to 10 kHz
     (or to 0.45 of the rate): ``(band centres in Hz, power in dB)``."""
-    freqs, power = scipy.signal.welch(np.asarray(audio).mean(axis=0), sample_rate, nperseg=4096)
-    centres = 40.0 * 2 ** (np.arange(0, 28) / 3)
-    centres = centres[centres < min(10_000.0, 0.45 * sample_rate)]
-    bands = [(freqs >= c / 2 ** (1 / 6)) & (freqs < c * 2 ** (1 / 6)) for c in centres]
-    return centres, np.array([10 * np.log10(power[band].sum() + 1e-20) for band in bands])
+    return SpectrumMeter(sample_rate).add(audio).bands()
+
+
+class SpectrumMeter:
+    """:func:`long_term_spectrum_db` of a signal fed in blocks: Welch's average (4096-sample Hann segments, half
+    overlapping) kept as a running sum of the segments' periodograms, so a whole song needs no more than a block."""
+
+    SEGMENT = 4096
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._pending = np.zeros(0)
+        self._sum: np.ndarray | None = None
+        self._segments = 0
+
+    def add(self, audio: np.ndarray) -> SpectrumMeter:
+        """Feed the next ``(channels, samples)`` block; returns the meter."""
+        self._pending = np.concatenate([self._pending, np.asarray(audio, dtype=np.float64).mean(axis=0)])
+        hop = self.SEGMENT // 2
+        if self._pending.size >= self.SEGMENT:
+            count = 1 + (self._pending.size - self.SEGMENT) // hop
+            head = self._pending[: self.SEGMENT + hop * (count - 1)]
+            _, power = scipy.signal.welch(head, self.sample_rate, nperseg=self.SEGMENT)
+            self._sum = power * count if self._sum is None else self._sum + power * count
+            self._segments += count
+            self._pending = self._pending[hop * count :]
+        return self
+
+    def bands(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(band centres in Hz, power in dB)`` of everything fed so far (a signal shorter than one segment is
+        one segment of its length, as :func:`scipy.signal.welch` takes it)."""
+        if self._sum is None:
+            freqs, power = scipy.signal.welch(self._pending, self.sample_rate, nperseg=max(1, self._pending.size))
+        else:
+            freqs, power = np.fft.rfftfreq(self.SEGMENT, 1 / self.sample_rate), self._sum / self._segments
+        centres = 40.0 * 2 ** (np.arange(0, 28) / 3)
+        centres = centres[centres < min(10_000.0, 0.45 * self.sample_rate)]
+        bands = [(freqs >= c / 2 ** (1 / 6)) & (freqs < c * 2 ** (1 / 6)) for c in centres]
+        return centres, np.array([10 * np.log10(power[band].sum() + 1e-20) for band in bands])
 
 
 def fit_shelves(freqs: np.ndarray, difference_db: np.ndarray, sample_rate: int) -> tuple[float, float]:

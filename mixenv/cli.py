@@ -218,18 +218,22 @@ def _role_overrides(args: argparse.Namespace) -> dict[str, str]:
     return roles
 
 
-def _load_song(args: argparse.Namespace):
-    from mixenv.data import LoadPolicy, load_folder
+def _load_policy(args: argparse.Namespace):
+    from mixenv.data import LoadPolicy
 
-    roles = _role_overrides(args)
-    policy = LoadPolicy(
+    return LoadPolicy(
         on_rate_mismatch="resample" if args.resample else "error",
         on_length_mismatch=args.on_length_mismatch,
         on_silent=args.on_silent,
         on_truncated=args.on_truncated,
         on_multichannel="downmix" if args.downmix else "error",
     )
-    return load_folder(args.stems, roles=roles, policy=policy)
+
+
+def _load_song(args: argparse.Namespace):
+    from mixenv.data import load_folder
+
+    return load_folder(args.stems, roles=_role_overrides(args), policy=_load_policy(args))
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
@@ -282,7 +286,6 @@ def _run_render(args: argparse.Namespace) -> int:
 
 
 def _run_mix(args: argparse.Namespace) -> int:
-    from mixenv.data import write_audio
     from mixenv.data.folder import folder_roles
     from mixenv.mixing import mix
     from mixenv.presets import save_preset
@@ -291,9 +294,14 @@ def _run_mix(args: argparse.Namespace) -> int:
     for path in (args.output, args.preset_out, args.report):
         if path is not None and path.exists() and not args.force:
             raise FileExistsError(f"{path} exists; pass --force to overwrite it, or choose another name")
-    files = folder_roles(args.stems, _role_overrides(args))
+    roles = _role_overrides(args)
+    files = folder_roles(args.stems, roles)
     result = mix(
-        _load_song(args),
+        args.stems,
+        roles=roles,
+        policy=_load_policy(args),
+        output=args.output,
+        bit_depth=args.bit_depth,
         reference=args.reference,
         method=args.method,
         target_lufs=args.target_lufs,
@@ -304,7 +312,6 @@ def _run_mix(args: argparse.Namespace) -> int:
         progress=True,
         report=args.report is not None,
     )
-    write_audio(args.output, result.audio, result.sample_rate, bit_depth=args.bit_depth)
     if args.preset_out is not None:
         save_preset(args.preset_out, result.settings, result.target_lufs)
     if args.report is not None:

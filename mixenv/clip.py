@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mixenv.data import Multitrack, SongRef
+from mixenv.data import Multitrack, SongFiles, SongRef
 from mixenv.params import MixSettings
 from mixenv.render import MixRender, Renderer
 
@@ -94,8 +94,9 @@ def clip_window(
     return ClipWindow(length, preroll, preroll, song_samples - length)
 
 
-def cut_clip(song: Multitrack, start: int, window: ClipWindow) -> Clip:
-    """The clip of ``song`` that starts at sample ``start``, with the window's pre-roll in front (views, no copy)."""
+def cut_clip(song: Multitrack | SongFiles, start: int, window: ClipWindow) -> Clip:
+    """The clip of ``song`` that starts at sample ``start``, with the window's pre-roll in front (views of a song in
+    memory, no copy; read from a song on disk)."""
     return Clip(
         song.segment(start - window.preroll, window.preroll + window.length), window.preroll, start / song.sample_rate
     )

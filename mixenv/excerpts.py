@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from mixenv.clip import Clip, ClipRenderer, clip_window, cut_clip
-from mixenv.data import Multitrack
+from mixenv.data import Multitrack, SongFiles
 from mixenv.env import build_reward
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
 from mixenv.params import ParamSpace
@@ -35,7 +35,8 @@ class SongExcerpts:
     """Evenly spaced excerpts of a song, and the env's score of settings on them.
 
     Args:
-        song: The song; its reference, if any, must be a mix of these very stems (time-aligned): it is scored
+        song: The song, in memory or on disk (only the excerpts are read); its reference, if any, must be a mix of
+            these very stems (time-aligned): it is scored
             against as MixEnv does (spectral and loudness terms). Without one the score is MixEnv's reference-free
             one: loudness against ``target_lufs``, FAD and anomaly against good mixes.
         space: The settings space the scored vectors live in.
@@ -49,7 +50,7 @@ class SongExcerpts:
 
     def __init__(
         self,
-        song: Multitrack,
+        song: Multitrack | SongFiles,
         space: ParamSpace,
         target_lufs: float,
         *,
@@ -65,7 +66,7 @@ class SongExcerpts:
         window = clip_window(song.num_samples, rate, seconds, PREROLL_SECONDS, repr(song.name))
         starts = sorted(set(window.evenly_spaced(count)))  # one excerpt where the song is no longer than one
         self.clips: list[Clip] = [cut_clip(song, start, window) for start in starts]
-        self.reference_free = song.reference is None
+        self.reference_free = self.clips[0].song.reference is None
         self._paths = (
             None if backbone_path is None else str(backbone_path),
             None if good_mix_path is None else str(good_mix_path),

@@ -18,14 +18,22 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
 Whatever the method, the song is rendered once, whole, by the channel-strip renderer with its mastering set to
 the target loudness, so the preset written beside the mix reproduces it (``mixenv render STEMS --settings
 PRESET.json``).
+
+A song given as a folder is never in memory whole: it is read, measured and rendered in blocks of
+:data:`BLOCK_SECONDS` (:class:`mixenv.data.SongFiles`, :meth:`mixenv.render.Renderer.render_blocks`), the bus waits in
+a temporary file while the mastering's drive is found, and the mix goes to ``output`` block by block (atomically:
+an interrupted run leaves nothing). The model and the searches read three short excerpts. Memory is then bounded
+by the blocks, the model and the excerpts, whatever the song's length.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,13 +41,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.heuristics import search
-from mixenv.balance import BUS_LUFS, loudness_balance, match_tone
-from mixenv.data import LoadPolicy, Multitrack, load_folder, read_audio
+from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
+from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
+from mixenv.data.audio import AudioReader, AudioWriter
 from mixenv.excerpts import SongExcerpts
-from mixenv.loudness import SILENCE_LUFS, integrated_lufs, peak_dbfs
+from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings, ParamSpace
-from mixenv.render import Renderer
-from mixenv.report import MixReport, mix_report
+from mixenv.render import BusStore, Renderer
+from mixenv.report import MIX, MixReport, TrackMeter, mix_report
 from supervised.default import default_model_path
 from supervised.predictors import ModelPredictor
 
@@ -60,6 +69,9 @@ SIGMA = {"refine": 0.15, "cmaes": 0.3}
 ALIGNED_TOLERANCE = 0.01
 """A reference whose length is within this share of the stems' is taken for a mix of these stems (and trimmed or
 padded to their length); any other is another song, heard for its tone and loudness only."""
+BLOCK_SECONDS = 10.0
+"""A song is read, measured and rendered in blocks this long: with the model and the excerpts, what bounds the
+memory of a mix whatever the song's length."""
 
 
 class MixError(ValueError):
@@ -71,13 +83,15 @@ class MixResult:
     """A finished mix and how it was made.
 
     Attributes:
-        audio: The mastered mix, float32 ``(2, samples)`` at ``sample_rate``.
+        audio: The mastered mix, float32 ``(2, samples)`` at ``sample_rate``; ``None`` when it went to ``output``.
+        output: The file the mix was written to, if any.
         sample_rate: The stems' rate.
         settings: The settings rendered (after ``intensity``): what a preset of this mix holds.
         target_lufs: The loudness the renderer mastered to.
         method: The method that decided the settings (``auto`` resolved).
         intensity: How far from neutral toward the method's settings the mix went, in [0, 1].
-        song: The multitrack that was mixed (with the reference attached where it is a mix of these stems).
+        song: The song that was mixed (with the reference attached where it is a mix of these stems): a
+            multitrack in memory, or a folder's files read in blocks.
         reference_lufs: The reference's loudness, if there was one.
         reference_aligned: Whether the reference was taken for a mix of these very stems.
         renders: Renders of the excerpts a search spent (0 for the other methods).
@@ -88,13 +102,14 @@ class MixResult:
         seconds: Wall time of the whole call.
     """
 
-    audio: np.ndarray
+    audio: np.ndarray | None
+    output: Path | None
     sample_rate: int
     settings: MixSettings
     target_lufs: float
     method: str
     intensity: float
-    song: Multitrack
+    song: Multitrack | SongFiles
     reference_lufs: float | None
     reference_aligned: bool
     renders: int
@@ -106,7 +121,7 @@ class MixResult:
 
 
 def mix(
-    stems: str | os.PathLike[str] | Multitrack,
+    stems: str | os.PathLike[str] | Multitrack | SongFiles,
     *,
     reference: str | os.PathLike[str] | np.ndarray | None = None,
     method: str = "auto",
@@ -121,13 +136,17 @@ def mix(
     good_mix_path: str | os.PathLike[str] | None = None,
     progress: bool = False,
     report: bool = False,
+    output: str | os.PathLike[str] | None = None,
+    bit_depth: int = 24,
 ) -> MixResult:
     """Mix and master a folder of stems (or a loaded multitrack).
 
     Args:
-        stems: A folder of stems (roles from the file names, see :func:`mixenv.data.load_folder`) or a multitrack.
+        stems: A folder of stems (roles from the file names, see :func:`mixenv.data.load_folder`; read in blocks,
+            never whole, unless ``reference`` is an array), a multitrack, or a folder already opened with
+            :func:`mixenv.data.open_folder`.
         reference: A reference mix to mix toward: a file (any length; resampled to the stems' rate) or audio at
-            the stems' rate. Default: the folder's own reference file, if it has one.
+            the stems' rate. Default: the song's own reference, if it has one.
         method: One of :data:`METHODS`.
         target_lufs: The master's loudness. Default: the reference's, else -14 LUFS.
         intensity: 0 renders the neutral mix (plain sum, mastered), 1 the method's settings; between, each control
@@ -141,8 +160,10 @@ def mix(
         policy: How a folder's mismatched, silent, cut-short or multichannel files are handled.
         backbone_path: Backbone of the search's FAD and anomaly terms (default: built on first use).
         good_mix_path: Good-mix model of those terms (default: built on first use).
-        progress: Show a progress bar while searching.
+        progress: Show progress bars while searching and rendering.
         report: Also measure each stem and the mix before and after (spectra, loudness over time) for a report.
+        output: Write the mix to this audio file (block by block, atomically) instead of returning it in memory.
+        bit_depth: The output file's bit depth: 16, 24 or 32 (float).
 
     Raises:
         MixError: For an unknown method, an intensity outside [0, 1], a budget under 3, a silent reference, or the
@@ -157,24 +178,37 @@ def mix(
         raise MixError(f"intensity must be in [0, 1], got {intensity}")
     if budget < 3:
         raise MixError(f"budget must be at least 3 renders, got {budget}")
-    song = stems if isinstance(stems, Multitrack) else load_folder(stems, roles=roles, policy=policy)
-    ref = _reference(reference, song)
-    reference_lufs = integrated_lufs(ref, song.sample_rate) if ref is not None else None
-    if reference_lufs is not None and reference_lufs <= SILENCE_LUFS:
-        raise MixError("the reference mix is silent; pass a reference that has audio in it")
-    aligned = _aligned(ref, song.num_samples)
-    song = dataclasses.replace(song, reference=aligned, settings=None)  # the model and search see aligned ones only
+    song = _open(stems, reference, roles, policy)
+    ref = _Reference.of(reference, song)
+    block = round(BLOCK_SECONDS * song.sample_rate)
+    reference_lufs, reference_meter = None, None
+    if ref is not None:
+        loudness, reference_meter = LoudnessMeter(song.sample_rate), TrackMeter(song.sample_rate)
+        for part in ref.blocks(block):
+            loudness.add(part)
+            reference_meter.add(part)
+        reference_lufs = loudness.lufs()
+        if reference_lufs <= SILENCE_LUFS:
+            raise MixError("the reference mix is silent; pass a reference that has audio in it")
+    aligned = ref is not None and abs(ref.num_samples - song.num_samples) <= ALIGNED_TOLERANCE * song.num_samples
+    song = _with_reference(song, ref if aligned else None)  # the model and search see aligned ones only
     if method == "auto":
-        method = "refine" if aligned is not None else "reference" if ref is not None else "loudness"
+        method = "refine" if aligned else "reference" if ref is not None else "loudness"
     if method == "reference" and ref is None:
         raise MixError("method 'reference' needs a reference mix: pass --reference REF.wav (or reference=...)")
     target = target_lufs if target_lufs is not None else reference_lufs if reference_lufs is not None else BUS_LUFS
     space = ParamSpace(ROLES)
+    plain = _plain_mix(song, space, block) if method == "reference" or report else None
     renders = 0
-    if method in ("loudness", "reference"):
-        chosen = _decide(method, song, ref, space)
+    if method == "loudness":
+        chosen = balance_levels(space.neutral(), _levels(song, block))
+    elif method == "reference":
+        assert plain is not None and reference_meter is not None
+        centres, _, plain_measures = plain.read()
+        difference = reference_meter.read()[2].spectrum_db - plain_measures.spectrum_db
+        chosen = match_spectra(space.neutral(), centres, difference, song.sample_rate)
     else:
-        weights = REFERENCE_WEIGHTS if aligned is not None else None
+        weights = REFERENCE_WEIGHTS if aligned else None
         excerpts = SongExcerpts(
             song, space, target, backbone_path=backbone_path, good_mix_path=good_mix_path, weights=weights
         )
@@ -184,14 +218,36 @@ def mix(
             renders = excerpts.calls
         chosen = space.to_physical(vector)
     settings = space.to_physical(space.neutral_vector() + intensity * (chosen.normalized() - space.neutral_vector()))
-    result = Renderer(song.sample_rate, ROLES, target_lufs=target).render(song.stems, settings, return_stems=report)
+    before = {role: TrackMeter(song.sample_rate) for role in song.roles} if report else {}
+    after = {role: TrackMeter(song.sample_rate) for role in song.roles} if report else {}
+
+    def on_block(stems: Mapping[str, np.ndarray], processed: Mapping[str, np.ndarray]) -> None:
+        for role, meter in before.items():
+            meter.add(stems[role])
+            after[role].add(processed[role])
+
+    sink = _Sink(output, song.sample_rate, bit_depth, TrackMeter(song.sample_rate) if report else None)
+    parts = tqdm(
+        song.blocks(block),
+        total=math.ceil(song.num_samples / block),
+        desc="rendering",
+        unit="block",
+        disable=not progress,
+        leave=False,
+    )
+    with sink, BusStore(on_disk=isinstance(song, SongFiles)) as store:
+        stats = Renderer(song.sample_rate, ROLES, target_lufs=target).render_blocks(
+            (part.stems for part in parts), settings, sink.write, store=store, on_block=on_block if report else None
+        )
     measures = None
     if report:
-        plain = Renderer(song.sample_rate, ROLES).render(song.stems, space.neutral()).mix
+        assert plain is not None and sink.meter is not None
         title = f"{song.name}: {method} at intensity {intensity:.2f}, mastered to {target:.1f} LUFS"
-        measures = mix_report(song.stems, result.stems, plain, result.mix, song.sample_rate, settings, ref, title)
+        before[MIX], after[MIX] = plain, sink.meter
+        measures = mix_report(before, after, settings, reference_meter, title)
     return MixResult(
-        audio=result.mix,
+        audio=sink.audio(),
+        output=None if output is None else Path(output),
         sample_rate=song.sample_rate,
         settings=settings,
         target_lufs=target,
@@ -199,14 +255,139 @@ def mix(
         intensity=intensity,
         song=song,
         reference_lufs=reference_lufs,
-        reference_aligned=aligned is not None,
+        reference_aligned=aligned,
         renders=renders,
-        loudness_lufs=float(integrated_lufs(result.mix, song.sample_rate)),
-        peak_dbfs=float(peak_dbfs(result.mix)),
-        limiter_db=float(result.limiter_reduction_db),
+        loudness_lufs=sink.loudness.lufs(),
+        peak_dbfs=20.0 * math.log10(max(sink.peak, 1e-10)),
+        limiter_db=float(stats.limiter_reduction_db),
         seconds=time.perf_counter() - start,
         report=measures,
     )
+
+
+class _Sink:
+    """Where the finished mix goes, block by block (a file, written atomically, or memory), measured on the way."""
+
+    def __init__(
+        self, output: str | os.PathLike[str] | None, sample_rate: int, bit_depth: int, meter: TrackMeter | None
+    ) -> None:
+        self._stack = contextlib.ExitStack()
+        self._writer = None if output is None else AudioWriter(output, sample_rate, 2, bit_depth=bit_depth)
+        self._blocks: list[np.ndarray] = []
+        self.loudness, self.meter, self.peak = LoudnessMeter(sample_rate), meter, 0.0
+
+    def __enter__(self) -> _Sink:
+        if self._writer is not None:
+            self._stack.enter_context(self._writer)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.__exit__(*exc)
+
+    def write(self, audio: np.ndarray) -> None:
+        self.loudness.add(audio)
+        if self.meter is not None:
+            self.meter.add(audio)
+        self.peak = max(self.peak, float(np.max(np.abs(audio), initial=0.0)))
+        if self._writer is not None:
+            self._writer.write(audio)
+        else:
+            self._blocks.append(audio)
+
+    def audio(self) -> np.ndarray | None:
+        """The mix, if it was kept in memory."""
+        if self._writer is not None:
+            return None
+        return self._blocks[0] if len(self._blocks) == 1 else np.concatenate(self._blocks, axis=1)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A reference mix at the song's rate, read block by block: audio in memory, or a file."""
+
+    num_samples: int
+    sample_rate: int
+    audio: np.ndarray | None = None
+    path: Path | None = None
+
+    @classmethod
+    def of(
+        cls, reference: str | os.PathLike[str] | np.ndarray | None, song: Multitrack | SongFiles
+    ) -> _Reference | None:
+        """The reference given, else the song's own; ``None`` without either."""
+        if reference is None:
+            if isinstance(song, Multitrack):
+                return None if song.reference is None else cls(song.num_samples, song.sample_rate, song.reference)
+            reference = song.reference_file
+            if reference is None:
+                return None
+        if isinstance(reference, np.ndarray):
+            audio = np.asarray(reference, dtype=np.float32)
+            if audio.ndim != 2 or audio.shape[0] not in (1, 2) or not np.isfinite(audio).all():
+                raise MixError(f"a reference array must be finite and shaped (1 or 2, samples), got {audio.shape}")
+            return cls(audio.shape[1], song.sample_rate, audio)
+        with AudioReader(reference, sample_rate=song.sample_rate, on_multichannel="downmix") as f:
+            return cls(f.num_samples, song.sample_rate, path=Path(reference))
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        """The reference in consecutive parts of ``size`` samples."""
+        if self.audio is not None:
+            yield from (self.audio[:, i : i + size] for i in range(0, self.num_samples, size))
+            return
+        assert self.path is not None
+        with AudioReader(self.path, sample_rate=self.sample_rate, on_multichannel="downmix") as f:
+            for i in range(0, self.num_samples, size):
+                yield f.read(min(size, self.num_samples - i))
+
+    def fitted(self, samples: int) -> np.ndarray:
+        """The whole reference in memory, trimmed or zero-padded to ``samples``."""
+        audio = np.concatenate(list(self.blocks(samples)), axis=1) if self.audio is None else self.audio
+        fitted = np.zeros((audio.shape[0], samples), np.float32)
+        fitted[:, : min(samples, audio.shape[1])] = audio[:, :samples]
+        return fitted
+
+
+def _open(
+    stems: str | os.PathLike[str] | Multitrack | SongFiles,
+    reference: str | os.PathLike[str] | np.ndarray | None,
+    roles: Mapping[str, str] | None,
+    policy: LoadPolicy | None,
+) -> Multitrack | SongFiles:
+    """The song: as given, or a folder's files (loaded whole only to go with a reference given as audio)."""
+    if isinstance(stems, Multitrack | SongFiles):
+        return stems
+    if isinstance(reference, np.ndarray):
+        return load_folder(stems, roles=roles, policy=policy)
+    return open_folder(stems, roles=roles, policy=policy)
+
+
+def _with_reference(song: Multitrack | SongFiles, reference: _Reference | None) -> Multitrack | SongFiles:
+    """The song with ``reference`` as its reference mix (fitted to its length), or with none."""
+    if isinstance(song, Multitrack):
+        fitted = None if reference is None else reference.fitted(song.num_samples)
+        return dataclasses.replace(song, reference=fitted, settings=None)
+    if reference is not None and reference.path is None:  # audio with a song on disk: cannot happen (see _open)
+        raise MixError("a reference given as audio needs the stems in memory")
+    return dataclasses.replace(song, reference_file=None if reference is None else reference.path, settings=None)
+
+
+def _levels(song: Multitrack | SongFiles, block: int) -> dict[str, float]:
+    """Each stem's loudness as it plays in the neutral mix."""
+    meters = {role: LoudnessMeter(song.sample_rate) for role in song.roles}
+    for part in song.blocks(block):
+        for role, audio in part.stems.items():
+            meters[role].add(as_played(audio))
+    return {role: meter.lufs() for role, meter in meters.items()}
+
+
+def _plain_mix(song: Multitrack | SongFiles, space: ParamSpace, block: int) -> TrackMeter:
+    """The neutral mix (plain sum, unmastered), measured."""
+    meter = TrackMeter(song.sample_rate)
+    with BusStore(on_disk=isinstance(song, SongFiles)) as store:
+        Renderer(song.sample_rate, ROLES).render_blocks(
+            (part.stems for part in song.blocks(block)), space.neutral(), meter.add, store=store
+        )
+    return meter
 
 
 def _predict(model: str | os.PathLike[str] | None, excerpts: SongExcerpts, space: ParamSpace) -> np.ndarray:
@@ -229,33 +410,3 @@ def _search(
             return value
 
         return search(loss, start, budget, SIGMA[method], seed, keep_start=method == "refine")
-
-
-def _reference(reference: str | os.PathLike[str] | np.ndarray | None, song: Multitrack) -> np.ndarray | None:
-    if reference is None:
-        return song.reference
-    if isinstance(reference, np.ndarray):
-        audio = np.asarray(reference, dtype=np.float32)
-        if audio.ndim != 2 or audio.shape[0] not in (1, 2) or not np.isfinite(audio).all():
-            raise MixError(f"a reference array must be finite and shaped (1 or 2, samples), got {audio.shape}")
-        return audio
-    return read_audio(Path(reference), sample_rate=song.sample_rate, on_multichannel="downmix")
-
-
-def _aligned(reference: np.ndarray | None, samples: int) -> np.ndarray | None:
-    """The reference trimmed or padded to ``samples`` if it is a mix of these stems (by its length), else ``None``."""
-    if reference is None or abs(reference.shape[1] - samples) > ALIGNED_TOLERANCE * samples:
-        return None
-    fitted = np.zeros((reference.shape[0], samples), np.float32)
-    fitted[:, : min(samples, reference.shape[1])] = reference[:, :samples]
-    return fitted
-
-
-def _decide(method: str, song: Multitrack, reference: np.ndarray | None, space: ParamSpace) -> MixSettings:
-    """The method's settings for the whole song (levels before the mastering's normalisation)."""
-    if method == "loudness":
-        return loudness_balance(space.neutral(), song.stems, song.sample_rate)
-    assert reference is not None
-    neutral = space.neutral()
-    plain = Renderer(song.sample_rate, ROLES).render(song.stems, neutral).mix
-    return match_tone(neutral, plain, reference, song.sample_rate)

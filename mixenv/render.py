@@ -13,18 +13,27 @@ balanced (each channel keeps its side). The pan law is constant-power with unity
 
 A :class:`Renderer` prebuilds one ``Pedalboard`` per stem role plus the bus and reuses them across calls,
 only updating parameters; each call resets their state, so a render depends on its inputs alone.
+
+A whole song need not be in memory: :meth:`Renderer.render_blocks` takes it block by block, carrying every
+filter's, compressor's and the limiter's state from one block to the next (the output is the same, sample for
+sample, as one call on the whole: a test holds it), and keeps the summed bus in a :class:`BusStore` (a temporary
+file for a song) while it finds the drive that lands the master on its loudness target. :meth:`Renderer.render`
+is that with a single block and the bus in memory.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pedalboard
 
-from mixenv.loudness import SILENCE_LUFS, integrated_lufs
+from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings
 
 MIN_SAMPLE_RATE = 16_000
@@ -57,25 +66,86 @@ LOUDNESS_TOLERANCE_LU = 0.1
 
 
 @dataclass(frozen=True)
-class MixRender:
-    """The result of one render.
+class MixStats:
+    """What one render did, whatever became of its audio.
 
     Attributes:
-        mix: Stereo mix, ``(2, samples)`` float32, finite.
         bus_overs: Samples (per channel) of the summed bus, after the bus compressor, above 0 dBFS: what would
             have clipped without the limiter. Tells how hard the gain staging pushes.
         clipped_samples: Output samples with ``|x| > 1``; stays 0 while the ceiling is at or below 0 dBFS.
         nonfinite_samples: NaN/inf values that processing produced and that were replaced by 0 (expected 0).
         limiter_reduction_db: Largest gain reduction the limiter applied, in dB (0 if it never acted).
-        stems: The processed, panned stems ``(2, samples)`` by role, if asked for (else empty).
+        drive_db: Gain into the limiter: minus the limiter control's value, or what mastering to the target took.
     """
 
-    mix: np.ndarray
     bus_overs: int
     clipped_samples: int
     nonfinite_samples: int
     limiter_reduction_db: float
+    drive_db: float
+
+
+@dataclass(frozen=True)
+class MixRender(MixStats):
+    """The result of one render in memory: :class:`MixStats` and the audio.
+
+    Attributes:
+        mix: Stereo mix, ``(2, samples)`` float32, finite.
+        stems: The processed, panned stems ``(2, samples)`` by role, if asked for (else empty).
+    """
+
+    mix: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.float32))
     stems: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class BusStore:
+    """Where the summed bus waits while the mastering's drive is found: in memory, or in a temporary file of
+    float32 frames (``directory`` given) so that a whole song costs disk, not memory. Read back in the blocks it
+    was written in; use as a context manager (the file goes when it closes)."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *, on_disk: bool = False) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._sizes: list[int] = []
+        self._file = (
+            tempfile.NamedTemporaryFile(prefix="mixenv-bus-", suffix=".f32", dir=directory)  # noqa: SIM115 (closed in close)
+            if on_disk
+            else None
+        )
+
+    def __enter__(self) -> BusStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the blocks are kept in memory (no file)."""
+        return self._file is None
+
+    def close(self) -> None:
+        """Drop what is stored (delete the file)."""
+        self._blocks.clear()
+        if self._file is not None:
+            self._file.close()
+
+    def append(self, bus: np.ndarray) -> None:
+        """Store the next ``(2, samples)`` block."""
+        if self._file is None:
+            self._blocks.append(bus)
+        else:
+            self._file.write(np.ascontiguousarray(bus.T, dtype=np.float32).tobytes())
+            self._sizes.append(bus.shape[1])
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The stored blocks, in order."""
+        if self._file is None:
+            yield from self._blocks
+            return
+        self._file.flush()
+        with Path(self._file.name).open("rb") as f:
+            for size in self._sizes:
+                yield np.fromfile(f, np.float32, count=2 * size).reshape(size, 2).T
 
 
 class Renderer:
@@ -131,31 +201,98 @@ class Renderer:
         Raises:
             ValueError: For an empty stem dict, a role this renderer or the settings lack, or mismatched shapes.
         """
-        processed = self.process_stems(stems, settings)
-        bus = np.zeros_like(next(iter(processed.values())))
-        for stem in processed.values():
-            bus += stem
-        result = self.master(bus, settings)
-        return replace(result, stems=processed) if return_stems else result
+        out: list[np.ndarray] = []
+        processed: dict[str, np.ndarray] = {}
+        stats = self.render_blocks(
+            [stems], settings, out.append, on_block=lambda _, p: processed.update(p) if return_stems else None
+        )
+        return MixRender(**vars(stats), mix=_joined(out), stems=processed)
 
-    def process_stems(self, stems: Mapping[str, np.ndarray], settings: MixSettings) -> dict[str, np.ndarray]:
-        """Each stem through its channel strip, fader and pan: role -> ``(2, samples)`` float32."""
+    def render_blocks(
+        self,
+        blocks: Iterable[Mapping[str, np.ndarray]],
+        settings: MixSettings,
+        write: Callable[[np.ndarray], None],
+        *,
+        store: BusStore | None = None,
+        on_block: Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]], None] | None = None,
+    ) -> MixStats:
+        """Mix a song that comes block by block (each block as :meth:`render` takes stems; consecutive parts of one
+        song), handing the finished mix to ``write`` in ``(2, samples)`` blocks (not those of the input).
+
+        Args:
+            blocks: The song's stems, block by block.
+            settings: The settings, the same for the whole song.
+            write: Takes each block of the mix, in order.
+            store: Where the bus waits while the drive is found (default: in memory; pass an on-disk store for a
+                song that should not be in memory whole).
+            on_block: Called with each block's stems and their processed (strip, fader, pan) versions.
+        """
+
+        def buses() -> Iterator[np.ndarray]:
+            for index, stems in enumerate(blocks):
+                processed = self.process_stems(stems, settings, reset=index == 0)
+                if on_block is not None:
+                    on_block(stems, processed)
+                bus = np.zeros_like(next(iter(processed.values())))
+                for stem in processed.values():
+                    bus += stem
+                yield bus
+
+        return self.master_blocks(buses(), settings, write, store=store)
+
+    def master_blocks(
+        self,
+        buses: Iterable[np.ndarray],
+        settings: MixSettings,
+        write: Callable[[np.ndarray], None],
+        *,
+        store: BusStore | None = None,
+    ) -> MixStats:
+        """The master bus applied to a summed stereo bus that comes block by block (see :meth:`render_blocks`)."""
+        store = store if store is not None else BusStore()
+        overs, peak = 0, 0.0
+        meter = LoudnessMeter(self.sample_rate) if self.target_lufs is not None else None
+        for index, bus in enumerate(buses):
+            bus = self._bus_stage(np.ascontiguousarray(bus, dtype=np.float32), settings.master, reset=index == 0)
+            overs += int(np.count_nonzero(np.abs(bus) > 1.0))
+            peak = max(peak, float(np.max(np.abs(bus), initial=0.0)))
+            if meter is not None:
+                meter.add(bus)
+            store.append(bus)
+        limited = None
+        if meter is None or self.target_lufs is None:
+            drive_db = -settings.master["master_limiter_db"]
+        else:
+            drive_db, limited = self._drive(meter.lufs(), self.target_lufs, store)
+        out_peak, clipped, nonfinite = 0.0, 0, 0
+        for out in limited if limited is not None else self._limited(store.blocks(), drive_db):
+            bad = int(np.count_nonzero(~np.isfinite(out)))
+            if bad:
+                out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+            nonfinite += bad
+            clipped += int(np.count_nonzero(np.abs(out) > 1.0))
+            out_peak = max(out_peak, float(np.max(np.abs(out), initial=0.0)))
+            write(out)
+        driven_peak = peak * 10 ** (drive_db / 20)
+        reduction_db = 20 * math.log10(driven_peak / out_peak) if out_peak > 0 and driven_peak > out_peak else 0.0
+        return MixStats(overs, clipped, nonfinite, reduction_db, drive_db)
+
+    def process_stems(
+        self, stems: Mapping[str, np.ndarray], settings: MixSettings, *, reset: bool = True
+    ) -> dict[str, np.ndarray]:
+        """Each stem through its channel strip, fader and pan: role -> ``(2, samples)`` float32.
+
+        ``reset=False`` continues from the state the previous call left (the next block of the same song).
+        """
         self._check_stems(stems, settings)
-        return {role: self._strip(role, audio, settings.stem(role)) for role, audio in stems.items()}
+        return {role: self._strip(role, audio, settings.stem(role), reset) for role, audio in stems.items()}
 
     def master(self, bus: np.ndarray, settings: MixSettings) -> MixRender:
         """The master bus applied to a summed stereo ``bus`` ``(2, samples)``."""
-        out, overs, reduction_db = self._master(np.ascontiguousarray(bus, dtype=np.float32), settings.master)
-        nonfinite = int(np.count_nonzero(~np.isfinite(out)))
-        if nonfinite:
-            out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-        return MixRender(
-            mix=out,
-            bus_overs=overs,
-            clipped_samples=int(np.count_nonzero(np.abs(out) > 1.0)),
-            nonfinite_samples=nonfinite,
-            limiter_reduction_db=reduction_db,
-        )
+        out: list[np.ndarray] = []
+        stats = self.master_blocks([bus], settings, out.append)
+        return MixRender(**vars(stats), mix=_joined(out))
 
     def _check_stems(self, stems: Mapping[str, np.ndarray], settings: MixSettings) -> None:
         if not stems:
@@ -172,7 +309,7 @@ class Renderer:
         if len(lengths) != 1:
             raise ValueError(f"stems must have equal lengths, got {sorted(lengths)} samples; align them first")
 
-    def _strip(self, role: str, audio: np.ndarray, s: Mapping[str, float]) -> np.ndarray:
+    def _strip(self, role: str, audio: np.ndarray, s: Mapping[str, float], reset: bool = True) -> np.ndarray:
         hpf1, hpf2, low, mid, high, comp = self._strips[role]
         hpf1.cutoff_frequency_hz = hpf2.cutoff_frequency_hz = s["hpf_hz"] * HPF_STAGE_FACTOR
         low.gain_db = s["low_shelf_db"]
@@ -181,48 +318,68 @@ class Renderer:
         high.gain_db = s["high_shelf_db"]
         comp.threshold_db = s["comp_threshold_db"]
         comp.ratio = s["comp_ratio"]
-        y = self._strips[role](np.ascontiguousarray(audio, dtype=np.float32), self.sample_rate)
+        y = _process(self._strips[role], audio, self.sample_rate, reset)
         left, right = pan_gains(s["pan"], s["gain_db"])
         out = np.empty((2, y.shape[1]), dtype=np.float32)
         np.multiply(y[0], left, out=out[0])
         np.multiply(y[-1], right, out=out[1])
         return out
 
-    def _master(self, mix: np.ndarray, m: Mapping[str, float]) -> tuple[np.ndarray, int, float]:
+    def _bus_stage(self, mix: np.ndarray, m: Mapping[str, float], reset: bool) -> np.ndarray:
+        """The bus's shelves and compressor (the limiter comes once the drive is known)."""
         low, high, comp = self._bus
         low.gain_db = m["master_low_shelf_db"]
         high.gain_db = m["master_high_shelf_db"]
         comp.threshold_db = m["master_comp_threshold_db"]
         comp.ratio = m["master_comp_ratio"]
-        bus = self._bus(mix, self.sample_rate)
-        overs = int(np.count_nonzero(np.abs(bus) > 1.0))
-        if self.target_lufs is None:
-            drive_db = -m["master_limiter_db"]
-            out = self._limit(bus, drive_db)
-        else:
-            out, drive_db = self._normalize(bus, self.target_lufs)
-        driven_peak = float(np.max(np.abs(bus), initial=0.0)) * 10 ** (drive_db / 20)
-        out_peak = float(np.max(np.abs(out), initial=0.0))
-        reduction_db = 20 * math.log10(driven_peak / out_peak) if out_peak > 0 and driven_peak > out_peak else 0.0
-        return out, overs, reduction_db
+        return _process(self._bus, mix, self.sample_rate, reset)
 
-    def _limit(self, bus: np.ndarray, drive_db: float) -> np.ndarray:
-        return self._limiter((bus * np.float32(10 ** (drive_db / 20))).astype(np.float32), self.sample_rate)
+    def _limited(self, buses: Iterable[np.ndarray], drive_db: float) -> Iterator[np.ndarray]:
+        """The buses driven by ``drive_db`` through the limiter, as one stream: its look-ahead delays what it gives
+        back (pedalboard drops the delay from the first block), so zeros are fed at the end until every sample is
+        out, which makes the blocks' output the same as one call on the whole."""
+        gain = np.float32(10 ** (drive_db / 20))
+        self._limiter.reset()
+        owed = 0
+        for bus in buses:
+            out = self._limiter((bus * gain).astype(np.float32), self.sample_rate, reset=False)
+            owed += bus.shape[1] - out.shape[1]
+            yield out
+        while owed > 0:
+            out = self._limiter(np.zeros((2, owed), np.float32), self.sample_rate, reset=False)
+            yield out[:, :owed]
+            owed -= min(owed, out.shape[1])
 
-    def _normalize(self, bus: np.ndarray, target_lufs: float) -> tuple[np.ndarray, float]:
-        """Find the drive that puts the limited output at ``target_lufs`` (the limiter costs a little loudness)."""
-        loudness = integrated_lufs(bus, self.sample_rate)
-        if loudness <= SILENCE_LUFS:
-            return self._limit(bus, 0.0), 0.0
-        drive_db = min(target_lufs - loudness, MAX_NORMALIZATION_GAIN_DB)
-        out = self._limit(bus, drive_db)
+    def _drive(self, bus_lufs: float, target_lufs: float, store: BusStore) -> tuple[float, list[np.ndarray] | None]:
+        """The drive that puts the limited bus at ``target_lufs`` (the limiter costs a little loudness), and the
+        limited output at that drive if it was measured there and the store is in memory (else ``None``)."""
+        if bus_lufs <= SILENCE_LUFS:
+            return 0.0, None
+        drive_db = min(target_lufs - bus_lufs, MAX_NORMALIZATION_GAIN_DB)
         for _ in range(3):
-            error = target_lufs - integrated_lufs(out, self.sample_rate)
+            meter, kept = LoudnessMeter(self.sample_rate), []
+            for out in self._limited(store.blocks(), drive_db):
+                meter.add(out)
+                if store.in_memory:
+                    kept.append(out)
+            error = target_lufs - meter.lufs()
             if abs(error) <= LOUDNESS_TOLERANCE_LU or drive_db >= MAX_NORMALIZATION_GAIN_DB:
-                break
+                return drive_db, kept if store.in_memory else None
             drive_db = min(drive_db + error, MAX_NORMALIZATION_GAIN_DB)
-            out = self._limit(bus, drive_db)
-        return out, drive_db
+        return drive_db, None
+
+
+def _process(board: pedalboard.Pedalboard, audio: np.ndarray, sample_rate: int, reset: bool) -> np.ndarray:
+    """``audio`` through a board without look-ahead; ``reset=False`` continues from the last call's state."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    out = board(audio, sample_rate, reset=reset)
+    if out.shape != audio.shape:  # a plugin with latency would shift the stems against each other
+        raise RuntimeError(f"a channel-strip plugin returned {out.shape[1]} of {audio.shape[1]} samples")
+    return out
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
 
 
 def pan_gains(pan: float, gain_db: float = 0.0) -> tuple[float, float]:

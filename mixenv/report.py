@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mixenv.balance import long_term_spectrum_db
-from mixenv.loudness import short_term_lufs
+from mixenv.balance import SpectrumMeter
+from mixenv.loudness import ShortTermMeter
 from mixenv.params import STEM_CONTROLS, MixSettings
 from mixenv.plots import save_figure
 
@@ -61,41 +61,54 @@ class MixReport:
     title: str
 
 
-def measure(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, TrackMeasures]:
-    """``(band_hz, times, measures)`` of one signal ``(channels, samples)``."""
-    bands, spectrum = long_term_spectrum_db(audio, sample_rate)
-    times, loudness = short_term_lufs(audio, sample_rate)
-    return bands, times, TrackMeasures(spectrum, loudness)
+class TrackMeter:
+    """One track's :class:`TrackMeasures` from its audio fed block by block (a whole song never in memory)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._spectrum = SpectrumMeter(sample_rate)
+        self._loudness = ShortTermMeter(sample_rate)
+
+    def add(self, audio: np.ndarray) -> TrackMeter:
+        """Feed the next ``(channels, samples)`` block; returns the meter."""
+        self._spectrum.add(audio)
+        self._loudness.add(audio)
+        return self
+
+    def read(self) -> tuple[np.ndarray, np.ndarray, TrackMeasures]:
+        """``(band_hz, times, measures)`` of everything fed so far."""
+        bands, spectrum = self._spectrum.bands()
+        times, loudness = self._loudness.loudness()
+        return bands, times, TrackMeasures(spectrum, loudness)
 
 
 def mix_report(
-    stems: Mapping[str, np.ndarray],
-    processed: Mapping[str, np.ndarray],
-    plain: np.ndarray,
-    master: np.ndarray,
-    sample_rate: int,
+    before: Mapping[str, TrackMeter],
+    after: Mapping[str, TrackMeter],
     settings: MixSettings,
-    reference: np.ndarray | None = None,
+    reference: TrackMeter | None = None,
     title: str = "",
 ) -> MixReport:
-    """Measure a finished mix.
+    """A finished mix's report from its meters.
 
     Args:
-        stems: Each role's audio as it came.
-        processed: Each role's audio after its strip (pan and fader included), before the bus.
-        plain: The neutral mix, the plain sum of the stems.
-        master: The finished mix.
-        sample_rate: Their rate.
+        before: Each role's stem as it came, and :data:`MIX`: the neutral mix (the plain sum, unmastered).
+        after: Each role's stem after its strip (pan and fader included), and :data:`MIX`: the finished master.
         settings: The settings rendered.
-        reference: The reference mix, at the same rate (any length).
+        reference: The reference mix's meter (any length).
         title: What the report is of.
     """
-    bands, times, before_mix = measure(plain, sample_rate)
-    before = {role: measure(audio, sample_rate)[2] for role, audio in stems.items()} | {MIX: before_mix}
-    after = {role: measure(audio, sample_rate)[2] for role, audio in processed.items()}
-    after[MIX] = measure(master, sample_rate)[2]
-    ref_times, ref = (None, None) if reference is None else measure(reference, sample_rate)[1:]
-    return MixReport(bands, times, before, after, ref, ref_times, settings, title)
+    bands, times, _ = before[MIX].read()
+    ref_times, ref = (None, None) if reference is None else reference.read()[1:]
+    return MixReport(
+        bands,
+        times,
+        {track: meter.read()[2] for track, meter in before.items()},
+        {track: meter.read()[2] for track, meter in after.items()},
+        ref,
+        ref_times,
+        settings,
+        title,
+    )
 
 
 def settings_rows(settings: MixSettings, roles: tuple[str, ...]) -> tuple[list[str], list[list[str]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from mixenv.data import (
     StemsError,
     list_songs,
     load_folder,
+    open_folder,
     read_audio,
     write_audio,
 )
@@ -28,6 +30,27 @@ from mixenv.params import ParamSpace
 from mixenv.presets import save_preset
 
 from conftest import SR, noise, tone
+
+
+def _opened(path, **kwargs) -> Multitrack:
+    """A folder opened to be read in blocks (``open_folder``), then read whole in blocks of a tenth of a second."""
+    song = open_folder(path, **kwargs)
+    parts = list(song.blocks(SR // 10))
+    assert all(p.num_samples == SR // 10 for p in parts[:-1])
+    return Multitrack(
+        song.name,
+        song.sample_rate,
+        {role: np.concatenate([p.stems[role] for p in parts], axis=1) for role in song.roles},
+        reference=None if parts[0].reference is None else np.concatenate([p.reference for p in parts], axis=1),
+        settings=song.settings,
+    )
+
+
+@pytest.fixture(params=["load_folder", "open_folder"])
+def load(request: pytest.FixtureRequest) -> Callable[..., Multitrack]:
+    """Every folder test holds for both loaders: whole (``load_folder``) and in blocks (``open_folder``)."""
+    return load_folder if request.param == "load_folder" else _opened
+
 
 # --- Multitrack -------------------------------------------------------------------------------------------------
 
@@ -158,14 +181,14 @@ def test_roles_from_file_names(name: str, role: str | None) -> None:
     assert role_from_name(name) == role
 
 
-def test_folder_loads_roles_reference_and_settings(tmp_path: Path, write_song) -> None:
+def test_folder_loads_roles_reference_and_settings(tmp_path: Path, write_song, load: Callable[..., Multitrack]) -> None:
     folder = write_song(
         tmp_path / "song",
         {"Lead Vox.wav": tone(440), "kick.wav": noise(), "snare.wav": noise(seed=3), "mix.wav": tone(440, channels=2)},
     )
     space = ParamSpace()
     save_preset(folder / "settings.json", space.neutral().replace({"vocals.gain_db": 2.0}))
-    song = load_folder(folder)
+    song = load(folder)
     assert song.roles == ("vocals", "drums")
     assert song.reference is not None and song.reference.shape == (2, SR)
     assert song.settings is not None and song.settings["vocals.gain_db"] == 2.0
@@ -173,9 +196,9 @@ def test_folder_loads_roles_reference_and_settings(tmp_path: Path, write_song) -
     np.testing.assert_allclose(song.stems["drums"], expected, atol=1e-6)
 
 
-def test_explicit_role_mapping_overrides_names(tmp_path: Path, write_song) -> None:
+def test_explicit_role_mapping_overrides_names(tmp_path: Path, write_song, load: Callable[..., Multitrack]) -> None:
     folder = write_song(tmp_path / "song", {"a.wav": tone(440), "b.wav": tone(80), "c.wav": noise()})
-    song = load_folder(folder, roles={"a": "bass", "b.wav": "vocals", "c": "ignore"})
+    song = load(folder, roles={"a": "bass", "b.wav": "vocals", "c": "ignore"})
     assert set(song.roles) == {"bass", "vocals"}
     np.testing.assert_allclose(song.stems["bass"], read_audio(folder / "a.wav"))
 
@@ -184,63 +207,71 @@ def test_explicit_role_mapping_overrides_names(tmp_path: Path, write_song) -> No
     ("roles", "message"),
     [({"zz.wav": "bass"}, "no such audio file"), ({"a.wav": "piano"}, "unknown role 'piano'")],
 )
-def test_bad_role_mappings_are_refused(tmp_path: Path, write_song, roles: dict, message: str) -> None:
+def test_bad_role_mappings_are_refused(
+    tmp_path: Path, write_song, roles: dict, message: str, load: Callable[..., Multitrack]
+) -> None:
     folder = write_song(tmp_path / "song", {"a.wav": tone(440)})
     with pytest.raises(StemsError, match=message):
-        load_folder(folder, roles=roles)
+        load(folder, roles=roles)
 
 
-def test_missing_folder_is_refused(tmp_path: Path) -> None:
+def test_missing_folder_is_refused(tmp_path: Path, load: Callable[..., Multitrack]) -> None:
     with pytest.raises(StemsError, match=r"stems folder .*missing.* does not exist; pass the folder"):
-        load_folder(tmp_path / "missing")
+        load(tmp_path / "missing")
 
 
-def test_empty_folder_is_refused(tmp_path: Path) -> None:
+def test_empty_folder_is_refused(tmp_path: Path, load: Callable[..., Multitrack]) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no audio here")
     with pytest.raises(StemsError, match="holds no audio files"):
-        load_folder(tmp_path / "empty")
+        load(tmp_path / "empty")
 
 
-def test_corrupt_stem_is_refused_naming_it(tmp_path: Path, write_song) -> None:
+def test_corrupt_stem_is_refused_naming_it(tmp_path: Path, write_song, load: Callable[..., Multitrack]) -> None:
     folder = write_song(tmp_path / "song", {"vocals.wav": tone(440)})
     (folder / "bass.wav").write_bytes(b"RIFF1234WAVEfmt broken")
     with pytest.raises(AudioFileError, match=r"bass.wav.*damaged"):
-        load_folder(folder)
+        load(folder)
 
 
-def test_other_sample_rate_is_refused_then_resampled(tmp_path: Path, write_song, caplog) -> None:
+def test_other_sample_rate_is_refused_then_resampled(
+    tmp_path: Path, write_song, caplog, load: Callable[..., Multitrack]
+) -> None:
     folder = write_song(tmp_path / "song", {"vocals.wav": tone(440)})
     write_audio(folder / "bass.wav", tone(80, sr=44_100), 44_100)
     with pytest.raises(StemsError, match=r"bass.wav is at 44100 Hz.*--resample"):
-        load_folder(folder)
+        load(folder)
     with caplog.at_level(logging.WARNING):
-        song = load_folder(folder, policy=LoadPolicy(on_rate_mismatch="resample"))
+        song = load(folder, policy=LoadPolicy(on_rate_mismatch="resample"))
     assert song.sample_rate == SR and song.stems["bass"].shape[1] == pytest.approx(SR, abs=2)
     assert "resampling" in caplog.text
 
 
-def test_different_lengths_are_refused_padded_or_trimmed(tmp_path: Path, write_song) -> None:
+def test_different_lengths_are_refused_padded_or_trimmed(
+    tmp_path: Path, write_song, load: Callable[..., Multitrack]
+) -> None:
     folder = write_song(tmp_path / "song", {"vocals.wav": tone(440, 1.0), "bass.wav": tone(80, 0.5)})
     with pytest.raises(StemsError, match=r"different lengths.*vocals.wav: 22050.*on_length_mismatch"):
-        load_folder(folder)
-    padded = load_folder(folder, policy=LoadPolicy(on_length_mismatch="pad"))
+        load(folder)
+    padded = load(folder, policy=LoadPolicy(on_length_mismatch="pad"))
     assert padded.num_samples == SR and not np.any(padded.stems["bass"][:, SR // 2 :])
-    assert load_folder(folder, policy=LoadPolicy(on_length_mismatch="trim")).num_samples == SR // 2
+    assert load(folder, policy=LoadPolicy(on_length_mismatch="trim")).num_samples == SR // 2
 
 
-def test_silent_stem_is_refused_or_dropped(tmp_path: Path, write_song) -> None:
+def test_silent_stem_is_refused_or_dropped(tmp_path: Path, write_song, load: Callable[..., Multitrack]) -> None:
     folder = write_song(tmp_path / "song", {"vocals.wav": tone(440), "bass.wav": np.zeros((1, SR), np.float32)})
     with pytest.raises(StemsError, match=r"bass.wav is silent.*on_silent='drop'"):
-        load_folder(folder)
-    assert load_folder(folder, policy=LoadPolicy(on_silent="drop")).roles == ("vocals",)
-    assert load_folder(folder, policy=LoadPolicy(on_silent="keep")).roles == ("vocals", "bass")
+        load(folder)
+    assert load(folder, policy=LoadPolicy(on_silent="drop")).roles == ("vocals",)
+    assert load(folder, policy=LoadPolicy(on_silent="keep")).roles == ("vocals", "bass")
 
 
-def test_clipped_stem_is_loaded_with_a_warning(tmp_path: Path, write_song, caplog) -> None:
+def test_clipped_stem_is_loaded_with_a_warning(
+    tmp_path: Path, write_song, caplog, load: Callable[..., Multitrack]
+) -> None:
     folder = write_song(tmp_path / "song", {"vocals.wav": np.clip(tone(440, amp=3.0), -1, 1)})
     with caplog.at_level(logging.WARNING):
-        load_folder(folder)
+        load(folder)
     assert "looks clipped" in caplog.text
 
 
@@ -277,3 +308,23 @@ def test_missing_and_empty_collections_are_refused(tmp_path: Path) -> None:
         list_songs("folder", tmp_path / "nope")
     with pytest.raises(DatasetError, match="holds no songs"):
         list_songs("folder", tmp_path)
+
+
+def test_a_file_written_in_blocks_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    from mixenv.data.audio import AudioReader, AudioWriter
+
+    audio = tone(440, 1.0, channels=2)
+    with AudioWriter(tmp_path / "a.wav", SR, 2, bit_depth=32) as f:
+        for start in range(0, SR, 1000):
+            f.write(audio[:, start : start + 1000])
+            assert not (tmp_path / "a.wav").exists()  # only under a temporary name until it is finished
+    np.testing.assert_array_equal(read_audio(tmp_path / "a.wav"), audio)
+    with pytest.raises(KeyboardInterrupt), AudioWriter(tmp_path / "b.wav", SR, 2) as f:
+        f.write(audio)
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav"]
+    with AudioReader(tmp_path / "a.wav") as f:  # a reader gives silence past the end, so stems stay side by side
+        f.seek(SR - 10)
+        tail = f.read(100)
+    np.testing.assert_array_equal(tail[:, :10], audio[:, -10:])
+    assert tail.shape == (2, 100) and not tail[:, 10:].any()

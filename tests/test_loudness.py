@@ -54,3 +54,30 @@ def test_short_term_loudness_follows_a_step_in_level() -> None:
     assert lufs[-1] == pytest.approx(integrated_lufs(loud, SR), abs=0.1)
     assert lufs[-1] - lufs[0] == pytest.approx(20.0, abs=0.2)
     assert short_term_lufs(np.zeros((1, SR)), SR)[1].tolist() == [-70.0]  # silence reads the floor, one window
+
+
+def _in_blocks(meter, audio: np.ndarray, seed: int = 0):
+    """Feed ``audio`` to ``meter`` in blocks of random sizes, some shorter than a gating step."""
+    rng = np.random.default_rng(seed)
+    start = 0
+    while start < audio.shape[1]:
+        size = int(rng.integers(1, SR))
+        meter.add(audio[:, start : start + size])
+        start += size
+    return meter
+
+
+@pytest.mark.parametrize("seconds", [0.3, 0.45, 7.3])
+def test_meters_fed_in_blocks_read_what_the_whole_signal_reads(seconds: float) -> None:
+    from mixenv.balance import SpectrumMeter, long_term_spectrum_db
+    from mixenv.loudness import LoudnessMeter, ShortTermMeter, short_term_lufs
+
+    rng = np.random.default_rng(1)
+    n = round(seconds * SR)
+    audio = (rng.standard_normal((2, n)) * np.linspace(0.01, 0.5, n)).astype(np.float32)
+    assert _in_blocks(LoudnessMeter(SR), audio).lufs() == pytest.approx(integrated_lufs(audio, SR), abs=1e-9)
+    times, lufs = _in_blocks(ShortTermMeter(SR), audio).loudness()
+    np.testing.assert_allclose(np.stack([times, lufs]), np.stack(short_term_lufs(audio, SR)), atol=1e-9)
+    _, spectrum = _in_blocks(SpectrumMeter(SR), audio).bands()
+    np.testing.assert_allclose(spectrum, long_term_spectrum_db(audio, SR)[1], atol=1e-9)
+    assert LoudnessMeter(SR).lufs() == SILENCE_LUFS  # nothing fed reads as silence

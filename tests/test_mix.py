@@ -38,7 +38,7 @@ def test_loudness_method_balances_the_roles_and_masters_to_the_target(stems: Pat
     result = mix(stems, method="loudness", target_lufs=-16.0)
     assert result.method == "loudness" and result.song.roles == ("vocals", "drums", "bass")
     assert result.loudness_lufs == pytest.approx(-16.0, abs=0.3) and result.peak_dbfs <= -0.9
-    processed = Renderer(SR, ROLES).process_stems(result.song.stems, result.settings)
+    processed = Renderer(SR, ROLES).process_stems(result.song.load().stems, result.settings)
     levels = {role: integrated_lufs(audio, SR) for role, audio in processed.items()}
     # The quiet vocal ends on top of the loud drums as ROLE_LUFS says, as heard: after the strips, where a mono
     # stem plays in both channels (before the mastering).
@@ -63,7 +63,7 @@ def test_reference_method_takes_on_the_references_tone_and_loudness(stems: Path,
 
 def test_intensity_zero_is_the_neutral_mix_exactly(stems: Path) -> None:
     result = mix(stems, method="loudness", intensity=0.0)
-    neutral = Renderer(SR, ROLES, target_lufs=-14.0).render(result.song.stems, ParamSpace(ROLES).neutral()).mix
+    neutral = Renderer(SR, ROLES, target_lufs=-14.0).render(result.song.load().stems, ParamSpace(ROLES).neutral()).mix
     np.testing.assert_array_equal(result.audio, neutral)
     half = mix(stems, method="loudness", intensity=0.5).settings["vocals.gain_db"]
     full = mix(stems, method="loudness").settings["vocals.gain_db"]
@@ -121,7 +121,7 @@ def test_an_interrupted_mix_leaves_nothing(stems: Path, tmp_path: Path, monkeypa
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("mixenv.render.Renderer.master", interrupted)
+    monkeypatch.setattr("mixenv.data.audio.AudioWriter.write", interrupted)
     assert main(["mix", str(stems), "-o", str(tmp_path / "out" / "mix.wav")]) == 130
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
@@ -246,3 +246,34 @@ def test_excerpts_are_scored_as_mastered_so_a_level_change_alone_costs_nothing(c
     base, same, other = (excerpts.loss(s.normalized()) for s in (neutral, louder, bright))
     assert same == pytest.approx(base, abs=0.02)  # the master takes the level back
     assert abs(other - base) > 0.05  # a change of tone still counts
+
+
+def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(
+    stems: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder is never read whole: every multitrack made while mixing it to a file is one block (or an excerpt),
+    and the file holds what the mix in memory holds."""
+    import mixenv.data.multitrack as multitrack
+    import mixenv.mixing as mixing
+
+    whole = mix(stems, method="loudness", report=True)
+    monkeypatch.setattr(mixing, "BLOCK_SECONDS", 0.25)
+    monkeypatch.setattr("mixenv.data.stems.SCAN_SECONDS", 0.25)
+    lengths: list[int] = []
+    post_init = multitrack.Multitrack.__post_init__
+
+    def recorded(self) -> None:
+        post_init(self)
+        lengths.append(self.num_samples)
+
+    monkeypatch.setattr(multitrack.Multitrack, "__post_init__", recorded)
+    streamed = mix(stems, method="loudness", report=True, output=tmp_path / "m.wav", bit_depth=32)
+    assert streamed.audio is None and streamed.output == tmp_path / "m.wav"
+    assert lengths and max(lengths) == round(0.25 * SR)  # 2 s of stems, never more than a quarter second at once
+    np.testing.assert_allclose(read_audio(tmp_path / "m.wav"), whole.audio, atol=2e-5)
+    assert streamed.loudness_lufs == pytest.approx(whole.loudness_lufs, abs=1e-3)
+    assert streamed.settings.normalized().tolist() == whole.settings.normalized().tolist()
+    for track in whole.report.after:
+        np.testing.assert_allclose(
+            streamed.report.after[track].spectrum_db, whole.report.after[track].spectrum_db, atol=1e-3
+        )

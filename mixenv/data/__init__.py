@@ -1,11 +1,11 @@
 """Data layer: the Multitrack record, audio I/O, loaders for every collection, splits and atomic writes."""
 
 from mixenv.data.audio import AudioFileError, read_audio, write_audio
-from mixenv.data.folder import load_folder
+from mixenv.data.folder import load_folder, open_folder
 from mixenv.data.multitrack import Multitrack, MultitrackError
 from mixenv.data.songref import DatasetError, MissingDependencyError, SongRef
 from mixenv.data.sources import list_songs
-from mixenv.data.stems import LoadPolicy, StemsError
+from mixenv.data.stems import LoadPolicy, SongFiles, StemsError
 
 __all__ = [
     "AudioFileError",
@@ -14,10 +14,12 @@ __all__ = [
     "MissingDependencyError",
     "Multitrack",
     "MultitrackError",
+    "SongFiles",
     "SongRef",
     "StemsError",
     "list_songs",
     "load_folder",
+    "open_folder",
     "read_audio",
     "write_audio",
 ]

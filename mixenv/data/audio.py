@@ -86,38 +86,96 @@ def read_audio(
         AudioFileError: If the file does not exist, cannot be decoded, holds no samples, or is cut short or
             multichannel under the ``"error"`` choices.
     """
-    path = Path(path)
-    with _open(path) as f:
-        rate = _rate(f.samplerate, path)
-        declared = int(f.frames)
-        held = _held(path, declared)
-        if held < declared:
-            _truncated(path, rate, declared, held, on_truncated)
-        if f.num_channels > MAX_CHANNELS and on_multichannel == "error":
-            raise AudioFileError(
-                f"{path} has {f.num_channels} channels; stems must be mono or stereo: export a stereo stem, or load "
-                "with LoadPolicy(on_multichannel='downmix') (CLI: --downmix) to fold it down to stereo"
-            )
-        out_rate = sample_rate or rate
-        reader = f.resampled_to(out_rate) if out_rate != rate else f
-        total = int(reader.frames)
-        if held < declared:  # read only what is there: the decoder would pad the rest with silence
-            total = min(total, -(-held * out_rate // rate))
-        if start:
-            reader.seek(min(start, total))
-        count = total - min(start, total) if num_samples is None else min(num_samples, total - min(start, total))
-        try:
-            audio = reader.read(count)
-        except Exception as err:  # pedalboard raises RuntimeError/ValueError for truncated data
-            raise AudioFileError(
-                f"cannot decode {path} ({err}); the file is damaged: re-export or re-download it"
-            ) from err
+    with AudioReader(path, sample_rate=sample_rate, on_truncated=on_truncated, on_multichannel=on_multichannel) as f:
+        first = min(start, f.num_samples)
+        count = f.num_samples - first if num_samples is None else min(num_samples, f.num_samples - first)
+        if first:
+            f.seek(first)
+        audio = f.read(count)
     if audio.shape[1] == 0:
         raise AudioFileError(f"{path} holds no audio samples in the range asked for; check the file or the offsets")
-    if audio.shape[0] > MAX_CHANNELS:
-        log.warning("%s: %d channels folded down to stereo", path, audio.shape[0])
-        audio = downmix(audio)
-    return np.ascontiguousarray(audio, dtype=np.float32)
+    return audio
+
+
+class AudioReader:
+    """An audio file open for reading in blocks, checked as :func:`read_audio` checks it (same arguments).
+
+    ``num_samples`` is what it holds at the output rate (a file cut short: what its data holds); :meth:`read`
+    gives float32 ``(channels, samples)`` folded to at most two channels, and zeros past the end, so the stems of
+    a song can be read side by side in equal blocks whatever their lengths.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sample_rate: int | None = None,
+        on_truncated: Literal["error", "shorten"] = "error",
+        on_multichannel: Literal["error", "downmix"] = "error",
+    ) -> None:
+        self.path = Path(path)
+        self._stack = contextlib.ExitStack()
+        f = self._stack.enter_context(_open(self.path))
+        try:
+            rate = _rate(f.samplerate, self.path)
+            declared = int(f.frames)
+            held = _held(self.path, declared)
+            if held < declared:
+                _truncated(self.path, rate, declared, held, on_truncated)
+            if f.num_channels > MAX_CHANNELS and on_multichannel == "error":
+                raise AudioFileError(
+                    f"{self.path} has {f.num_channels} channels; stems must be mono or stereo: export a stereo stem, "
+                    "or load with LoadPolicy(on_multichannel='downmix') (CLI: --downmix) to fold it down to stereo"
+                )
+        except BaseException:
+            self._stack.close()
+            raise
+        self.sample_rate = sample_rate or rate
+        self.num_channels = min(f.num_channels, MAX_CHANNELS)
+        self._folded = f.num_channels > MAX_CHANNELS
+        self._reader = f.resampled_to(self.sample_rate) if self.sample_rate != rate else f
+        total = int(self._reader.frames)
+        if held < declared:  # read only what is there: the decoder would pad the rest with silence
+            total = min(total, -(-held * self.sample_rate // rate))
+        self.num_samples = total
+        self._position = 0
+
+    def __enter__(self) -> AudioReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._stack.close()
+
+    def seek(self, position: int) -> None:
+        """Continue reading at sample ``position`` (of the output rate)."""
+        self._reader.seek(min(position, self.num_samples))
+        self._position = position
+
+    def read(self, count: int) -> np.ndarray:
+        """The next ``count`` samples, zeros past the end of the file.
+
+        Raises:
+            AudioFileError: If the data cannot be decoded (a damaged file).
+        """
+        held = max(0, min(count, self.num_samples - self._position))
+        try:
+            audio = self._reader.read(held) if held else np.zeros((self.num_channels, 0), np.float32)
+        except Exception as err:  # pedalboard raises RuntimeError/ValueError for truncated data
+            raise AudioFileError(
+                f"cannot decode {self.path} ({err}); the file is damaged: re-export or re-download it"
+            ) from err
+        if self._folded:
+            if self._position == 0:
+                log.warning("%s: %d channels folded down to stereo", self.path, audio.shape[0])
+            audio = downmix(audio)
+        self._position += count
+        if audio.shape[1] < count:
+            audio = np.pad(audio, ((0, 0), (0, count - audio.shape[1])))
+        return np.ascontiguousarray(audio, dtype=np.float32)
 
 
 def downmix(audio: np.ndarray) -> np.ndarray:
@@ -141,19 +199,62 @@ def write_audio(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: in
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim != 2:
         raise ValueError(f"expected audio shaped (channels, samples), got shape {audio.shape}")
-    if not np.isfinite(audio).all():
-        raise ValueError(f"refusing to write non-finite samples to {path}")
-    clipped = int(np.count_nonzero(np.abs(audio) > 1.0)) if bit_depth != 32 else 0
-    if clipped:
-        log.warning("%s: %d samples beyond full scale were clipped on writing", path, clipped)
-    with atomic_path(path) as tmp, contextlib.ExitStack() as stack:
-        target = _name_or_handle(tmp, "wb", stack)
-        options = {"format": tmp.suffix[1:]} if not isinstance(target, str) else {}
-        with AudioFile(
-            target, "w", samplerate=int(sample_rate), num_channels=audio.shape[0], bit_depth=bit_depth, **options
-        ) as f:
-            f.write(audio)
-    return clipped
+    with AudioWriter(path, sample_rate, audio.shape[0], bit_depth=bit_depth) as f:
+        f.write(audio)
+    return f.clipped
+
+
+class AudioWriter:
+    """An audio file written block by block that appears under its name only when closed without an error (an
+    interrupted write leaves nothing), as :func:`write_audio` writes it.
+
+    Attributes:
+        clipped: Samples beyond full scale so far, which an integer format clips (logged on closing).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], sample_rate: int, num_channels: int, *, bit_depth: int = 16
+    ) -> None:
+        self.path = Path(path)
+        self.bit_depth = bit_depth
+        self.clipped = 0
+        self._stack = contextlib.ExitStack()
+        try:
+            tmp = self._stack.enter_context(atomic_path(self.path))
+            target = _name_or_handle(tmp, "wb", self._stack)
+            options = {"format": tmp.suffix[1:]} if not isinstance(target, str) else {}
+            self._file = AudioFile(
+                target, "w", samplerate=int(sample_rate), num_channels=num_channels, bit_depth=bit_depth, **options
+            )
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> None:
+        try:
+            self._file.close()  # before the rename: the header is finished on closing
+        except BaseException as failure:
+            self._stack.__exit__(type(failure), failure, failure.__traceback__)
+            raise
+        if kind is None and self.clipped:
+            log.warning("%s: %d samples beyond full scale were clipped on writing", self.path, self.clipped)
+        self._stack.__exit__(kind, error, trace)
+
+    def write(self, audio: np.ndarray) -> None:
+        """Append float ``(channels, samples)`` audio.
+
+        Raises:
+            ValueError: For non-finite samples (the file is then not written).
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if not np.isfinite(audio).all():
+            raise ValueError(f"refusing to write non-finite samples to {self.path}")
+        if self.bit_depth != 32:
+            self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
+        self._file.write(audio)
 
 
 def _held(path: Path, declared: int) -> int:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from mixenv.data.audio import AUDIO_SUFFIXES
 from mixenv.data.multitrack import Multitrack
-from mixenv.data.stems import LoadPolicy, StemsError, load_stems
-from mixenv.params import ROLES, ParamSpace
+from mixenv.data.stems import LoadPolicy, SongFiles, StemsError, load_stems, open_stems
+from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.presets import load_preset
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,38 @@ def load_folder(
         StemsError: If the folder is missing or holds no audio, a mapping names a file that is not there or a
             role that does not exist, or the policy refuses the files.
     """
-    folder = Path(path)
+    assignment, reference, settings = _song_files(Path(path), roles)
+    return load_stems(
+        name or Path(path).name,
+        assignment,
+        reference_file=reference,
+        settings=settings,
+        source=source,
+        policy=policy,
+        segment=segment,
+    )
+
+
+def open_folder(
+    path: str | os.PathLike[str],
+    *,
+    roles: Mapping[str, str] | None = None,
+    policy: LoadPolicy | None = None,
+    name: str | None = None,
+    source: str = "folder",
+) -> SongFiles:
+    """A folder of stems as :func:`load_folder` reads it, left on disk to be read block by block (a long song in
+    bounded memory; see :class:`mixenv.data.stems.SongFiles`). Same arguments and errors."""
+    assignment, reference, settings = _song_files(Path(path), roles)
+    return open_stems(
+        name or Path(path).name, assignment, reference_file=reference, settings=settings, source=source, policy=policy
+    )
+
+
+def _song_files(
+    folder: Path, roles: Mapping[str, str] | None
+) -> tuple[dict[str, list[Path]], Path | None, MixSettings | None]:
+    """The folder's stem files by role, its reference file and its ground-truth settings, if any."""
     assignment = folder_roles(folder, roles)
     references = assignment.pop("reference", [])
     if len(references) > 1:
@@ -96,15 +127,7 @@ def load_folder(
         raise StemsError(f"stems folder {folder} holds only a reference mix; the stems themselves are missing")
     settings_file = folder / SETTINGS_FILE
     settings = load_preset(settings_file, ParamSpace(ROLES)).settings if settings_file.is_file() else None
-    return load_stems(
-        name or folder.name,
-        assignment,
-        reference_file=references[0] if references else None,
-        settings=settings,
-        source=source,
-        policy=policy,
-        segment=segment,
-    )
+    return assignment, references[0] if references else None, settings
 
 
 def folder_roles(path: str | os.PathLike[str], roles: Mapping[str, str] | None = None) -> dict[str, list[Path]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +77,11 @@ class Multitrack:
     def duration_seconds(self) -> float:
         """Length in seconds."""
         return self.num_samples / self.sample_rate
+
+    def blocks(self, size: int, *, start: int = 0) -> Iterator[Multitrack]:
+        """The song from ``start`` in consecutive parts of ``size`` samples (the last one shorter), as views."""
+        for begin in range(start, self.num_samples, size):
+            yield self.segment(begin, min(size, self.num_samples - begin))
 
     def segment(self, start: int, num_samples: int) -> Multitrack:
         """The samples ``[start, start + num_samples)`` of every stem and the reference, as views (no copy).

@@ -7,15 +7,16 @@ fixed (resampled, padded, trimmed, dropped) with a logged warning. Nothing is ch
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from mixenv.data.audio import audio_info, read_audio
+from mixenv.data.audio import AudioReader, audio_info, read_audio
 from mixenv.data.multitrack import Multitrack
 from mixenv.loudness import peak_dbfs
 from mixenv.params import MixSettings
@@ -115,27 +116,155 @@ def load_stems(
 
     audio = {role: _sum([read(f) for f in fs]) for role, fs in role_files.items() if fs}
     reference = read(reference_file) if reference_file else None
-    audio, reference = _align_lengths(name, audio, reference, _first_files(role_files), reference_file, policy)
-    stems: dict[str, np.ndarray] = {}
-    for role, a in audio.items():
-        where = ", ".join(str(f) for f in role_files[role])
-        level = peak_dbfs(a)
-        if level < policy.silence_dbfs:
-            if policy.on_silent == "error":
-                raise StemsError(
-                    f"stem {where} is silent (peak {level:.0f} dBFS); remove it, or load with "
-                    "LoadPolicy(on_silent='drop') (CLI: --on-silent drop) to treat the role as absent"
-                )
-            if policy.on_silent == "drop":
-                log.warning("%s: silent stem (peak %.0f dBFS) dropped; role %r is absent", where, level, role)
-                continue
-        clipped = float(np.mean(np.abs(a) >= 0.999))
-        if clipped > CLIPPED_FRACTION:
-            log.warning("%s: %.2f%% of samples are at full scale; the stem looks clipped", where, 100 * clipped)
-        stems[role] = a
+    lengths = {f: a.shape[1] for f, a in zip(_first_files(role_files).values(), audio.values(), strict=True)}
+    if reference is not None and reference_file is not None:
+        lengths[reference_file] = reference.shape[1]
+    target = _song_length(name, lengths, policy)
+    audio = {role: _fit(a, target) for role, a in audio.items()}
+    reference = None if reference is None else _fit(reference, target)
+    stems = {
+        role: a
+        for role, a in audio.items()
+        if _keep_stem(role, role_files[role], peak_dbfs(a), float(np.mean(np.abs(a) >= 0.999)), policy)
+    }
     if not stems:
         raise StemsError(f"song {name!r}: every stem was silent and dropped; nothing is left to mix")
     return Multitrack(name, rate, stems, reference=reference, settings=settings, source=source)
+
+
+@dataclass(frozen=True)
+class SongFiles:
+    """A song read from its files block by block, never whole: how a song too long for memory is mixed.
+
+    Made by :func:`open_stems`, which checks the files as :func:`load_stems` does. Attributes as
+    :class:`~mixenv.data.multitrack.Multitrack`'s, with the files in place of the audio.
+    """
+
+    name: str
+    sample_rate: int
+    num_samples: int
+    role_files: Mapping[str, tuple[Path, ...]]
+    reference_file: Path | None
+    settings: MixSettings | None
+    source: str
+    policy: LoadPolicy
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles present in this song."""
+        return tuple(self.role_files)
+
+    @property
+    def duration_seconds(self) -> float:
+        """Length in seconds."""
+        return self.num_samples / self.sample_rate
+
+    def segment(self, start: int, num_samples: int) -> Multitrack:
+        """The samples ``[start, start + num_samples)`` of every stem and the reference, read from the files."""
+        if start < 0 or num_samples <= 0 or start + num_samples > self.num_samples:
+            raise StemsError(
+                f"song {self.name!r}: segment [{start}, {start + num_samples}) is outside its {self.num_samples} "
+                "samples; use a shorter clip or a longer song"
+            )
+        return next(self.blocks(num_samples, start=start))
+
+    def blocks(self, size: int, *, start: int = 0) -> Iterator[Multitrack]:
+        """The song from ``start`` in consecutive parts of ``size`` samples (the last one shorter), each a
+        multitrack of its own (a file's role padded with silence past its end, as the policy's padding does)."""
+        with contextlib.ExitStack() as stack:
+
+            def reader(path: Path) -> AudioReader:
+                opened = stack.enter_context(
+                    AudioReader(
+                        path,
+                        sample_rate=self.sample_rate,
+                        on_truncated=self.policy.on_truncated,
+                        on_multichannel=self.policy.on_multichannel,
+                    )
+                )
+                if start:
+                    opened.seek(start)
+                return opened
+
+            readers = {role: [reader(f) for f in files] for role, files in self.role_files.items()}
+            reference = reader(self.reference_file) if self.reference_file is not None else None
+            for begin in range(start, self.num_samples, size):
+                count = min(size, self.num_samples - begin)
+                stems = {role: _sum([r.read(count) for r in rs]) for role, rs in readers.items()}
+                yield Multitrack(
+                    self.name,
+                    self.sample_rate,
+                    stems,
+                    reference=None if reference is None else reference.read(count),
+                    settings=self.settings,
+                    source=self.source,
+                )
+
+    def load(self) -> Multitrack:
+        """The whole song in memory (as :func:`load_stems` would give it)."""
+        return self.segment(0, self.num_samples)
+
+    def without_reference(self) -> SongFiles:
+        """The same song without its reference mix."""
+        return replace(self, reference_file=None)
+
+
+SCAN_SECONDS = 10.0
+"""Block length of the pass that checks a song's files for silence and clipping."""
+
+
+def open_stems(
+    name: str,
+    role_files: Mapping[str, Sequence[Path]],
+    *,
+    reference_file: Path | None = None,
+    settings: MixSettings | None = None,
+    source: str,
+    policy: LoadPolicy | None = None,
+) -> SongFiles:
+    """Check a song's files as :func:`load_stems` does, without keeping their audio: rates, cut-short and
+    multichannel files and lengths from the headers; silent and clipped stems in one pass over the audio, block by
+    block, so memory stays bounded whatever the song's length.
+
+    Raises:
+        StemsError, mixenv.data.audio.AudioFileError: As :func:`load_stems` raises them.
+    """
+    policy = policy or LoadPolicy()
+    role_files = {role: tuple(fs) for role, fs in role_files.items() if fs}
+    files = [f for fs in role_files.values() for f in fs] + ([reference_file] if reference_file else [])
+    if not files:
+        raise StemsError(f"song {name!r} has no stem files")
+    rate = _song_rate(files, policy)
+
+    def held(path: Path) -> int:
+        with AudioReader(
+            path, sample_rate=rate, on_truncated=policy.on_truncated, on_multichannel=policy.on_multichannel
+        ) as f:
+            return f.num_samples
+
+    lengths = {fs[0]: max(held(f) for f in fs) for fs in role_files.values()}
+    if reference_file is not None:
+        lengths[reference_file] = held(reference_file)
+    length = _song_length(name, lengths, policy)
+    song = SongFiles(name, rate, length, role_files, reference_file, settings, source, policy)
+    peaks, full_scale, values = (
+        dict.fromkeys(role_files, 0.0),
+        dict.fromkeys(role_files, 0),
+        dict.fromkeys(role_files, 0),
+    )
+    for block in song.without_reference().blocks(round(SCAN_SECONDS * rate)):
+        for role, audio in block.stems.items():
+            peaks[role] = max(peaks[role], float(np.max(np.abs(audio))))
+            full_scale[role] += int(np.count_nonzero(np.abs(audio) >= 0.999))
+            values[role] += audio.size
+    kept = {
+        role: files
+        for role, files in role_files.items()
+        if _keep_stem(role, files, 20.0 * np.log10(max(peaks[role], 1e-10)), full_scale[role] / values[role], policy)
+    }
+    if not kept:
+        raise StemsError(f"song {name!r}: every stem was silent and dropped; nothing is left to mix")
+    return replace(song, role_files=kept)
 
 
 def _song_rate(files: Sequence[Path], policy: LoadPolicy) -> int:
@@ -168,19 +297,27 @@ def _first_files(role_files: Mapping[str, Sequence[Path]]) -> dict[str, Path]:
     return {role: fs[0] for role, fs in role_files.items() if fs}
 
 
-def _align_lengths(
-    name: str,
-    audio: dict[str, np.ndarray],
-    reference: np.ndarray | None,
-    files: Mapping[str, Path],
-    reference_file: Path | None,
-    policy: LoadPolicy,
-) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    lengths = {files[role]: a.shape[1] for role, a in audio.items()}
-    if reference is not None and reference_file is not None:
-        lengths[reference_file] = reference.shape[1]
+def _keep_stem(role: str, files: Sequence[Path], peak_db: float, full_scale: float, policy: LoadPolicy) -> bool:
+    """Whether a role's stem stays in the song, by its peak level and share of full-scale samples (logged)."""
+    where = ", ".join(str(f) for f in files)
+    if peak_db < policy.silence_dbfs:
+        if policy.on_silent == "error":
+            raise StemsError(
+                f"stem {where} is silent (peak {peak_db:.0f} dBFS); remove it, or load with "
+                "LoadPolicy(on_silent='drop') (CLI: --on-silent drop) to treat the role as absent"
+            )
+        if policy.on_silent == "drop":
+            log.warning("%s: silent stem (peak %.0f dBFS) dropped; role %r is absent", where, peak_db, role)
+            return False
+    if full_scale > CLIPPED_FRACTION:
+        log.warning("%s: %.2f%% of samples are at full scale; the stem looks clipped", where, 100 * full_scale)
+    return True
+
+
+def _song_length(name: str, lengths: Mapping[Path, int], policy: LoadPolicy) -> int:
+    """The song's length from its files' (first file of each role, and the reference), as the policy aligns them."""
     if len(set(lengths.values())) <= 1:
-        return audio, reference
+        return next(iter(lengths.values()))
     longest, shortest = max(lengths.values()), min(lengths.values())
     summary = ", ".join(f"{f.name}: {n}" for f, n in lengths.items())
     if policy.on_length_mismatch == "error":
@@ -190,8 +327,11 @@ def _align_lengths(
         )
     target = longest if policy.on_length_mismatch == "pad" else shortest
     log.warning("song %r: lengths differ (%s); %s to %d samples", name, summary, policy.on_length_mismatch, target)
+    return target
 
-    def fit(a: np.ndarray) -> np.ndarray:
-        return np.pad(a, ((0, 0), (0, target - a.shape[1]))) if a.shape[1] < target else a[:, :target]
 
-    return {role: fit(a) for role, a in audio.items()}, None if reference is None else fit(reference)
+def _fit(audio: np.ndarray, samples: int) -> np.ndarray:
+    """``audio`` zero-padded or trimmed to ``samples``."""
+    if audio.shape[1] < samples:
+        return np.pad(audio, ((0, 0), (0, samples - audio.shape[1])))
+    return audio[:, :samples]
