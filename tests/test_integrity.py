@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from pedalboard.io import AudioFile
 
 from mixenv.cli import main
-from mixenv.data import AudioFileError, LoadPolicy, load_folder, read_audio, write_audio
+from mixenv.data import AudioFileError, LoadPolicy, load_folder, open_folder, read_audio, write_audio
 from mixenv.data.audio import audio_info, downmix
 from mixenv.data.integrity import stored_frames
 from mixenv.params import ParamSpace
@@ -106,6 +106,10 @@ def test_loading_and_rendering_a_folder_refuse_a_stem_cut_short(tmp_path: Path, 
     assert main(render) == 2
     assert "vocals.wav is cut short" in capsys.readouterr().err and not (tmp_path / "m.wav").exists()
     assert main([*render, "--on-truncated", "shorten", "--on-length-mismatch", "pad"]) == 0
+    mixed = ["mix", str(song), "-o", str(tmp_path / "mix.wav"), "--method", "loudness"]
+    assert main(mixed) == 2
+    assert "vocals.wav is cut short" in capsys.readouterr().err and not (tmp_path / "mix.wav").exists()
+    assert main([*mixed, "--on-truncated", "shorten", "--on-length-mismatch", "pad"]) == 0
 
 
 def test_a_five_one_file_is_refused_or_folded_down(tmp_path: Path) -> None:
@@ -204,8 +208,9 @@ def test_non_utf8_file_names_load_and_are_named_in_errors(tmp_path: Path) -> Non
     folder.mkdir()
     name = os.fsdecode(b"vocals \xff take.wav")
     write_audio(folder / name, noise(0.2, 0.1), SR)
-    assert load_folder(folder).roles == ("vocals",)
+    assert load_folder(folder).roles == ("vocals",) == open_folder(folder).roles
     (folder / name).write_bytes(b"RIFF")
-    with pytest.raises(AudioFileError) as err:
-        load_folder(folder)
-    assert name in str(err.value)
+    for load in (load_folder, open_folder):
+        with pytest.raises(AudioFileError) as err:
+            load(folder)
+        assert name in str(err.value)
