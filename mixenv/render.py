@@ -254,7 +254,7 @@ class Renderer:
         overs, peak = 0, 0.0
         meter = LoudnessMeter(self.sample_rate) if self.target_lufs is not None else None
         for index, bus in enumerate(buses):
-            bus = self._bus_stage(np.ascontiguousarray(bus, dtype=np.float32), settings.master, reset=index == 0)
+            bus = self.bus_stage(np.ascontiguousarray(bus, dtype=np.float32), settings.master, reset=index == 0)
             overs += int(np.count_nonzero(np.abs(bus) > 1.0))
             peak = max(peak, float(np.max(np.abs(bus), initial=0.0)))
             if meter is not None:
@@ -309,7 +309,11 @@ class Renderer:
         if len(lengths) != 1:
             raise ValueError(f"stems must have equal lengths, got {sorted(lengths)} samples; align them first")
 
-    def _strip(self, role: str, audio: np.ndarray, s: Mapping[str, float], reset: bool = True) -> np.ndarray:
+    def strip(self, role: str, audio: np.ndarray, s: Mapping[str, float], *, reset: bool = True) -> np.ndarray:
+        """One stem through its role's strip (filters, EQ, compressor), before fader and pan: same channels.
+
+        ``s`` is the role's controls (``MixSettings.stem(role)``); ``reset=False`` continues from the last call.
+        """
         hpf1, hpf2, low, mid, high, comp = self._strips[role]
         hpf1.cutoff_frequency_hz = hpf2.cutoff_frequency_hz = s["hpf_hz"] * HPF_STAGE_FACTOR
         low.gain_db = s["low_shelf_db"]
@@ -318,15 +322,21 @@ class Renderer:
         high.gain_db = s["high_shelf_db"]
         comp.threshold_db = s["comp_threshold_db"]
         comp.ratio = s["comp_ratio"]
-        y = _process(self._strips[role], audio, self.sample_rate, reset)
+        return _process(self._strips[role], audio, self.sample_rate, reset)
+
+    def _strip(self, role: str, audio: np.ndarray, s: Mapping[str, float], reset: bool = True) -> np.ndarray:
+        y = self.strip(role, audio, s, reset=reset)
         left, right = pan_gains(s["pan"], s["gain_db"])
         out = np.empty((2, y.shape[1]), dtype=np.float32)
         np.multiply(y[0], left, out=out[0])
         np.multiply(y[-1], right, out=out[1])
         return out
 
-    def _bus_stage(self, mix: np.ndarray, m: Mapping[str, float], reset: bool) -> np.ndarray:
-        """The bus's shelves and compressor (the limiter comes once the drive is known)."""
+    def bus_stage(self, mix: np.ndarray, m: Mapping[str, float], *, reset: bool = True) -> np.ndarray:
+        """The bus's shelves and compressor on a summed stereo bus (the limiter comes once the drive is known).
+
+        ``m`` is the bus's controls (``MixSettings.master``); ``reset=False`` continues from the last call.
+        """
         low, high, comp = self._bus
         low.gain_db = m["master_low_shelf_db"]
         high.gain_db = m["master_high_shelf_db"]
