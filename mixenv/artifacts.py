@@ -20,11 +20,13 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import torch
 from tqdm.auto import tqdm
 
 from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
@@ -45,6 +47,12 @@ EVALUATION_SETS: dict[str, CorpusConfig] = {
 }
 """The out-of-domain evaluation sets (:mod:`mixenv.data.synth.styles`): every song in the test split, never
 trained or selected on; every benchmark reports them beside the corpus's test split."""
+
+PRETRAIN_THREADS = 1
+"""Torch threads the default backbone is pretrained with, whatever the calling process set: the order of
+floating-point sums in its training depends on the thread count, and the shipped default model was trained on a
+backbone pretrained with one thread (:func:`supervised.default.reproduce` trains with two, so without this a
+backbone built on first use inside it came out different)."""
 
 log = logging.getLogger("mixenv")
 T = TypeVar("T")
@@ -133,7 +141,9 @@ def backbone(path: str | os.PathLike[str] | None = None, *, build: bool = True) 
 
     def make() -> Path:
         train, val = corpus_songs(folder, "train"), corpus_songs(folder, "val")
-        return save_backbone(target, pretrain_backbone(train, DEFAULT_PRETRAIN, val_songs=val))
+        with torch_threads(PRETRAIN_THREADS):
+            checkpoint = pretrain_backbone(train, DEFAULT_PRETRAIN, val_songs=val)
+        return save_backbone(target, checkpoint)
 
     _build("the default backbone (self-supervised pretraining)", target, _minutes(3.0), make, build)
     return load_backbone(target)
@@ -259,6 +269,18 @@ def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: b
     result = make()
     log.warning("built %s in %.0f s", what, time.perf_counter() - start)
     return result
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``threads`` torch threads, then restore the caller's count: training whose weights must be
+    reproducible bit for bit (floating-point sums are ordered by the thread count)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _minutes(minutes: float) -> str:

@@ -10,7 +10,7 @@ import pytest
 from mixenv.params import ROLES, ParamSpace
 from supervised.args import TrainArgs
 from supervised.checkpoint import load_model
-from supervised.default import RECIPE, SHIPPED, default_model_path, differing_weights
+from supervised.default import RECIPE, SHIPPED, default_model_path, differing_weights, reproduce
 
 
 def test_the_shipped_model_is_there_and_mixes_the_four_roles() -> None:
@@ -40,3 +40,11 @@ def test_weights_that_differ_are_named(tmp_path: Path) -> None:
     tensor.add_(1e-3)  # in place: the state dict shares the parameters' storage
     changed = save_model(tmp_path / "changed.pt", loaded)
     assert differing_weights(SHIPPED, SHIPPED) == [] and differing_weights(changed, SHIPPED) == [name]
+
+
+@pytest.mark.slow
+def test_the_one_command_reproduces_the_shipped_model_exactly(first_use, tmp_path: Path) -> None:
+    """Trains the recipe again (about 4 minutes on 2 cores) on the default corpus and backbone that ``first_use``
+    built: in CI both are built from nothing, so this checks the whole chain from an empty cache."""
+    trained = reproduce(tmp_path / "default")
+    assert differing_weights(trained, SHIPPED) == []
