@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -44,7 +45,7 @@ from agents.heuristics import search
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
-from mixenv.excerpts import SongExcerpts
+from mixenv.excerpts import EXCERPT_SECONDS, SongExcerpts
 from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import BusStore, Renderer
@@ -392,10 +393,53 @@ def _plain_mix(song: Multitrack | SongFiles, space: ParamSpace, block: int) -> T
 
 def _predict(model: str | os.PathLike[str] | None, excerpts: SongExcerpts, space: ParamSpace) -> np.ndarray:
     """The model's settings for the song: the mean of its predictions for each excerpt, in normalised units."""
+    return _predictor(model, space).predict(excerpts.excerpts).mean(axis=0)
+
+
+def _predictor(model: str | os.PathLike[str] | None, space: ParamSpace) -> ModelPredictor:
     predictor = ModelPredictor(default_model_path() if model is None else model)
     if predictor.space != space:
         raise MixError(f"the model mixes roles {predictor.space.roles}, but mixenv mix needs a model of {space.roles}")
-    return predictor.predict(excerpts.excerpts).mean(axis=0)
+    return predictor
+
+
+LIVE_METHODS = ("model", "loudness")
+"""What a live stream's settings can be re-estimated with (:func:`live_estimate`)."""
+
+
+@functools.lru_cache(maxsize=2)
+def _live_predictor(model: str | None) -> ModelPredictor:
+    """One loaded model per worker, however many estimates (each arrives pickled, without it)."""
+    return _predictor(model, ParamSpace(ROLES))
+
+
+class LiveEstimate:
+    """Settings for the last seconds of a live stream (no reference), for :class:`mixenv.stream.LiveEstimator`: the
+    default model's (or ``model``'s) prediction from the window's last :data:`~mixenv.excerpts.EXCERPT_SECONDS`, or
+    the loudness balance of the whole window. Levels stay with the settings: a stream has no whole song to master
+    to a loudness. Picklable, and the model is loaded on first use, so it can run in a worker process.
+
+    Raises:
+        MixError: For a method not in :data:`LIVE_METHODS` (on creation) or a model of other roles (on first use).
+    """
+
+    def __init__(self, method: str = "model", model: str | os.PathLike[str] | None = None) -> None:
+        if method not in LIVE_METHODS:
+            raise MixError(f"a live estimate is one of {', '.join(LIVE_METHODS)}, got {method!r}")
+        self.method, self.model = method, model
+        self._predictor: ModelPredictor | None = None
+
+    def __call__(self, window: Multitrack) -> MixSettings:
+        space = ParamSpace(ROLES)
+        if self.method == "loudness":
+            return balance_levels(space.neutral(), _levels(window, window.num_samples))
+        if self._predictor is None:
+            self._predictor = _live_predictor(None if self.model is None else str(self.model))
+        length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
+        return space.to_physical(self._predictor.predict([window.segment(window.num_samples - length, length)])[0])
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"method": self.method, "model": self.model, "_predictor": None}
 
 
 def _search(

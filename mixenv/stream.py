@@ -15,9 +15,10 @@ skipped (and counted).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,8 @@ import pedalboard
 from mixenv.data import Multitrack
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import DEFAULT_CEILING_DB, LIMITER_RELEASE_MS, Renderer, pan_gains
+
+log = logging.getLogger(__name__)
 
 SMOOTHING_SECONDS = 0.05
 """How long a settings change takes: a linear ramp in normalised units (a 12 dB fader jump moves 2.4 dB per 10 ms)."""
@@ -161,6 +164,9 @@ class LiveEstimator:
         roles: The roles fed.
         window_seconds: How much of the past the estimate hears.
         every_seconds: How often an estimate is asked for (of audio fed, not of wall time).
+        executor: Where estimates run (default: a thread of their own). A process pool of one worker
+            (``ProcessPoolExecutor(1)``, with a picklable ``estimate``) keeps a model's Python steps from taking
+            the interpreter from the audio path; the window then travels to it pickled, a few MB every few seconds.
     """
 
     def __init__(
@@ -171,6 +177,7 @@ class LiveEstimator:
         *,
         window_seconds: float = 8.0,
         every_seconds: float = 4.0,
+        executor: Executor | None = None,
     ) -> None:
         self._estimate, self.sample_rate, self.roles = estimate, sample_rate, roles
         self._window_size = round(window_seconds * sample_rate)
@@ -179,9 +186,10 @@ class LiveEstimator:
         self._rings: dict[str, np.ndarray] = {}
         self._written = 0
         self._due = self._every
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixenv-estimate")
+        self._worker = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixenv-estimate")
+        self._copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mixenv-window")
         self._running: Future[MixSettings] | None = None
-        self.asked, self.skipped, self.applied = 0, 0, 0
+        self.asked, self.skipped, self.applied, self.failed = 0, 0, 0, 0
 
     def feed(self, blocks: Mapping[str, np.ndarray]) -> MixSettings | None:
         """Keep these blocks; returns new settings when an estimate has finished since the last call, else ``None``.
@@ -196,21 +204,42 @@ class LiveEstimator:
         self._written += size
         result = None
         if self._running is not None and self._running.done():
-            result, self._running = self._running.result(), None
-            self.applied += 1
+            finished, self._running = self._running, None
+            if finished.exception() is None:
+                result = finished.result()
+                self.applied += 1
+            else:  # the stream plays on with the settings it has
+                log.warning("a live estimate failed (%s); keeping the current settings", finished.exception())
+                self.failed += 1
         if self._written >= self._due:
             self._due += self._every
             if self._running is None:
-                end = self._written
-                self._running = self._worker.submit(lambda: self._estimate(self._window(end)))
+                self._running = self._submit(self._written)
                 self.asked += 1
             else:
                 self.skipped += 1
         return result
 
     def close(self) -> None:
-        """Stop the worker (a running estimate is left to finish and dropped)."""
+        """Stop the workers (a running estimate is left to finish and dropped)."""
+        self._copier.shutdown(wait=False, cancel_futures=True)
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, end: int) -> Future[MixSettings]:
+        """Ask for an estimate of the window ending at ``end``: the window is copied off the audio path (by a thread
+        of its own), then handed to the executor; the future resolves with its settings."""
+        done: Future[MixSettings] = Future()
+
+        def copy_and_ask() -> None:
+            try:
+                asked = self._worker.submit(self._estimate, self._window(end))
+            except BaseException as error:  # a closed executor: the estimate is dropped
+                done.set_exception(error)
+                return
+            asked.add_done_callback(lambda f: _settle(done, f))
+
+        self._copier.submit(copy_and_ask)
+        return done
 
     def _window(self, end: int) -> Multitrack:
         """The window of audio fed before sample ``end``, oldest first (all of it, if less than a window). Copied on
@@ -219,6 +248,16 @@ class LiveEstimator:
         held = min(end, self._window_size)
         positions = np.arange(end - held, end) % self._size
         return Multitrack("live", self.sample_rate, {role: ring[:, positions] for role, ring in self._rings.items()})
+
+
+def _settle(target: Future, source: Future) -> None:
+    """Resolve ``target`` as ``source`` resolved."""
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
 
 
 @dataclass(frozen=True)

@@ -277,3 +277,24 @@ def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(
         np.testing.assert_allclose(
             streamed.report.after[track].spectrum_db, whole.report.after[track].spectrum_db, atol=1e-3
         )
+
+
+def test_live_estimates_run_in_a_worker_process_and_refuse_unknown_methods(corpus_songs: list) -> None:
+    import pickle
+
+    from mixenv.mixing import LiveEstimate
+
+    window = dataclasses_replace(corpus_songs[0], reference=None)
+    model = pickle.loads(pickle.dumps(LiveEstimate("model")))  # what a process pool sends its worker
+    settings = model(window)
+    assert (
+        settings.space == ParamSpace(ROLES)
+        and settings.normalized().tolist() != ParamSpace(ROLES).neutral_vector().tolist()
+    )
+    balanced = LiveEstimate("loudness")(window)
+    levels = {
+        r: integrated_lufs(np.broadcast_to(a, (2, a.shape[1])), window.sample_rate) for r, a in window.stems.items()
+    }
+    assert balanced["vocals.gain_db"] == pytest.approx(ROLE_LUFS["vocals"] - levels["vocals"], abs=1e-6)
+    with pytest.raises(MixError, match="live estimate is one of model, loudness"):
+        LiveEstimate("refine")

@@ -132,3 +132,18 @@ def test_bad_block_sizes_settings_and_samples_are_handled() -> None:
         StreamingMixer(SR, ROLES, 512).set_settings(ParamSpace(("vocals",)).neutral())
     bad = np.full((1, 512), np.nan, np.float32)
     assert np.isfinite(StreamingMixer(SR, ROLES, 512).process({"bass": bad})).all()  # NaN is heard as silence
+
+
+def test_a_failed_estimate_keeps_the_settings_and_is_counted() -> None:
+    def broken(window: Multitrack):
+        raise RuntimeError("the model fell over")
+
+    estimator = LiveEstimator(broken, SR, ROLES, window_seconds=0.2, every_seconds=0.1)
+    try:
+        deadline = time.perf_counter() + 5.0
+        while estimator.failed == 0 and time.perf_counter() < deadline:
+            assert estimator.feed({"bass": tone(55, 0.05)}) is None
+            time.sleep(0.01)
+    finally:
+        estimator.close()
+    assert estimator.failed >= 1 and estimator.applied == 0
