@@ -35,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mixenv.mixing import MixError
 
         errors.append(MixError)
+    if args.command == "listen":
+        from mixenv.listen import ListenError
+
+        errors.append(ListenError)
+        if args.listen_command == "make":
+            from mixenv.mixing import MixError
+
+            errors.append(MixError)
     try:
         return args.run(args)
     except (*errors, FileExistsError, FileNotFoundError) as err:
@@ -180,7 +188,71 @@ def _parser() -> argparse.ArgumentParser:
     mix.add_argument("--force", action="store_true", help="overwrite existing output files")
     _add_load_options(mix)
     mix.set_defaults(run=_run_mix)
+    _add_listen(commands)
     return parser
+
+
+def _add_listen(commands: argparse._SubParsersAction) -> None:
+    """``mixenv listen make|serve|analyze``: a MUSHRA listening test of the mixing methods (ITU-R BS.1534-3)."""
+    listen = commands.add_parser(
+        "listen",
+        help="make, serve and analyse a MUSHRA listening test of the mixing methods",
+        description="A MUSHRA listening test (ITU-R BS.1534-3) of mixenv's mixing methods, in three steps: `make` "
+        "mixes songs with each method and writes a test folder; `serve` lets listeners take it in a browser; "
+        "`analyze` screens the listeners and compares the methods. See docs/listening.md.",
+        formatter_class=HelpFormatter,
+    )
+    steps = listen.add_subparsers(dest="listen_command", required=True, metavar="STEP")
+    make = steps.add_parser(
+        "make",
+        help="mix songs with each method and write a test folder",
+        description="For each song folder in --songs (stems and a reference mix; at most --pages, by name), mix it "
+        "with each method and write one page: the reference, the reference hidden among the conditions, an anchor "
+        "(the reference low-passed at 3.5 kHz) and one mix per method, all cut to the same excerpt and levelled to "
+        "one loudness without clipping. Listeners see only neutral condition ids; which is which method is written "
+        "to OUT/key.json, which `serve` never sends. Also writes the page (index.html, listen.js, style.css) and "
+        "test.json. OUT appears whole or not at all.",
+        formatter_class=HelpFormatter,
+    )
+    make.add_argument("--songs", type=Path, required=True, metavar="DIR", help="a folder of song folders")
+    make.add_argument("--out", type=Path, required=True, metavar="DIR", help="the test folder to write")
+    make.add_argument(
+        "--methods",
+        default="loudness,model,refine",
+        help="comma-separated methods of `mixenv mix` (at most 8; model:PATH or refine:PATH for another model)",
+    )
+    make.add_argument("--pages", type=int, default=6, help="at most this many songs, one page each")
+    make.add_argument("--seconds", type=float, default=10.0, help="excerpt length: the middle of each song")
+    make.add_argument("--budget", type=int, default=30, help="renders a refine search may spend per song")
+    make.add_argument("--target-lufs", type=float, default=-23.0, help="loudness of every stimulus")
+    make.add_argument("--seed", type=int, default=0, help="seeds the searches and the condition ids")
+    make.add_argument("--force", action="store_true", help="replace OUT if it is a test folder without ratings")
+    make.set_defaults(run=_run_listen_make)
+    serve = steps.add_parser(
+        "serve",
+        help="serve a test folder to listeners' browsers and collect their ratings",
+        description="Serve the page and stimuli of a test folder (never key.json or ratings) and append each "
+        "listener's complete, valid submission to DIR/ratings.jsonl. Ctrl-C stops it. To let others on your "
+        "network take the test, pass --host 0.0.0.0 and give them the address printed.",
+        formatter_class=HelpFormatter,
+    )
+    serve.add_argument("folder", type=Path, metavar="DIR", help="a folder written by `mixenv listen make`")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0: every network")
+    serve.set_defaults(run=_run_listen_serve)
+    analyze = steps.add_parser(
+        "analyze",
+        help="screen the listeners and compare the methods",
+        description="Read DIR/ratings.jsonl and DIR/key.json; exclude listeners who rated the hidden reference "
+        "below 90 on more than 15% of the pages (BS.1534-3's post-screening); print each method's mean rating with "
+        "a 95% bootstrap confidence interval and Holm-corrected Wilcoxon signed-rank tests between the methods; "
+        "write ratings.csv, summary.csv, pairs.csv and means.png.",
+        formatter_class=HelpFormatter,
+    )
+    analyze.add_argument("folder", type=Path, metavar="DIR", help="a test folder with ratings.jsonl")
+    analyze.add_argument("--out", type=Path, metavar="DIR", help="where to write the analysis (default: DIR/analysis)")
+    analyze.add_argument("--seed", type=int, default=0, help="seeds the bootstrap")
+    analyze.set_defaults(run=_run_listen_analyze)
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -317,6 +389,60 @@ def _run_mix(args: argparse.Namespace) -> int:
     if args.report is not None:
         plot_report(result.report, args.report)
     print(_mix_summary(args, files, result))
+    return 0
+
+
+def _run_listen_make(args: argparse.Namespace) -> int:
+    from mixenv.listen.make import make_test
+
+    made = make_test(
+        args.songs,
+        args.out,
+        methods=args.methods.split(","),
+        pages=args.pages,
+        seconds=args.seconds,
+        seed=args.seed,
+        budget=args.budget,
+        target_lufs=args.target_lufs,
+        force=args.force,
+        progress=True,
+    )
+    pages = f"{len(made.songs)} page{'s' * (len(made.songs) != 1)} ({', '.join(made.songs)})"
+    print(
+        f"wrote a listening test of {pages}, {made.stimuli_per_page} stimuli each, to {made.folder}; next: mixenv "
+        f"listen serve {made.folder}"
+    )
+    return 0
+
+
+def _run_listen_serve(args: argparse.Namespace) -> int:
+    from mixenv.listen import ListenError
+    from mixenv.listen.server import ListenServer, lan_address
+
+    logging.getLogger("mixenv.listen.server").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        server = ListenServer(args.folder, args.host, args.port)
+    except OSError as err:
+        raise ListenError(f"cannot listen on {args.host}:{args.port} ({err}); pass another --port") from err
+    url, port = server.url, server.server_address[1]
+    if args.host in ("0.0.0.0", ""):
+        url = f"http://{lan_address()}:{port}/ (on this machine: http://127.0.0.1:{port}/)"
+    print(f"serving {args.folder} at {url}; ratings go to {server.ratings}; Ctrl-C stops", flush=True)
+    with server:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print(f"stopped; the ratings received are in {server.ratings}")
+    return 0
+
+
+def _run_listen_analyze(args: argparse.Namespace) -> int:
+    from mixenv.listen.analyze import analyze, format_analysis, write_analysis
+
+    analysis = analyze(args.folder, seed=args.seed)
+    print(format_analysis(analysis))
+    written = write_analysis(analysis, args.out or args.folder / "analysis")
+    print(f"\nwrote {', '.join(str(p) for p in written)}")
     return 0
 
 

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("env", 3, ("mixenv.env",)),
     ("agents", 4, ("agents",)),
     ("supervised", 4, ("supervised",)),
-    ("product", 5, ("mixenv.cli", "mixenv.mixing", "mixenv.excerpts", "mixenv.pretrain.__main__")),
+    ("product", 5, ("mixenv.cli", "mixenv.mixing", "mixenv.excerpts", "mixenv.pretrain.__main__", "mixenv.listen")),
     ("experiments", 6, ("experiments",)),
 )
 
