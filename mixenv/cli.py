@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mixenv.mixing import MixError
 
         errors.append(MixError)
+    if args.command == "stream":
+        from mixenv.mixing import MixError
+        from mixenv.stream import StreamError
+
+        errors += [MixError, StreamError]
     if args.command == "listen":
         from mixenv.listen import ListenError
 
@@ -188,8 +193,44 @@ def _parser() -> argparse.ArgumentParser:
     mix.add_argument("--force", action="store_true", help="overwrite existing output files")
     _add_load_options(mix)
     mix.set_defaults(run=_run_mix)
+    _add_stream(commands)
     _add_listen(commands)
     return parser
+
+
+def _add_stream(commands: argparse._SubParsersAction) -> None:
+    """``mixenv stream``: the stems played through the streaming mixer, block by block, as a live mixer would."""
+    stream = commands.add_parser(
+        "stream",
+        help="play a folder of stems through the real-time mixer and report whether it kept up",
+        description="Play a folder of stems through the streaming mixer (the same channel strips and bus as `mixenv "
+        "render`, block by block, state carried across blocks), as a live mixer would: the settings start from "
+        "--settings (or neutral) and are re-estimated every --every seconds from the last 8 s heard, in a worker "
+        "process, and ramped in over 50 ms (an estimate still running when the next is due is skipped, never "
+        "waited for). Reports each block's processing time as a share of its duration (p50 / p99 / max) and any "
+        "xruns (blocks that took longer than they last), and writes what a listener heard, aligned with the stems "
+        "(the limiter's look-ahead removed). There is no loudness target: a stream has no whole song to measure.",
+        formatter_class=HelpFormatter,
+    )
+    stream.add_argument("stems", type=Path, metavar="STEMS_DIR", help="folder with one audio file per stem")
+    stream.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.wav", help="where to write the mix")
+    stream.add_argument("--block-size", type=int, default=512, help="samples per block (16 to 8192)")
+    stream.add_argument("--realtime", action="store_true", help="pace the blocks at the audio's own rate")
+    stream.add_argument(
+        "--estimate",
+        choices=("loudness", "model", "none"),
+        default="loudness",
+        help="what re-estimates the settings: the loudness balance, the default model (or --model), or nothing",
+    )
+    stream.add_argument("--model", type=Path, metavar="PATH", help="a supervised model for --estimate model")
+    stream.add_argument("--every", type=float, default=4.0, help="seconds of audio between estimates")
+    stream.add_argument("--settings", type=Path, metavar="PRESET.json", help="the settings to start from")
+    stream.add_argument(
+        "--bit-depth", type=int, choices=(16, 24, 32), default=24, help="output WAV bit depth (32: float)"
+    )
+    stream.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    _add_load_options(stream)
+    stream.set_defaults(run=_run_stream)
 
 
 def _add_listen(commands: argparse._SubParsersAction) -> None:
@@ -353,6 +394,71 @@ def _run_render(args: argparse.Namespace) -> int:
         f"wrote {args.output}: {song.duration_seconds:.1f} s at {song.sample_rate} Hz from {', '.join(song.roles)}; "
         f"{integrated_lufs(result.mix, song.sample_rate):.1f} LUFS, peak {peak_dbfs(result.mix):.1f} dBFS, "
         f"limiter {result.limiter_reduction_db:.1f} dB, {result.bus_overs} bus overs"
+    )
+    return 0
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+    import torch
+
+    from mixenv.data import open_folder
+    from mixenv.data.audio import AudioWriter
+    from mixenv.mixing import LiveEstimate
+    from mixenv.params import ROLES, ParamSpace
+    from mixenv.presets import load_preset
+    from mixenv.stream import LiveEstimator, StreamingMixer, stream
+
+    if args.output.exists() and not args.force:
+        raise FileExistsError(f"{args.output} exists; pass --force to overwrite it, or choose another name")
+    song = open_folder(args.stems, roles=_role_overrides(args), policy=_load_policy(args))
+    settings = load_preset(args.settings, ParamSpace(ROLES)).settings if args.settings else None
+    mixer = StreamingMixer(song.sample_rate, ROLES, args.block_size, settings=settings)
+    size = args.block_size
+
+    def blocks():
+        for part in song.blocks(size * 256):  # read in larger parts, played block by block
+            for start in range(0, part.num_samples, size):
+                count = min(size, part.num_samples - start)
+                yield {
+                    role: np.pad(a[:, start : start + count], ((0, 0), (0, size - count)))
+                    for role, a in part.stems.items()
+                }
+
+    worker = estimator = None
+    if args.estimate != "none":
+        context = multiprocessing.get_context("spawn")
+        worker = ProcessPoolExecutor(1, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
+        estimator = LiveEstimator(
+            LiveEstimate(args.estimate, args.model), song.sample_rate, ROLES, every_seconds=args.every, executor=worker
+        )
+    skip, left = mixer.latency, song.num_samples  # the look-ahead's silence first; the flush's tail last
+    try:
+        with AudioWriter(args.output, song.sample_rate, 2, bit_depth=args.bit_depth) as out:
+
+            def write(block: np.ndarray) -> None:
+                nonlocal skip, left
+                kept = block[:, min(skip, block.shape[1]) :][:, :left]
+                skip, left = max(0, skip - block.shape[1]), left - kept.shape[1]
+                if kept.shape[1]:
+                    out.write(kept)
+
+            stats = stream(blocks(), mixer, write, estimator=estimator, realtime=args.realtime)
+    finally:
+        if estimator is not None:
+            estimator.close()
+        if worker is not None:
+            worker.shutdown(cancel_futures=True)
+    estimates = f"; {stats.estimates_applied} estimates applied, {stats.estimates_skipped} skipped" if estimator else ""
+    print(
+        f"streamed {song.duration_seconds:.1f} s of {', '.join(song.roles)} at {song.sample_rate} Hz in blocks of "
+        f"{size} ({1000 * stats.block_duration:.1f} ms), latency {mixer.latency} samples "
+        f"({1000 * mixer.latency / song.sample_rate:.1f} ms): block time p50 {stats.percentile(50):.3f}, p99 "
+        f"{stats.percentile(99):.3f}, max {stats.percentile(100):.3f} of a block; {stats.xruns} xruns{estimates}\n"
+        f"wrote {args.output} ({args.bit_depth}-bit)"
     )
     return 0
 

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 SMOOTHING_SECONDS = 0.05
 """How long a settings change takes: a linear ramp in normalised units (a 12 dB fader jump moves 2.4 dB per 10 ms)."""
 MIN_BLOCK, MAX_BLOCK = 16, 8192
+COPY_CHUNK = 4096
+"""Samples copied per step out of the estimator's ring: one long copy would hold the interpreter (and the audio
+path waiting for it) for milliseconds."""
 
 
 class StreamError(ValueError):
@@ -246,8 +249,16 @@ class LiveEstimator:
         the worker: the audio path meanwhile writes over the ring's oldest part, beyond the window, and gets back to
         the window only after ``every_seconds``, by which time the estimate (or a skip) is long decided."""
         held = min(end, self._window_size)
-        positions = np.arange(end - held, end) % self._size
-        return Multitrack("live", self.sample_rate, {role: ring[:, positions] for role, ring in self._rings.items()})
+        stems = {}
+        for role, ring in self._rings.items():
+            window = np.empty((ring.shape[0], held), np.float32)
+            for start in range(0, held, COPY_CHUNK):  # small copies: the audio path gets the interpreter between
+                at, count = (end - held + start) % self._size, min(COPY_CHUNK, held - start)
+                first = min(count, self._size - at)
+                window[:, start : start + first] = ring[:, at : at + first]
+                window[:, start + first : start + count] = ring[:, : count - first]
+            stems[role] = window
+        return Multitrack("live", self.sample_rate, stems)
 
 
 def _settle(target: Future, source: Future) -> None:

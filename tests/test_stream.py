@@ -147,3 +147,23 @@ def test_a_failed_estimate_keeps_the_settings_and_is_counted() -> None:
     finally:
         estimator.close()
     assert estimator.failed >= 1 and estimator.applied == 0
+
+
+def test_the_command_streams_a_folder_as_the_renderer_mixes_it(tmp_path, write_song, capsys) -> None:
+    from mixenv.cli import main
+    from mixenv.data import load_folder, read_audio
+    from mixenv.presets import save_preset
+
+    folder = write_song(tmp_path / "song", {f"{role}.wav": audio for role, audio in _stems(1.5).items()})
+    settings = SPACE.to_physical(np.random.default_rng(5).uniform(-1, 1, SPACE.size))
+    save_preset(tmp_path / "p.json", settings)
+    out = tmp_path / "live.wav"
+    command = ["stream", str(folder), "-o", str(out), "--settings", str(tmp_path / "p.json"), "--bit-depth", "32"]
+    assert main([*command, "--estimate", "none", "--block-size", "256"]) == 0
+    assert "latency 110 samples" in capsys.readouterr().out
+    song = load_folder(folder)
+    np.testing.assert_array_equal(read_audio(out), Renderer(SR).render(song.stems, settings).mix)
+    assert main([*command, "--estimate", "none"]) == 2 and "--force" in capsys.readouterr().err  # kept
+    assert main([*command, "--force", "--estimate", "loudness", "--every", "0.5"]) == 0
+    summary = capsys.readouterr().out
+    assert "estimates applied" in summary and read_audio(out).shape == (2, round(1.5 * SR))
