@@ -9,7 +9,7 @@ song's own truth: the floor of every metric).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,6 +18,7 @@ import torch
 
 from mixenv.checkpoint import Trained
 from mixenv.data import Multitrack
+from mixenv.features import FeatureConfig
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
@@ -28,6 +29,8 @@ from supervised.inputs import InputError, ModelInputs, batch_inputs, clip_logmel
 
 PREDICT_BATCH = 16
 """Clips per forward pass when predicting."""
+RUNTIMES: tuple[str, ...] = ("torch", "onnx")
+"""What :func:`load_predictor` can run a model on."""
 
 
 class Predictor(Protocol):
@@ -60,17 +63,62 @@ class ModelPredictor:
         self.name = name or self.model.config.name + ("" if use_reference else " (no reference)")
 
     def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:
-        logmels = [clip_logmels(clip, self.space.roles, self.loaded.features) for clip in clips]
-        chunks = [
-            self.predict_inputs(batch_inputs(logmels[k : k + PREDICT_BATCH], self.use_reference))
-            for k in range(0, len(logmels), PREDICT_BATCH)
-        ]
-        return np.concatenate(chunks)
+        batches = model_batches(clips, self.space.roles, self.loaded.features, self.use_reference)
+        return np.concatenate([self.predict_inputs(inputs) for inputs in batches])
 
     def predict_inputs(self, inputs: ModelInputs) -> np.ndarray:
         """Settings ``(batch, params)`` float32 for ready-made inputs."""
         with torch.inference_mode():
             return self.model(*inputs).numpy()
+
+
+def model_batches(
+    clips: Sequence[Multitrack], roles: Sequence[str], features: FeatureConfig, use_reference: bool = True
+) -> Iterator[ModelInputs]:
+    """The inputs of clips of equal length, :data:`PREDICT_BATCH` at a time: what every runtime of a model reads."""
+    logmels = [clip_logmels(clip, roles, features) for clip in clips]
+    for k in range(0, len(logmels), PREDICT_BATCH):
+        yield batch_inputs(logmels[k : k + PREDICT_BATCH], use_reference)
+
+
+def load_predictor(
+    path: str | os.PathLike[str],
+    runtime: str = "torch",
+    *,
+    roles: Sequence[str] | None = None,
+    use_reference: bool = True,
+    name: str | None = None,
+) -> Predictor:
+    """A model file as a :class:`Predictor` on either runtime, with the same ``.predict`` and ``.space``.
+
+    Args:
+        path: A checkpoint (``model.pt`` or its run folder) for ``torch``; an exported ``.onnx`` file for ``onnx``
+            (:mod:`supervised.export`).
+        runtime: ``"torch"`` or ``"onnx"`` (onnxruntime, imported only here).
+        roles: The roles the caller mixes; a model of other roles is refused.
+        use_reference: Give the model the reference (when clips have one).
+        name: Name in tables.
+
+    Raises:
+        ValueError: For an unknown runtime, or an unreadable model file.
+        FileNotFoundError: For a missing model file.
+        InputError: For a model of other roles than ``roles``.
+    """
+    predictor: Predictor
+    if runtime == "torch":
+        predictor = ModelPredictor(path, use_reference=use_reference, name=name)
+    elif runtime == "onnx":
+        from supervised.onnx_predictor import OnnxPredictor
+
+        predictor = OnnxPredictor(path, use_reference=use_reference, name=name)
+    else:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+    if roles is not None and predictor.space.roles != tuple(roles):
+        raise InputError(
+            f"the model {path} mixes the roles {predictor.space.roles}, but these songs need a model of "
+            f"{tuple(roles)}; pass a model trained on those roles"
+        )
+    return predictor
 
 
 class LoudnessMatched:

@@ -1,0 +1,491 @@
+"""``python -m supervised.export``: a trained model as ONNX for edge runtimes, int8-quantised or pruned, and checked.
+
+The exported network is the model's own: log-mel ``stems`` ``(batch, roles, mels, frames)``, ``presence``
+``(batch, roles)`` and (unless ``--no-reference``) ``reference`` ``(batch, 2, mels, frames)`` in, normalised
+``settings`` ``(batch, params)`` out, batch and frames dynamic, opset :data:`OPSET`; the inputs are made as for
+torch (:func:`supervised.predictors.model_batches`) and :class:`supervised.onnx_predictor.OnnxPredictor` runs it.
+It is traced by torch's TorchScript exporter (``dynamo=False``: the dynamo exporter needs onnxscript and stops on the
+models' data-dependent input checks). Two operators of reference matching have no ONNX counterpart in torch's
+exporter and are written here: ``median`` as a ``TopK`` of the smallest half (the same value), ``linalg.solve`` as
+onnxruntime's ``com.microsoft::Inverse`` then ``MatMul`` (an 8 x 8 ridge system per band; the file therefore needs
+onnxruntime, not just any ONNX runtime). The backbone's strided-slice max pooling is exported as ``MaxPool`` (the
+same values), which keeps the frame count dynamic.
+
+* int8 (``--int8``): onnxruntime's dynamic quantisation (weights int8, activations quantised on the fly) or static
+  (QDQ, activations' ranges calibrated on train-split clips), of the convolutions and matrix products; the
+  reference-matching solve stays float32 (its least squares would not survive 8 bits).
+* pruning (``--prune AMOUNT``): L1 magnitude pruning of every conv and linear weight (``AMOUNT`` of each layer's
+  weights set to zero), or ``--structured``: the backbone convolutions' output channels of smallest L2 norm
+  removed, the convolutions rebuilt smaller (each removed channel's constant output folded into the next layer).
+  The pruned model is written as a checkpoint beside the ``.onnx`` (``OUT.pt``); it is not fine-tuned.
+* ``--check``: the ONNX outputs against torch's on held-out (val split) clips; past :data:`FP32_TOLERANCE`
+  (fp32) or :data:`INT8_TOLERANCE` (int8) it fails naming the difference.
+
+    python -m supervised.export --model runs/default --out model.onnx --check
+    python -m supervised.export --model runs/default --out model-int8.onnx --int8 static --corpus CORPUS
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import dataclasses
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    QuantFormat,
+    QuantType,
+    quantize_dynamic,
+    quantize_static,
+)
+from torch import nn
+from torch.nn.utils import prune
+from torch.onnx import symbolic_helper
+
+from mixenv import artifacts
+from mixenv.backbone import Backbone, MaxPool
+from mixenv.clip import ClipError, song_clips
+from mixenv.data import DatasetError, Multitrack
+from mixenv.data.atomic import atomic_path
+from mixenv.data.corpus import corpus_songs
+from supervised.checkpoint import LoadedModel, load_model, save_model
+from supervised.inputs import InputError
+from supervised.models import MixModel, build_model
+from supervised.onnx_predictor import (
+    INPUTS_WITH_REFERENCE,
+    INPUTS_WITHOUT_REFERENCE,
+    OUTPUT,
+    OnnxMetadata,
+    OnnxPredictor,
+    input_feed,
+    read_model,
+    write_metadata,
+)
+from supervised.predictors import ModelPredictor, model_batches
+
+OPSET = 17
+"""ONNX opset of the exported graph (onnxruntime 1.16 and later run it)."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an exported model's settings (normalised, range [-1, 1]) may be from torch's on the check clips.
+
+    Attributes:
+        typical: Bound on the median clip's largest difference.
+        worst: Bound on every difference.
+    """
+
+    typical: float
+    worst: float
+
+
+FP32_TOLERANCE = Tolerance(typical=1e-4, worst=0.05)
+"""fp32 agrees with torch to float32 round-off (median clip 3e-6 on the default model), except on clips where
+reference matching's loud/quiet split at a stem's median frame energy falls the other way after onnxruntime's own
+sums: a frame within round-off of the median flips and refits that stem's gains (seen on 6 of 48 held-out clips,
+up to 0.019); the model does the same in torch at another thread count."""
+INT8_TOLERANCE = Tolerance(typical=0.05, worst=0.25)
+"""int8 against torch fp32 (default model, 48 held-out clips: median clip 0.018 dynamic, 0.011 static; worst
+0.035 and 0.070)."""
+INT8_MODES: tuple[str, ...] = ("dynamic", "static")
+QUANTISED_OPS: list[str] = ["Conv", "MatMul", "Gemm"]
+"""The operators int8 covers: nearly all the arithmetic; element-wise ones would add quantise steps for little."""
+FLOAT_SCOPE = "/match/"
+"""Nodes under this name prefix (reference matching's least squares) stay float32."""
+DEFAULT_TYPE = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+"""Tells the quantiser the type of tensors downstream of ``Inverse``, which ONNX shape inference does not know."""
+CHECK_CLIPS = 8
+CALIBRATION_CLIPS = 32
+CLIP_SECONDS = 2.0
+"""Length of the check and calibration clips (songs of the tiny test corpus are 3 s)."""
+
+
+class ExportCheckError(RuntimeError):
+    """An exported model whose outputs differ from torch's past the tolerance."""
+
+
+def export_onnx(
+    model_path: str | Path,
+    out_path: str | Path,
+    *,
+    opset: int = OPSET,
+    reference: bool = True,
+    check: bool = True,
+    corpus: str | Path | None = None,
+) -> Path:
+    """Write a checkpoint's network as an fp32 ONNX file with its metadata, atomically.
+
+    Args:
+        model_path: A checkpoint or run folder (:func:`supervised.checkpoint.load_model`).
+        out_path: The ``.onnx`` file to write.
+        opset: ONNX opset (default :data:`OPSET`).
+        reference: Export the graph that reads a reference (``False``: the reference-free one).
+        check: Compare with torch on ``corpus``'s held-out clips (:func:`check_onnx`, :data:`FP32_TOLERANCE`).
+        corpus: A synthetic corpus folder (default: the default corpus).
+
+    Raises:
+        ExportCheckError: If ``check`` finds a difference past the tolerance (the file is not written).
+    """
+    loaded = load_model(model_path)
+    metadata = OnnxMetadata(
+        roles=loaded.module.space.roles,
+        features=loaded.features,
+        sample_rate=loaded.sample_rate,
+        reference=reference,
+        name=loaded.module.config.name,
+        variant="fp32",
+        source=str(model_path),
+    )
+    model = _traceable(loaded.module, metadata.roles, reference)
+    inputs = _example_inputs(loaded)
+    names = list(INPUTS_WITH_REFERENCE if reference else INPUTS_WITHOUT_REFERENCE)
+    axes = {"stems": {0: "batch", 3: "frames"}, "presence": {0: "batch"}, OUTPUT: {0: "batch"}}
+    if reference:
+        axes["reference"] = {0: "batch", 3: "frames"}
+    with tempfile.TemporaryDirectory() as tmp, _onnx_symbolics(opset), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python-side input checks, which do not apply here
+        traced = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            model,
+            inputs if reference else inputs[:2],
+            str(traced),
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+        exported = onnx.load(traced)
+        write_metadata(exported, metadata)
+        onnx.checker.check_model(exported)
+        onnx.save(exported, traced)
+        if check:
+            check_onnx(traced, loaded, held_out_clips(corpus), FP32_TOLERANCE)
+    return _save(exported, out_path)
+
+
+def quantize_onnx(onnx_path: str | Path, out_path: str | Path, mode: str, *, corpus: str | Path | None = None) -> Path:
+    """An int8 copy of an fp32 export: ``dynamic`` or ``static`` (calibrated on ``corpus``'s train clips).
+
+    Raises:
+        ValueError: For an unknown mode.
+    """
+    if mode not in INT8_MODES:
+        raise ValueError(f"int8 mode must be one of {INT8_MODES}, got {mode!r}")
+    model, metadata = read_model(onnx_path)
+    keep_float = [node.name for node in model.graph.node if node.name.startswith(FLOAT_SCOPE)]
+    with tempfile.TemporaryDirectory() as tmp:
+        quantised = Path(tmp) / "int8.onnx"
+        if mode == "dynamic":
+            quantize_dynamic(
+                model,
+                quantised,
+                op_types_to_quantize=QUANTISED_OPS,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=keep_float,
+                extra_options=DEFAULT_TYPE,
+            )
+        else:
+            quantize_static(
+                model,
+                quantised,
+                _Calibration(metadata, calibration_clips(corpus)),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=QUANTISED_OPS,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=keep_float,
+                extra_options=DEFAULT_TYPE,
+            )
+        result = onnx.load(quantised)
+    write_metadata(result, dataclasses.replace(metadata, variant=f"{metadata.variant}-int8-{mode}"))
+    return _save(result, out_path)
+
+
+def prune_model(model_path: str | Path, out_path: str | Path, amount: float, *, structured: bool = False) -> Path:
+    """Write a pruned copy of a checkpoint (a checkpoint like any other).
+
+    Args:
+        model_path: The checkpoint or run folder.
+        out_path: The pruned checkpoint's file.
+        amount: Share of weights (unstructured: of each conv and linear layer) or of output channels
+            (structured: of each backbone convolution) to remove, in (0, 1).
+        structured: Remove the backbone's conv channels of smallest L2 norm and rebuild the convolutions smaller;
+            else zero each layer's weights of smallest magnitude (same shapes).
+
+    Raises:
+        ValueError: For an amount outside (0, 1), or structured pruning of a model without the conv backbone.
+    """
+    if not 0.0 < amount < 1.0:
+        raise ValueError(f"pruning amount must be in (0, 1), got {amount}")
+    loaded = load_model(model_path)
+    if structured:
+        model = _remove_channels(loaded.module, amount)
+    else:
+        model = copy.deepcopy(loaded.module)
+        for layer in model.modules():
+            if isinstance(layer, nn.Conv2d | nn.Linear):
+                prune.l1_unstructured(layer, "weight", amount)
+                prune.remove(layer, "weight")
+    pruning = {"amount": amount, "structured": structured, "from": str(model_path), "fine_tuned": False}
+    training = {**loaded.training, "pruning": pruning}
+    return save_model(out_path, LoadedModel(model.eval(), loaded.features, loaded.sample_rate, training))
+
+
+def check_onnx(
+    onnx_path: str | Path, torch_model: LoadedModel | str | Path, clips: Sequence[Multitrack], tolerance: Tolerance
+) -> np.ndarray:
+    """The absolute differences ``(clips, params)`` between an exported model's settings and torch's on ``clips``.
+
+    Raises:
+        ExportCheckError: Past ``tolerance``, naming the file, the differences found and the bounds.
+    """
+    exported = OnnxPredictor(onnx_path)
+    original = ModelPredictor(torch_model, use_reference=exported.metadata.reference)
+    difference = np.abs(exported.predict(clips) - original.predict(clips))
+    typical, worst = float(np.median(difference.max(axis=1))), float(difference.max())
+    if typical > tolerance.typical or worst > tolerance.worst:
+        raise ExportCheckError(
+            f"{onnx_path}'s settings differ from torch's by up to {worst:.3g} (median clip {typical:.3g}) on "
+            f"{len(clips)} held-out clips, past the tolerance {tolerance.worst:g} (median clip "
+            f"{tolerance.typical:g}); export it again, or leave out the step that broke it (int8, pruning)"
+        )
+    return difference
+
+
+def held_out_clips(corpus: str | Path | None = None, count: int = CHECK_CLIPS) -> list[Multitrack]:
+    """The middle :data:`CLIP_SECONDS` of up to ``count`` held-out songs of ``corpus`` (default: the default corpus):
+    its val songs, then its test songs."""
+    return _clips(corpus, ("val", "test"), count)
+
+
+def calibration_clips(corpus: str | Path | None = None, count: int = CALIBRATION_CLIPS) -> list[Multitrack]:
+    """Clips of up to ``count`` train songs, to calibrate static int8 on (never the held-out songs)."""
+    return _clips(corpus, ("train",), count)
+
+
+def _clips(corpus: str | Path | None, splits: Sequence[str], count: int) -> list[Multitrack]:
+    root = Path(corpus) if corpus is not None else artifacts.corpus()
+    songs = [song for split in splits for song in corpus_songs(root, split)][:count]
+    if not songs:
+        raise DatasetError(f"the corpus {root} has no {' or '.join(splits)} songs to export with")
+    return [clip.excerpt for clip in song_clips(songs, CLIP_SECONDS, preroll_seconds=0.0)]
+
+
+class _Calibration(CalibrationDataReader):
+    """Feeds the graph's inputs, one clip at a time, to onnxruntime's static calibration."""
+
+    def __init__(self, metadata: OnnxMetadata, clips: Sequence[Multitrack]) -> None:
+        batches = model_batches(clips, metadata.roles, metadata.features, metadata.reference)
+        self._feeds = iter([input_feed(inputs, metadata.reference) for inputs in batches])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def _traceable(model: MixModel, roles: Sequence[str], reference: bool) -> nn.Module:
+    """A copy of ``model`` whose backbone pools with ``nn.MaxPool2d`` (the same values; exports with dynamic frames,
+    where the strided slices of :class:`~mixenv.backbone.MaxPool` bake the traced length in)."""
+    model = copy.deepcopy(model).eval()
+    for stage in model.backbone.modules():
+        if isinstance(stage, nn.Sequential):
+            for i, layer in enumerate(stage):
+                if isinstance(layer, MaxPool):
+                    stage[i] = nn.MaxPool2d(layer.kernel)
+    return model if reference else _ReferenceFree(model)
+
+
+class _ReferenceFree(nn.Module):
+    """``model(stems, presence)``: the graph of reference-free prediction."""
+
+    def __init__(self, model: MixModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, stems: torch.Tensor, presence: torch.Tensor) -> torch.Tensor:
+        return self.model(stems, presence)
+
+
+def _example_inputs(loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs of a 2-clip batch of 2 s to trace with (the axes are dynamic; the values do not matter)."""
+    generator = torch.Generator().manual_seed(0)
+    roles, mels = len(loaded.module.space.roles), loaded.features.n_mels
+    frames = loaded.features.num_frames(2 * loaded.sample_rate, loaded.sample_rate)
+    stems = torch.rand(2, roles, mels, frames, generator=generator) * 2 - 1
+    reference = torch.rand(2, 2, mels, frames, generator=generator) * 2 - 1
+    return stems, torch.ones(2, roles), reference
+
+
+@symbolic_helper.parse_args("v", "i", "i")
+def _median(g: torch.Graph, values: torch.Value, dim: int, keepdim: int) -> tuple[torch.Value, torch.Value]:
+    """``torch.median(values, dim)`` (the lower middle value) as the last of the ``(n - 1) // 2 + 1`` smallest."""
+
+    def constant(value: int) -> torch.Value:
+        return g.op("Constant", value_t=torch.tensor([value]))
+
+    n = g.op("Gather", g.op("Shape", values), constant(dim), axis_i=0)
+    k = g.op("Add", g.op("Div", g.op("Sub", n, constant(1)), constant(2)), constant(1))
+    smallest, indices = g.op("TopK", values, k, axis_i=dim, largest_i=0, sorted_i=1, outputs=2)
+    last = g.op("Sub", k, constant(1))
+    median, index = g.op("Gather", smallest, last, axis_i=dim), g.op("Gather", indices, last, axis_i=dim)
+    if not keepdim:
+        median, index = g.op("Squeeze", median, constant(dim)), g.op("Squeeze", index, constant(dim))
+    return median, index
+
+
+@symbolic_helper.parse_args("v", "v", "b")
+def _solve(g: torch.Graph, a: torch.Value, b: torch.Value, left: bool) -> torch.Value:
+    """``torch.linalg.solve(a, b)`` as ``inverse(a) @ b`` (onnxruntime's contrib ``Inverse``)."""
+    if not left:
+        raise ValueError("only linalg.solve(A, B, left=True) exports")
+    return g.op("MatMul", g.op("com.microsoft::Inverse", a), b)
+
+
+@contextlib.contextmanager
+def _onnx_symbolics(opset: int) -> Iterator[None]:
+    """Register :func:`_median` and :func:`_solve` with torch's exporter for one export."""
+    symbolics = {"aten::median": _median, "aten::linalg_solve": _solve}
+    for name, symbolic in symbolics.items():
+        torch.onnx.register_custom_op_symbolic(name, symbolic, opset)
+    try:
+        yield
+    finally:
+        for name in symbolics:
+            torch.onnx.unregister_custom_op_symbolic(name, opset)
+
+
+def _remove_channels(model: MixModel, amount: float) -> MixModel:
+    """``model`` with ``amount`` of each backbone convolution's output channels removed (smallest L2 norm first).
+
+    A removed channel's output is a constant (its batch norm's shift through GELU and max pooling); its effect on
+    the next layer is folded in (into the next batch norm's running mean, or the frame projection's bias), so the
+    smaller network matches the masked one except at the convolutions' zero-padded borders.
+    """
+    if not isinstance(model.backbone, Backbone):
+        raise ValueError(f"structured pruning needs the conv backbone, not {type(model.backbone).__name__}")
+    source = model.backbone
+    stages = [(stage[0], stage[1]) for stage in source.stages]
+    kept: list[torch.Tensor] = []
+    for conv, _ in stages:
+        norms = conv.weight.detach().flatten(1).norm(dim=1)
+        keep = conv.out_channels - round(amount * conv.out_channels)
+        kept.append(norms.topk(keep).indices.sort().values)
+    widths = tuple(len(k) for k in kept)
+    config = dataclasses.replace(model.config, conv=dataclasses.replace(model.config.conv, widths=widths))
+    smaller = build_model(config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    smaller.load_state_dict(state, strict=False)
+    target = smaller.backbone
+    with torch.no_grad():
+        previous = torch.arange(stages[0][0].in_channels)
+        shift = torch.zeros(stages[0][0].out_channels)  # the removed channels' effect on this conv's outputs
+        for i, ((conv, norm), keep) in enumerate(zip(stages, kept, strict=True)):
+            new_conv, new_norm = target.stages[i][0], target.stages[i][1]
+            new_conv.weight.copy_(conv.weight[keep][:, previous])
+            for name in ("weight", "bias", "running_mean", "running_var"):
+                getattr(new_norm, name).copy_(getattr(norm, name)[keep])
+            new_norm.running_mean.sub_(shift[keep])
+            removed = _removed(conv.out_channels, keep)
+            constant = _channel_constant(norm, removed)
+            if i + 1 < len(stages):
+                shift = stages[i + 1][0].weight[:, removed].sum(dim=(2, 3)) @ constant
+            else:
+                target.frame_projection.weight.copy_(source.frame_projection.weight[:, keep])
+                target.frame_projection.bias.copy_(
+                    source.frame_projection.bias + source.frame_projection.weight[:, removed] @ constant
+                )
+            previous = keep
+        target.clip_projection.load_state_dict(source.clip_projection.state_dict())
+    return smaller.eval()
+
+
+def _removed(channels: int, keep: torch.Tensor) -> torch.Tensor:
+    mask = torch.ones(channels, dtype=torch.bool)
+    mask[keep] = False
+    return mask.nonzero().flatten()
+
+
+def _channel_constant(norm: nn.BatchNorm2d, channels: torch.Tensor) -> torch.Tensor:
+    """The output of conv channels whose weights are zero: their batch norm's shift, through GELU (eval mode)."""
+    assert norm.running_mean is not None and norm.running_var is not None
+    scale = norm.weight[channels] / torch.sqrt(norm.running_var[channels] + norm.eps)
+    return nn.functional.gelu(norm.bias[channels] - norm.running_mean[channels] * scale)
+
+
+def _save(model: onnx.ModelProto, out_path: str | Path) -> Path:
+    with atomic_path(out_path) as tmp:
+        onnx.save(model, tmp)
+    return Path(out_path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``mixenv export`` / ``python -m supervised.export``."""
+    parser.add_argument("--model", type=Path, required=True, help="a run folder or model.pt to export")
+    parser.add_argument("--out", type=Path, required=True, help="the .onnx file to write")
+    parser.add_argument("--int8", choices=INT8_MODES, help="quantise to int8: dynamic, or static (calibrated)")
+    parser.add_argument(
+        "--prune", type=float, metavar="AMOUNT", help="prune this share of weights first, in (0, 1), e.g. 0.3"
+    )
+    parser.add_argument(
+        "--structured", action="store_true", help="with --prune: remove backbone conv channels (faster, smaller)"
+    )
+    parser.add_argument("--no-reference", action="store_true", help="export the reference-free graph")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with torch on held-out clips; fail past tolerance"
+    )
+    parser.add_argument("--corpus", type=Path, help="corpus for --check and static calibration (default: the default)")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export as ``args`` say (see :func:`add_arguments`); 0 on success, 2 with a message on an error."""
+    model: Path = args.model
+    try:
+        if args.prune is not None:
+            model = prune_model(model, args.out.with_suffix(".pt"), args.prune, structured=args.structured)
+            print(f"wrote the pruned checkpoint {model}")
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = args.out if args.int8 is None else Path(tmp) / "fp32.onnx"
+            export_onnx(
+                model,
+                fp32,
+                opset=args.opset,
+                reference=not args.no_reference,
+                check=args.check and args.int8 is None,
+                corpus=args.corpus,
+            )
+            if args.int8 is not None:
+                quantize_onnx(fp32, args.out, args.int8, corpus=args.corpus)
+                if args.check:
+                    clips = held_out_clips(args.corpus)
+                    check_onnx(args.out, model, clips, INT8_TOLERANCE)
+    except (FileNotFoundError, DatasetError, ClipError, InputError, ValueError, ExportCheckError) as err:
+        print(f"supervised.export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)" + (" checked" if args.check else ""))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m supervised.export``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m supervised.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""ONNX export of the shipped default model (supervised.export), int8 and pruned variants, and the onnx runtime of
+the predictor (supervised.onnx_predictor), on tiny-corpus clips. onnx and onnxruntime are dev dependencies: a
+missing one fails these tests at import, it does not skip them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from mixenv.data import Multitrack
+from supervised import export
+from supervised.checkpoint import load_model
+from supervised.default import default_model_path
+from supervised.inputs import InputError
+from supervised.onnx_predictor import OnnxMetadata, OnnxPredictor, read_model
+from supervised.predictors import ModelPredictor, load_predictor
+
+
+@pytest.fixture(scope="module")
+def clips(tiny_corpus: Path) -> list[Multitrack]:
+    """Held-out clips of the tiny corpus."""
+    return export.held_out_clips(tiny_corpus)
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model exported to fp32 ONNX, checked against torch on the tiny corpus's val clips."""
+    return export.export_onnx(default_model_path(), tmp_path_factory.mktemp("onnx") / "model.onnx", corpus=tiny_corpus)
+
+
+def test_fp32_agrees_with_torch(fp32: Path, clips: list[Multitrack]) -> None:
+    differences = export.check_onnx(fp32, default_model_path(), clips, export.FP32_TOLERANCE)
+    assert differences.shape == (len(clips), 41)
+    assert np.median(differences.max(axis=1)) <= export.FP32_TOLERANCE.typical
+    settings = OnnxPredictor(fp32).predict(clips)
+    assert settings.dtype == np.float32 and np.abs(settings).max() <= 1.0
+
+
+def test_check_fails_past_tolerance(fp32: Path, clips: list[Multitrack]) -> None:
+    impossible = export.Tolerance(typical=0.0, worst=0.0)
+    with pytest.raises(export.ExportCheckError, match=r"model\.onnx's settings differ from torch's by up to"):
+        export.check_onnx(fp32, default_model_path(), clips, impossible)
+
+
+def test_metadata_round_trip(fp32: Path) -> None:
+    loaded = load_model(default_model_path())
+    _, metadata = read_model(fp32)
+    assert metadata == OnnxMetadata(
+        roles=("vocals", "drums", "bass", "other"),
+        features=loaded.features,
+        sample_rate=loaded.sample_rate,
+        reference=True,
+        name="cnn",
+        variant="fp32",
+        source=str(default_model_path()),
+    )
+    predictor = OnnxPredictor(fp32)
+    assert predictor.space == loaded.module.space and predictor.features == loaded.features
+
+
+@pytest.mark.parametrize("mode", export.INT8_MODES)
+def test_int8_close_to_fp32(mode: str, fp32: Path, clips: list[Multitrack], tiny_corpus: Path, tmp_path: Path) -> None:
+    quantised = export.quantize_onnx(fp32, tmp_path / f"{mode}.onnx", mode, corpus=tiny_corpus)
+    assert read_model(quantised)[1].variant == f"fp32-int8-{mode}"
+    assert quantised.stat().st_size < fp32.stat().st_size / 3
+    settings = OnnxPredictor(quantised).predict(clips)
+    assert np.abs(settings).max() <= 1.0
+    export.check_onnx(quantised, default_model_path(), clips, export.INT8_TOLERANCE)
+
+
+def test_unstructured_pruning(clips: list[Multitrack], tmp_path: Path) -> None:
+    pruned = export.prune_model(default_model_path(), tmp_path / "pruned.pt", 0.3)
+    loaded = load_model(pruned)
+    assert loaded.training["pruning"] == {
+        "amount": 0.3,
+        "structured": False,
+        "from": str(default_model_path()),
+        "fine_tuned": False,
+    }
+    for layer in loaded.module.modules():
+        if isinstance(layer, torch.nn.Conv2d | torch.nn.Linear):
+            zeros = float((layer.weight == 0).float().mean())
+            assert zeros == pytest.approx(0.3, abs=0.5 / layer.weight.numel() + 1e-6)
+    onnx_path = export.export_onnx(pruned, tmp_path / "pruned.onnx", check=False)
+    settings = OnnxPredictor(onnx_path).predict(clips)
+    assert np.abs(settings).max() <= 1.0
+    np.testing.assert_allclose(settings, ModelPredictor(pruned).predict(clips), atol=export.FP32_TOLERANCE.worst)
+
+
+def test_structured_pruning_removes_channels(clips: list[Multitrack], tmp_path: Path) -> None:
+    pruned = export.prune_model(default_model_path(), tmp_path / "narrow.pt", 0.3, structured=True)
+    module = load_model(pruned).module
+    assert module.config.conv.widths == (17, 34, 67, 90)  # 70% of (24, 48, 96, 128), rounded
+    original = load_model(default_model_path()).module
+    assert sum(p.numel() for p in module.parameters()) < sum(p.numel() for p in original.parameters())
+    settings = OnnxPredictor(export.export_onnx(pruned, tmp_path / "narrow.onnx", check=False)).predict(clips)
+    assert settings.shape == (len(clips), 41) and np.abs(settings).max() <= 1.0
+
+
+def test_load_predictor_runtimes_agree(fp32: Path, clips: list[Multitrack]) -> None:
+    on_torch = load_predictor(default_model_path(), "torch", roles=("vocals", "drums", "bass", "other"))
+    on_onnx = load_predictor(fp32, "onnx", roles=("vocals", "drums", "bass", "other"))
+    assert on_onnx.space == on_torch.space
+    difference = np.abs(on_onnx.predict(clips) - on_torch.predict(clips))
+    assert np.median(difference.max(axis=1)) <= export.FP32_TOLERANCE.typical
+    assert difference.max() <= export.FP32_TOLERANCE.worst
+    with pytest.raises(InputError, match=r"mixes the roles \('vocals', 'drums', 'bass', 'other'\)"):
+        load_predictor(fp32, "onnx", roles=("vocals", "drums"))
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        load_predictor(fp32, "tflite")
+
+
+def test_reference_free_export(clips: list[Multitrack], fp32: Path, tmp_path: Path) -> None:
+    free = export.export_onnx(default_model_path(), tmp_path / "free.onnx", reference=False, check=False)
+    assert not read_model(free)[1].reference
+    without = [dataclasses.replace(clip, reference=None) for clip in clips]
+    expected = ModelPredictor(default_model_path()).predict(without)
+    np.testing.assert_allclose(OnnxPredictor(free).predict(without), expected, atol=1e-4)
+    with pytest.raises(InputError, match="exported to read a reference"):
+        OnnxPredictor(fp32).predict(without)
+
+
+def test_missing_and_corrupt_files_are_named(fp32: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.onnx"
+    with pytest.raises(FileNotFoundError, match=r"no ONNX model at .*nowhere\.onnx; export one with"):
+        OnnxPredictor(missing)
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(fp32.read_bytes()[: fp32.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"corrupt\.onnx is not a readable ONNX model .*export it again"):
+        load_predictor(corrupt, "onnx")
+    foreign = tmp_path / "foreign.onnx"
+    model = onnx.load(fp32)
+    del model.metadata_props[:]
+    onnx.save(model, foreign)
+    with pytest.raises(ValueError, match=r"foreign\.onnx is an ONNX model but not a mixenv predictor export"):
+        OnnxPredictor(foreign)
+
+
+def test_command_line(tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "small.onnx"
+    argv = ["--model", str(default_model_path()), "--out", str(out), "--prune", "0.3", "--structured"]
+    assert export.main([*argv, "--int8", "static", "--check", "--corpus", str(tiny_corpus)]) == 0
+    assert read_model(out)[1].variant == "fp32-int8-static" and out.with_suffix(".pt").is_file()
+    assert "checked" in capsys.readouterr().out
+    assert export.main(["--model", str(tmp_path / "none"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "no supervised model at" in capsys.readouterr().err
