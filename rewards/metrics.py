@@ -1,8 +1,10 @@
 """Evaluation metrics of a finished mix, shared by the env's evaluations, the supervised ones and the benchmarks.
 
 One function, :func:`mix_metrics`, so every method in a benchmark is measured by exactly the same code:
-multi-resolution STFT distance to the reference, loudness error, per-clip FAD and anomaly score against the
-good-mix model, and parameter error against the ground truth where a song has one. Lower is better for all.
+multi-resolution STFT distance to the reference, loudness error, loudness-range error, the automix-toolkit's audio
+feature error (:mod:`rewards.audio_features`), how far the true peak goes over -1 dBTP, per-clip FAD and anomaly
+score against the good-mix model, and parameter error against the ground truth where a song has one. Lower is
+better for all; each is 0 for a mix identical to its reference (FAD and anomaly: for a mix like the good ones).
 :func:`clip_metrics` adds each control's signed error, and :class:`ClipScorer` renders a
 :class:`~mixenv.clip.Clip` under settings and measures it: the evaluation end of the one clip-render-score path.
 """
@@ -18,16 +20,30 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mixenv.clip import Clip, ClipRenderer
+from mixenv.loudness import loudness_range, true_peak_dbtp
 from mixenv.params import MixSettings, ParamSpace
 from rewards.anomaly import AnomalyReward
+from rewards.audio_features import feature_errors
 from rewards.base import RewardTerm, ScoreContext
 from rewards.fad import FADReward
 from rewards.spectral import SpectralReward
 
 T = TypeVar("T")
 
-METRICS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_mse")
+METRICS: tuple[str, ...] = (
+    "mrstft",
+    "lufs_error",
+    "lra_error",
+    "feature_error",
+    "true_peak_over",
+    "fad",
+    "anomaly",
+    "param_mae",
+    "param_mse",
+)
 """Metric names, in table order; lower is better for every one."""
+TRUE_PEAK_CEILING_DBTP = -1.0
+"""The true-peak ceiling of streaming services' delivery specs: ``true_peak_over`` counts the dB above it."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +96,10 @@ def mix_metrics(
 ) -> dict[str, float]:
     """Every metric that applies to ``mix`` ``(2, samples)``; missing inputs leave their metrics out.
 
-    Returns a dict with keys from :data:`METRICS`: ``mrstft`` and ``lufs_error`` (absolute, LU) need the
-    reference, ``fad`` and ``anomaly`` the suite's good-mix terms, ``param_*`` both settings. ``context``: a
+    Returns a dict with keys from :data:`METRICS`: ``mrstft``, ``lufs_error`` (absolute, LU), ``lra_error``
+    (absolute loudness-range difference, LU) and ``feature_error`` (mean absolute percentage error of the audio
+    features, as a fraction) need the reference; ``true_peak_over`` (dB above -1 dBTP, 0 if under) is always
+    there; ``fad`` and ``anomaly`` need the suite's good-mix terms, ``param_*`` both settings. ``context``: a
     score context that already holds this reference and mix (an env's), so nothing is computed twice.
     """
     context = context or ScoreContext(sample_rate, reference)
@@ -89,6 +107,9 @@ def mix_metrics(
     if reference is not None:
         out["mrstft"] = -suite.spectral.score(mix, context)
         out["lufs_error"] = abs(context.mix_lufs(mix) - context.reference_lufs())
+        out["lra_error"] = abs(loudness_range(mix, sample_rate) - loudness_range(reference, sample_rate))
+        out["feature_error"] = feature_errors(mix, reference, sample_rate)["feature_error"]
+    out["true_peak_over"] = max(0.0, true_peak_dbtp(mix, sample_rate) - TRUE_PEAK_CEILING_DBTP)
     if suite.fad is not None:
         out["fad"] = -suite.fad.score(mix, context)
     if suite.anomaly is not None:
