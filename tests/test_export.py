@@ -15,10 +15,12 @@ import torch
 from mixenv.data import Multitrack
 from supervised import export
 from supervised.checkpoint import load_model
+from supervised.data import Remixing
 from supervised.default import default_model_path
 from supervised.inputs import InputError
 from supervised.onnx_predictor import OnnxMetadata, OnnxPredictor, read_model
 from supervised.predictors import ModelPredictor, load_predictor
+from supervised.train import load_training_data
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,22 @@ def test_unstructured_pruning(clips: list[Multitrack], tmp_path: Path) -> None:
     np.testing.assert_allclose(settings, ModelPredictor(pruned).predict(clips), atol=export.FP32_TOLERANCE.worst)
 
 
+def test_fine_tuning_keeps_pruned_zeros(tiny_corpus: Path, tmp_path: Path) -> None:
+    pruned = export.prune_model(default_model_path(), tmp_path / "pruned.pt", 0.5)
+    loaded = load_model(pruned)
+    data = load_training_data(
+        tiny_corpus, loaded.module.space, loaded.features, remixing=Remixing(1, excerpt_seconds=3.0), progress=False
+    )
+    tuned = export.fine_tune(pruned, tmp_path / "tuned.pt", epochs=1, steps_per_epoch=2, data=data)
+    after = load_model(tuned)
+    assert after.training["pruning"]["fine_tuned"] and after.training["fine_tuning"]["steps"] == 2
+    before_weights, after_weights = loaded.module.state_dict(), after.module.state_dict()
+    assert not torch.equal(before_weights["mlp.0.weight"], after_weights["mlp.0.weight"])
+    for name, weight in before_weights.items():
+        if name.endswith("weight") and weight.ndim > 1:
+            assert torch.equal(after_weights[name][weight == 0], weight[weight == 0]), name
+
+
 def test_structured_pruning_removes_channels(clips: list[Multitrack], tmp_path: Path) -> None:
     pruned = export.prune_model(default_model_path(), tmp_path / "narrow.pt", 0.3, structured=True)
     module = load_model(pruned).module
@@ -149,3 +167,5 @@ def test_command_line(tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert "checked" in capsys.readouterr().out
     assert export.main(["--model", str(tmp_path / "none"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "no supervised model at" in capsys.readouterr().err
+    assert export.main(["--model", str(default_model_path()), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--out must name a .onnx file" in capsys.readouterr().err
