@@ -164,7 +164,8 @@ def plot_report(report: MixReport, path: str | os.PathLike[str]) -> Path:
         spectrum.set_ylim(top - 70, top + 5)  # an empty lowest band reads -200 dB
         spectrum.set_ylabel(f"{track}\npower (dB)")
         loudness.set_ylabel("short-term LUFS")
-        loudness.set_ylim(bottom=max(-60.0, float(np.min(after.loudness_lufs, initial=-60.0)) - 6))
+        highest = max(float(np.max(line.get_ydata(), initial=-60.0)) for line in loudness.get_lines())
+        loudness.set_ylim(max(-60.0, float(np.min(after.loudness_lufs, initial=-60.0)) - 6), highest + 3)
         for axis in (spectrum, loudness):
             axis.grid(alpha=0.3)
         if row == 0:
