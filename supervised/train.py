@@ -15,11 +15,16 @@ also holds ``config.json``, ``history.csv`` (per epoch), ``per_param.csv`` (per 
 ``training.json`` (the summary). Every file is written atomically; an interrupted run continues with ``--resume``.
 
 Same seed, same data, same number of torch threads: bit-identical weights, with or without an interruption.
+
+Under ``torchrun --nproc-per-node N`` the N processes train one model data-parallel (:mod:`supervised.distributed`):
+``batch_size`` clips per process and step, so the global batch and the default steps per epoch follow the world
+size; rank 0 alone writes the run folder, logs and shows progress.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import platform
@@ -45,6 +50,7 @@ from supervised.args import TrainArgs, parse_args
 from supervised.augment import AugmentConfig, Augmenter
 from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model
 from supervised.data import Batch, FeatureBank, Remixing, build_bank, check_crop, fixed_batches, random_batch
+from supervised.distributed import Objective, World, launched_rank, objective, process_group
 from supervised.inputs import InputError
 from supervised.models import PRESETS, MixModel, ModelConfig, build_model, preset
 from supervised.run_state import (
@@ -64,6 +70,8 @@ WARMUP_FRACTION = 0.05
 GRAD_CLIP = 1.0
 _BATCH_STREAM = 1
 """Batches, crops and reference dropout draw from ``default_rng([seed, _BATCH_STREAM])``."""
+DEVICE = torch.device("cpu")
+"""Training runs on the CPU; under ``torchrun`` the collective backend follows it (gloo)."""
 
 log = logging.getLogger(__name__)
 
@@ -150,25 +158,39 @@ def _val_remixing(remixing: Remixing | None) -> Remixing | None:
 def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
     """Train as ``args`` say, on ``data`` (default: the corpus's, loaded here); see the module docstring.
 
+    Launched by ``torchrun`` with several processes, every process calls this and they train one model together.
+
     Raises:
         FileExistsError: If ``args.out`` holds a run and ``args.resume`` is not set.
         FileNotFoundError: For ``args.resume`` without a run to continue, or a missing backbone checkpoint.
-        ValueError: For data made with other features than the backbone reads, or clips that do not fit.
+        ValueError: For data made with other features than the backbone reads, clips that do not fit, or a run
+            resumed by another number of processes than trained it.
     """
-    out = args.out or Path("runs") / f"supervised__{args.model}__{args.seed}__{int(time.time())}"
-    state = load_state(out) if args.resume else None
-    if state is None and (out / STATE_FILE).exists():
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    with process_group(DEVICE) as world:
+        return _train(args, data, world)
+
+
+def _train(args: TrainArgs, data: TrainingData | None, world: World) -> TrainResult:
+    """:func:`train` as rank ``world.rank`` of ``world.size``: what rank 0 alone reads or decides, it sends."""
+    out = world.from_main(
+        lambda: args.out or Path("runs") / f"supervised__{args.model}__{args.seed}__{int(time.time())}"
+    )
+    state = world.from_main(lambda: _state_to_resume(out, args.resume, world.size))
     if state is not None:
         args = resumed_args(state["args"], args)
         backbone, features, provenance = None, FeatureConfig(**state["features"]), state["provenance"]
         config = ModelConfig.from_dict(state["model_config"])
-    else:
-        backbone, features, provenance = _initial_backbone(args)
+    else:  # rank 0 alone loads (or on first use builds) the backbone
+        backbone, features, provenance = world.from_main(lambda: _initial_backbone(args))
         config = _model_config(args, backbone, features)
     space = ParamSpace(config.roles)
     data = data or load_training_data(
-        args.data_path, space, features, source=args.data, remixing=args.remixing(), progress=args.progress
+        args.data_path,
+        space,
+        features,
+        source=args.data,
+        remixing=args.remixing(),
+        progress=args.progress and world.main,
     )
     if data.features != features:
         raise ValueError(
@@ -180,8 +202,9 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
     shortest = features.num_frames(round((args.min_clip_seconds or args.clip_seconds) * rate), rate)
     check_crop(data.train, crop_frames)
     check_crop(data.val, crop_frames)
-    steps_per_epoch = args.steps_per_epoch or math.ceil(data.train.songs / args.batch_size)
-    val_batches = fixed_batches(data.val, crop_frames, args.val_clips, args.batch_size)
+    global_batch = args.batch_size * world.size
+    steps_per_epoch = args.steps_per_epoch or math.ceil(data.train.songs / global_batch)
+    val_batches = fixed_batches(data.val, crop_frames, args.val_clips, global_batch)
     augmenter = Augmenter(AugmentConfig(args.augment), space, features) if args.augment else None
     run = {
         "args": jsonable(dataclasses.asdict(args)),
@@ -194,6 +217,7 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         "val_songs": data.val.songs,
         "crop_frames": crop_frames,
         "steps_per_epoch": steps_per_epoch,
+        "world_size": world.size,
         **provenance,
         "versions": {
             "mixenv": mixenv.__version__,
@@ -201,8 +225,9 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
             "python": platform.python_version(),
         },
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", run)
+    if world.main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "config.json", run)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)
         model = build_model(config, backbone)
@@ -211,15 +236,22 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
         rng = np.random.default_rng([args.seed, _BATCH_STREAM])
         generator = torch.Generator().manual_seed(args.seed)
         book = Book() if state is None else restore(state, model, optimizer, rng, generator)
+        step_loss = objective(model, args.loss, world)
         total_steps = args.epochs * steps_per_epoch
         bar = tqdm(
-            total=total_steps, initial=book.steps, desc=f"training {args.model}", unit="step", disable=not args.progress
+            total=total_steps,
+            initial=book.steps,
+            desc=f"training {args.model}",
+            unit="step",
+            disable=not (args.progress and world.main),
         )
         try:
             while book.epoch < args.epochs and book.bad_epochs < args.patience:
+                world.reseed(generator, args.seed, book.epoch)
                 start = time.perf_counter()
                 train_loss = _epoch(
                     model,
+                    step_loss,
                     optimizer,
                     data.train,
                     args,
@@ -231,21 +263,24 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
                     generator,
                     augmenter,
                     bar,
+                    world,
                 )
-                validation = _validate(model, val_batches, args.loss, space)
+                validation = _validate(model, val_batches, args.loss, space, world)
                 book.epoch += 1
                 book.seconds += time.perf_counter() - start
                 improved = validation["loss"] < book.best_loss
                 if improved:
                     book.best_loss, book.best_epoch, book.bad_epochs = validation["loss"], book.epoch, 0
                     book.best_validation = validation
-                    training = {**run, "epoch": book.epoch, "validation": validation}
-                    save_model(out / MODEL_FILE, LoadedModel(model, features, rate, training))
+                    if world.main:
+                        training = {**run, "epoch": book.epoch, "validation": validation}
+                        save_model(out / MODEL_FILE, LoadedModel(model, features, rate, training))
                 else:
                     book.bad_epochs += 1
                 book.record(train_loss, validation, optimizer.param_groups[-1]["lr"], improved)
-                write_logs(out, book)
-                save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)
+                if world.main:
+                    write_logs(out, book)
+                    save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)
                 bar.set_postfix(
                     epoch=book.epoch, train=f"{train_loss:.4f}", val=f"{validation['loss']:.4f}", refresh=False
                 )
@@ -255,8 +290,30 @@ def train(args: TrainArgs, data: TrainingData | None = None) -> TrainResult:
     result = TrainResult(
         out, book.best_epoch, book.epoch, book.steps, book.seconds, book.best_validation, stopped_early
     )
-    write_json(out / "training.json", jsonable(dataclasses.asdict(result)))
+    if world.main:
+        write_json(out / "training.json", jsonable(dataclasses.asdict(result)))
     return result
+
+
+def _state_to_resume(out: Path, resume: bool, world_size: int) -> dict[str, Any] | None:
+    """The saved state of the run in ``out`` to continue (``None`` for a new run).
+
+    Raises:
+        FileExistsError: If ``out`` holds a run and ``resume`` is not set.
+        FileNotFoundError: If ``resume`` is set and there is no run to continue.
+        ValueError: If the run was trained by another number of processes (its batches and schedule follow it).
+    """
+    state = load_state(out) if resume else None
+    if state is None and (out / STATE_FILE).exists():
+        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if state is not None:
+        trained_by = json.loads((out / "config.json").read_text()).get("world_size", 1)
+        if trained_by != world_size:
+            raise ValueError(
+                f"{out} was trained by {trained_by} processes and cannot continue with {world_size}: the global "
+                f"batch and the schedule follow the number of processes; resume it with {trained_by} (torchrun)"
+            )
+    return state
 
 
 def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig, dict[str, Any]]:
@@ -315,6 +372,7 @@ def _lr_factor(step: int, total: int) -> float:
 
 def _epoch(
     model: MixModel,
+    step_loss: Objective,
     optimizer: torch.optim.Optimizer,
     bank: FeatureBank,
     args: TrainArgs,
@@ -326,17 +384,28 @@ def _epoch(
     generator: torch.Generator,
     augmenter: Augmenter | None,
     bar: tqdm,
+    world: World,
 ) -> float:
-    """One epoch of optimiser steps on crops of ``crop_frames`` (shortest, longest) frames; the mean training loss."""
+    """One epoch of optimiser steps on crops of ``crop_frames`` (shortest, longest) frames; the mean training loss.
+
+    Every rank draws the crops of the whole global batch from the shared stream, so the ranks' streams stay in step
+    and their shards together are the batch one process draws at the global batch size; it keeps its own shard
+    (cropping the others' costs microseconds beside a step).
+    """
     model.train()
-    needed = steps * args.batch_size
+    size = args.batch_size
+    needed = steps * size * world.size
     order = np.concatenate([bank.epoch_order(rng) for _ in range(math.ceil(needed / bank.songs))])
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
     shortest, longest = crop_frames
     for step in range(steps):
         frames = longest if shortest == longest else int(rng.integers(shortest, longest + 1))
-        batch = random_batch(bank, order[step * args.batch_size : (step + 1) * args.batch_size], frames, rng)
+        first = step * size * world.size
+        shards = [
+            random_batch(bank, order[k : k + size], frames, rng) for k in range(first, first + size * world.size, size)
+        ]
+        batch = shards[world.rank]
         if augmenter is not None:
             batch = augmenter(batch, generator)
         inputs = batch.inputs
@@ -344,7 +413,7 @@ def _epoch(
             inputs = inputs._replace(reference=None)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * _lr_factor(book.steps, total_steps)
-        loss, _ = model.training_loss(inputs, batch.targets, batch.masks, args.loss)
+        loss, _ = step_loss(inputs, batch.targets, batch.masks)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(parameters, GRAD_CLIP)
@@ -352,23 +421,30 @@ def _epoch(
         book.steps += 1
         losses.append(loss.item())
         bar.update(1)
-    return float(np.mean(losses))
+    return world.mean(float(np.mean(losses)))
 
 
-def _validate(model: MixModel, batches: Sequence[Batch], loss: str, space: ParamSpace) -> dict[str, Any]:
-    """Mean loss, and MSE/MAE overall and per control (over present roles), on fixed clips in eval mode."""
+def _validate(model: MixModel, batches: Sequence[Batch], loss: str, space: ParamSpace, world: World) -> dict[str, Any]:
+    """Mean loss, and MSE/MAE overall and per control (over present roles), on fixed clips in eval mode.
+
+    Each rank scores its share of the batches with rank 0's batch-norm statistics (the saved model's); the scores
+    are gathered and summed in batch order on every rank, so all ranks get the numbers one process would get for
+    that model and agree on the best epoch and on stopping early.
+    """
+    world.share_buffers(model)
     model.eval()
+    with torch.no_grad():
+        scored = [(i, *_errors(model, batches[i], loss)) for i in world.shard(range(len(batches)))]
     losses, weights = [], []
     squared, absolute, counts = (torch.zeros(space.size, dtype=torch.float64) for _ in range(3))
-    with torch.no_grad():
-        for batch in batches:
-            value, predictions = model.training_loss(batch.inputs, batch.targets, batch.masks, loss)
-            losses.append(value.item())
-            weights.append(len(batch.targets))
-            errors = (predictions - batch.targets).double() * batch.masks
-            squared += (errors**2).sum(dim=0)
-            absolute += errors.abs().sum(dim=0)
-            counts += batch.masks.double().sum(dim=0)
+    for _, value, weight, batch_squared, batch_absolute, batch_counts in sorted(
+        world.gather(scored), key=lambda row: row[0]
+    ):
+        losses.append(value)
+        weights.append(weight)
+        squared += batch_squared
+        absolute += batch_absolute
+        counts += batch_counts
     seen = counts > 0
     per_param = {
         name: {"mse": float(squared[i] / counts[i]), "mae": float(absolute[i] / counts[i])}
@@ -383,10 +459,24 @@ def _validate(model: MixModel, batches: Sequence[Batch], loss: str, space: Param
     }
 
 
+def _errors(model: MixModel, batch: Batch, loss: str) -> tuple[float, int, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A validation batch's loss and size, and its squared and absolute errors and target counts per control."""
+    value, predictions = model.training_loss(batch.inputs, batch.targets, batch.masks, loss)
+    errors = (predictions - batch.targets).double() * batch.masks
+    return (
+        value.item(),
+        len(batch.targets),
+        (errors**2).sum(dim=0),
+        errors.abs().sum(dim=0),
+        batch.masks.double().sum(dim=0),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m supervised.train``."""
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="supervised: %(message)s")
+    main_rank = launched_rank() == 0
+    logging.basicConfig(level=logging.INFO if main_rank else logging.ERROR, format="supervised: %(message)s")
     try:
         result = train(args)
     except (DatasetError, InputError, ValueError, FileNotFoundError, FileExistsError) as err:
@@ -395,6 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("supervised.train: interrupted; continue the run with --resume (nothing half-written)", file=sys.stderr)
         return 130
+    if not main_rank:
+        return 0
     v = result.validation
     print(
         f"trained {args.model} for {result.epochs} epochs ({result.steps} steps, {result.seconds:.0f} s); best epoch "
