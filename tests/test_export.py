@@ -94,15 +94,18 @@ def test_unstructured_pruning(clips: list[Multitrack], tmp_path: Path) -> None:
     np.testing.assert_allclose(settings, ModelPredictor(pruned).predict(clips), atol=export.FP32_TOLERANCE.worst)
 
 
-def test_fine_tuning_keeps_pruned_zeros(tiny_corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("distil", [False, True])
+def test_fine_tuning_keeps_pruned_zeros(distil: bool, tiny_corpus: Path, tmp_path: Path) -> None:
     pruned = export.prune_model(default_model_path(), tmp_path / "pruned.pt", 0.5)
     loaded = load_model(pruned)
     data = load_training_data(
         tiny_corpus, loaded.module.space, loaded.features, remixing=Remixing(1, excerpt_seconds=3.0), progress=False
     )
-    tuned = export.fine_tune(pruned, tmp_path / "tuned.pt", epochs=1, steps_per_epoch=2, data=data)
+    teacher = default_model_path() if distil else None
+    tuned = export.fine_tune(pruned, tmp_path / "tuned.pt", epochs=1, steps_per_epoch=2, data=data, teacher=teacher)
     after = load_model(tuned)
     assert after.training["pruning"]["fine_tuned"] and after.training["fine_tuning"]["steps"] == 2
+    assert after.training["fine_tuning"]["teacher"] == (str(teacher) if distil else None)
     before_weights, after_weights = loaded.module.state_dict(), after.module.state_dict()
     assert not torch.equal(before_weights["mlp.0.weight"], after_weights["mlp.0.weight"])
     for name, weight in before_weights.items():
