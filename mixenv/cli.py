@@ -24,6 +24,11 @@ log = logging.getLogger("mixenv")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mixenv`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:  # its options live with the exporter, which needs onnx: imported only when asked for
+        from supervised.export import main as export_main
+
+        return export_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="mixenv: %(message)s")
@@ -170,6 +175,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="a supervised model's run folder or model.pt (default: the shipped one)",
     )
+    mix.add_argument(
+        "--runtime",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="what runs the model: torch, or onnxruntime for a --model exported by `mixenv export`",
+    )
     mix.add_argument("--budget", type=int, default=100, help="renders a refine or cmaes search may spend")
     mix.add_argument("--seed", type=int, default=0, help="seeds the search (same seed, same mix)")
     mix.add_argument(
@@ -194,6 +205,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_load_options(mix)
     mix.set_defaults(run=_run_mix)
     _add_stream(commands)
+    commands.add_parser(
+        "export",
+        help="export a mixing model to ONNX (int8 and pruned too) for onnxruntime; `mixenv export --help`",
+        add_help=False,
+    )
     _add_listen(commands)
     return parser
 
@@ -480,6 +496,7 @@ def _run_mix(args: argparse.Namespace) -> int:
         policy=_load_policy(args),
         output=args.output,
         bit_depth=args.bit_depth,
+        runtime=args.runtime,
         reference=args.reference,
         method=args.method,
         target_lufs=args.target_lufs,

@@ -51,7 +51,9 @@ from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import BusStore, Renderer
 from mixenv.report import MIX, MixReport, TrackMeter, mix_report
 from supervised.default import default_model_path
-from supervised.predictors import ModelPredictor
+from supervised.inputs import InputError
+from supervised.predictors import Predictor
+from supervised.runtimes import RUNTIMES, load_predictor
 
 METHODS = ("auto", "model", "refine", "cmaes", "reference", "loudness")
 SEARCHES = ("refine", "cmaes")
@@ -139,6 +141,7 @@ def mix(
     report: bool = False,
     output: str | os.PathLike[str] | None = None,
     bit_depth: int = 24,
+    runtime: str = "torch",
 ) -> MixResult:
     """Mix and master a folder of stems (or a loaded multitrack).
 
@@ -165,6 +168,8 @@ def mix(
         report: Also measure each stem and the mix before and after (spectra, loudness over time) for a report.
         output: Write the mix to this audio file (block by block, atomically) instead of returning it in memory.
         bit_depth: The output file's bit depth: 16, 24 or 32 (float).
+        runtime: What runs the model: ``"torch"``, or ``"onnx"`` (onnxruntime) for a ``model`` exported with
+            ``mixenv export`` (:mod:`supervised.export`).
 
     Raises:
         MixError: For an unknown method, an intensity outside [0, 1], a budget under 3, a silent reference, or the
@@ -179,6 +184,8 @@ def mix(
         raise MixError(f"intensity must be in [0, 1], got {intensity}")
     if budget < 3:
         raise MixError(f"budget must be at least 3 renders, got {budget}")
+    if runtime not in RUNTIMES:
+        raise MixError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     song = _open(stems, reference, roles, policy)
     ref = _Reference.of(reference, song)
     block = round(BLOCK_SECONDS * song.sample_rate)
@@ -213,7 +220,7 @@ def mix(
         excerpts = SongExcerpts(
             song, space, target, backbone_path=backbone_path, good_mix_path=good_mix_path, weights=weights
         )
-        vector = space.neutral_vector() if method == "cmaes" else _predict(model, excerpts, space)
+        vector = space.neutral_vector() if method == "cmaes" else _predict(model, excerpts, space, runtime)
         if method in SEARCHES:
             vector = _search(excerpts, vector, method, budget, seed, progress)
             renders = excerpts.calls
@@ -391,13 +398,21 @@ def _plain_mix(song: Multitrack | SongFiles, space: ParamSpace, block: int) -> T
     return meter
 
 
-def _predict(model: str | os.PathLike[str] | None, excerpts: SongExcerpts, space: ParamSpace) -> np.ndarray:
+def _predict(
+    model: str | os.PathLike[str] | None, excerpts: SongExcerpts, space: ParamSpace, runtime: str
+) -> np.ndarray:
     """The model's settings for the song: the mean of its predictions for each excerpt, in normalised units."""
-    return _predictor(model, space).predict(excerpts.excerpts).mean(axis=0)
+    return _predictor(model, space, runtime).predict(excerpts.excerpts).mean(axis=0)
 
 
-def _predictor(model: str | os.PathLike[str] | None, space: ParamSpace) -> ModelPredictor:
-    predictor = ModelPredictor(default_model_path() if model is None else model)
+def _predictor(model: str | os.PathLike[str] | None, space: ParamSpace, runtime: str = "torch") -> Predictor:
+    """The model (default: the shipped one) on ``runtime``, checked to mix ``space``'s roles."""
+    if model is None and runtime != "torch":
+        raise MixError(f"the {runtime} runtime needs --model MODEL.onnx (made by `mixenv export`)")
+    try:
+        predictor = load_predictor(default_model_path() if model is None else model, runtime, roles=space.roles)
+    except InputError as err:
+        raise MixError(str(err)) from err
     if predictor.space != space:
         raise MixError(f"the model mixes roles {predictor.space.roles}, but mixenv mix needs a model of {space.roles}")
     return predictor
@@ -408,7 +423,7 @@ LIVE_METHODS = ("model", "loudness")
 
 
 @functools.lru_cache(maxsize=2)
-def _live_predictor(model: str | None) -> ModelPredictor:
+def _live_predictor(model: str | None) -> Predictor:
     """One loaded model per worker, however many estimates (each arrives pickled, without it)."""
     return _predictor(model, ParamSpace(ROLES))
 
@@ -427,7 +442,7 @@ class LiveEstimate:
         if method not in LIVE_METHODS:
             raise MixError(f"a live estimate is one of {', '.join(LIVE_METHODS)}, got {method!r}")
         self.method, self.model = method, model
-        self._predictor: ModelPredictor | None = None
+        self._predictor: Predictor | None = None
 
     def __call__(self, window: Multitrack) -> MixSettings:
         space = ParamSpace(ROLES)

@@ -29,8 +29,6 @@ from supervised.inputs import InputError, ModelInputs, batch_inputs, clip_logmel
 
 PREDICT_BATCH = 16
 """Clips per forward pass when predicting."""
-RUNTIMES: tuple[str, ...] = ("torch", "onnx")
-"""What :func:`load_predictor` can run a model on."""
 
 
 class Predictor(Protocol):
@@ -79,46 +77,6 @@ def model_batches(
     logmels = [clip_logmels(clip, roles, features) for clip in clips]
     for k in range(0, len(logmels), PREDICT_BATCH):
         yield batch_inputs(logmels[k : k + PREDICT_BATCH], use_reference)
-
-
-def load_predictor(
-    path: str | os.PathLike[str],
-    runtime: str = "torch",
-    *,
-    roles: Sequence[str] | None = None,
-    use_reference: bool = True,
-    name: str | None = None,
-) -> Predictor:
-    """A model file as a :class:`Predictor` on either runtime, with the same ``.predict`` and ``.space``.
-
-    Args:
-        path: A checkpoint (``model.pt`` or its run folder) for ``torch``; an exported ``.onnx`` file for ``onnx``
-            (:mod:`supervised.export`).
-        runtime: ``"torch"`` or ``"onnx"`` (onnxruntime, imported only here).
-        roles: The roles the caller mixes; a model of other roles is refused.
-        use_reference: Give the model the reference (when clips have one).
-        name: Name in tables.
-
-    Raises:
-        ValueError: For an unknown runtime, or an unreadable model file.
-        FileNotFoundError: For a missing model file.
-        InputError: For a model of other roles than ``roles``.
-    """
-    predictor: Predictor
-    if runtime == "torch":
-        predictor = ModelPredictor(path, use_reference=use_reference, name=name)
-    elif runtime == "onnx":
-        from supervised.onnx_predictor import OnnxPredictor
-
-        predictor = OnnxPredictor(path, use_reference=use_reference, name=name)
-    else:
-        raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-    if roles is not None and predictor.space.roles != tuple(roles):
-        raise InputError(
-            f"the model {path} mixes the roles {predictor.space.roles}, but these songs need a model of "
-            f"{tuple(roles)}; pass a model trained on those roles"
-        )
-    return predictor
 
 
 class LoudnessMatched:

@@ -19,7 +19,8 @@ from supervised.data import Remixing
 from supervised.default import default_model_path
 from supervised.inputs import InputError
 from supervised.onnx_predictor import OnnxMetadata, OnnxPredictor, read_model
-from supervised.predictors import ModelPredictor, load_predictor
+from supervised.predictors import ModelPredictor
+from supervised.runtimes import load_predictor
 from supervised.train import load_training_data
 
 

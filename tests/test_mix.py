@@ -298,3 +298,18 @@ def test_live_estimates_run_in_a_worker_process_and_refuse_unknown_methods(corpu
     assert balanced["vocals.gain_db"] == pytest.approx(ROLE_LUFS["vocals"] - levels["vocals"], abs=1e-6)
     with pytest.raises(MixError, match="live estimate is one of model, loudness"):
         LiveEstimate("refine")
+
+
+def test_the_model_runs_on_onnxruntime_with_the_same_settings(corpus_songs: list, tmp_path: Path) -> None:
+    from supervised.default import default_model_path
+
+    onnx = tmp_path / "default.onnx"
+    assert main(["export", "--model", str(default_model_path()), "--out", str(onnx)]) == 0 and onnx.is_file()
+    assert main(["export", "--model", str(default_model_path()), "--out", str(tmp_path / "x.pt")]) == 2
+    song = corpus_songs[0]
+    on_torch, on_onnx = mix(song, method="model"), mix(song, method="model", model=onnx, runtime="onnx")
+    np.testing.assert_allclose(on_onnx.settings.normalized(), on_torch.settings.normalized(), atol=1e-4)
+    with pytest.raises(MixError, match=r"needs --model MODEL\.onnx"):
+        mix(song, method="model", runtime="onnx")
+    with pytest.raises(MixError, match="runtime must be one of torch, onnx"):
+        mix(song, method="model", runtime="tflite")
