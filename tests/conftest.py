@@ -11,10 +11,13 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import mixenv  # noqa: F401  (registers MixEnv-v0)
+from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, save_backbone
 from mixenv.data import write_audio
+from mixenv.features import FeatureConfig
 
 SR = 22_050
 
@@ -142,3 +145,13 @@ def first_use() -> FirstUse:
     finally:
         logger.removeHandler(handler)
     return FirstUse(env, tuple(messages), found, time.perf_counter() - start)
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded, untrained backbone about a hundred times smaller than the default one (supervised training tests)."""
+    torch.manual_seed(0)
+    config = BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
+    return save_backbone(
+        tmp_path_factory.mktemp("backbone") / "tiny.pt", BackboneCheckpoint(Backbone(config), FeatureConfig(), SR)
+    )

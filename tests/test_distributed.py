@@ -14,14 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, save_backbone
-from mixenv.features import FeatureConfig
 from supervised.args import TrainArgs
 from supervised.checkpoint import load_model
 from supervised.distributed import World
 from supervised.train import train
-
-from conftest import SR
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_LOSS_TOLERANCE = 0.05
@@ -61,16 +57,6 @@ sys.exit(module.main(sys.argv[1:]))
 """
 """``supervised.train``, failing if the ranks' weights or batch-norm statistics differ when they validate, and
 interrupted as by Ctrl-C (on every rank) before validating epoch ``$INTERRUPT_AT_EPOCH``."""
-
-
-@pytest.fixture(scope="module")
-def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded, untrained backbone about a hundred times smaller than the default one."""
-    torch.manual_seed(0)
-    config = BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
-    return save_backbone(
-        tmp_path_factory.mktemp("backbone") / "tiny.pt", BackboneCheckpoint(Backbone(config), FeatureConfig(), SR)
-    )
 
 
 @pytest.fixture(scope="module")
