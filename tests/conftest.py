@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,3 +155,12 @@ def tiny_backbone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_backbone(
         tmp_path_factory.mktemp("backbone") / "tiny.pt", BackboneCheckpoint(Backbone(config), FeatureConfig(), SR)
     )
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread for the test's duration (training tests: deterministic and light on shared cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

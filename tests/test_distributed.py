@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -109,14 +108,6 @@ def _torchrun(
 def _val_losses(run: Path) -> list[float]:
     with open(run / "history.csv", newline="") as file:
         return [float(row["val_loss"]) for row in csv.DictReader(file)]
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:

@@ -70,12 +70,7 @@ def args(tiny_backbone: Path, tmp_path: Path) -> TrainArgs:
     )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # every test trains with one torch thread
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
