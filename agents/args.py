@@ -39,6 +39,14 @@ class TrainArgs:
     eval_freq: int = field(default=2_000, metadata={"help": "validate every this many env steps (0: never)"})
     eval_episodes: int = field(default=8, metadata={"help": "validation episodes (one per song)"})
     eval_split: str = field(default="val", metadata={"help": "split validated on (small collections may lack val)"})
+    train_clip_seconds: float | None = field(
+        default=None,
+        metadata={
+            "help": "clip length of the training envs; default: 2 s on embedding observations (which do not depend "
+            "on the clip's length: half the render and scoring work a step), the env's own clip on log-mels. "
+            "Validation and evaluation always use the env's clip (4 s unless --env-kwargs clip_seconds=...)"
+        },
+    )
     learning_rate: float | None = field(
         default=None, metadata={"help": "learning rate (default: 1e-4 for PPO, 3e-4 for SAC and TD3)"}
     )

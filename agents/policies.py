@@ -83,8 +83,15 @@ class AgentPolicy:
         """Check that ``env`` observes what the agent was trained on (agents keep no per-episode state).
 
         Raises:
-            ValueError: If the env's observation format differs from the training env's.
+            ValueError: If the env's observation format differs from the training env's, or the agent was trained
+                to refine a start policy's settings and ``env`` starts from neutral or random ones.
         """
+        start = self.config.get("start")
+        if start is not None and isinstance(env.unwrapped.initial_settings, str):
+            raise ValueError(
+                f"{self.name} was trained to refine the settings of {start!r}, but this MixEnv starts from "
+                f"{env.unwrapped.initial_settings!r}; make it with policy.env(split, initial_settings=that policy)"
+            )
         trained = self.env_kwargs.get("observation", "logmel")
         if env.unwrapped.observation != trained:
             raise ValueError(

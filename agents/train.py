@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
-from agents.envs import env_kwargs_for, make_vec_env
+from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.evaluate import validation_score
 from mixenv.data.atomic import atomic_path, write_json
-from mixenv.env import MixEnv
+from mixenv.env import InitialPolicy, MixEnv
 
 
 def save_model(model: BaseAlgorithm, path: Path) -> None:
@@ -90,14 +90,25 @@ def run_name(args: TrainArgs, algo: str) -> str:
     return f"{args.env}__{algo}__{args.seed}__{int(time.time())}"
 
 
-def train(algo: str, argv: Sequence[str] | None = None) -> Path:
+def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | None = None) -> Path:
     """Train ``algo`` as the command line says and return the run folder.
 
     The folder holds ``config.json`` (the exact arguments, env kwargs and versions), ``model.zip`` (final),
     ``best_model.zip`` (best on validation), ``validation.json`` and ``progress.csv``.
+
+    Args:
+        algo: A key of :data:`~agents.algorithms.ALGORITHMS`.
+        argv: The command line (default: ``sys.argv``).
+        start: A policy whose settings begin every training and validation episode (MixEnv's
+            ``initial_settings``; a supervised model or a heuristic), so the agent learns to refine them: use
+            ``--env-kwargs action_mode='delta'``. It is recorded in ``config.json`` by name, and the agent must be
+            evaluated in an env that starts from it too (:meth:`~agents.policies.AgentPolicy.env`).
     """
     args = parse_args(algo, argv)
-    train_kwargs = env_kwargs_for(args, "train")
+    if start is not None and args.env != MIXENV_ID:
+        raise ValueError(f"a start policy is for {MIXENV_ID}, not {args.env}")
+    starting = {} if start is None else {"initial_settings": start}
+    train_kwargs = training_env_kwargs(args)
     flatten = algo in FLAT_OBSERVATIONS
     if flatten and args.env == MIXENV_ID and train_kwargs.get("observation") != "embedding":
         raise ValueError(
@@ -110,12 +121,14 @@ def train(algo: str, argv: Sequence[str] | None = None) -> Path:
     np.random.seed(args.seed)  # SB3 draws some randomness from numpy's global state
     eval_env = None
     if args.env == MIXENV_ID:  # made first, so missing default artefacts are built here once, not in every worker
-        eval_env = MixEnv(**env_kwargs_for(args, args.eval_split if args.eval_freq else "train"))
-    env = make_vec_env(args.env, train_kwargs, args.n_envs, args.seed, flatten)
+        eval_env = MixEnv(**env_kwargs_for(args, args.eval_split if args.eval_freq else "train"), **starting)
+    env = make_vec_env(args.env, train_kwargs | starting, args.n_envs, args.seed, flatten)
     config = {
         "algo": algo,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
-        "env_kwargs": train_kwargs,
+        "env_kwargs": env_kwargs_for(args, "train"),  # the env the agent acts in: its validation and evaluation
+        "training_env_kwargs": train_kwargs,
+        "start": None if start is None else start.name,
         "versions": {"mixenv": mixenv.__version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     write_json(out / "config.json", config)

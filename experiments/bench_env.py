@@ -6,6 +6,7 @@ Prints:
   * env step vs render-only step: how much of a step is rendering (goal >= 0.5: observing and scoring cost no
     more than rendering), and what a reset costs in steps;
   * what each reward term costs per step, timed alone;
+  * the agents' training envs: steps per second on the 2 s training clip vs the env's clip (embedding observations);
   * SubprocVecEnv(2) vs DummyVecEnv(2) steps per second (one torch thread per worker).
 
 Usage: ``python -m experiments.bench_env [--steps 200] [--clip-seconds 4] [--observation logmel|embedding]``
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 import mixenv  # noqa: F401  (registers MixEnv-v0)
+from agents.envs import TRAINING_CLIP_SECONDS
 from mixenv.env import MixEnv, episode_limit
 from rewards.base import ScoreContext
 
@@ -94,6 +96,34 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     return results
 
 
+def bench_training_clip(
+    env_kwargs: dict[str, Any], steps: int, training_clip: float = TRAINING_CLIP_SECONDS, rounds: int = 3
+) -> dict[str, float]:
+    """What the agents' training envs gain: steps per second (resets included) of the embedding-observation env
+    on the training clip against the env's own clip, the two measured in alternating rounds (medians), so a noisy
+    machine slows both alike."""
+    torch.set_num_threads(1)
+    own = float(env_kwargs.get("clip_seconds", 4.0))
+    clips = (own, training_clip)
+    envs = {c: gym.make("MixEnv-v0", **(env_kwargs | {"observation": "embedding", "clip_seconds": c})) for c in clips}
+    actions = np.random.default_rng(2).uniform(-1, 1, (steps, envs[own].action_space.shape[0])).astype(np.float32)
+    rates: dict[float, list[float]] = {c: [] for c in clips}
+    for _ in range(rounds):
+        for clip, env in envs.items():
+            env.reset(seed=0)
+            start = time.perf_counter()
+            for action in actions:
+                if env.step(action)[3]:
+                    env.reset()
+            rates[clip].append(steps / (time.perf_counter() - start))
+    own_rate, short_rate = (float(np.median(rates[c])) for c in clips)
+    return {
+        f"embedding env steps/s, {own:g} s clip": own_rate,
+        f"embedding env steps/s, {training_clip:g} s training clip": short_rate,
+        "training clip vs env clip (steps/s)": short_rate / own_rate,
+    }
+
+
 def bench_vector(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     """Steps per second (summed over envs) of 2 envs in one process vs in 2 subprocesses."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
@@ -130,7 +160,12 @@ def main() -> None:
     args = parser.parse_args()
     env_kwargs = {"clip_seconds": args.clip_seconds, "data_path": args.data_path, "observation": args.observation}
     print(f"machine: {os.cpu_count()} cores; env: {env_kwargs}")
-    for name, value in {**bench_single(env_kwargs, args.steps), **bench_vector(env_kwargs, args.steps)}.items():
+    results = {
+        **bench_single(env_kwargs, args.steps),
+        **bench_training_clip(env_kwargs, args.steps),
+        **bench_vector(env_kwargs, args.steps),
+    }
+    for name, value in results.items():
         print(f"{name:40s} {value:10.3f}")
 
 

@@ -104,6 +104,24 @@ def format_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], titl
     return format_table(["method", "runs", "return", *COLUMNS], rows, title=title, rule=True)
 
 
+def metric_agreement(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Spearman rank correlation between every two metrics over ``rows`` (one per method and song), for the
+    metrics every row has and that vary. Near 1: the two rank mixes alike; ``param_mae`` is the distance from the
+    ground-truth settings, and ``mrstft`` (on the corpus) from the ground-truth render."""
+    import scipy.stats
+
+    names = [m for m in METRICS if all(m in r for r in rows) and len({r[m] for r in rows}) > 1]
+    columns = {m: [float(r[m]) for r in rows] for m in names}
+    return {a: {b: float(scipy.stats.spearmanr(columns[a], columns[b]).statistic) for b in names} for a in names}
+
+
+def format_agreement(agreement: Mapping[str, Mapping[str, float]], title: str) -> str:
+    """The Spearman matrix of :func:`metric_agreement` as a table."""
+    names = list(agreement)
+    rows = [[a, *(agreement[a][b] for b in names)] for a in names]
+    return format_table(["metric", *names], rows, title=title, rule=True, digits=2)
+
+
 def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) -> list[dict[str, Any]]:
     """Per-song rows of one method (see :func:`agents.evaluate.evaluate_policy`)."""
     return evaluate_policy(policy, env, episodes=episodes, seed=seed, progress=True)

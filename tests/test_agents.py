@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from agents.algorithms import build_model
+from agents.algorithms import algorithm_kwargs, build_model
 from agents.args import parse_args
-from agents.envs import make_vec_env
+from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.evaluate import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
@@ -37,14 +38,17 @@ def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> list
     ], str(backbone)
 
 
-def _train(algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ...] = ()) -> Path:
+def _train(
+    algo: str, out: Path, env_kwargs, seed: int = 0, extra: tuple[str, ...] = (), env_extra: tuple[str, ...] = (),
+    start=None,
+) -> Path:  # fmt: skip
     kwargs, backbone = env_kwargs
     algo_kwargs = {"ppo": ["n_steps=64", "batch_size=32", "n_epochs=2"], "sac": ["learning_starts=40"]}
     algo_kwargs["td3"] = algo_kwargs["tqc"] = algo_kwargs["crossq"] = algo_kwargs["sac"]
     argv = ["--total-timesteps", "128", "--seed", str(seed), "--out", str(out), "--backbone-path", backbone,
             "--eval-freq", "64", "--eval-episodes", "1", "--eval-split", "test", "--no-progress",
-            "--env-kwargs", *kwargs, "--algo-kwargs", *algo_kwargs[algo], *extra]  # fmt: skip
-    return train_agent(algo, argv)
+            "--env-kwargs", *kwargs, *env_extra, "--algo-kwargs", *algo_kwargs[algo], *extra]  # fmt: skip
+    return train_agent(algo, argv, start=start)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +69,33 @@ def test_each_entry_point_trains_and_writes_a_loadable_checkpoint(
     policy = AgentPolicy(run)
     rows = evaluate_policy(policy, policy.env("test"))
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+
+
+def test_the_discount_follows_the_action_mode_and_the_user_wins() -> None:
+    box = gym.spaces.Box(-1.0, 1.0, (41,), np.float32)
+    assert algorithm_kwargs("sac", parse_args("sac", []), box)["gamma"] == 0.0  # absolute: a bandit per step
+    delta = parse_args("ppo", ["--env-kwargs", "action_mode='delta'"])
+    assert algorithm_kwargs("ppo", delta, box)["gamma"] == 0.9  # a move's effect lasts
+    given = parse_args("td3", ["--algo-kwargs", "gamma=0.5"])
+    assert algorithm_kwargs("td3", given, box)["gamma"] == 0.5
+
+
+def test_training_envs_step_on_shorter_clips_only_where_the_observation_allows() -> None:
+    embedding = parse_args("sac", ["--env-kwargs", "clip_seconds=4.0"])
+    assert training_env_kwargs(embedding)["clip_seconds"] == 2.0  # embeddings have one size at any clip length
+    assert env_kwargs_for(embedding, "val")["clip_seconds"] == 4.0  # validation and evaluation keep the env's
+    short = parse_args("sac", ["--env-kwargs", "clip_seconds=1.0"])
+    assert training_env_kwargs(short)["clip_seconds"] == 1.0  # never longer than the env's own
+    logmel = parse_args("ppo", ["--backbone", "finetune", "--env-kwargs", "clip_seconds=4.0"])
+    assert training_env_kwargs(logmel)["clip_seconds"] == 4.0  # images are as long as the clip
+    with pytest.raises(ValueError, match="log-mel observations are as long as the clip"):
+        training_env_kwargs(parse_args("ppo", ["--backbone", "finetune", "--train-clip-seconds", "2"]))
+
+
+def test_a_run_records_the_env_it_trained_in_beside_the_one_it_acts_in(ppo_run: Path) -> None:
+    config = json.loads((ppo_run / "config.json").read_text())
+    assert config["training_env_kwargs"]["split"] == "train" and config["env_kwargs"]["clip_seconds"] == 1.0
+    assert AgentPolicy(ppo_run).env("test").clip_seconds == 1.0
 
 
 def test_an_algorithm_of_flat_observations_refuses_log_mel_images(tmp_path: Path, env_kwargs, capsys) -> None:
@@ -255,3 +286,20 @@ def test_an_agent_trained_on_remixes_is_evaluated_on_the_songs_own_mixes(ppo_run
     policy = AgentPolicy(ppo_run)
     policy.config["env_kwargs"]["remix"] = {"wide": 1.0}  # as a run on remixed episodes records it
     assert policy.env("test").remix is None
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_agent_refines_a_start_policys_settings_in_delta_mode(tmp_path: Path, env_kwargs) -> None:
+    start = LoudnessBalancePolicy()
+    run = _train("ppo", tmp_path / "refine", env_kwargs, env_extra=("action_mode='delta'",), start=start)
+    config = json.loads((run / "config.json").read_text())
+    assert config["start"] == start.name and config["env_kwargs"]["action_mode"] == "delta"
+    policy = AgentPolicy(run)
+    with pytest.raises(ValueError, match="trained to refine the settings of"):
+        policy.reset(policy.env("test"))  # an env starting from neutral is not what it learnt to refine
+    env = policy.env("test", initial_settings=start)
+    obs, _ = env.reset(seed=3)
+    start.reset(env)
+    assert np.allclose(obs["settings"], env.space.sanitize(start.act(obs, env))[0], atol=1e-6)  # step 0: the start
+    rows = evaluate_policy(policy, env)
+    assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"])
