@@ -20,12 +20,13 @@ from agents.policies import MixPolicy
 from mixenv import artifacts
 from mixenv.data import write_audio
 from mixenv.data.atomic import write_json
+from mixenv.data.corpus import MANIFEST
 from mixenv.env import MixEnv, episode_limit
 from mixenv.plots import save_figure
 from mixenv.table import format_table
-from rewards.metrics import METRICS
+from rewards.metrics import METRICS, MetricSuite
 
-COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae")
+COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_audible")
 TEST_SPLIT = "corpus test split"
 BASELINE = "neutral"
 
@@ -93,15 +94,16 @@ def over_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, flo
 
 def format_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> str:
     """One line per method: mean ± std over its runs of each metric (lower is better for all but the return)."""
+    columns = [c for c in COLUMNS if any(c in run for runs in results.values() for run in runs)]
     rows = []
     for method, runs in results.items():
         stats = over_runs(runs)
         cells: list[str | float | None] = []
-        for column in ("return", *COLUMNS):
+        for column in ("return", *columns):
             mean, std = stats.get(column, (float("nan"), 0.0))
             cells.append(f"{mean:.3f} ± {std:.3f}" if len(runs) > 1 else mean)
         rows.append([method, len(runs), *cells])
-    return format_table(["method", "runs", "return", *COLUMNS], rows, title=title, rule=True)
+    return format_table(["method", "runs", "return", *columns], rows, title=title, rule=True)
 
 
 def metric_agreement(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
@@ -122,9 +124,19 @@ def format_agreement(agreement: Mapping[str, Mapping[str, float]], title: str) -
     return format_table(["metric", *names], rows, title=title, rule=True, digits=2)
 
 
+def metric_suite_of(env: MixEnv) -> MetricSuite:
+    """The env's own reward terms as metrics, with the audible parameter error's weights where the env mixes a
+    corpus (songs with ground truth): how much each control moves the mix there (:func:`mixenv.artifacts.sensitivity`,
+    measured once beside it)."""
+    corpus = Path(env.unwrapped.songs[0].path).parent
+    weights = artifacts.sensitivity(corpus).sensitivity if (corpus / MANIFEST).is_file() else None
+    return MetricSuite.of_reward(env.unwrapped.reward.terms, weights)
+
+
 def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) -> list[dict[str, Any]]:
-    """Per-song rows of one method (see :func:`agents.evaluate.evaluate_policy`)."""
-    return evaluate_policy(policy, env, episodes=episodes, seed=seed, progress=True)
+    """Per-song rows of one method (see :func:`agents.evaluate.evaluate_policy`), every metric of
+    :func:`metric_suite_of` the env."""
+    return evaluate_policy(policy, env, episodes=episodes, seed=seed, suite=metric_suite_of(env), progress=True)
 
 
 def write_example_mixes(

@@ -37,10 +37,9 @@ from typing import Any
 
 import numpy as np
 import scipy.stats
-from tqdm.auto import tqdm
 
 from mixenv import artifacts
-from mixenv.clip import Clip, ClipRenderer, song_clips
+from mixenv.clip import Clip, song_clips
 from mixenv.data import Multitrack
 from mixenv.data.atomic import write_json
 from mixenv.data.corpus import corpus_songs, read_manifest
@@ -50,14 +49,10 @@ from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
 from mixenv.presets import load_preset
 from mixenv.table import format_table
-from rewards.metrics import control_errors
-from rewards.spectral import SpectralDistance
+from rewards.metrics import audible_parameter_error, control_errors
+from rewards.sensitivity import YARDSTICK_DB, measure_sensitivity
 from supervised.predictors import ModelPredictor, Predictor, mean_predictor
 from supervised.train import load_training_data
-
-YARDSTICK_DB = 0.25
-"""Level change of the whole mix whose distance marks a control as identifiable: a quarter of a decibel, below the
-~0.5-1 dB a listener notices on a whole mix, so a control flagged weak is weak by a generous measure."""
 
 
 @dataclass(frozen=True)
@@ -176,38 +171,6 @@ def corpus_oracle(corpus: Path, space: ParamSpace) -> ColourationOracle:
     return ColourationOracle.fit(space, summaries, train)
 
 
-def sensitivities(
-    clips: Sequence[Clip], moves: dict[str, float], space: ParamSpace, *, progress: bool = True
-) -> tuple[dict[str, float], float]:
-    """Mean distance to the ground-truth render when each control alone moves by ``moves[name]``, and the yardstick.
-
-    Returns:
-        ``(sensitivity per control, distance of a YARDSTICK_DB level change)``, means over clips (and directions).
-    """
-    renderer, metric = ClipRenderer(space.roles), SpectralDistance()
-
-    def render(clip: Clip, normalized: np.ndarray) -> np.ndarray:
-        return renderer.render(clip, space.to_physical(normalized)).mix
-
-    moved: dict[str, list[float]] = {name: [] for name in moves}
-    yardstick = []
-    for clip in tqdm(clips, desc="sensitivity", unit="song", disable=not progress):
-        truth = clip.song.settings.normalized()
-        reference = render(clip, truth)
-        base = metric.magnitudes(reference)
-        louder = metric.magnitudes(reference * 10 ** (YARDSTICK_DB / 20))
-        yardstick.append(metric.distance_from_magnitudes(louder, base))
-        present = space.controls_of(clip.song.roles)
-        for name in (name for name, keep in zip(space.names, present, strict=True) if keep):
-            index = space.index(name)
-            for sign in (-1.0, 1.0):
-                settings = truth.copy()
-                settings[index] = np.clip(truth[index] + sign * moves[name], -1.0, 1.0)
-                audio = render(clip, settings)
-                moved[name].append(metric.distance_from_magnitudes(metric.magnitudes(audio), base))
-    return {name: float(np.mean(values)) for name, values in moved.items() if values}, float(np.mean(yardstick))
-
-
 def measure(
     songs: int | None = None, model: str | Path | None = None, *, progress: bool = True
 ) -> tuple[list[ControlReport], float]:
@@ -218,7 +181,7 @@ def measure(
     mean_mae = mean_abs_errors(mean_predictor(bank, space), clips)
     model_mae = mean_abs_errors(ModelPredictor(model), clips) if model is not None else {}
     oracle_mae = mean_abs_errors(corpus_oracle(corpus, space), clips)
-    sensitivity, yardstick = sensitivities(clips, mean_mae, space, progress=progress)
+    sensitivity, yardstick = measure_sensitivity(clips, mean_mae, space, progress=progress)
     reports = [
         ControlReport(name, mean_mae[name], sensitivity[name], mean_mae[name], model_mae.get(name), oracle_mae[name])
         for name in space.names
@@ -241,7 +204,15 @@ def goal_ratios(reports: Sequence[ControlReport], yardstick: float) -> dict[str,
 
     audible = [r for r in reports if r.sensitivity >= yardstick]
     with_model = [r for r in reports if r.ratio is not None]
+    weights = {r.name: r.sensitivity for r in reports}
+    audible_error = (
+        audible_parameter_error({r.name: r.model_mae for r in with_model}, weights)
+        / audible_parameter_error({r.name: r.mean_mae for r in with_model}, weights)
+        if with_model
+        else None
+    )
     return {
+        "audible_error_ratio": audible_error,
         "controls": len(reports),
         "audible_controls": len(audible),
         "ratio_all": ratio(reports, lambda r: r.model_mae),

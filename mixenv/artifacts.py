@@ -35,6 +35,7 @@ from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, 
 from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, pretrain_backbone
 from rewards.goodmix import GOODMIX_VERSION, GoodMixModel, build_good_mix_model, good_mix_terms
 from rewards.metrics import MetricSuite
+from rewards.sensitivity import Sensitivity, corpus_sensitivity
 from rewards.spectral import SpectralReward
 
 PREPARE = "mixenv prepare"
@@ -202,15 +203,38 @@ def reward_models(
     return checkpoint, GoodMixModel.load(target)
 
 
+SENSITIVITY_VERSION = 1
+"""Bumped when :func:`rewards.sensitivity.corpus_sensitivity` changes what it measures."""
+
+
+def sensitivity(corpus_folder: str | os.PathLike[str], *, build: bool = True) -> Sensitivity:
+    """How much each control moves the mix on a corpus with ground truth (the audible parameter error's weights),
+    measured once and kept beside the corpus folder (``<corpus>.sensitivity-v1.json``).
+
+    Raises:
+        MissingArtifactError: If it is not measured yet and ``build`` is false.
+    """
+    folder = Path(corpus_folder)
+    target = folder.with_name(f"{folder.name}.sensitivity-v{SENSITIVITY_VERSION}.json")
+    if not target.is_file():
+        command = f"python -c \"from mixenv import artifacts; artifacts.sensitivity('{folder}')\""
+        make = lambda: corpus_sensitivity(folder, progress=False).save(target)  # noqa: E731
+        _build(f"the controls' sensitivity on {folder.name}", target, "about a minute", make, build, command)
+    return Sensitivity.load(target)
+
+
 def metric_suite(
     backbone_file: str | os.PathLike[str] | None = None,
     good_mix_file: str | os.PathLike[str] | None = None,
     *,
+    corpus_folder: str | os.PathLike[str] | None = None,
     build: bool = True,
 ) -> MetricSuite:
-    """The evaluation metrics with the FAD and anomaly terms of :func:`reward_models`."""
+    """The evaluation metrics with the FAD and anomaly terms of :func:`reward_models`, and with a corpus's
+    :func:`sensitivity` as the weights of the audible parameter error when ``corpus_folder`` is given."""
     fad, anomaly = good_mix_terms(*reward_models(backbone_file, good_mix_file, build=build))
-    return MetricSuite(SpectralReward(), fad, anomaly)
+    weights = None if corpus_folder is None else sensitivity(corpus_folder, build=build).sensitivity
+    return MetricSuite(SpectralReward(), fad, anomaly, weights)
 
 
 def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Prepared]:

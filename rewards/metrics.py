@@ -39,6 +39,7 @@ METRICS: tuple[str, ...] = (
     "fad",
     "anomaly",
     "param_mae",
+    "param_audible",
     "param_mse",
 )
 """Metric names, in table order; lower is better for every one."""
@@ -53,9 +54,12 @@ class MetricSuite:
     spectral: SpectralReward
     fad: FADReward | None = None
     anomaly: AnomalyReward | None = None
+    control_weights: Mapping[str, float] | None = None
+    """Per control, the weight of its error in ``param_audible`` (a :class:`rewards.sensitivity.Sensitivity`'s
+    ``sensitivity``); without them that metric is left out."""
 
     @classmethod
-    def of_reward(cls, terms: Iterable[RewardTerm]) -> MetricSuite:
+    def of_reward(cls, terms: Iterable[RewardTerm], control_weights: Mapping[str, float] | None = None) -> MetricSuite:
         """The suite of a reward's own terms (so an env's metrics and rewards cannot drift apart)."""
         by_name = {t.name: t for t in terms}
         spectral = by_name.get("spectral")
@@ -63,6 +67,7 @@ class MetricSuite:
             spectral if isinstance(spectral, SpectralReward) else SpectralReward(),
             _typed(by_name.get("fad"), FADReward),
             _typed(by_name.get("anomaly"), AnomalyReward),
+            control_weights,
         )
 
 
@@ -75,6 +80,23 @@ def parameter_errors(
     """
     diff = _signed_errors(predicted, truth, roles)[1]
     return {"param_mae": float(np.mean(np.abs(diff))), "param_mse": float(np.mean(diff**2))}
+
+
+def audible_parameter_error(errors: Mapping[str, float], weights: Mapping[str, float]) -> float:
+    """Mean absolute error per control weighted by how much the control moves the mix (normalised units).
+
+    ``errors``: signed error per control (:func:`control_errors`); ``weights``: each control's sensitivity
+    (:class:`rewards.sensitivity.Sensitivity`). Controls without a weight, or weighing 0, do not count. 0 for
+    settings that sound like the truth's; an error on a control nobody can hear (a compressor's ratio while its
+    threshold is above the signal) costs next to nothing, one on the faders costs its full size. Lower is better.
+
+    Raises:
+        ValueError: If no control of ``errors`` has a positive weight.
+    """
+    pairs = [(abs(error), weights[name]) for name, error in errors.items() if weights.get(name, 0.0) > 0]
+    if not pairs:
+        raise ValueError("no control of these errors has a sensitivity weight; measure them on this corpus first")
+    return float(sum(e * w for e, w in pairs) / sum(w for _, w in pairs))
 
 
 def control_errors(predicted: MixSettings, truth: MixSettings, roles: Iterable[str]) -> dict[str, float]:
@@ -99,8 +121,9 @@ def mix_metrics(
     Returns a dict with keys from :data:`METRICS`: ``mrstft``, ``lufs_error`` (absolute, LU), ``lra_error``
     (absolute loudness-range difference, LU) and ``feature_error`` (mean absolute percentage error of the audio
     features, as a fraction) need the reference; ``true_peak_over`` (dB above -1 dBTP, 0 if under) is always
-    there; ``fad`` and ``anomaly`` need the suite's good-mix terms, ``param_*`` both settings. ``context``: a
-    score context that already holds this reference and mix (an env's), so nothing is computed twice.
+    there; ``fad`` and ``anomaly`` need the suite's good-mix terms, ``param_*`` both settings (``param_audible``
+    also the suite's control weights). ``context``: a score context that already holds this reference and mix (an
+    env's), so nothing is computed twice.
     """
     context = context or ScoreContext(sample_rate, reference)
     out: dict[str, float] = {}
@@ -116,6 +139,9 @@ def mix_metrics(
         out["anomaly"] = -suite.anomaly.score(mix, context)
     if predicted is not None and truth is not None:
         out.update(parameter_errors(predicted, truth, roles))
+        if suite.control_weights is not None:
+            errors = dict(zip(*_signed_errors(predicted, truth, roles), strict=True))
+            out["param_audible"] = audible_parameter_error(errors, suite.control_weights)
     return out
 
 

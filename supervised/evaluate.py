@@ -6,7 +6,8 @@ Each song of the split gives a clip of ``clip_seconds`` from its middle (:func:`
 ``--no-reference``); the clip is rendered under them and measured by :class:`rewards.metrics.ClipScorer`, the
 very code the env's evaluation uses: MRSTFT and LUFS error against the reference clip, per-clip FAD and anomaly
 score against the good-mix model, parameter MAE/MSE against the ground truth (normalised units, controls of
-absent roles left out), and each control's error.
+absent roles left out), the audible parameter error (each control's error weighted by how much it moves the mix on
+this corpus: :func:`mixenv.artifacts.sensitivity`, measured once), and each control's error.
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="supervised: %(message)s")
     try:
         predictor = ModelPredictor(args.model, use_reference=not args.no_reference)
-        songs = corpus_songs(args.corpus if args.corpus is not None else artifacts.corpus(), args.split)
+        corpus = args.corpus if args.corpus is not None else artifacts.corpus()
+        songs = corpus_songs(corpus, args.split)
         clips = song_clips(songs, args.clip_seconds, args.preroll_seconds, args.clips_per_song)
-        suite = artifacts.metric_suite(args.backbone_path, args.good_mix_path)
+        suite = artifacts.metric_suite(args.backbone_path, args.good_mix_path, corpus_folder=corpus)
         rows = evaluate_predictor(predictor, clips, suite, progress=args.progress)
     except (FileNotFoundError, DatasetError, ClipError, InputError, ValueError) as err:
         print(f"supervised.evaluate: error: {err}", file=sys.stderr)

@@ -38,3 +38,29 @@ def test_learning_curves_average_validation_returns_over_seeds(tmp_path) -> None
     assert [p["return"] for p in curves["ppo"]] == pytest.approx([-0.1, 0.2])
     assert [p["return_std"] for p in curves["ppo"]] == pytest.approx([0.1, 0.1])
     assert plot_learning_curves(curves, tmp_path / "curves.png", "title").stat().st_size > 1000
+
+
+def test_comparisons_measure_the_audible_error_on_a_corpus_only(
+    tiny_corpus, tiny_reward_models, tmp_path, monkeypatch
+) -> None:
+    from experiments.compare import metric_suite_of
+    from mixenv import artifacts
+    from mixenv.env import MixEnv
+
+    measured = []
+    monkeypatch.setattr(artifacts, "sensitivity", lambda corpus: measured.append(corpus) or _Weights())
+    backbone, good_mix = tiny_reward_models
+    env = MixEnv(data_path=str(tiny_corpus), split="test", clip_seconds=1.0, backbone_path=str(backbone),
+                 good_mix_path=str(good_mix))  # fmt: skip
+    assert metric_suite_of(env).control_weights == {"vocals.gain_db": 1.0} and measured == [tiny_corpus]
+    folder = tmp_path / "songs"
+    (folder / "one").mkdir(parents=True)
+    for name in ("vocals.wav", "drums.wav", "reference.wav"):
+        (folder / "one" / name).symlink_to(tiny_corpus / "song_0000" / name)
+    plain = MixEnv(data_source="folder", data_path=str(folder), split=None, clip_seconds=1.0,
+                   backbone_path=str(backbone), good_mix_path=str(good_mix))  # fmt: skip
+    assert metric_suite_of(plain).control_weights is None  # a folder of stems has no ground truth to weigh
+
+
+class _Weights:
+    sensitivity = {"vocals.gain_db": 1.0}  # noqa: RUF012
