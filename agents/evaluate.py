@@ -41,6 +41,9 @@ def evaluate_policy(
 ) -> list[dict[str, Any]]:
     """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix.
 
+    Each row holds the song, its episode's seed, the return and final score, the final normalised settings
+    (``settings``: :func:`rescore` measures them again) and every metric.
+
     Args:
         policy: The method.
         env: The env it mixes in.
@@ -61,8 +64,30 @@ def evaluate_policy(
             total += reward
             if terminated or truncated:
                 break
-        rows.append({"song": name, "return": total, "score": info["score"], **env.unwrapped.measure(suite)})
+        final = env.unwrapped.current_settings.normalized().tolist()  # what was mixed, to re-score it later
+        row = {"song": name, "episode_seed": seed + index, "return": total, "score": info["score"], "settings": final}
+        rows.append(row | env.unwrapped.measure(suite))
     return rows
+
+
+def rescore(rows: Sequence[dict[str, Any]], env: MixEnv, suite: MetricSuite | None = None) -> list[dict[str, Any]]:
+    """The rows of :func:`evaluate_policy` measured again: each song's clip (its episode's seed) rendered under its
+    final settings in ``env`` (absolute actions) and scored with ``suite``; the return and score stay as played.
+
+    Raises:
+        ValueError: If a row lacks its settings (written before they were kept) or ``env`` takes moves.
+    """
+    if env.unwrapped.action_mode != "absolute":
+        raise ValueError("re-score in an env of absolute actions: the rows hold whole settings")
+    out = []
+    for row in rows:
+        if "settings" not in row or "episode_seed" not in row:
+            raise ValueError(f"row of song {row.get('song')!r} holds no final settings; run the method again")
+        env.reset(seed=row["episode_seed"], options={"song": row["song"]})
+        env.step(np.asarray(row["settings"], dtype=np.float32))
+        kept = {k: row[k] for k in ("song", "episode_seed", "return", "score", "settings")}
+        out.append(kept | env.unwrapped.measure(suite))
+    return out
 
 
 def validation_score(model: Any, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:

@@ -256,6 +256,10 @@ def report(reports: Sequence[ControlReport], yardstick: float, model: str | None
             f"Spearman correlation of sensitivity with that ratio, per control: "
             f"{goals['spearman_sensitivity_vs_ratio']:.2f}"
         )
+        lines.append(
+            f"audible parameter error (each control's error weighted by its sensitivity), model / predict-the-mean: "
+            f"{goals['audible_error_ratio']:.2f} (goal: at most 0.5)"
+        )
     if goals["ratio_oracle"] is not None:
         lines.append(
             f"colouration oracle MAE / predict-the-mean MAE: {goals['ratio_oracle']:.2f}"

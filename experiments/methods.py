@@ -60,7 +60,18 @@ def supervised(
 
 
 def agent(agent_policy: AgentPolicy, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained agent, in an env on the songs of ``data`` that observes what it was trained on; and with its
-    mixes mastered to the reference's loudness."""
-    env = agent_policy.env("test", **data)
+    """A trained agent, in an env on the songs of ``data`` (their test split, unless ``data`` names a split) that
+    observes what it was trained on; and, for an agent of absolute actions, with its mixes mastered to the
+    reference's loudness.
+
+    Raises:
+        ValueError: If the agent was trained to refine a start policy's settings (evaluate it in an env that
+            starts from that policy: :func:`experiments.benchmark_rl.train_and_evaluate`).
+    """
+    if agent_policy.config.get("start") is not None:
+        raise ValueError(f"{label} refines the settings of {agent_policy.config['start']!r}; it needs that start")
+    rest = {k: v for k, v in data.items() if k != "split"}
+    env = agent_policy.env(data.get("split", "test"), **rest)
+    if env.action_mode != "absolute":
+        return {label: (agent_policy, env)}
     return {label: (agent_policy, env), f"{label}, loudness matched": (LoudnessMatchedPolicy(agent_policy), env)}

@@ -1,0 +1,203 @@
+"""One benchmark: every method on the corpus test split, the out-of-domain sets or any folder of songs.
+
+``python -m experiments.benchmark [--songs DIR ...] [--agents RUN ...] [--seeds 0 1 2] [--reuse]``
+
+Methods, each mixing every song of every set in MixEnv (a 4 s clip, 10-step episodes, episode ``i`` seeded
+``1000 + i``, the metrics of :mod:`rewards.metrics` with the audible parameter error where the songs have a ground
+truth):
+
+* the heuristics: neutral, loudness balance, reference matching (once: deterministic) and CMA-ES with
+  ``--cmaes-budget`` renders per song (once per seed);
+* the supervised model (``--model``, default: the shipped default model) as it predicts, mastered to the
+  reference's loudness, reference-free, and refined by CMA-ES at CMA-ES's budget (per seed);
+* each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>``);
+* the ground truth, where the songs have one.
+
+Sets: the corpus test split and each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`), or
+with ``--songs DIR`` the song folders under DIR (stems, an optional ``reference.wav``, an optional
+``settings.json``); songs without a reference are mixed reference-free (to -14 LUFS), and the methods that need a
+reference sit those out.
+
+Writes ``results.json`` (one row per set, method, seed and song with every metric and the final settings, plus the
+date, the commit and the versions), prints a table per set, the out-of-domain summary and how the metrics agree
+(Spearman), and plots. Each (set, method, seed) is cached under ``rows/``, so an interrupted benchmark continues;
+``--reuse`` re-scores every cached row under the current metrics (its clip rendered under its final settings)
+without running any method again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import platform
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mixenv
+from agents.evaluate import rescore
+from agents.policies import AgentPolicy, MixPolicy
+from experiments import methods
+from experiments.compare import (
+    cached,
+    evaluation_sets,
+    format_agreement,
+    format_comparison,
+    format_generalisation,
+    metric_agreement,
+    metric_suite_of,
+    plot_comparison,
+    plot_generalisation,
+    run_policy,
+    slug,
+    song_means,
+)
+from mixenv.data.atomic import write_json
+from mixenv.data.folder import SETTINGS_FILE
+from mixenv.env import MixEnv
+from supervised.default import default_model_path
+
+EVALUATION_SEED = 1000
+"""Episode ``i`` of a set is reset with ``EVALUATION_SEED + i``, for every method."""
+SUPERVISED = "supervised model"
+
+
+def song_sets(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """Name -> the MixEnv arguments of each set: the corpus test split and the evaluation sets, or each folder of
+    song folders (reference-free when its songs lack references)."""
+    if not folders:
+        return evaluation_sets()
+    sets = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--songs {folder}: no such folder (give a folder of song folders)")
+        songs = [p for p in sorted(folder.iterdir()) if p.is_dir()]
+        data: dict[str, Any] = {"data_source": "folder", "data_path": str(folder), "split": None}
+        if not all((song / "reference.wav").is_file() for song in songs):
+            data["reference_free"] = True
+        sets[folder.name] = data
+    return sets
+
+
+def make_env(data: dict[str, Any]) -> MixEnv:
+    """The set's env (the corpus sets' songs are their test split)."""
+    return MixEnv(**({"split": "test"} | data))
+
+
+def lineup(
+    env: MixEnv, data: dict[str, Any], seed: int, args: argparse.Namespace
+) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """Every method of one seed on one set (the deterministic ones on the first seed only); on a reference-free set,
+    only those that mix without a reference."""
+    chosen = methods.heuristics(env, args.cmaes_budget, seed)
+    chosen |= methods.supervised(env, args.model, SUPERVISED, refine_budget=args.cmaes_budget, seed=seed)
+    seeded = {"cma-es", f"{SUPERVISED}, refined"}
+    if env.uses_reference:  # agents observe the reference
+        for run in args.agents:
+            agent = AgentPolicy(run)
+            chosen |= methods.agent(agent, data, run.name)
+            seeded |= {name for name in chosen if name.startswith(run.name)}
+    if all((Path(song.path) / SETTINGS_FILE).is_file() for song in env.songs):
+        chosen["ground truth"] = (methods.GroundTruthPolicy(), env)
+    if seed != args.seeds[0]:
+        chosen = {name: pair for name, pair in chosen.items() if name in seeded}
+    if not env.uses_reference:
+        blind = {"neutral", "loudness balance", "cma-es", f"{SUPERVISED}, reference-free", "ground truth"}
+        chosen = {name: pair for name, pair in chosen.items() if name in blind}
+    return chosen
+
+
+def provenance(args: argparse.Namespace) -> dict[str, Any]:
+    """When, from which commit and with which versions the results were made."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": commit,
+        "versions": {"mixenv": mixenv.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        "args": {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in vars(args).items()},
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m experiments.benchmark``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--songs",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="folders of song folders (default: the corpus test split and the evaluation sets)",
+    )
+    parser.add_argument("--agents", type=Path, nargs="*", default=[], help="trained agents' run folders")
+    parser.add_argument("--model", type=Path, default=None, help="supervised model (default: the shipped default)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the seeded methods")
+    parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song of CMA-ES and refining")
+    parser.add_argument("--episodes", type=int, default=None, help="songs per set (default: all)")
+    parser.add_argument("--clip-seconds", type=float, default=4.0, help="clip mixed per song")
+    parser.add_argument("--backbone-path", default=None, help="backbone of FAD and anomaly (default: the default)")
+    parser.add_argument("--good-mix-path", default=None, help="good-mix model of that backbone (default: built)")
+    parser.add_argument("--reuse", action="store_true", help="re-score the cached rows; run no method")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"), help="results, tables and plots")
+    args = parser.parse_args(argv)
+    args.model = args.model or default_model_path()
+    logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
+    try:
+        sets = song_sets(args.songs)
+    except FileNotFoundError as err:
+        print(f"experiments.benchmark: error: {err}", file=sys.stderr)
+        return 2
+    common = {
+        "clip_seconds": args.clip_seconds,
+        "backbone_path": args.backbone_path,
+        "good_mix_path": args.good_mix_path,
+    }
+    rows: list[dict[str, Any]] = []
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for set_name, data in sets.items():
+        data = data | {k: v for k, v in common.items() if v is not None}
+        env = make_env(data)
+        table: dict[str, list[dict[str, float]]] = {}
+        for seed in args.seeds:
+            for method, (policy, method_env) in lineup(env, data, seed, args).items():
+                path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
+                if args.reuse:
+                    if not path.is_file():
+                        continue
+                    song_rows = rescore(json.loads(path.read_text(encoding="utf-8")), env, metric_suite_of(env))
+                    write_json(path, song_rows)
+                else:
+                    song_rows = cached(
+                        path, lambda p=policy, e=method_env: run_policy(p, e, args.episodes, EVALUATION_SEED)
+                    )
+                table.setdefault(method, []).append(song_means(song_rows))
+                rows += [{"set": set_name, "method": method, "seed": seed, **row} for row in song_rows]
+        results[set_name] = table
+    for set_name, table in results.items():
+        print("\n" + format_comparison(table, f"{set_name}: mean (± std over seeds) of the per-song means"))
+    referenced = {name: table for name, table in results.items() if "mrstft" in table["neutral"][0]}
+    if len(referenced) > 1:
+        print(
+            "\n" + format_generalisation(referenced, "MRSTFT as a ratio to the neutral mix's, and LUFS error, per set")
+        )
+    agreement = metric_agreement(rows)
+    print("\n" + format_agreement(agreement, "Spearman rank correlation of the metrics over every method x song row"))
+    write_json(args.out / "results.json", {**provenance(args), "rows": rows, "means": results, "agreement": agreement})
+    first = next(iter(results))
+    plots = [plot_comparison(results[first], args.out / "results.png", f"{first}: each metric per method")]
+    if len(referenced) > 1:
+        plots.append(plot_generalisation(referenced, args.out / "generalisation.png", "MRSTFT / neutral's, per set"))
+    print(f"\nwrote {args.out / 'results.json'} and " + ", ".join(map(str, plots)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""``python -m experiments.benchmark``: every method on folders of songs, one results file, re-scoring."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from experiments import benchmark
+from rewards.metrics import METRICS
+
+
+def _songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
+    for name in ("song_0000", "song_0001"):
+        song = folder / name
+        song.mkdir(parents=True)
+        for file in (tiny_corpus / name).iterdir():
+            if reference or file.name != "reference.wav":
+                (song / file.name).symlink_to(file)
+    return folder
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_every_method_on_folders_with_and_without_references_then_rescored(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    backbone, good_mix = tiny_reward_models
+    mixed, blind = _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
+    out = tmp_path / "out"
+    argv = ["--songs", str(mixed), str(blind), "--seeds", "0", "1", "--cmaes-budget", "3", "--episodes", "1",
+            "--clip-seconds", "1.0", "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
+            "--out", str(out)]  # fmt: skip
+    assert benchmark.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["commit"] and results["date"].startswith("20") and results["versions"]["mixenv"]
+    rows = results["rows"]
+    assert {"set", "method", "seed", "song", "settings", "episode_seed", "mrstft", "param_mae"} <= set(rows[0])
+    methods = {(r["set"], r["method"], r["seed"]) for r in rows}
+    assert ("mixed", "reference matching", 0) in methods and ("mixed", "ground truth", 0) in methods
+    assert {("mixed", "cma-es", 0), ("mixed", "cma-es", 1), ("mixed", "supervised model, refined", 1)} <= methods
+    assert ("mixed", "reference matching", 1) not in methods  # deterministic: run once
+    blind_methods = {m for s, m, _ in methods if s == "blind"}
+    assert "reference matching" not in blind_methods and "supervised model" not in blind_methods
+    assert {"neutral", "loudness balance", "supervised model, reference-free"} <= blind_methods
+    assert "mrstft" not in next(r for r in rows if r["set"] == "blind")  # nothing to compare with
+    assert set(results["agreement"]) <= set(METRICS)
+    assert "Spearman" in capsys.readouterr().out
+
+    # --reuse measures the kept settings again and runs no method.
+    cached = out / "rows" / "mixed" / "loudness-balance_seed0.json"
+    original = json.loads(cached.read_text())
+    tampered = [row | {"mrstft": 99.0} for row in original]
+    cached.write_text(json.dumps(tampered))
+    monkeypatch.setattr(benchmark, "run_policy", lambda *a, **k: pytest.fail("--reuse ran a method"))
+    assert benchmark.main([*argv, "--reuse"]) == 0
+    again = json.loads(cached.read_text())
+    assert again[0]["mrstft"] == pytest.approx(original[0]["mrstft"], rel=1e-6)
+
+
+def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:
+    assert benchmark.main(["--songs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
+    assert "no such folder" in capsys.readouterr().err
