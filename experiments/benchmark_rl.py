@@ -7,7 +7,9 @@ best model mixes the 24 test songs (one 4 s clip each, seeds fixed) and the song
 step renders once, so an agent renders 10 times per song (11 with the neutral start). ``--one-seed`` algorithms run
 the first seed only. The refining agent (``--refine``, ``ppo, refining the model``) is PPO in delta mode whose
 episodes start from the default supervised model's settings, mastered to the reference's loudness; beside it, that
-start alone. Heuristics run once each (deterministic), CMA-ES with ``--cmaes-budget`` 100 renders per song over the
+start alone. ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the
+generalisation issue), evaluated on the songs' own mixes. ``--variant-seeds`` sets the two variants' seeds.
+Heuristics run once each (deterministic), CMA-ES with ``--cmaes-budget`` 100 renders per song over the
 seeds. Runs already finished (their evaluation file exists) are reused, so an interrupted benchmark continues
 where it stopped.
 
@@ -54,6 +56,14 @@ from supervised.policy import SupervisedPolicy
 
 REFINE = "ppo, refining the model"
 """The refining agent's name: PPO in delta mode, its episodes starting from :func:`model_start`'s settings."""
+REMIXED = "ppo, remixes"
+"""PPO trained on remixed clips (re-coloured stems, dropped roles, half the references under the wide prior), the
+randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    REFINE: ("ppo", ["action_mode='delta'"]),
+    REMIXED: ("ppo", ["remix={'wide': 0.5}"]),
+}
+"""Agent name -> its algorithm and the ``--env-kwargs`` it trains with (the plain algorithms train with none)."""
 
 
 def model_start() -> MixPolicy:
@@ -67,7 +77,7 @@ def train_and_evaluate(
 ) -> list[dict[str, Any]]:
     """Train one agent (unless its run exists) and evaluate its best model on the songs of a set."""
     refine = method == REFINE
-    algo = "ppo" if refine else method
+    algo, env_args = VARIANTS.get(method, (method, []))
     run = args.out / "runs" / f"{slug(method)}_seed{seed}"
     start = model_start() if refine else None
 
@@ -75,7 +85,7 @@ def train_and_evaluate(
         if not (run / "model.zip").is_file():
             argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
                     "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8"]  # fmt: skip
-            train_agent(algo, argv + (["--env-kwargs", "action_mode='delta'"] if refine else []), start=start)
+            train_agent(algo, argv + (["--env-kwargs", *env_args] if env_args else []), start=start)
         policy = AgentPolicy(run)
         env = policy.env("test", **data, **({"initial_settings": start} if refine else {}))
         return run_policy(policy, env, args.episodes, seed=1000)
@@ -149,6 +159,10 @@ def main() -> None:
         "--one-seed", nargs="*", default=[], choices=sorted(ALGORITHMS), help="algorithms run on the first seed only"
     )
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True, help="the refining agent")
+    parser.add_argument(
+        "--remixed", action=argparse.BooleanOptionalAction, default=False, help="PPO trained on remixes (issue 14)"
+    )
+    parser.add_argument("--variant-seeds", type=int, nargs="+", default=None, help="seeds of the two variants")
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
     parser.add_argument("--n-envs", type=int, default=2, help="parallel training envs")
     parser.add_argument("--episodes", type=int, default=None, help="test songs (default: the whole test split)")
@@ -159,8 +173,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
+    variant_seeds = args.variant_seeds or args.seeds
     if args.refine:
-        agents[REFINE] = args.seeds
+        agents[REFINE] = variant_seeds
+    if args.remixed:
+        agents[REMIXED] = variant_seeds
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     test_rows: list[dict[str, Any]] = []  # every method's per-song rows on the test split, for the agreement table
     for set_name, data in evaluation_sets().items():
