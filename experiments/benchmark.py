@@ -114,9 +114,13 @@ def lineup(
 
 
 def provenance(args: argparse.Namespace) -> dict[str, Any]:
-    """When, from which commit and with which versions the results were made."""
+    """When the run started, from which commit (``-dirty`` with uncommitted changes) and with which versions."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
+        commit += "-dirty" if changed.stdout.strip() else ""
     except (OSError, subprocess.CalledProcessError):
         commit = None
     return {
@@ -150,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.model = args.model or default_model_path()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
+    made = provenance(args)
     try:
         sets = song_sets(args.songs)
     except FileNotFoundError as err:
@@ -190,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     agreement = metric_agreement(rows)
     print("\n" + format_agreement(agreement, "Spearman rank correlation of the metrics over every method x song row"))
-    write_json(args.out / "results.json", {**provenance(args), "rows": rows, "means": results, "agreement": agreement})
+    write_json(args.out / "results.json", {**made, "rows": rows, "means": results, "agreement": agreement})
     first = next(iter(results))
     plots = [plot_comparison(results[first], args.out / "results.png", f"{first}: each metric per method")]
     if len(referenced) > 1:
