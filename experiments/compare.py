@@ -94,7 +94,7 @@ def over_runs(runs: Sequence[Mapping[str, float]]) -> dict[str, tuple[float, flo
 
 def format_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], title: str) -> str:
     """One line per method: mean ± std over its runs of each metric (lower is better for all but the return)."""
-    columns = [c for c in COLUMNS if any(c in run for runs in results.values() for run in runs)]
+    columns = [c for c in COLUMNS if all(c in run for runs in results.values() for run in runs)]
     rows = []
     for method, runs in results.items():
         stats = over_runs(runs)

@@ -303,3 +303,15 @@ def test_an_agent_refines_a_start_policys_settings_in_delta_mode(tmp_path: Path,
     assert np.allclose(obs["settings"], env.space.sanitize(start.act(obs, env))[0], atol=1e-6)  # step 0: the start
     rows = evaluate_policy(policy, env)
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"])
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_an_agent_on_remixes_is_validated_on_the_songs_own_mixes(tmp_path: Path, env_kwargs, monkeypatch) -> None:
+    import agents.train
+
+    made: list[dict] = []
+    original = agents.train.MixEnv
+    monkeypatch.setattr(agents.train, "MixEnv", lambda **kwargs: made.append(kwargs) or original(**kwargs))
+    run = _train("ppo", tmp_path / "remixed", env_kwargs, env_extra=("remix={'wide': 1.0}",))
+    assert json.loads((run / "config.json").read_text())["training_env_kwargs"]["remix"] == {"wide": 1.0}
+    assert len(made) == 1 and "remix" not in made[0]  # the validation env: what it will be evaluated on
