@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from gymnasium import spaces
 from sb3_contrib import TQC, CrossQ
 from stable_baselines3 import PPO, SAC, TD3
@@ -91,6 +92,24 @@ def policy_for(algo: str, args: TrainArgs, observation_space: spaces.Space) -> t
 
 
 def build_model(algo: str, args: TrainArgs, env: VecEnv) -> BaseAlgorithm:
-    """The stable-baselines3 model, with the backbone extractor for MixEnv's observations."""
+    """The stable-baselines3 model, with the backbone extractor for MixEnv's observations; with delta actions,
+    PPO's untrained policy keeps the settings (:func:`hold_still`)."""
     policy, policy_kwargs = policy_for(algo, args, env.observation_space)
-    return ALGORITHMS[algo](policy, env, policy_kwargs=policy_kwargs, **algorithm_kwargs(algo, args, env.action_space))
+    model = ALGORITHMS[algo](policy, env, policy_kwargs=policy_kwargs, **algorithm_kwargs(algo, args, env.action_space))
+    if algo == "ppo" and args.env_kwargs.get("action_mode", "absolute") == "delta":
+        hold_still(model)
+    return model
+
+
+def hold_still(model: BaseAlgorithm) -> None:
+    """Zero PPO's action layer, so the untrained policy's mean move is exactly nothing.
+
+    With delta actions an episode starts from settings worth keeping (a model's, a heuristic's); SB3's small random
+    action layer moves them by a few hundredths a step all the same, and a refining agent trained from there
+    scored below its start from its first validation (2026-12-03). Zeroed, it starts by keeping the settings and
+    learns moves from there; gradients still reach the layer through its inputs.
+    """
+    layer = model.policy.action_net
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.zero_()

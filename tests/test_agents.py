@@ -315,3 +315,21 @@ def test_an_agent_on_remixes_is_validated_on_the_songs_own_mixes(tmp_path: Path,
     run = _train("ppo", tmp_path / "remixed", env_kwargs, env_extra=("remix={'wide': 1.0}",))
     assert json.loads((run / "config.json").read_text())["training_env_kwargs"]["remix"] == {"wide": 1.0}
     assert len(made) == 1 and "remix" not in made[0]  # the validation env: what it will be evaluated on
+
+
+def test_an_untrained_ppo_of_delta_actions_keeps_the_settings(env_kwargs) -> None:
+    kwargs, backbone = env_kwargs
+    args = parse_args("ppo", ["--backbone-path", backbone, "--env-kwargs", *kwargs, "action_mode='delta'"])
+    env = make_vec_env("MixEnv-v0", env_kwargs_for(args, "train"), 1, 0)
+    try:
+        model = build_model("ppo", args, env)
+        action, _ = model.predict(env.reset(), deterministic=True)
+    finally:
+        env.close()
+    assert np.all(action == 0.0)  # a move of nothing: the start's settings stay
+    absolute = parse_args("ppo", ["--backbone-path", backbone, "--env-kwargs", *kwargs])
+    env = make_vec_env("MixEnv-v0", env_kwargs_for(absolute, "train"), 1, 0)
+    try:
+        assert build_model("ppo", absolute, env).policy.action_net.weight.abs().sum() > 0  # SB3's own start
+    finally:
+        env.close()
