@@ -107,7 +107,8 @@ def hold_still(model: BaseAlgorithm) -> None:
     With delta actions an episode starts from settings worth keeping (a model's, a heuristic's); SB3's small random
     action layer moves them by a few hundredths a step all the same, and a refining agent trained from there
     scored below its start from its first validation (2026-12-03). Zeroed, it starts by keeping the settings and
-    learns moves from there; gradients still reach the layer through its inputs.
+    learns moves from there; gradients still reach the layer through its inputs. (That alone did not make the
+    refiner beat its start: see the README's RL benchmark.)
     """
     layer = model.policy.action_net
     with torch.no_grad():
