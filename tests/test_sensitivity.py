@@ -87,5 +87,6 @@ def test_the_corpus_sensitivity_is_measured_once_and_kept_beside_the_corpus(
     moved = truth.normalized()
     moved[ParamSpace().index("vocals.gain_db")] += 0.3
     off = clip_metrics(suite, clip, clip.excerpt.reference, ParamSpace().to_physical(moved))
-    assert off["param_audible"] > 0 and "param_audible" not in clip_metrics(MetricSuite.of_reward([]), clip,
-                                                                            clip.excerpt.reference, truth)
+    assert off["param_audible"] > 0 and "param_audible" not in clip_metrics(
+        MetricSuite.of_reward([]), clip, clip.excerpt.reference, truth
+    )
