@@ -23,6 +23,16 @@ def env_kwargs_for(args: TrainArgs, split: str) -> dict[str, Any]:
     return defaults | args.env_kwargs | {"split": split}
 
 
+TRAINING_ONLY = frozenset({"remix"})
+"""Env arguments that shape the training data, not what the agent observes."""
+
+
+def acting_env_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env an agent acts in (validation, evaluation): its training env's arguments without the training-only
+    ones, so an agent trained on remixes acts on the songs' own mixes."""
+    return {k: v for k, v in kwargs.items() if k not in TRAINING_ONLY}
+
+
 TRAINING_CLIP_SECONDS = 2.0
 """The training clip on embedding observations: a 2 s clip steps 1.9x as fast as the env's 4 s one
 (``experiments.bench_env``), and the clip embeddings an agent observes have the same size at any length."""

@@ -16,13 +16,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from agents.algorithms import ALGORITHMS, predict
+from agents.envs import acting_env_kwargs
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
-
-TRAINING_ONLY = frozenset({"remix"})
-"""Env arguments that shape the training data, not what the agent observes."""
 
 
 class MixPolicy(Protocol):
@@ -76,8 +74,7 @@ class AgentPolicy:
 
         Training-only arguments are left out: an agent trained on remixes is evaluated on the songs' own mixes.
         """
-        kwargs = {k: v for k, v in self.env_kwargs.items() if k not in TRAINING_ONLY}
-        return MixEnv(**(kwargs | overrides | {"split": split}))
+        return MixEnv(**(acting_env_kwargs(self.env_kwargs) | overrides | {"split": split}))
 
     def reset(self, env: MixEnv) -> None:
         """Check that ``env`` observes what the agent was trained on (agents keep no per-episode state).

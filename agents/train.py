@@ -32,9 +32,8 @@ from tqdm.auto import tqdm
 import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
-from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
+from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.evaluate import validation_score
-from agents.policies import TRAINING_ONLY
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.env import InitialPolicy, MixEnv
 
@@ -122,9 +121,9 @@ def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | N
     np.random.seed(args.seed)  # SB3 draws some randomness from numpy's global state
     eval_env = None
     if args.env == MIXENV_ID:  # made first, so missing default artefacts are built here once, not in every worker
-        # Validated on the songs' own mixes, as it will be evaluated: training-only arguments (remix) stay out.
-        acting = env_kwargs_for(args, args.eval_split if args.eval_freq else "train")
-        eval_env = MixEnv(**{k: v for k, v in acting.items() if k not in TRAINING_ONLY}, **starting)
+        # Validated on the songs' own mixes, as it will be evaluated.
+        acting = acting_env_kwargs(env_kwargs_for(args, args.eval_split if args.eval_freq else "train"))
+        eval_env = MixEnv(**acting, **starting)
     env = make_vec_env(args.env, train_kwargs | starting, args.n_envs, args.seed, flatten)
     config = {
         "algo": algo,
