@@ -24,7 +24,7 @@ model. This experiment measures that, per control, on the test songs (the middle
    model, say how far such a predictor could go.
 
 Prints a table and writes ``identifiability.json`` and ``identifiability.png`` to ``--out`` (atomically). About a
-minute on 2 cores, plus a few seconds to compute the training songs' log-mels for predict-the-mean.
+minute on 2 cores.
 """
 
 from __future__ import annotations
@@ -43,16 +43,13 @@ from mixenv.clip import Clip, song_clips
 from mixenv.data import Multitrack
 from mixenv.data.atomic import write_json
 from mixenv.data.corpus import corpus_songs, read_manifest
-from mixenv.data.folder import SETTINGS_FILE
 from mixenv.data.synth.prior import RESONANT_DB
 from mixenv.params import ParamSpace
 from mixenv.plots import save_figure
-from mixenv.presets import load_preset
 from mixenv.table import format_table
 from rewards.metrics import audible_parameter_error, control_errors
-from rewards.sensitivity import YARDSTICK_DB, measure_sensitivity
-from supervised.predictors import ModelPredictor, Predictor, mean_predictor
-from supervised.train import load_training_data
+from rewards.sensitivity import YARDSTICK_DB, ground_truths, measure_sensitivity, typical_moves
+from supervised.predictors import ModelPredictor, Predictor
 
 
 @dataclass(frozen=True)
@@ -164,10 +161,8 @@ def oracle_features(summary: Mapping[str, Any], name: str) -> np.ndarray:
 def corpus_oracle(corpus: Path, space: ParamSpace) -> ColourationOracle:
     """The :class:`ColourationOracle` of a synthetic corpus, fitted on its training songs."""
     summaries = {song["name"]: song for song in read_manifest(corpus)["songs"]}
-    train = [
-        (song.name, load_preset(song.path / SETTINGS_FILE, space).settings.normalized())
-        for song in corpus_songs(corpus, "train")
-    ]
+    songs, truths = corpus_songs(corpus, "train"), ground_truths(corpus, "train", space)
+    train = [(song.name, settings) for song, (settings, _) in zip(songs, truths, strict=True)]
     return ColourationOracle.fit(space, summaries, train)
 
 
@@ -177,8 +172,10 @@ def measure(
     """Every control's :class:`ControlReport` on the test songs (the first ``songs`` of them), and the yardstick."""
     space, corpus = ParamSpace(), artifacts.corpus()
     clips = song_clips(corpus_songs(corpus, "test")[:songs])
-    bank = load_training_data(corpus, space, artifacts.backbone().features, progress=progress).train
-    mean_mae = mean_abs_errors(mean_predictor(bank, space), clips)
+    # predict-the-mean's MAE per control: each control's typical move (from the settings files, as the weights of
+    # the audible parameter error are measured)
+    test = ground_truths(corpus, "test", space)[:songs]
+    mean_mae = typical_moves(ground_truths(corpus, "train", space), test, space)
     model_mae = mean_abs_errors(ModelPredictor(model), clips) if model is not None else {}
     oracle_mae = mean_abs_errors(corpus_oracle(corpus, space), clips)
     sensitivity, yardstick = measure_sensitivity(clips, mean_mae, space, progress=progress)
