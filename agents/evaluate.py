@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from agents.algorithms import predict
 from agents.heuristics import HEURISTICS
-from agents.policies import AgentPolicy, MixPolicy
+from agents.policies import MixPolicy, load_agent
 from mixenv.cliargs import parse_key_values
 from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv, episode_limit
@@ -53,21 +53,29 @@ def evaluate_policy(
         progress: Show a progress bar.
     """
     names = [s.name for s in env.songs][:episodes]
-    steps = episode_limit(env)
-    rows = []
-    for index, name in enumerate(tqdm(names, desc=f"evaluating {policy.name}", unit="song", disable=not progress)):
-        obs, info = env.reset(seed=seed + index, options={"song": name})
-        policy.reset(env)
-        total = 0.0
-        for _ in range(steps):
-            obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
-            total += reward
-            if terminated or truncated:
-                break
-        final = env.unwrapped.current_settings.normalized().tolist()  # what was mixed, to re-score it later
-        row = {"song": name, "episode_seed": seed + index, "return": total, "score": info["score"], "settings": final}
-        rows.append(row | env.unwrapped.measure(suite))
-    return rows
+    songs = tqdm(names, desc=f"evaluating {policy.name}", unit="song", disable=not progress)
+    return [evaluate_song(policy, env, name, seed + index, suite) for index, name in enumerate(songs)]
+
+
+def evaluate_song(
+    policy: MixPolicy, env: MixEnv, song: str, episode_seed: int, suite: MetricSuite | None = None
+) -> dict[str, Any]:
+    """One row of :func:`evaluate_policy`: ``policy``'s episode on ``song``, reset with ``episode_seed``.
+
+    A row depends on nothing but its arguments, so the songs of a split can be evaluated in any order or on
+    other machines (``experiments.benchmark --engine``).
+    """
+    obs, info = env.reset(seed=episode_seed, options={"song": song})
+    policy.reset(env)
+    total = 0.0
+    for _ in range(episode_limit(env)):
+        obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
+        total += reward
+        if terminated or truncated:
+            break
+    final = env.unwrapped.current_settings.normalized().tolist()  # what was mixed, to re-score it later
+    row = {"song": song, "episode_seed": episode_seed, "return": total, "score": info["score"], "settings": final}
+    return row | env.unwrapped.measure(suite)
 
 
 def rescore(rows: Sequence[dict[str, Any]], env: MixEnv, suite: MetricSuite | None = None) -> list[dict[str, Any]]:
@@ -141,8 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--env-kwargs: {err}")
     if args.model is not None:
         try:
-            policy: MixPolicy = AgentPolicy(args.model)
-        except FileNotFoundError as err:
+            policy: MixPolicy = load_agent(args.model)
+        except (FileNotFoundError, ImportError) as err:
             print(f"agents.evaluate: error: {err}", file=sys.stderr)
             return 2
         env_kwargs = policy.env_kwargs | extra | {"split": args.split}

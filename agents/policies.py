@@ -101,6 +101,22 @@ class AgentPolicy:
         return predict(self.model, observation, env.unwrapped.observation_space)
 
 
+def load_agent(run: str | os.PathLike[str]) -> MixPolicy:
+    """The trained agent in a run folder: an :class:`AgentPolicy` (stable-baselines3), or an
+    :class:`agents.rllib.RLlibPolicy` when its ``config.json`` says ``"engine": "rllib"`` (Ray is imported only then).
+
+    Raises:
+        FileNotFoundError: If the folder has no ``config.json`` or no model or checkpoint.
+        ImportError: For an RLlib run without Ray installed.
+    """
+    config_file = Path(run) / "config.json"
+    if config_file.is_file() and json.loads(config_file.read_text(encoding="utf-8")).get("engine") == "rllib":
+        from agents.rllib import RLlibPolicy
+
+        return RLlibPolicy(run)
+    return AgentPolicy(run)
+
+
 class LoudnessMatchedPolicy:
     """Another policy's settings at every step, mastered to the reference's loudness (``target_lufs`` without one).
 

@@ -18,34 +18,39 @@ with ``--songs DIR`` the song folders under DIR (stems, an optional ``reference.
 ``settings.json``); songs without a reference are mixed reference-free (to -14 LUFS), and the methods that need a
 reference sit those out.
 
+Every song of every (set, method, seed) is one job: ``--engine local --workers N`` runs them in N processes here,
+``--engine ray`` as Ray tasks (on a local Ray, or the cluster at ``--address``); each worker makes the methods it is
+asked for once and keeps them, and a row depends only on its song and seed, so every engine writes the same rows.
+
 Writes ``results.json`` (one row per set, method, seed and song with every metric and the final settings, plus the
 date, the commit and the versions), prints a table per set, the out-of-domain summary and how the metrics agree
-(Spearman), and plots. Each (set, method, seed) is cached under ``rows/``, so an interrupted benchmark continues;
-``--reuse`` re-scores every cached row under the current metrics (its clip rendered under its final settings)
-without running any method again.
+(Spearman), and plots. Each (set, method, seed) is cached under ``rows/`` once its songs are done, so an
+interrupted benchmark continues; ``--reuse`` re-scores every cached row under the current metrics (its clip
+rendered under its final settings) without running any method again.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import logging
 import platform
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import mixenv
-from agents.evaluate import rescore
+from agents.evaluate import evaluate_song, rescore
 from agents.policies import AgentPolicy, MixPolicy
 from experiments import methods
 from experiments.compare import (
-    cached,
     evaluation_sets,
     format_agreement,
     format_comparison,
@@ -54,12 +59,12 @@ from experiments.compare import (
     metric_suite_of,
     plot_comparison,
     plot_generalisation,
-    run_policy,
     slug,
     song_means,
 )
 from mixenv.data.atomic import write_json
 from mixenv.data.folder import SETTINGS_FILE
+from mixenv.engines import ENGINES, Engine, run_tasks
 from mixenv.env import MixEnv
 from supervised.default import default_model_path
 
@@ -85,32 +90,62 @@ def song_sets(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
     return sets
 
 
-def make_env(data: dict[str, Any]) -> MixEnv:
-    """The set's env (the corpus sets' songs are their test split)."""
-    return MixEnv(**({"split": "test"} | data))
+@dataclass(frozen=True)
+class Methods:
+    """What decides the methods run on a set (small and picklable: every worker makes the same methods from it)."""
+
+    model: Path
+    agents: tuple[Path, ...]
+    cmaes_budget: int
+    first_seed: int
 
 
-def lineup(
-    env: MixEnv, data: dict[str, Any], seed: int, args: argparse.Namespace
-) -> dict[str, tuple[MixPolicy, MixEnv]]:
+@dataclass(frozen=True)
+class SongJob:
+    """One method's episode on one song of a set: the unit of work an engine runs."""
+
+    data: str  # the set's MixEnv arguments, as JSON
+    methods: Methods
+    seed: int
+    method: str
+    song: str
+    index: int  # the song's place in its set: its episode is reset with EVALUATION_SEED + index
+
+
+@functools.cache
+def set_env(data: str) -> MixEnv:
+    """The env of a set from its arguments as JSON (the corpus sets' songs are their test split); made once per
+    process."""
+    return MixEnv(**({"split": "test"} | json.loads(data)))
+
+
+@functools.cache
+def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """Every method of one seed on one set (the deterministic ones on the first seed only); on a reference-free set,
-    only those that mix without a reference."""
-    chosen = methods.heuristics(env, args.cmaes_budget, seed)
-    chosen |= methods.supervised(env, args.model, SUPERVISED, refine_budget=args.cmaes_budget, seed=seed)
+    only those that mix without a reference. Made once per process."""
+    env, kwargs = set_env(data), json.loads(data)
+    chosen = methods.heuristics(env, chosen_by.cmaes_budget, seed)
+    chosen |= methods.supervised(env, chosen_by.model, SUPERVISED, refine_budget=chosen_by.cmaes_budget, seed=seed)
     seeded = {"cma-es", f"{SUPERVISED}, refined"}
     if env.uses_reference:  # agents observe the reference
-        for run in args.agents:
+        for run in chosen_by.agents:
             agent = AgentPolicy(run)
-            chosen |= methods.agent(agent, data, run.name)
+            chosen |= methods.agent(agent, kwargs, run.name)
             seeded |= {name for name in chosen if name.startswith(run.name)}
     if all((Path(song.path) / SETTINGS_FILE).is_file() for song in env.songs):
         chosen["ground truth"] = (methods.GroundTruthPolicy(), env)
-    if seed != args.seeds[0]:
+    if seed != chosen_by.first_seed:
         chosen = {name: pair for name, pair in chosen.items() if name in seeded}
     if not env.uses_reference:
         blind = {"neutral", "loudness balance", "cma-es", f"{SUPERVISED}, reference-free", "ground truth"}
         chosen = {name: pair for name, pair in chosen.items() if name in blind}
     return chosen
+
+
+def run_song(job: SongJob) -> dict[str, Any]:
+    """The row of one job (:func:`agents.evaluate.evaluate_song` with every metric of the method's env)."""
+    policy, env = lineup(job.data, job.seed, job.methods)[job.method]
+    return evaluate_song(policy, env, job.song, EVALUATION_SEED + job.index, metric_suite_of(env))
 
 
 def provenance(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,6 +185,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backbone-path", default=None, help="backbone of FAD and anomaly (default: the default)")
     parser.add_argument("--good-mix-path", default=None, help="good-mix model of that backbone (default: built)")
     parser.add_argument("--reuse", action="store_true", help="re-score the cached rows; run no method")
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="where the episodes run: local processes, or Ray tasks (pip install -e '.[scale]'); same rows on either",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="local processes, or a local Ray's CPUs (default: 1, in this process)"
+    )
+    parser.add_argument("--address", default=None, help="Ray cluster to join: auto or HOST:PORT (with --engine ray)")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"), help="results, tables and plots")
     args = parser.parse_args(argv)
     args.model = args.model or default_model_path()
@@ -165,27 +210,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backbone_path": args.backbone_path,
         "good_mix_path": args.good_mix_path,
     }
+    chosen_by = Methods(args.model, tuple(args.agents), args.cmaes_budget, args.seeds[0])
+    found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
+    todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
+    jobs: list[tuple[tuple[str, str, int], SongJob]] = []
+    for set_name, data in sets.items():
+        key = json.dumps(data | {k: v for k, v in common.items() if v is not None}, sort_keys=True)
+        env = set_env(key)
+        names = [song.name for song in env.songs][: args.episodes]
+        for seed in args.seeds:
+            for method in lineup(key, seed, chosen_by):
+                path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
+                if path.is_file():
+                    song_rows = json.loads(path.read_text(encoding="utf-8"))
+                    if args.reuse:
+                        song_rows = rescore(song_rows, env, metric_suite_of(env))
+                        write_json(path, song_rows)
+                    found[(set_name, method, seed)] = song_rows
+                elif not args.reuse:
+                    found[(set_name, method, seed)] = [{} for _ in names]
+                    todo[(set_name, method, seed)] = path
+                    jobs += [
+                        ((set_name, method, seed), SongJob(key, chosen_by, seed, method, song, index))
+                        for index, song in enumerate(names)
+                    ]
+    left = {part: len(found[part]) for part in todo}
+    engine = Engine(args.engine, workers=args.workers, address=args.address)
+    for done, row in run_tasks(run_song, [job for _, job in jobs], engine, desc="benchmark", unit="episode"):
+        part, job = jobs[done]
+        found[part][job.index] = row
+        left[part] -= 1
+        if not left[part]:  # the (set, method, seed) is complete: cache it
+            write_json(todo[part], found[part])
     rows: list[dict[str, Any]] = []
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for set_name, data in sets.items():
-        data = data | {k: v for k, v in common.items() if v is not None}
-        env = make_env(data)
-        table: dict[str, list[dict[str, float]]] = {}
-        for seed in args.seeds:
-            for method, (policy, method_env) in lineup(env, data, seed, args).items():
-                path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
-                if args.reuse:
-                    if not path.is_file():
-                        continue
-                    song_rows = rescore(json.loads(path.read_text(encoding="utf-8")), env, metric_suite_of(env))
-                    write_json(path, song_rows)
-                else:
-                    song_rows = cached(
-                        path, lambda p=policy, e=method_env: run_policy(p, e, args.episodes, EVALUATION_SEED)
-                    )
-                table.setdefault(method, []).append(song_means(song_rows))
-                rows += [{"set": set_name, "method": method, "seed": seed, **row} for row in song_rows]
-        results[set_name] = table
+    for (set_name, method, seed), song_rows in found.items():
+        results.setdefault(set_name, {}).setdefault(method, []).append(song_means(song_rows))
+        rows += [{"set": set_name, "method": method, "seed": seed, **row} for row in song_rows]
     for set_name, table in results.items():
         print("\n" + format_comparison(table, f"{set_name}: mean (± std over seeds) of the per-song means"))
     referenced = {name: table for name, table in results.items() if "mrstft" in table["neutral"][0]}

@@ -19,6 +19,9 @@ STYLES = ("synthetic", "chorales", "folk")
 """The corpus styles (:data:`mixenv.data.corpus.STYLES`, which a test holds equal), named here so that ``mixenv
 --help`` answers without importing the data layer."""
 
+ENGINES = ("local", "ray")
+"""Where work runs (:data:`mixenv.engines.ENGINES`, which a test holds equal)."""
+
 log = logging.getLogger("mixenv")
 
 
@@ -111,7 +114,19 @@ def _parser() -> argparse.ArgumentParser:
     corpus.add_argument("--seconds", type=float, help="length of each song (default: 10)")
     corpus.add_argument("--seed", type=int, help="master seed; song i uses (seed, i) (default: the style's own)")
     corpus.add_argument("--sample-rate", type=int, help="Hz (default: 22050; chorales 44100, folk 48000)")
-    corpus.add_argument("--workers", type=int, default=None, help="processes (default: one per core, at most 8)")
+    corpus.add_argument(
+        "--workers", type=int, default=None, help="processes, or a local Ray's CPUs (default: one per core, at most 8)"
+    )
+    corpus.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: processes on this machine; ray: one Ray task per song (pip install -e '.[scale]'), on a "
+        "local Ray or the cluster at --address. Same seed, same bytes, on either",
+    )
+    corpus.add_argument(
+        "--address", default=None, help="Ray cluster to join: auto (ray start on this machine) or HOST:PORT"
+    )
     corpus.add_argument(
         "--out", type=Path, default=None, help="output folder, must not exist (default: the data cache, $MIXENV_DATA)"
     )
@@ -383,12 +398,18 @@ def _run_corpus(args: argparse.Namespace) -> int:
     from mixenv.artifacts import DEFAULT_CORPUS, EVALUATION_SETS
     from mixenv.data.corpus import corpus_songs, default_corpus_path
     from mixenv.data.synth.corpus import build_corpus
+    from mixenv.engines import Engine
 
     base = EVALUATION_SETS.get(args.style, DEFAULT_CORPUS)
     given = {"songs": args.songs, "seconds": args.seconds, "seed": args.seed, "sample_rate": args.sample_rate}
     config = replace(base, **{k: v for k, v in given.items() if v is not None})
     out = args.out or default_corpus_path(config)
-    build_corpus(out, config, workers=args.workers)
+    try:
+        engine = Engine(args.engine, workers=args.workers, address=args.address)
+    except ValueError as err:
+        print(f"mixenv corpus: error: {err}", file=sys.stderr)
+        return 2
+    build_corpus(out, config, engine=engine)
     counts = Counter(s.split for s in corpus_songs(out))
     print(f"wrote {config.songs} songs to {out} ({', '.join(f'{k}: {v}' for k, v in sorted(counts.items()))})")
     return 0

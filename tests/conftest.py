@@ -17,6 +17,7 @@ import yaml
 import mixenv  # noqa: F401  (registers MixEnv-v0)
 from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, save_backbone
 from mixenv.data import write_audio
+from mixenv.engines import Engine
 from mixenv.features import FeatureConfig
 
 SR = 22_050
@@ -79,6 +80,16 @@ def write_song() -> Callable[..., Path]:
         return folder
 
     return write
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[Engine]:
+    """A Ray instance of 3 CPUs on this machine for the whole session (starting one takes seconds; RLlib's 2 env
+    runners and learner take 3), and the engine that runs on it. Skips the test without Ray (the scale extra)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    yield Engine("ray")
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

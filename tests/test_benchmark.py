@@ -52,10 +52,28 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     original = json.loads(cached.read_text())
     tampered = [row | {"mrstft": 99.0} for row in original]
     cached.write_text(json.dumps(tampered))
-    monkeypatch.setattr(benchmark, "run_policy", lambda *a, **k: pytest.fail("--reuse ran a method"))
+    monkeypatch.setattr(benchmark, "run_song", lambda *a, **k: pytest.fail("--reuse ran a method"))
     assert benchmark.main([*argv, "--reuse"]) == 0
     again = json.loads(cached.read_text())
     assert again[0]["mrstft"] == pytest.approx(original[0]["mrstft"], rel=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread", "local_ray")
+def test_ray_tasks_write_the_rows_of_one_process(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    backbone, good_mix = tiny_reward_models
+    mixed = _songs(tiny_corpus, tmp_path / "mixed", True)
+    argv = ["--songs", str(mixed), "--seeds", "0", "--cmaes-budget", "3", "--clip-seconds", "1.0",
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix)]  # fmt: skip
+    runs = {"one": [], "ray": ["--engine", "ray"]}
+    rows = {}
+    for name, engine in runs.items():
+        assert benchmark.main([*argv, *engine, "--out", str(tmp_path / name)]) == 0
+        rows[name] = json.loads((tmp_path / name / "results.json").read_text())["rows"]
+    assert len(rows["one"]) == 2 * 9  # two songs, nine methods (with the ground truth)
+    assert rows["ray"] == rows["one"]  # every metric to the last bit
 
 
 def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:

@@ -39,6 +39,13 @@ def test_the_command_offers_every_corpus_style() -> None:
     assert cli.STYLES == STYLES
 
 
+def test_the_command_offers_every_engine() -> None:
+    from mixenv import cli
+    from mixenv.engines import ENGINES
+
+    assert cli.ENGINES == ENGINES
+
+
 def test_console_script_starts_without_heavy_imports() -> None:
     code = "import sys; from mixenv.cli import main; print('torch' in sys.modules, 'pedalboard' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

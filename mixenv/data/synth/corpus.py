@@ -2,7 +2,10 @@
 
 The layout it writes, and the code that reads it, are in :mod:`mixenv.data.corpus`. Song ``i`` draws everything
 from ``numpy.random.default_rng([seed, i])``, so a corpus is byte-identical for a seed whatever the number of
-workers, and a song does not change when more songs are asked for. The reference
+workers or machines, and a song does not change when more songs are asked for. Each song is made in a private
+temporary folder wherever its task runs (:mod:`mixenv.engines`: local processes or Ray tasks on a cluster) and
+comes back as its files' bytes, which only this process writes: a worker that dies leaves no part of a song, and
+the workers need no shared file system. The reference
 is rendered from the stems as read back from their 16-bit files, so ``render(stems, settings)`` reproduces
 ``reference.wav`` to its 16-bit quantisation. The whole folder is written under a temporary name and renamed
 when complete: an interrupted build leaves nothing behind.
@@ -10,22 +13,21 @@ when complete: an interrupted build leaves nothing behind.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
-import multiprocessing
 import os
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mixenv.data.atomic import atomic_dir, write_json
 from mixenv.data.audio import read_audio, write_audio
 from mixenv.data.corpus import CORPUS_FORMAT, CORPUS_VERSION, MANIFEST, CorpusConfig
 from mixenv.data.splits import exact_split
 from mixenv.data.synth.styles import STYLES
+from mixenv.engines import Engine, run_tasks
 from mixenv.loudness import integrated_lufs, peak_dbfs
 from mixenv.params import ROLES, ParamSpace
 from mixenv.presets import save_preset
@@ -33,14 +35,20 @@ from mixenv.render import Renderer
 
 
 def build_corpus(
-    out: str | os.PathLike[str], config: CorpusConfig, *, workers: int | None = None, progress: bool = True
+    out: str | os.PathLike[str],
+    config: CorpusConfig,
+    *,
+    workers: int | None = None,
+    engine: Engine | None = None,
+    progress: bool = True,
 ) -> Path:
     """Generate a corpus into ``out`` (which must not exist yet) and return its path.
 
     Args:
         out: Destination folder.
         config: What to generate.
-        workers: Processes to use; default: one per CPU core, at most 8.
+        workers: Local processes to use (default: one per CPU core, at most 8), when ``engine`` is not given.
+        engine: Where the songs are made (default: ``workers`` local processes); the files are the same on all.
         progress: Show a progress bar.
 
     Raises:
@@ -48,20 +56,20 @@ def build_corpus(
     """
     out = Path(out)
     STYLES[config.style].requires()  # here, once, before anything is written, rather than in every worker
-    workers = workers or min(os.cpu_count() or 1, 8)
+    engine = engine or Engine(workers=workers)
     names = [f"song_{i:04d}" for i in range(config.songs)]
     splits = exact_split(names, config.seed, config.fractions)
+    summaries: list[dict[str, Any]] = [{} for _ in names]
     with atomic_dir(out) as tmp:
-        make = functools.partial(_make_song, config=config, root=tmp)
-        with tqdm(total=config.songs, desc=f"{config.style} corpus", unit="song", disable=not progress) as bar:
-            if workers == 1:
-                summaries = [_tick(bar, make(i)) for i in range(config.songs)]
-            else:
-                pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-                try:
-                    summaries = [_tick(bar, s) for s in pool.map(make, range(config.songs), chunksize=2)]
-                finally:  # on an interrupt, drop queued songs instead of waiting for them
-                    pool.shutdown(wait=True, cancel_futures=True)
+        make = functools.partial(_song_files, config=config)
+        songs = run_tasks(
+            make, range(config.songs), engine, desc=f"{config.style} corpus", unit="song", progress=progress
+        )
+        for index, (summary, files) in songs:
+            (tmp / summary["name"]).mkdir()
+            for name, data in files.items():
+                (tmp / summary["name"] / name).write_bytes(data)
+            summaries[index] = summary
         manifest = {
             "format": CORPUS_FORMAT,
             "version": CORPUS_VERSION,
@@ -74,9 +82,12 @@ def build_corpus(
     return out
 
 
-def _tick(bar: tqdm, summary: dict[str, Any]) -> dict[str, Any]:
-    bar.update(1)
-    return summary
+def _song_files(index: int, config: CorpusConfig) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Song ``index`` made in a private temporary folder: its manifest summary and its files' bytes by name."""
+    with tempfile.TemporaryDirectory(prefix="mixenv-song-") as tmp:
+        summary = _make_song(index, config=config, root=Path(tmp))
+        folder = Path(tmp) / summary["name"]
+        return summary, {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
 def _make_song(index: int, config: CorpusConfig, root: Path) -> dict[str, Any]:

@@ -1,0 +1,122 @@
+"""Where work runs (mixenv.engines): the local engines, and Ray tasks that build the same corpus byte for byte and
+survive a killed worker."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mixenv.cli import main
+from mixenv.data.corpus import CorpusConfig
+from mixenv.data.synth.corpus import build_corpus
+from mixenv.engines import Engine, run_tasks
+
+TINY = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny_corpus fixture's
+
+
+SQUARE = functools.partial(pow, exp=2)  # what the tasks run is importable by the workers: builtins here
+ITEMS = ["0", "1", "2", "three", "4"]  # int() fails on the fourth
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_engine_gives_every_result_with_its_index(workers: int) -> None:
+    done = dict(run_tasks(SQUARE, range(7), Engine(workers=workers), progress=False))
+    assert done == {i: i * i for i in range(7)}
+
+
+def test_an_items_exception_reaches_the_caller() -> None:
+    with pytest.raises(ValueError, match="'three'"):
+        list(run_tasks(int, ITEMS, Engine(workers=2), progress=False))
+
+
+def test_bad_engines_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown engine 'dask'"):
+        Engine("dask")
+    with pytest.raises(ValueError, match="at least 1"):
+        Engine(workers=0)
+    with pytest.raises(ValueError, match="Ray cluster"):
+        Engine("local", address="auto")
+
+
+@pytest.mark.slow
+def test_ray_tasks_give_results_and_raise_the_items_exception(local_ray: Engine) -> None:
+    assert dict(run_tasks(SQUARE, range(5), local_ray, progress=False)) == {i: i * i for i in range(5)}
+    with pytest.raises(ValueError, match="'three'"):
+        list(run_tasks(int, ITEMS, local_ray, progress=False))
+
+
+@pytest.mark.slow
+def test_a_ray_built_corpus_equals_the_single_process_one_byte_for_byte(
+    local_ray: Engine, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    built = build_corpus(tmp_path / "ray", TINY, engine=local_ray, progress=False)
+    assert _files(built) == _files(tiny_corpus)
+
+
+def _running_task_pids() -> list[int]:
+    """Ray worker processes running a task now (Ray titles them ``ray::<function>`` while they do)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            title = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and title.startswith(b"ray::_call"):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds Ray's workers through /proc")
+def test_a_worker_killed_mid_song_leaves_the_corpus_complete_after_the_retry(
+    local_ray: Engine, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "killed"
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            build_corpus(out, TINY, engine=local_ray, progress=False)
+        except BaseException as err:
+            errors.append(err)
+
+    builder = threading.Thread(target=build)
+    builder.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and builder.is_alive() and time.monotonic() < deadline:
+        pids = _running_task_pids()
+        if pids:
+            killed = pids[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.01)
+    builder.join(timeout=180)
+    assert killed is not None, "no Ray task was seen running"
+    assert not errors, errors
+    assert _files(out) == _files(tiny_corpus)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_an_address_without_the_ray_engine_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = ["corpus", "--songs", "1", "--seconds", "2", "--address", "auto", "--out", str(tmp_path / "c")]
+    assert main(argv) == 2
+    assert "use it with the ray engine" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_the_corpus_command_on_ray_writes_what_one_process_writes(local_ray: Engine, tmp_path: Path) -> None:
+    common = ["corpus", "--songs", "2", "--seconds", "2", "--seed", "3"]
+    assert main([*common, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--engine", "ray", "--out", str(tmp_path / "ray")]) == 0
+    assert _files(tmp_path / "ray") == _files(tmp_path / "one")

@@ -1,0 +1,108 @@
+"""RLlib PPO on the registered env (agents.rllib): training, the run folder, evaluation, the clear errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("ray")
+
+from agents.evaluate import evaluate_policy
+from agents.evaluate import main as evaluate_main
+from agents.policies import load_agent
+from agents.rllib import RLlibPolicy, main, parse_args, run_env_kwargs, train
+from mixenv.engines import Engine
+
+
+@pytest.fixture(scope="module")
+def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> tuple[list[str], str]:
+    """--env-kwargs for a fast MixEnv on the tiny corpus, and the tiny backbone (as tests/test_agents.py)."""
+    backbone, good_mix = tiny_reward_models
+    kwargs = [f"data_path='{tiny_corpus}'", "clip_seconds=1.0", "max_episode_steps=4", f"good_mix_path='{good_mix}'"]
+    return kwargs, str(backbone)
+
+
+@pytest.fixture(scope="module")
+def rllib_run(local_ray: Engine, env_kwargs: tuple[list[str], str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PPO for 256 env steps (two iterations of 128) with 2 env runners on the tiny corpus."""
+    kwargs, backbone = env_kwargs
+    out = tmp_path_factory.mktemp("rllib") / "run"
+    argv = ["--algo", "PPO", "--env", "MixEnv-v0", "--num-env-runners", "2", "--steps", "256", "--seed", "3",
+            "--train-batch-size", "128", "--minibatch-size", "64", "--num-epochs", "2", "--out", str(out),
+            "--backbone-path", backbone, "--no-progress", "--env-kwargs", *kwargs]  # fmt: skip
+    return train(argv)
+
+
+@pytest.mark.slow
+def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(rllib_run: Path) -> None:
+    config = json.loads((rllib_run / "config.json").read_text())
+    assert config["engine"] == "rllib" and config["algo"] == "PPO" and config["num_env_runners"] == 2
+    assert config["env_kwargs"]["observation"] == "embedding" and config["training_env_kwargs"]["split"] == "train"
+    assert config["steps"] == 256 and config["seed"] == 3 and config["versions"]["ray"]
+    training = json.loads((rllib_run / "training.json").read_text())
+    assert training["steps"] >= 256 and len(training["iterations"]) >= 2 and training["steps_per_second"] > 0
+    assert (rllib_run / "checkpoint" / "rllib_checkpoint.json").is_file()
+
+    policy = load_agent(rllib_run)
+    assert isinstance(policy, RLlibPolicy)
+    runs = [evaluate_policy(load_agent(rllib_run), policy.env("test"), episodes=2, seed=5) for _ in range(2)]
+    assert runs[0] == runs[1]  # same checkpoint, same seed: the same rows
+    for row in runs[0]:
+        assert np.isfinite([row["return"], row["score"], row["mrstft"], row["param_mae"]]).all()
+        assert np.all(np.abs(row["settings"]) <= 1.0)
+
+    env = policy.env("train")
+    actions = []
+    for index, song in enumerate(s.name for s in env.songs[:3]):
+        obs, _ = env.reset(seed=index, options={"song": song})
+        policy.reset(env)
+        action = policy.act(obs, env)
+        assert action.shape == env.action_space.shape and action.dtype == np.float32
+        assert env.action_space.contains(action)
+        np.testing.assert_array_equal(action, policy.act(obs, env))  # deterministic: the mean
+        actions.append(action)
+    assert max(float(np.abs(a - actions[0]).max()) for a in actions[1:]) > 1e-6  # it reads the observation
+
+
+@pytest.mark.slow
+def test_evaluate_cli_takes_an_rllib_run(rllib_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    assert evaluate_main(["--model", str(rllib_run), "--split", "test", "--episodes", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["policy"].startswith("RLlib PPO") and np.isfinite(result["songs"][0]["mrstft"])
+
+
+@pytest.mark.slow
+def test_an_env_with_other_observations_is_a_clear_error(rllib_run: Path) -> None:
+    policy = load_agent(rllib_run)
+    logmel = policy.env("test", observation="logmel")
+    with pytest.raises(ValueError, match=r"trained on 'embedding' observations.*policy\.env"):
+        policy.reset(logmel)
+
+
+def test_the_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "unfinished"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"algo": "PPO", "engine": "rllib", "env_kwargs": {}}))
+    with pytest.raises(FileNotFoundError, match=f"{re.escape(str(run))}.*no RLlib checkpoint"):
+        load_agent(run)
+    assert evaluate_main(["--model", str(run)]) == 2 and str(run) in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
+        RLlibPolicy(tmp_path / "nothing")
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--algo", "DQN"])
+    assert exit_info.value.code == 2 and "invalid choice: 'DQN'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parse_args(["--address", "auto", "--num-cpus", "2"])
+    with pytest.raises(ValueError, match="embedding observation"):
+        run_env_kwargs(parse_args(["--env-kwargs", "observation='logmel'"]))
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the scale extra were not installed
+    assert main(["--steps", "8", "--out", str(tmp_path / "r")]) == 2
+    assert "pip install -e '.[scale]'" in capsys.readouterr().err
