@@ -27,6 +27,10 @@ date, the commit and the versions), prints a table per set, the out-of-domain su
 (Spearman), and plots. Each (set, method, seed) is cached under ``rows/`` once its songs are done, so an
 interrupted benchmark continues; ``--reuse`` re-scores every cached row under the current metrics (its clip
 rendered under its final settings) without running any method again.
+
+Beside the per-song means, each table has set-level columns (:mod:`experiments.set_level`): ``kad``, the paired
+Kernel Audio Distance of the final mixes to their songs' references (0 for the references themselves), and
+``fad_inf``, FAD-∞ of their frames against the good-mix model's statistics; lower is better for both.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from experiments.compare import (
     slug,
     song_means,
 )
+from experiments.set_level import set_level
 from mixenv.data.atomic import write_json
 from mixenv.data.folder import SETTINGS_FILE
 from mixenv.engines import ENGINES, Engine, run_tasks
@@ -214,8 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
+    keys: dict[str, str] = {}  # set -> its MixEnv arguments as JSON
     for set_name, data in sets.items():
-        key = json.dumps(data | {k: v for k, v in common.items() if v is not None}, sort_keys=True)
+        key = keys[set_name] = json.dumps(data | {k: v for k, v in common.items() if v is not None}, sort_keys=True)
         env = set_env(key)
         names = [song.name for song in env.songs][: args.episodes]
         for seed in args.seeds:
@@ -242,13 +248,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         left[part] -= 1
         if not left[part]:  # the (set, method, seed) is complete: cache it
             write_json(todo[part], found[part])
+    numbers = set_level(found, {name: set_env(key) for name, key in keys.items()}, keys, args.out)
     rows: list[dict[str, Any]] = []
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for (set_name, method, seed), song_rows in found.items():
-        results.setdefault(set_name, {}).setdefault(method, []).append(song_means(song_rows))
+        whole = {k: v for k, v in numbers.get((set_name, method, seed), {}).items() if v is not None}
+        results.setdefault(set_name, {}).setdefault(method, []).append(song_means(song_rows) | whole)
         rows += [{"set": set_name, "method": method, "seed": seed, **row} for row in song_rows]
     for set_name, table in results.items():
-        print("\n" + format_comparison(table, f"{set_name}: mean (± std over seeds) of the per-song means"))
+        title = f"{set_name}: mean (± std over seeds) of the per-song means; set-level kad (final mixes vs the "
+        title += "references) and fad_inf (vs the good mixes)"
+        print("\n" + format_comparison(table, title))
     referenced = {name: table for name, table in results.items() if "mrstft" in table["neutral"][0]}
     if len(referenced) > 1:
         print(

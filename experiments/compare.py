@@ -26,7 +26,9 @@ from mixenv.plots import save_figure
 from mixenv.table import format_table
 from rewards.metrics import METRICS, MetricSuite
 
-COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_audible")
+COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_audible", "kad", "fad_inf")
+"""What the tables and plots show, where every run of every method has it (the set-level ``kad`` and ``fad_inf`` of
+:mod:`experiments.set_level` only where the benchmark measured them)."""
 TEST_SPLIT = "corpus test split"
 BASELINE = "neutral"
 

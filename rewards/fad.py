@@ -169,7 +169,12 @@ KAD_SCALE = 1000.0
 
 
 def kernel_audio_distance(
-    embeddings: np.ndarray, reference: np.ndarray, *, bandwidth: float | None = None, scale: float = KAD_SCALE
+    embeddings: np.ndarray,
+    reference: np.ndarray,
+    *,
+    bandwidth: float | None = None,
+    scale: float = KAD_SCALE,
+    paired: bool = False,
 ) -> float:
     """Kernel Audio Distance (Chung et al. 2025, as kadtk computes it): the unbiased estimate of the squared maximum
     mean discrepancy between two sets of embeddings ``(n, D)`` and ``(m, D)`` under a Gaussian kernel
@@ -180,12 +185,20 @@ def kernel_audio_distance(
     distribution; larger as they part. ``bandwidth`` defaults to the median pairwise distance within ``reference``
     (the median heuristic).
 
+    ``paired``: row ``i`` of both sets comes from one item (a method's mix of song ``i`` and that song's reference).
+    The two-sample estimate then runs below 0, since each mix sits nearer its own reference than the sets' spread
+    (a set against itself gives ``-2/n`` of the mean kernel gap); the paired U-statistic leaves those ``(i, i)``
+    cross pairs out as it leaves out ``(i, i)`` within each set, so it is unbiased again and exactly 0 for
+    identical sets.
+
     Raises:
-        ValueError: For sets of fewer than two rows or of different dimensions.
+        ValueError: For sets of fewer than two rows or of different dimensions, or paired sets of unequal sizes.
     """
     x, y = np.asarray(embeddings, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1] or min(x.shape[0], y.shape[0]) < 2:
         raise ValueError(f"KAD needs two sets of >= 2 embeddings of one dimension, got {x.shape} and {y.shape}")
+    if paired and x.shape != y.shape:
+        raise ValueError(f"paired KAD needs one embedding per item in both sets, got {x.shape} and {y.shape}")
     yy = _squared_distances(y, y)
     if bandwidth is None:
         bandwidth = float(np.median(np.sqrt(yy[np.triu_indices(y.shape[0], 1)]))) or 1.0
@@ -194,7 +207,8 @@ def kernel_audio_distance(
     n, m = x.shape[0], y.shape[0]
     within_x = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
     within_y = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(scale * (within_x + within_y - 2.0 * kxy.mean()))
+    between = (kxy.sum() - np.trace(kxy)) / (n * (n - 1)) if paired else kxy.mean()
+    return float(scale * (within_x + within_y - 2.0 * between))
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

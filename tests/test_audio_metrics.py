@@ -74,6 +74,19 @@ def test_kernel_audio_distance_is_the_unbiased_mmd_and_grows_as_sets_part() -> N
         kernel_audio_distance(x[:1], y)
 
 
+def test_paired_kad_is_zero_for_identical_sets_where_the_two_sample_one_runs_negative() -> None:
+    rng = np.random.default_rng(1)
+    songs = rng.standard_normal((8, 16))  # one embedding per song
+    references = songs + 0.05 * rng.standard_normal((8, 16))  # each mix near its own song's reference
+    assert kernel_audio_distance(songs, songs, paired=True) == pytest.approx(0.0, abs=1e-9)
+    assert kernel_audio_distance(songs, songs) < -10  # the two-sample estimate on paired sets: biased low
+    assert abs(kernel_audio_distance(references, songs, paired=True)) < 5
+    shifted = kernel_audio_distance(songs + 0.5, songs, paired=True)
+    assert kernel_audio_distance(songs + 1.0, songs, paired=True) > shifted > 5
+    with pytest.raises(ValueError, match="one embedding per item"):
+        kernel_audio_distance(songs[:4], songs, paired=True)
+
+
 def test_mix_metrics_report_the_new_columns_zero_for_the_reference_itself() -> None:
     from rewards.spectral import SpectralReward
 

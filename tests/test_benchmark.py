@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import pytest
 
-from experiments import benchmark
+from experiments import benchmark, set_level
 from rewards.metrics import METRICS
 
 
@@ -46,6 +48,8 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     assert "mrstft" not in next(r for r in rows if r["set"] == "blind")  # nothing to compare with
     assert set(results["agreement"]) <= set(METRICS)
     assert "Spearman" in capsys.readouterr().out
+    # Set-level numbers: none of one song.
+    assert not {"kad", "fad_inf"} & {k for runs in results["means"]["mixed"].values() for run in runs for k in run}
 
     # --reuse measures the kept settings again and runs no method.
     cached = out / "rows" / "mixed" / "loudness-balance_seed0.json"
@@ -56,6 +60,38 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     assert benchmark.main([*argv, "--reuse"]) == 0
     again = json.loads(cached.read_text())
     assert again[0]["mrstft"] == pytest.approx(original[0]["mrstft"], rel=1e-6)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+) -> None:
+    backbone, good_mix = tiny_reward_models
+    mixed, blind = _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
+    out = tmp_path / "out"
+    argv = ["--songs", str(mixed), str(blind), "--seeds", "0", "--cmaes-budget", "3", "--clip-seconds", "1.0",
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix), "--out", str(out)]  # fmt: skip
+    monkeypatch.setattr(set_level, "FAD_INF_MIN_SONGS", 2)  # two songs here, against eight for a real number
+    assert benchmark.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    whole = results["means"]["mixed"]
+    kad = {method: runs[0]["kad"] for method, runs in whole.items()}
+    assert all(math.isfinite(k) for k in kad.values())
+    # The ground truth's mixes are the references (to 16-bit quantisation): paired KAD 0 (two songs are too few to
+    # rank the others: one pair of songs makes the U-statistic's noise; tests/test_audio_metrics.py checks its sense).
+    assert abs(kad["ground truth"]) < 1e-3 < max(abs(k) for k in kad.values())
+    assert all(math.isfinite(runs[0]["fad_inf"]) for runs in whole.values())  # to the good mixes: every set
+    assert all("kad" not in runs[0] and math.isfinite(runs[0]["fad_inf"])
+               for runs in results["means"]["blind"].values())  # fmt: skip
+    table = capsys.readouterr().out
+    assert re.search(r"\|\s+kad\s+\|\s+fad_inf\s*\n", table)  # the columns, last in the table
+
+    # Cached beside the rows: --reuse (re-scoring the rows, same settings) computes none again.
+    cache = out / "rows" / "mixed" / "ground-truth_seed0.set.json"
+    assert json.loads(cache.read_text())["kad"] == kad["ground truth"]
+    monkeypatch.setattr(set_level, "final_mix_numbers", lambda *a, **k: pytest.fail("set-level computed again"))
+    assert benchmark.main([*argv, "--reuse"]) == 0
+    assert json.loads((out / "results.json").read_text())["means"]["mixed"] == whole
 
 
 @pytest.mark.slow
