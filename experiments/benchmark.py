@@ -207,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     made = provenance(args)
     try:
         sets = song_sets(args.songs)
-    except FileNotFoundError as err:
+        engine = Engine(args.engine, workers=args.workers, address=args.address)
+    except (FileNotFoundError, ValueError) as err:
         print(f"experiments.benchmark: error: {err}", file=sys.stderr)
         return 2
     common = {
@@ -241,7 +242,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         for index, song in enumerate(names)
                     ]
     left = {part: len(found[part]) for part in todo}
-    engine = Engine(args.engine, workers=args.workers, address=args.address)
     for done, row in run_tasks(run_song, [job for _, job in jobs], engine, desc="benchmark", unit="episode"):
         part, job = jobs[done]
         found[part][job.index] = row

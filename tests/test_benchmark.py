@@ -115,3 +115,6 @@ def test_ray_tasks_write_the_rows_of_one_process(
 def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:
     assert benchmark.main(["--songs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "no such folder" in capsys.readouterr().err
+    assert benchmark.main(["--address", "auto", "--out", str(tmp_path / "out")]) == 2
+    assert "use it with the ray engine" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
