@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 
@@ -65,16 +65,26 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
         "shared backbone as features extractor; validates periodically and keeps the best model.",
         formatter_class=HelpFormatter,
     )
-    add_dataclass_arguments(parser, TrainArgs)
+    args = parse_into(TrainArgs, parser, argv)
+    if args.n_envs < 1 or args.total_timesteps < 1:
+        parser.error("--n-envs and --total-timesteps must be at least 1")
+    return args
+
+
+T = TypeVar("T")
+
+
+def parse_into(cls: type[T], parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> T:
+    """Parse ``argv`` into the dataclass ``cls`` (its fields become ``parser``'s arguments) and check its ``env``
+    is a registered Gymnasium id; what is wrong exits through ``parser.error``."""
+    add_dataclass_arguments(parser, cls)
     namespace = parser.parse_args(argv)
     try:
-        args = dataclass_from_namespace(TrainArgs, namespace)
+        args = dataclass_from_namespace(cls, namespace)
     except ValueError as err:
         parser.error(str(err))
     if args.env not in gym.registry:
         parser.error(
             f"unknown env id {args.env!r}; registered ids include {MIXENV_ID!r} (see gymnasium.pprint_registry())"
         )
-    if args.n_envs < 1 or args.total_timesteps < 1:
-        parser.error("--n-envs and --total-timesteps must be at least 1")
     return args

@@ -37,7 +37,52 @@ class MixPolicy(Protocol):
         ...
 
 
-class AgentPolicy:
+class TrainedAgent:
+    """What every trained agent's run folder gives, whatever trained it: its ``config.json``, the env it acts in,
+    and the check that an env observes what it was trained on.
+
+    Args:
+        run: The run folder.
+        trainer: The module that writes such folders (named in the error).
+
+    Raises:
+        FileNotFoundError: If the folder has no ``config.json``.
+    """
+
+    def __init__(self, run: str | os.PathLike[str], trainer: str) -> None:
+        self.run = Path(run)
+        config_file = self.run / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(
+                f"{self.run} is not a training run (no config.json); train one with python -m {trainer} --out {run}"
+            )
+        self.config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+        self.name = f"{self.config['algo']} ({self.run.name})"
+
+    @property
+    def env_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the env the agent acts in (its observation format among them)."""
+        return dict(self.config["env_kwargs"])
+
+    def env(self, split: str, **overrides: Any) -> MixEnv:
+        """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all).
+
+        Training-only arguments are left out: an agent trained on remixes is evaluated on the songs' own mixes.
+        """
+        return MixEnv(**(acting_env_kwargs(self.env_kwargs) | overrides | {"split": split}))
+
+    def check_observation(self, env: MixEnv) -> None:
+        """Raise ValueError if ``env`` observes another format than the agent was trained on."""
+        trained = self.env_kwargs.get("observation", "logmel")
+        observed = getattr(env.unwrapped, "observation", trained)  # other envs have one format
+        if observed != trained:
+            raise ValueError(
+                f"{self.name} was trained on {trained!r} observations but this MixEnv observes {observed!r}; make "
+                "the env with policy.env(split), which uses the training env's arguments"
+            )
+
+
+class AgentPolicy(TrainedAgent):
     """A trained stable-baselines3 agent from its run folder (``best_model.zip`` if there is one).
 
     Args:
@@ -49,32 +94,14 @@ class AgentPolicy:
     """
 
     def __init__(self, run: str | os.PathLike[str], best: bool = True) -> None:
-        run = Path(run)
-        config_file = run / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(
-                f"{run} is not a training run (no config.json); train one with python -m agents.ppo --out {run}"
-            )
-        self.config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+        super().__init__(run, "agents.ppo")
+        run = self.run
         candidates = [run / "best_model.zip", run / "model.zip"] if best else [run / "model.zip"]
         model_file = next((c for c in candidates if c.is_file()), None)
         if model_file is None:
             raise FileNotFoundError(f"{run} holds no model.zip or best_model.zip; the run did not finish")
         self.model = ALGORITHMS[self.config["algo"]].load(model_file, device="cpu")
         self.model_file = model_file
-        self.name = f"{self.config['algo']} ({run.name})"
-
-    @property
-    def env_kwargs(self) -> dict[str, Any]:
-        """The env keyword arguments the agent was trained with (its observation format among them)."""
-        return dict(self.config["env_kwargs"])
-
-    def env(self, split: str, **overrides: Any) -> MixEnv:
-        """A MixEnv on ``split`` that observes what the agent was trained on (its observation format above all).
-
-        Training-only arguments are left out: an agent trained on remixes is evaluated on the songs' own mixes.
-        """
-        return MixEnv(**(acting_env_kwargs(self.env_kwargs) | overrides | {"split": split}))
 
     def reset(self, env: MixEnv) -> None:
         """Check that ``env`` observes what the agent was trained on (agents keep no per-episode state).
@@ -89,13 +116,7 @@ class AgentPolicy:
                 f"{self.name} was trained to refine the settings of {start!r}, but this MixEnv starts from "
                 f"{env.unwrapped.initial_settings!r}; make it with policy.env(split, initial_settings=that policy)"
             )
-        trained = self.env_kwargs.get("observation", "logmel")
-        if env.unwrapped.observation != trained:
-            raise ValueError(
-                f"{self.name} was trained on {trained!r} observations but this MixEnv observes "
-                f"{env.unwrapped.observation!r}; make the env with policy.env(split), which uses the training "
-                "env's arguments"
-            )
+        self.check_observation(env)
 
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         return predict(self.model, observation, env.unwrapped.observation_space)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import platform
 import shutil
 import sys
@@ -51,9 +50,10 @@ from tqdm.auto import tqdm
 
 import mixenv
 from agents.algorithms import discount
-from agents.args import MIXENV_ID, TrainArgs
+from agents.args import MIXENV_ID, TrainArgs, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
-from mixenv.cliargs import HelpFormatter, add_dataclass_arguments, dataclass_from_namespace
+from agents.policies import TrainedAgent
+from mixenv.cliargs import HelpFormatter
 from mixenv.data.atomic import atomic_dir, write_json
 from mixenv.engines import import_ray, ray_running
 from mixenv.env import MixEnv
@@ -144,14 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RLlibArgs:
         "locally or on a Ray cluster (--address auto); writes config.json and an RLlib checkpoint.",
         formatter_class=HelpFormatter,
     )
-    add_dataclass_arguments(parser, RLlibArgs)
-    namespace = parser.parse_args(argv)
-    try:
-        args = dataclass_from_namespace(RLlibArgs, namespace)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.env not in gym.registry:
-        parser.error(f"unknown env id {args.env!r}; registered ids include {MIXENV_ID!r}")
+    args = parse_into(RLlibArgs, parser, argv)
     if args.steps < 1 or args.num_env_runners < 0 or args.num_epochs < 1:
         parser.error("--steps and --num-epochs must be at least 1, --num-env-runners at least 0")
     if args.address is not None and args.num_cpus is not None:
@@ -408,7 +401,7 @@ def _algorithm(config: AlgorithmConfig) -> Iterator[Algorithm]:
         algo.stop()
 
 
-class RLlibPolicy:
+class RLlibPolicy(TrainedAgent):
     """An RLlib agent from its run folder (``python -m agents.rllib --out RUN``), as a :class:`MixPolicy`.
 
     Restores only the RLModule (no Ray cluster is started) and acts deterministically: the action distribution's
@@ -420,13 +413,8 @@ class RLlibPolicy:
     """
 
     def __init__(self, run: str | Path) -> None:
-        run = Path(run)
-        config_file = run / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(
-                f"{run} is not a training run (no config.json); train one with python -m agents.rllib --out {run}"
-            )
-        self.config: dict[str, Any] = json.loads(config_file.read_text(encoding="utf-8"))
+        super().__init__(run, "agents.rllib")
+        run = self.run
         module_dir = run.joinpath(CHECKPOINT, *MODULE_PATH)
         if not module_dir.is_dir():
             raise FileNotFoundError(
@@ -437,17 +425,7 @@ class RLlibPolicy:
 
         self.module: RLModule = RLModule.from_checkpoint(module_dir)
         self.module.eval()
-        self.run = run
-        self.name = f"RLlib {self.config['algo']} ({run.name})"
-
-    @property
-    def env_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of the env the agent acts in (its observation format among them)."""
-        return dict(self.config["env_kwargs"])
-
-    def env(self, split: str, **overrides: Any) -> MixEnv:
-        """A MixEnv on ``split`` that observes what the agent was trained on (training-only arguments left out)."""
-        return MixEnv(**(acting_env_kwargs(self.env_kwargs) | overrides | {"split": split}))
+        self.name = f"RLlib {self.name}"
 
     def _flat(self, observation: Any, space: gym.Space) -> np.ndarray:
         if self.config.get("flatten_observations", True) and _flattens(space):
@@ -460,14 +438,8 @@ class RLlibPolicy:
         Raises:
             ValueError: If the env's observation format or flattened size differs from the training env's.
         """
-        trained = self.env_kwargs.get("observation", "logmel")
-        base = env.unwrapped
-        if getattr(base, "observation", trained) != trained:
-            raise ValueError(
-                f"{self.name} was trained on {trained!r} observations but this MixEnv observes "
-                f"{base.observation!r}; make the env with policy.env(split), which uses the training env's arguments"
-            )
-        space = base.observation_space
+        self.check_observation(env)
+        space = env.unwrapped.observation_space
         size = gym.spaces.flatdim(space) if _flattens(space) else int(np.prod(space.shape))
         expected = int(np.prod(self.module.observation_space.shape))
         if size != expected:
