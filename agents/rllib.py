@@ -52,7 +52,7 @@ import mixenv
 from agents.algorithms import discount
 from agents.args import MIXENV_ID, TrainArgs, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
-from agents.policies import TrainedAgent
+from agents.trained import TrainedAgent
 from mixenv.cliargs import HelpFormatter
 from mixenv.data.atomic import atomic_dir, write_json
 from mixenv.engines import import_ray, ray_running
@@ -286,7 +286,7 @@ def train(argv: Sequence[str] | None = None) -> Path:
     args = parse_args(argv)
     acting, training = run_env_kwargs(args)
     import_ray()
-    out = args.out or Path("runs") / run_name(args)
+    out = (args.out or Path("runs") / run_name(args)).resolve()  # RLlib saves to absolute paths (URIs) only
     out.mkdir(parents=True, exist_ok=True)
     _build_artifacts(args, acting)
     cpus = args.num_cpus if args.num_cpus is not None else args.num_env_runners + 1
@@ -423,7 +423,7 @@ class RLlibPolicy(TrainedAgent):
         import_ray()
         from ray.rllib.core.rl_module.rl_module import RLModule
 
-        self.module: RLModule = RLModule.from_checkpoint(module_dir)
+        self.module: RLModule = RLModule.from_checkpoint(module_dir.resolve())  # absolute paths only
         self.module.eval()
         self.name = f"RLlib {self.name}"
 

@@ -117,7 +117,7 @@ def bench_scoring(songs: int) -> dict[str, Any]:
                     "--engine", engine.name, "--workers", str(engine.processes)]  # fmt: skip
             with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
                 benchmark.main(argv)
-            assert len(list(Path(tmp, "out", "rows").rglob("*.json"))) == methods
+            assert len(list(Path(tmp, "out", "rows").rglob("*_seed0.json"))) == methods  # every method ran
         benchmark.set_env.cache_clear()  # every run makes its methods afresh, as the workers do
         benchmark.lineup.cache_clear()
 

@@ -195,10 +195,14 @@ def plot_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], path: 
     import matplotlib.pyplot as plt
 
     columns = [c for c in COLUMNS if all(c in runs[0] for runs in results.values())]
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.6), squeeze=False)
+    width = min(len(columns), 4)  # at most four panels a row
+    height = -(-len(columns) // width)
+    fig, axes = plt.subplots(height, width, figsize=(3.4 * width, 4.2 * height), squeeze=False)
+    for ax in axes.flat[len(columns) :]:
+        ax.axis("off")
     methods = list(results)
     colours = plt.cm.tab10(np.arange(len(methods)) % 10)
-    for ax, column in zip(axes[0], columns, strict=True):
+    for ax, column in zip(axes.flat, columns, strict=False):
         stats = [over_runs(results[m])[column] for m in methods]
         ax.bar(range(len(methods)), [s[0] for s in stats], yerr=[s[1] for s in stats], color=colours, capsize=3)
         ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)

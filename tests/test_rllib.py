@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -29,17 +30,27 @@ def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> tupl
 
 @pytest.fixture(scope="module")
 def rllib_run(local_ray: Engine, env_kwargs: tuple[list[str], str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """PPO for 256 env steps (two iterations of 128) with 2 env runners on the tiny corpus."""
+    """PPO for 256 env steps (two iterations of 128) with 2 env runners on the tiny corpus, into a relative
+    ``--out`` (RLlib itself saves only to absolute paths)."""
     kwargs, backbone = env_kwargs
-    out = tmp_path_factory.mktemp("rllib") / "run"
+    here = tmp_path_factory.mktemp("rllib")
     argv = ["--algo", "PPO", "--env", "MixEnv-v0", "--num-env-runners", "2", "--steps", "256", "--seed", "3",
-            "--train-batch-size", "128", "--minibatch-size", "64", "--num-epochs", "2", "--out", str(out),
+            "--train-batch-size", "128", "--minibatch-size", "64", "--num-epochs", "2", "--out", "run",
             "--backbone-path", backbone, "--no-progress", "--env-kwargs", *kwargs]  # fmt: skip
-    return train(argv)
+    cwd = os.getcwd()
+    os.chdir(here)
+    try:
+        run = train(argv)
+    finally:
+        os.chdir(cwd)
+    assert run == here / "run"
+    return run
 
 
 @pytest.mark.slow
-def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(rllib_run: Path) -> None:
+def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(
+    rllib_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = json.loads((rllib_run / "config.json").read_text())
     assert config["engine"] == "rllib" and config["algo"] == "PPO" and config["num_env_runners"] == 2
     assert config["env_kwargs"]["observation"] == "embedding" and config["training_env_kwargs"]["split"] == "train"
@@ -67,6 +78,8 @@ def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(rllib_ru
         np.testing.assert_array_equal(action, policy.act(obs, env))  # deterministic: the mean
         actions.append(action)
     assert max(float(np.abs(a - actions[0]).max()) for a in actions[1:]) > 1e-6  # it reads the observation
+    monkeypatch.chdir(rllib_run.parent)  # a run named by a relative path loads too
+    np.testing.assert_array_equal(load_agent(rllib_run.name).act(obs, env), actions[-1])
 
 
 @pytest.mark.slow
