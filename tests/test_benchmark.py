@@ -23,16 +23,26 @@ def _songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
     return folder
 
 
+@pytest.fixture
+def folders(tiny_corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Two song folders of the tiny corpus: with references, and without."""
+    return _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
+
+
+def _argv(models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders."""
+    backbone, good_mix = models
+    return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix)]  # fmt: skip
+
+
 @pytest.mark.usefixtures("one_thread")
 def test_every_method_on_folders_with_and_without_references_then_rescored(
-    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    backbone, good_mix = tiny_reward_models
-    mixed, blind = _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
+    mixed, blind = folders
     out = tmp_path / "out"
-    argv = ["--songs", str(mixed), str(blind), "--seeds", "0", "1", "--cmaes-budget", "3", "--episodes", "1",
-            "--clip-seconds", "1.0", "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
-            "--out", str(out)]  # fmt: skip
+    argv = [*_argv(tiny_reward_models, mixed, blind, seeds=(0, 1)), "--episodes", "1", "--out", str(out)]
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["commit"] and results["date"].startswith("20") and results["versions"]["mixenv"]
@@ -64,13 +74,11 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
 
 @pytest.mark.usefixtures("one_thread")
 def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
-    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    backbone, good_mix = tiny_reward_models
-    mixed, blind = _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
+    mixed, blind = folders
     out = tmp_path / "out"
-    argv = ["--songs", str(mixed), str(blind), "--seeds", "0", "--cmaes-budget", "3", "--clip-seconds", "1.0",
-            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix), "--out", str(out)]  # fmt: skip
+    argv = [*_argv(tiny_reward_models, mixed, blind), "--out", str(out)]
     monkeypatch.setattr(set_level, "FAD_INF_MIN_SONGS", 2)  # two songs here, against eight for a real number
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
@@ -99,10 +107,7 @@ def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
 def test_ray_tasks_write_the_rows_of_one_process(
     tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    backbone, good_mix = tiny_reward_models
-    mixed = _songs(tiny_corpus, tmp_path / "mixed", True)
-    argv = ["--songs", str(mixed), "--seeds", "0", "--cmaes-budget", "3", "--clip-seconds", "1.0",
-            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix)]  # fmt: skip
+    argv = _argv(tiny_reward_models, _songs(tiny_corpus, tmp_path / "mixed", True))
     runs = {"one": [], "ray": ["--engine", "ray"]}
     rows = {}
     for name, engine in runs.items():
