@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from mixenv.cli import main
 from mixenv.data.corpus import CorpusConfig
+from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.engines import Engine, run_tasks
 
@@ -120,3 +122,14 @@ def test_the_corpus_command_on_ray_writes_what_one_process_writes(local_ray: Eng
     assert main([*common, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
     assert main([*common, "--engine", "ray", "--out", str(tmp_path / "ray")]) == 0
     assert _files(tmp_path / "ray") == _files(tmp_path / "one")
+
+
+def test_the_ray_engine_without_ray_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the scale extra were not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install -e '\.\[scale\]'"):
+        list(run_tasks(int, ["1", "2"], Engine("ray"), progress=False))
+    assert main(["corpus", "--songs", "1", "--seconds", "2", "--engine", "ray", "--out", str(tmp_path / "c")]) == 2
+    assert "[scale]" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
