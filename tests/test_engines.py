@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -133,3 +134,31 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(
     assert main(["corpus", "--songs", "1", "--seconds", "2", "--engine", "ray", "--out", str(tmp_path / "c")]) == 2
     assert "[scale]" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+TWO_NODES = """
+import subprocess, sys
+from ray.cluster_utils import Cluster
+
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+try:
+    cluster.add_node(num_cpus=1)
+    command = [sys.executable, "-m", "mixenv.cli", "corpus", "--songs", "6", "--seconds", "3", "--seed", "7",
+               "--engine", "ray", "--address", cluster.address, "--out", sys.argv[1]]
+    code = subprocess.run(command).returncode
+finally:
+    cluster.shutdown()
+sys.exit(code)
+"""
+"""Two Ray nodes of one CPU each on this machine (what ``ray start --head`` and ``ray start --address`` make), and
+``mixenv corpus`` joining them by address from another process, as on a real cluster."""
+
+
+@pytest.mark.slow
+def test_mixenv_corpus_joins_a_two_node_cluster_by_address(tiny_corpus: Path, tmp_path: Path) -> None:
+    pytest.importorskip("ray.cluster_utils")
+    out = tmp_path / "cluster"
+    # In a process of its own: a cluster started here would unsettle this process's Ray (the session's local one).
+    done = subprocess.run([sys.executable, "-c", TWO_NODES, str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _files(out) == _files(tiny_corpus)
