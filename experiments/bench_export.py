@@ -42,10 +42,10 @@ import numpy as np
 import torch
 
 from mixenv import artifacts
-from mixenv.artifacts import torch_threads
 from mixenv.clip import Clip, ClipRenderer, song_clips
 from mixenv.data.atomic import write_json
 from mixenv.data.corpus import corpus_songs
+from mixenv.engines import torch_threads
 from mixenv.params import ParamSpace
 from mixenv.table import format_table
 from rewards.metrics import control_errors

@@ -20,18 +20,17 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import torch
 from tqdm.auto import tqdm
 
 from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
 from mixenv.data import list_songs
 from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, default_corpus_path
+from mixenv.engines import torch_threads
 from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, pretrain_backbone
 from rewards.goodmix import GOODMIX_VERSION, GoodMixModel, build_good_mix_model, good_mix_terms
 from rewards.metrics import MetricSuite
@@ -293,18 +292,6 @@ def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: b
     result = make()
     log.warning("built %s in %.0f s", what, time.perf_counter() - start)
     return result
-
-
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run the body with ``threads`` torch threads, then restore the caller's count: training whose weights must be
-    reproducible bit for bit (floating-point sums are ordered by the thread count)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _minutes(minutes: float) -> str:

@@ -116,15 +116,23 @@ def _pool_tasks(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Itera
 def _in_process(fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R]]:
     """The items one after another in this process, which is then the one worker: one torch thread, as every
     worker has, restored afterwards."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         for index, item in enumerate(items):
             yield index, fn(item)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the body with ``threads`` torch threads, then restore the caller's count: a worker's one thread, and
+    training whose weights must be reproducible bit for bit (floating-point sums are ordered by the thread count)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 def _one_thread_each() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from mixenv.artifacts import torch_threads
+from mixenv.engines import torch_threads
 from supervised.args import TrainArgs
 from supervised.checkpoint import load_model
 from supervised.train import train
