@@ -86,7 +86,8 @@ def bench_single(env_kwargs: dict[str, Any], steps: int) -> dict[str, float]:
     results["env reset vs env step (time)"] = (timers["reset"] / resets) / (timers["step"] / done)
     mix = env.render_settings(env.space.neutral()).mix
     for term in env.reward.terms:
-        context = ScoreContext(env.clip.sample_rate, env.clip.reference if env.uses_reference else None)
+        reference = env.clip.reference if env.uses_reference else None
+        context = ScoreContext(env.clip.sample_rate, reference, env.clip.stems)
         term.score(mix.copy(), context)  # reference-side work happens once per episode; time the per-step part
 
         def score(term=term, context=context) -> None:

@@ -9,7 +9,8 @@ truth):
 * the heuristics: neutral, loudness balance, reference matching (once: deterministic) and CMA-ES with
   ``--cmaes-budget`` renders per song (once per seed);
 * the supervised model (``--model``, default: the shipped default model) as it predicts, mastered to the
-  reference's loudness, reference-free, and refined by CMA-ES at CMA-ES's budget (per seed);
+  reference's loudness, with its faders matched to the reference's balance as well, reference-free, and refined by
+  CMA-ES at CMA-ES's budget from its loudness-matched settings (per seed);
 * each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>``);
 * the ground truth, where the songs have one.
 

@@ -46,6 +46,7 @@ from mixenv.table import format_table
 from rewards.anomaly import FEATURE_SETS, AnomalyDetector, AnomalyReward, mix_features
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
+from rewards.descriptors import StemSummary, describe
 from rewards.fad import FADReward, GaussianStats, evaluate_fad, frechet_distance
 from rewards.goodmix import GoodMixModel, build_good_mix_model
 from rewards.loudness import LoudnessReward
@@ -144,18 +145,20 @@ def _corrupted_clips(
         renderer = Renderer(song.sample_rate)
         for start_seconds in args.clip_starts:
             part = song.segment(round(start_seconds * song.sample_rate), length)
-            sets["good"].append(_clip(renderer.render(part.stems, part.settings).mix, embedder, model))
+            stems = StemSummary.of(part.stems, song.sample_rate)
+            good = renderer.render(part.stems, part.settings).mix
+            sets["good"].append(_clip(good, stems, embedder, model))
             for name, corrupt in CORRUPTIONS.items():
                 for strength in (0.5, 1.0):
                     mix = corrupt(part.stems, part.settings, renderer, rng, strength)
-                    sets.setdefault(f"{name}@{strength:g}", []).append(_clip(mix, embedder, model))
+                    sets.setdefault(f"{name}@{strength:g}", []).append(_clip(mix, stems, embedder, model))
     return sets
 
 
-def _clip(mix: np.ndarray, embedder: AudioEmbedder, model: GoodMixModel) -> Clip:
+def _clip(mix: np.ndarray, stems: StemSummary, embedder: AudioEmbedder, model: GoodMixModel) -> Clip:
     embedding, frames = embedder(mix)
     return Clip(
-        mix_features(embedding, frames, mix, embedder.sample_rate),
+        mix_features(embedding, frames, describe(mix, embedder.sample_rate, stems)),
         frames,
         frechet_distance(model.fad, GaussianStats.fit(frames)),
     )
@@ -240,7 +243,7 @@ def _direction(songs: list[Multitrack], embedder: AudioEmbedder, model: GoodMixM
         renderer = Renderer(song.sample_rate)
         part = song.segment((song.num_samples - length) // 2, length)
         truth = part.settings.normalized()
-        context = ScoreContext(song.sample_rate, part.reference)
+        context = ScoreContext(song.sample_rate, part.reference, part.stems)
         for scale in scales:
             vector = np.clip(truth + scale * rng.standard_normal(truth.size), -1.0, 1.0)
             settings = space.to_physical(vector)

@@ -198,7 +198,7 @@ def reward_models(
             songs += list_songs("musdb18hq", musdb_path, "train")
         return build_good_mix_model(checkpoint, songs).save(target)
 
-    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 10 s", make, build)
+    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about a minute", make, build)
     return checkpoint, GoodMixModel.load(target)
 
 

@@ -1,5 +1,6 @@
-"""Rule-based mix decisions shared by the heuristics and ``mixenv mix``: a loudness balance of the roles, and the
-bus tone matched to a reference's long-term spectrum (matchering-style).
+"""Rule-based mix decisions shared by the heuristics and ``mixenv mix``: a loudness balance of the roles, the bus
+tone matched to a reference's long-term spectrum (matchering-style), and the faders matched to the balance of the
+stems in a reference (how loud each stem is in it, found by least squares on band energies).
 
 Each returns settings and leaves the bus level to the caller, which lands it on a loudness with the mix's own
 controls (:func:`mixenv.mastering.drive_to_loudness`) or with the renderer's mastering.
@@ -7,12 +8,15 @@ controls (:func:`mixenv.mastering.drive_to_loudness`) or with the renderer's mas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pedalboard
 import scipy.signal
+from scipy.optimize import nnls
 
+from mixenv.features import FeatureConfig
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
 from mixenv.params import MixSettings
 from mixenv.render import MASTER_HIGH_SHELF_HZ, MASTER_LOW_SHELF_HZ, SHELF_Q
@@ -22,6 +26,12 @@ ROLE_LUFS: Mapping[str, float] = {"vocals": -20.0, "drums": -22.0, "bass": -22.0
 BUS_LUFS = -14.0
 """The streaming loudness norm a reference-free mix is mastered to."""
 SHELF_LIMIT_DB = 12.0
+BALANCE_BANDS_HZ: np.ndarray = np.geomspace(30.0, 11_000.0, 25)
+"""Edges of the 24 bands a balance is measured in (bands above a rate's Nyquist frequency stay empty)."""
+SILENT_STEM_DB = -60.0
+"""A stem more than this far below the loudest one (its energy in the clip) sits out of a balance."""
+_BALANCE_STFT = FeatureConfig()
+"""The frames :func:`match_balance` compares: the log-mel front end's (46 ms windows, 23 ms hop)."""
 
 
 def loudness_balance(settings: MixSettings, stems: Mapping[str, np.ndarray], sample_rate: int) -> MixSettings:
@@ -45,6 +55,74 @@ def balance_levels(settings: MixSettings, levels: Mapping[str, float]) -> MixSet
         f"{role}.gain_db": ROLE_LUFS.get(role, -24.0) - level for role, level in levels.items() if level > SILENCE_LUFS
     }
     return settings.replace(gains)
+
+
+def band_energy(power: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Energy in each of the :data:`BALANCE_BANDS_HZ` per frame ``(bands, frames)``, float64, from a power
+    spectrogram ``(bins, frames)`` whose bins sit at ``freqs`` (Hz)."""
+    edges = np.searchsorted(freqs, BALANCE_BANDS_HZ)
+    return np.stack([power[lo:hi].sum(axis=0, dtype=np.float64) for lo, hi in itertools.pairwise(edges)])
+
+
+def audible_stems(energies: Mapping[str, np.ndarray]) -> list[str]:
+    """The roles whose total energy is within :data:`SILENT_STEM_DB` of the loudest one's, in their order."""
+    loudest = max(float(e.sum()) for e in energies.values())
+    floor = loudest * 10 ** (SILENT_STEM_DB / 10)
+    return [role for role, energy in energies.items() if loudest > 0 and float(energy.sum()) > floor]
+
+
+def stem_powers(stems: Sequence[np.ndarray], mix: np.ndarray, *, per_band: bool = False) -> np.ndarray:
+    """How much of each stem's power the mix holds: non-negative weights ``w`` with ``mix ≈ sum(w_i * stems_i)``.
+
+    Least squares over band energies ``(bands, frames)`` (:func:`band_energy`), stems and mix alike; the stems'
+    powers add in the mix where they do not overlap in a band and frame, and the frames tell them apart where
+    they do. ``per_band``: every band counts alike (its rows divided by the mix's mean energy in it) instead of
+    in proportion to its energy, where the lows, which hold most of the power, decide the fit. Measured on 4 s
+    clips of 10 corpus songs mixed with known gains, the per-band fit is off by 0.07-0.52 dB per role on average
+    (1.2 dB at worst), the plain one by 0.12-1.29 dB (4.1 dB at worst), so :func:`match_balance` fits per band;
+    the anomaly descriptors keep the plain fit, which told corrupted mixes apart better on the validation songs
+    (mean AUC 0.978 and 0.932 against 0.971 and 0.911).
+    """
+    weight = 1.0 / (mix.mean(axis=1, keepdims=True) + 1e-9 * mix.mean() + 1e-30) if per_band else 1.0
+    basis = np.stack([(stem * weight).ravel() for stem in stems], axis=1)
+    target = (mix * weight).ravel()
+    scale = float(basis.mean()) + 1e-30  # in units of the stems' mean energy: well conditioned at any level
+    weights, _ = nnls(basis / scale, target / scale)
+    return weights
+
+
+def match_balance(
+    settings: MixSettings, placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int
+) -> MixSettings:
+    """``settings`` with the faders moved so that each stem is as loud against the others as it is in ``reference``.
+
+    ``placed``: the stems as ``settings`` play them in the mix (after strip, fader and pan, ``(2, samples)`` each,
+    the reference's length: :meth:`~mixenv.render.Renderer.render` with ``return_stems``). Each stem's power in the
+    reference is found by :func:`stem_powers` (every band counting alike) and its fader moved by the ratio, in dB,
+    around the median stem's, so the overall level is left to the loudness match that follows. Silent stems, and
+    songs of one stem, keep their faders; a stem the reference lacks goes down by at most 40 dB.
+    """
+    energies = {role: band_energy(*_power(audio, sample_rate)) for role, audio in placed.items()}
+    roles = audible_stems(energies)
+    if len(roles) < 2:
+        return settings
+    weights = stem_powers(
+        [energies[role] for role in roles], band_energy(*_power(reference, sample_rate)), per_band=True
+    )
+    gains_db = 10 * np.log10(np.maximum(weights, 1e-4 * max(float(weights.max()), 1e-30)) + 1e-30)
+    gains_db -= np.median(gains_db)
+    return settings.replace(
+        {f"{role}.gain_db": settings[f"{role}.gain_db"] + float(db) for role, db in zip(roles, gains_db, strict=True)}
+    )
+
+
+def _power(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Power spectrogram of both channels together ``(bins, frames)`` and its bin frequencies."""
+    n_fft, hop = _BALANCE_STFT.n_fft(sample_rate), _BALANCE_STFT.hop_length(sample_rate)
+    freqs, _, spectra = scipy.signal.stft(
+        np.asarray(audio, dtype=np.float32), sample_rate, window="hann", nperseg=n_fft, noverlap=n_fft - hop
+    )
+    return (np.abs(spectra) ** 2).sum(axis=0), freqs
 
 
 def match_tone(settings: MixSettings, mix: np.ndarray, reference: np.ndarray, sample_rate: int) -> MixSettings:

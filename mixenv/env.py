@@ -290,7 +290,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             settings = self.space.neutral_vector()
         self._episode = _Episode(
             clip=clip,
-            context=ScoreContext(rate, reference if self.uses_reference else None),
+            context=ScoreContext(rate, reference if self.uses_reference else None, clip.excerpt.stems),
             reference_observation=None if reference is None else self.observer.reference(rate, reference),
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
@@ -359,9 +359,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         assert settings is not None
         return settings
 
-    def render_settings(self, settings: MixSettings) -> MixRender:
-        """The current clip rendered under ``settings``, pre-roll first as in a step (without stepping)."""
-        return self.renderer.render(self._require_episode().clip, settings)
+    def render_settings(self, settings: MixSettings, *, stems: bool = False) -> MixRender:
+        """The current clip rendered under ``settings``, pre-roll first as in a step (without stepping); with
+        ``stems``, each stem as placed in the mix too."""
+        return self.renderer.render(self._require_episode().clip, settings, stems=stems)
 
     def score_settings(self, action: np.ndarray) -> dict[str, float]:
         """Each reward term for ``action`` on the current clip, without stepping (for planners and optimisers).

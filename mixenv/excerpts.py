@@ -90,7 +90,7 @@ class SongExcerpts:
         """Minus the mean score of normalised settings over the excerpts (sanitised as an env step would)."""
         if self._reward is None:  # built on first use: a plain prediction never needs the reward models
             self._reward, _ = build_reward(self._weights, self.reference_free, self._target_lufs, *self._paths, True)
-            self._contexts = [ScoreContext(c.sample_rate, c.excerpt.reference) for c in self.clips]
+            self._contexts = [ScoreContext(c.sample_rate, c.excerpt.reference, c.excerpt.stems) for c in self.clips]
         settings = self.space.from_clean(self.space.sanitize(np.asarray(vector))[0])
         scores = [
             self._reward.total(self._reward.scores(renderer.render(clip, settings).mix, context))

@@ -1,22 +1,11 @@
 """A one-class detector of bad mixes, trained on good mixes only, and the anomaly reward built on it.
 
 Every mix becomes one feature vector (:func:`mix_features`): the backbone's clip embedding and the mean and
-spread of its frame embeddings, then a few cheap descriptors of the mix itself, all gain-invariant and computed
-from the mix alone, never against a reference:
-
-* dynamics: crest factor (clipping flattens the peaks) and the spread of 50 ms energies, 95th minus 10th
-  percentile, in log (heavy bus compression flattens the envelope even when its loudness is matched);
-* tonal balance: the level of the lows (30-250 Hz), mids (250-2000 Hz) and highs (2000-8000 Hz), each relative
-  to the other two (relative to the total instead, a dominant band, usually the bass, would saturate);
-* centre share: the part of the 300-4000 Hz energy in time-frequency bins where left and right have the same
-  level (panned to the centre), where the lead sits in almost every mix: it drops when the lead is missing;
-* pumping: the correlation of the lows' and the mids' levels over 23 ms frames. In a mix the bass and kick move
-  both bands together; a bus compressor driven by the lows ducks the mids on every hit and breaks that link;
-* transients: the 90th percentile of the frame-to-frame change of the highs' level, in log. Compression,
-  limiting and clipping blunt attacks; a boosted stem makes its own attacks dominate.
-
-The last two were chosen on the validation songs (greedy forward selection from a pool of five: the lows' and
-the highs' level ranges, the lows-highs and lows-mids correlations, the highs' flux), never on the test songs.
+spread of its frame embeddings, then the descriptors of :mod:`rewards.descriptors`: cheap, gain-invariant
+measurements of what the mixing did to the stems (each descriptor of the mix minus that of the stems' plain
+sum, and the stems' balance in the mix), never compared with a reference. So a mix is judged against the stems it
+was made from, as an engineer judges it, and music unlike the training songs does not look anomalous for being
+different music.
 
 A detector uses one :data:`FEATURE_SETS` subset of that vector. It is a Gaussian on standardised features with
 a shrinkage (OAS) covariance, so a few hundred good mixes suffice; a mix's anomaly is its log squared Mahalanobis
@@ -29,110 +18,36 @@ sets), so they are the default; the embedding sets stay for backbones that encod
 
 from __future__ import annotations
 
-import functools
-import itertools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from mixenv.backbone import AudioEmbedder
 from mixenv.data.atomic import load_arrays, save_arrays
-from mixenv.features import FeatureConfig, LogMel, spectrogram_key
+from mixenv.features import spectrogram_key
 from rewards.base import ScoreContext
+from rewards.descriptors import DESCRIPTOR_FEATURES, DESCRIPTORS, StemSummary, describe, mix_spectrogram
 from rewards.fad import mix_embeddings, oas_shrink
 
 DETECTOR_FORMAT = "mixenv-anomaly-detector"
-DETECTOR_VERSION = 1
+DETECTOR_VERSION = 2
+"""2: descriptors measured against the stems (:mod:`rewards.descriptors`)."""
 DEFAULT_FOLDS = 5
 DEFAULT_FEATURE_SET = "descriptors"
 
 _EPS = 1e-12
-_BLOCK_SECONDS = 0.05
-_RANGE_PERCENTILES = (10.0, 95.0)
-_BAND_EDGES_HZ = (30.0, 250.0, 2000.0, 8000.0)
-_BANDS_HZ = tuple(itertools.pairwise(_BAND_EDGES_HZ))
-_CENTRE_BAND_HZ = (300.0, 4000.0)
-_CENTRE_SIMILARITY = 0.99
-"""A time-frequency bin counts as centre when ``2 |L| |R| / (|L|^2 + |R|^2)`` exceeds this (1 = equal levels).
-
-Level only, not phase: a phase-aware test (``Re(L R*)``) detected a missing lead less well on the corpus (test
-split AUC 0.84 vs 0.91), since the centre of a mix is made by level panning, reverb and chorus blur the phase."""
-DESCRIPTOR_FEATURES = FeatureConfig()
-"""The STFT the descriptors read: the default log-mel front end's (46 ms Hann windows, 23 ms hop), so an env whose
-observation computed the mix's log-mel hands over that spectrogram instead of the descriptors running their own."""
-
-DESCRIPTORS: tuple[str, ...] = (
-    "crest_db",
-    "log_loudness_range_50ms",
-    *(f"band_{lo:g}_{hi:g}_hz_re_rest_db" for lo, hi in _BANDS_HZ),
-    "log_centre_share_300_4000_hz",
-    "corr_low_mid_level",
-    "log_high_flux_90_db",
-)
-"""Names of the hand-made descriptors, in the order they follow the embedding features."""
 
 FEATURE_SETS: tuple[str, ...] = ("embedding", "descriptors", "embedding+descriptors")
 """Which part of :func:`mix_features` a detector looks at."""
 
 
-def describe_mix(mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None = None) -> np.ndarray:
-    """The :data:`DESCRIPTORS` of ``mix`` ``(channels, samples)`` at ``sample_rate``: finite, unchanged by a gain.
-
-    ``spectra``: the mix's :func:`mix_spectrogram`, when already at hand (the env's log-mel front end made it).
-    """
-    x = np.nan_to_num(np.asarray(mix, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    peak_db = 20 * np.log10(float(np.abs(x).max(initial=0.0)) + _EPS)
-    rms_db = 10 * np.log10(float(np.mean(np.square(x), dtype=np.float64)) + _EPS)
-    short_db = _block_energies_db(x.mean(axis=0, dtype=np.float64), round(_BLOCK_SECONDS * sample_rate))
-    # One STFT serves tonal balance, centre share, pumping and transients.
-    spectra = mix_spectrogram(x, sample_rate) if spectra is None else spectra
-    freqs = np.fft.rfftfreq(DESCRIPTOR_FEATURES.n_fft(sample_rate), 1 / sample_rate)
-    if spectra.shape[:2] != (x.shape[0], freqs.size):
-        raise ValueError(f"spectra must be mix_spectrogram's (channels, {freqs.size}, frames), got {spectra.shape}")
-    power = spectra.real**2 + spectra.imag**2  # (channels, bins, frames), float32: computed once, read four times
-    bands_at = [slice(*np.searchsorted(freqs, band)) for band in _BANDS_HZ]  # bins with lo <= f < hi
-    mono = spectra.sum(axis=0)
-    mono_power = (mono.real**2 + mono.imag**2).sum(axis=1, dtype=np.float64) / spectra.shape[0] ** 2
-    bands = np.array([mono_power[band].sum() for band in bands_at])
-    frame_power = power.sum(axis=0)  # (bins, frames), both channels
-    low_db, mid_db, high_db = (
-        10 * np.log10(frame_power[band].sum(axis=0, dtype=np.float64) + _EPS) for band in bands_at
-    )
-    flux_db = np.percentile(np.abs(np.diff(high_db)), 90) if high_db.size > 1 else 0.0
-    return np.array(
-        [
-            peak_db - rms_db,
-            np.log(_spread_db(short_db) + 0.1),
-            *(10 * np.log10((bands + _EPS) / (bands.sum() - bands + _EPS))),
-            np.log(_centre_share(power, freqs) + 1e-4),
-            _correlation(low_db, mid_db),
-            np.log(flux_db + 0.1),
-        ]
-    )
-
-
-def mix_features(
-    embedding: np.ndarray, frames: np.ndarray, mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None = None
-) -> np.ndarray:
-    """All detector inputs of one mix: clip embedding ``(D,)``, frame mean and std ``(2D,)``, the descriptors."""
-    descriptors = describe_mix(mix, sample_rate, spectra)
+def mix_features(embedding: np.ndarray, frames: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+    """All detector inputs of one mix: clip embedding ``(D,)``, frame mean and std ``(2D,)``, its
+    :func:`~rewards.descriptors.describe` ``(K,)``."""
     return np.concatenate([embedding, frames.mean(axis=0), frames.std(axis=0), descriptors])
-
-
-def mix_spectrogram(mix: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The STFT the descriptors read, complex64 ``(channels, bins, frames)``: :data:`DESCRIPTOR_FEATURES`' front end.
-
-    Non-finite samples count as 0; signals shorter than one window are zero-padded to one.
-    """
-    x = np.nan_to_num(np.asarray(mix, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    n_fft = DESCRIPTOR_FEATURES.n_fft(sample_rate)
-    x = np.pad(x, ((0, 0), (0, max(0, n_fft - x.shape[1]))))
-    with torch.inference_mode():
-        return _front_end(sample_rate).spectrogram(torch.from_numpy(x)).numpy()
 
 
 def feature_columns(feature_set: str, num_features: int) -> np.ndarray:
@@ -270,7 +185,9 @@ class AnomalyDetector:
 class AnomalyReward:
     """Reward: minus the calibrated anomaly of a mix (about 0 for a typical good mix, negative for unusual ones).
 
-    Reference-free. Shares the backbone pass with :class:`rewards.fad.FADReward` through the score context.
+    Reference-free, but it judges a mix against the stems it was made from, so the score context must hold them
+    (the env's does); the stems' summary is computed once per context. Shares the backbone pass with
+    :class:`rewards.fad.FADReward` through the score context.
 
     Args:
         embedder: The backbone the detector's features were computed with (other rates get their own front end).
@@ -291,12 +208,17 @@ class AnomalyReward:
         self.detector = detector
 
     def score(self, mix: np.ndarray, context: ScoreContext) -> float:
-        """``-anomaly`` of ``mix`` ``(channels, samples)``, always finite."""
+        """``-anomaly`` of ``mix`` ``(channels, samples)``, always finite.
+
+        Raises:
+            ValueError: If the context holds no stems.
+        """
         rate = context.sample_rate
+        stems = context.stems_value("stem_summary", lambda s: StemSummary.of(s, rate))
         embedding, frames = mix_embeddings(self.embedder.at_rate(rate), mix, context)
         key = spectrogram_key(rate, DESCRIPTOR_FEATURES)  # the env may have left the mix's spectrogram there
         spectra = context.mix_value(mix, key, lambda m: mix_spectrogram(m, rate))
-        features = mix_features(embedding, frames, mix, rate, spectra)
+        features = mix_features(embedding, frames, describe(mix, rate, stems, spectra))
         return -float(self.detector.score(features))
 
 
@@ -317,40 +239,3 @@ class _Gaussian:
     def log_distance(self, x: np.ndarray) -> np.ndarray:
         z = (x - self.centre) / self.scale
         return np.log(np.einsum("...i,ij,...j->...", z, self.precision, z) + _EPS)
-
-
-def _block_energies_db(signal: np.ndarray, block: int) -> np.ndarray:
-    """Energy of consecutive blocks in dB (a signal shorter than one block is repeated to fill it)."""
-    blocks = np.resize(signal, max(block, signal.size // block * block)).reshape(-1, block)
-    return 10 * np.log10(np.mean(blocks**2, axis=1) + _EPS)
-
-
-def _spread_db(energies_db: np.ndarray) -> float:
-    low, high = np.percentile(energies_db, _RANGE_PERCENTILES)
-    return float(high - low)
-
-
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation, 0 when either signal is constant."""
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + _EPS))
-
-
-@functools.lru_cache(maxsize=8)
-def _front_end(sample_rate: int) -> LogMel:
-    return LogMel(sample_rate, DESCRIPTOR_FEATURES)
-
-
-def _centre_share(power: np.ndarray, freqs: np.ndarray) -> float:
-    """Share of the :data:`_CENTRE_BAND_HZ` energy in STFT bins whose channels have equal levels (1 for mono).
-
-    ``power``: ``(channels, bins, frames)``; a bin's similarity ``2 |L| |R| / (|L|^2 + |R|^2)`` is computed from
-    the powers as ``2 sqrt(P_L P_R) / (P_L + P_R)``.
-    """
-    band = slice(*np.searchsorted(freqs, _CENTRE_BAND_HZ))
-    left, right = power[0, band], power[-1, band]
-    energy = left + right
-    similarity = 2 * np.sqrt(left * right) / (energy + _EPS)
-    return float(
-        (energy * (similarity > _CENTRE_SIMILARITY)).sum(dtype=np.float64) / (energy.sum(dtype=np.float64) + _EPS)
-    )

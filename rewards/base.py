@@ -1,15 +1,16 @@
 """The reward-term interface and the context that lets terms share work.
 
 A term is a small object with a ``name`` and ``score(mix, context) -> float`` where higher is better; it says
-whether it needs a reference. A :class:`ScoreContext` holds one reference (or none) for as long as it stays the
-same (an env episode) and memoises what terms derive from it (the reference's STFT magnitudes, its loudness),
+whether it needs a reference. A :class:`ScoreContext` holds one reference (or none) and the stems the mixes are
+made from (or none) for as long as they stay the same (an env episode) and memoises what terms derive from them
+(the reference's STFT magnitudes, its loudness, the stems' summary),
 plus what they derive from the current mix (its loudness, its backbone embedding), so FAD and anomaly share
 one forward pass and nothing about the reference is computed twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
@@ -20,17 +21,26 @@ T = TypeVar("T")
 
 
 class ScoreContext:
-    """Per-reference memo plus a memo for the latest mix scored against it.
+    """Per-reference and per-stems memos plus a memo for the latest mix scored against them.
 
     Args:
         sample_rate: Rate of the mix and the reference, in Hz.
         reference: The reference mix ``(channels, samples)``, or None for reference-free scoring.
+        stems: The stems the mixes are made from, role -> ``(channels, samples)`` (the anomaly term judges a mix
+            against them), or None.
     """
 
-    def __init__(self, sample_rate: int, reference: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        reference: np.ndarray | None = None,
+        stems: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self.sample_rate = sample_rate
         self.reference = reference
+        self.stems = None if stems is None else dict(stems)  # a plain dict pickles (a song's stems are read-only)
         self._reference_memo: dict[str, Any] = {}
+        self._stems_memo: dict[str, Any] = {}
         self._mix: np.ndarray | None = None
         self._mix_memo: dict[str, Any] = {}
 
@@ -45,6 +55,21 @@ class ScoreContext:
         if key not in self._reference_memo:
             self._reference_memo[key] = compute(self.reference)
         return self._reference_memo[key]
+
+    def stems_value(self, key: str, compute: Callable[[Mapping[str, np.ndarray]], T]) -> T:
+        """``compute(stems)``, computed once per context.
+
+        Raises:
+            ValueError: If the context has no stems.
+        """
+        if self.stems is None:
+            raise ValueError(
+                f"{key} needs the stems the mix was made from, but this context has none; "
+                "pass them as ScoreContext(rate, reference, stems)"
+            )
+        if key not in self._stems_memo:
+            self._stems_memo[key] = compute(self.stems)
+        return self._stems_memo[key]
 
     def mix_value(self, mix: np.ndarray, key: str, compute: Callable[[np.ndarray], T]) -> T:
         """``compute(mix)``, computed once per mix (the memo holds the latest mix only, by identity)."""

@@ -24,6 +24,7 @@ import numpy as np
 from mixenv.loudness import integrated_lufs
 from mixenv.params import MixSettings
 from mixenv.render import Renderer
+from rewards.descriptors import LEAD_ROLE
 
 Corruption = Callable[[Mapping[str, np.ndarray], MixSettings, Renderer, np.random.Generator, float], np.ndarray]
 
@@ -32,7 +33,6 @@ CLIP_DRIVE_DB = 12.0
 LOW_SHELF_DB = 12.0
 COMP_THRESHOLD_DB = -35.0
 COMP_RATIO = 10.0
-LEAD_ROLE = "vocals"
 
 
 def stem_boost(

@@ -114,6 +114,7 @@ def mix_metrics(
     predicted: MixSettings | None = None,
     truth: MixSettings | None = None,
     roles: Iterable[str] | None = None,
+    stems: Mapping[str, np.ndarray] | None = None,
     context: ScoreContext | None = None,
 ) -> dict[str, float]:
     """Every metric that applies to ``mix`` ``(2, samples)``; missing inputs leave their metrics out.
@@ -121,11 +122,11 @@ def mix_metrics(
     Returns a dict with keys from :data:`METRICS`: ``mrstft``, ``lufs_error`` (absolute, LU), ``lra_error``
     (absolute loudness-range difference, LU) and ``feature_error`` (mean absolute percentage error of the audio
     features, as a fraction) need the reference; ``true_peak_over`` (dB above -1 dBTP, 0 if under) is always
-    there; ``fad`` and ``anomaly`` need the suite's good-mix terms, ``param_*`` both settings (``param_audible``
-    also the suite's control weights). ``context``: a score context that already holds this reference and mix (an
-    env's), so nothing is computed twice.
+    there; ``fad`` and ``anomaly`` need the suite's good-mix terms (``anomaly`` also the ``stems`` the mix is made
+    of), ``param_*`` both settings (``param_audible`` also the suite's control weights). ``context``: a score
+    context that already holds this reference, these stems and this mix (an env's), so nothing is computed twice.
     """
-    context = context or ScoreContext(sample_rate, reference)
+    context = context or ScoreContext(sample_rate, reference, stems)
     out: dict[str, float] = {}
     if reference is not None:
         out["mrstft"] = -suite.spectral.score(mix, context)
@@ -135,7 +136,7 @@ def mix_metrics(
     out["true_peak_over"] = max(0.0, true_peak_dbtp(mix, sample_rate) - TRUE_PEAK_CEILING_DBTP)
     if suite.fad is not None:
         out["fad"] = -suite.fad.score(mix, context)
-    if suite.anomaly is not None:
+    if suite.anomaly is not None and context.stems is not None:
         out["anomaly"] = -suite.anomaly.score(mix, context)
     if predicted is not None and truth is not None:
         out.update(parameter_errors(predicted, truth, roles))
@@ -163,6 +164,7 @@ def clip_metrics(
         predicted=settings,
         truth=excerpt.settings,
         roles=excerpt.roles,
+        stems=excerpt.stems,
         context=context,
     )
     if excerpt.settings is not None:

@@ -282,6 +282,24 @@ def test_loudness_matching_masters_any_policy_to_the_reference(env: MixEnv, use_
     assert policy.name == "neutral, loudness matched"
 
 
+def test_balance_matching_moves_the_faders_toward_the_ground_truth(env: MixEnv) -> None:
+    """From the neutral mix, faders matched to the reference's balance land closer to the ground truth's faders
+    than loudness matching alone leaves them (which moves all faders alike), song by song."""
+    faders = [i for i, name in enumerate(env.space.names) if name.endswith(".gain_db")]
+    plain, balanced = LoudnessMatchedPolicy(NeutralPolicy()), LoudnessMatchedPolicy(NeutralPolicy(), match_balance=True)
+    assert balanced.name == "neutral, balance and loudness matched"
+    for seed in range(3):
+        env.reset(seed=seed)
+        truth = env.clip.settings.normalized()[faders]
+        errors = []
+        for policy in (plain, balanced):
+            policy.reset(env)
+            action = policy.act({}, env)
+            centred = action[faders] - np.median(action[faders]) - (truth - np.median(truth))
+            errors.append(np.abs(centred).mean())
+        assert errors[1] < errors[0]
+
+
 def test_an_agent_trained_on_remixes_is_evaluated_on_the_songs_own_mixes(ppo_run: Path) -> None:
     policy = AgentPolicy(ppo_run)
     policy.config["env_kwargs"]["remix"] = {"wide": 1.0}  # as a run on remixed episodes records it

@@ -12,9 +12,10 @@ from mixenv.backbone import AudioEmbedder, Backbone, BackboneCheckpoint
 from mixenv.data import list_songs
 from mixenv.features import FeatureConfig
 from mixenv.render import Renderer
-from rewards.anomaly import DESCRIPTORS, AnomalyDetector, AnomalyReward
+from rewards.anomaly import AnomalyDetector, AnomalyReward
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
+from rewards.descriptors import DESCRIPTORS
 from rewards.fad import FADReward, GaussianStats, evaluate_fad, extrapolate_fad, frechet_distance
 
 from conftest import SR, noise, tone
@@ -193,6 +194,7 @@ def test_fad_and_anomaly_share_one_backbone_pass(embedder: AudioEmbedder, monkey
     calls = []
     embed = embedder.embed_features
     monkeypatch.setattr(embedder, "embed_features", lambda logmel: calls.append(1) or embed(logmel))
-    context, mix = ScoreContext(SR), noise(1.0, 0.1, channels=2, seed=2)
+    mix = noise(1.0, 0.1, channels=2, seed=2)
+    context = ScoreContext(SR, None, {"other": mix})
     scores = [term.score(mix, context) for term in terms]
     assert len(calls) == 1 and np.isfinite(scores).all()
