@@ -248,6 +248,26 @@ def test_excerpts_are_scored_as_mastered_so_a_level_change_alone_costs_nothing(c
     assert abs(other - base) > 0.05  # a change of tone still counts
 
 
+def test_excerpts_match_the_faders_to_the_references_balance(corpus_songs: list) -> None:
+    from mixenv.data import Multitrack
+    from mixenv.excerpts import SongExcerpts
+
+    space = ParamSpace(ROLES)
+    faders = [i for i, name in enumerate(space.names) if name.endswith(".gain_db")]
+
+    def fader_error(vector: np.ndarray, truth: np.ndarray) -> float:  # around the median: the master sets the level
+        return float(
+            np.abs(vector[faders] - np.median(vector[faders]) - truth[faders] + np.median(truth[faders])).mean()
+        )
+
+    for song in corpus_songs[:3]:
+        truth = song.settings.normalized()
+        matched = SongExcerpts(song, space, -14.0).match_balance(space.neutral_vector())
+        assert fader_error(matched, truth) < fader_error(space.neutral_vector(), truth)
+    blind = Multitrack(song.name, song.sample_rate, song.stems)  # no reference: nothing to match
+    np.testing.assert_array_equal(SongExcerpts(blind, space, -14.0).match_balance(truth), truth)
+
+
 def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(
     stems: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
