@@ -21,6 +21,7 @@ import cma
 import numpy as np
 
 from mixenv.balance import BUS_LUFS, loudness_balance, match_tone
+from mixenv.env import DEFAULT_WEIGHTS
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
@@ -97,18 +98,21 @@ class CMAESPolicy(_FixedPolicy):
         budget: Renders (reward evaluations) per song, rounded up to whole generations of the population.
         sigma: Initial step size in normalised units.
         seed: Seeds the optimiser (the same seed gives the same settings).
+        weights: Reward term weights the search climbs, over the env's own (:func:`env_loss`).
     """
 
     name = "cmaes"
 
-    def __init__(self, budget: int = 200, sigma: float = 0.3, seed: int = 0) -> None:
+    def __init__(
+        self, budget: int = 200, sigma: float = 0.3, seed: int = 0, weights: Mapping[str, float] | None = None
+    ) -> None:
         super().__init__()
         if budget < 2:
             raise ValueError(f"CMA-ES needs a budget of at least 2 renders, got {budget}")
-        self.budget, self.sigma, self.seed = budget, sigma, seed
+        self.budget, self.sigma, self.seed, self.weights = budget, sigma, seed, weights
 
     def decide(self, env: MixEnv) -> MixSettings:
-        found = search(env_loss(env), env.space.neutral_vector(), self.budget, self.sigma, self.seed)
+        found = search(env_loss(env, self.weights), env.space.neutral_vector(), self.budget, self.sigma, self.seed)
         return env.space.to_physical(found)
 
 
@@ -124,12 +128,20 @@ class RefinedPolicy:
             :class:`CMAESPolicy`: 15 candidates each for 41 controls).
         sigma: Initial step size in normalised units (smaller than a search from neutral: the start is close).
         seed: Seeds the optimiser.
+        weights: Reward term weights the search climbs, over the env's own (:func:`env_loss`).
     """
 
-    def __init__(self, policy: MixPolicy, budget: int = 100, sigma: float = 0.15, seed: int = 0) -> None:
+    def __init__(
+        self,
+        policy: MixPolicy,
+        budget: int = 100,
+        sigma: float = 0.15,
+        seed: int = 0,
+        weights: Mapping[str, float] | None = None,
+    ) -> None:
         if budget < 3:
             raise ValueError(f"refining needs a budget of at least 3 renders, got {budget}")
-        self.policy, self.budget, self.sigma, self.seed = policy, budget, sigma, seed
+        self.policy, self.budget, self.sigma, self.seed, self.weights = policy, budget, sigma, seed, weights
         self.name = f"{policy.name}, refined"
         self.action: np.ndarray | None = None
 
@@ -140,16 +152,25 @@ class RefinedPolicy:
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         if self.action is None:
             start = np.asarray(self.policy.act(observation, env), dtype=np.float64)
-            found = search(env_loss(env.unwrapped), start, self.budget, self.sigma, self.seed, keep_start=True)
+            loss = env_loss(env.unwrapped, self.weights)
+            found = search(loss, start, self.budget, self.sigma, self.seed, keep_start=True)
             self.action = found.astype(np.float32)
         return self.action.copy()
 
 
-def env_loss(env: MixEnv) -> Callable[[np.ndarray], float]:
-    """Minus the env's score of normalised settings on its current clip: what :func:`search` minimises."""
+def env_loss(env: MixEnv, weights: Mapping[str, float] | None = None) -> Callable[[np.ndarray], float]:
+    """Minus the env's score of normalised settings on its current clip: what :func:`search` minimises.
+
+    ``weights``: term name -> weight, over the env's reward weights (:data:`mixenv.env.REFERENCE_WEIGHTS` climbs
+    the reference's spectrum and loudness alone); names of no reward term are refused.
+    """
+    unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
+    if unknown:
+        raise ValueError(f"unknown reward terms {sorted(unknown)}; the env has {', '.join(DEFAULT_WEIGHTS)}")
+    chosen = {name: float((weights or {}).get(name, weight)) for name, weight in env.reward.weights.items()}
 
     def loss(x: np.ndarray) -> float:
-        return -env.reward.total(env.score_settings(np.asarray(x)))
+        return -sum(chosen[name] * value for name, value in env.score_settings(np.asarray(x)).items())
 
     return loss
 

@@ -7,10 +7,11 @@ Methods, each mixing every song of every set in MixEnv (a 4 s clip, 10-step epis
 truth):
 
 * the heuristics: neutral, loudness balance, reference matching (once: deterministic) and CMA-ES with
-  ``--cmaes-budget`` renders per song (once per seed);
+  ``--cmaes-budget`` renders per song (once per seed), climbing the reference's spectral and loudness terms
+  (:func:`experiments.methods.search_weights`);
 * the supervised model (``--model``, default: the shipped default model) as it predicts, mastered to the
   reference's loudness, with its faders matched to the reference's balance as well, reference-free, and refined by
-  CMA-ES at CMA-ES's budget from its loudness-matched settings (per seed);
+  CMA-ES at CMA-ES's budget from its balance- and loudness-matched settings (per seed);
 * each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>``);
 * the ground truth, where the songs have one.
 

@@ -7,10 +7,10 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   it is a mix of these very stems, and then sets the faders to the stems' balance in that reference
   (:func:`mixenv.balance.match_balance`: how loud each stem is against the others is something the reference
   shows, like its loudness);
-* ``refine``: the model's settings (balance matched) start a CMA-ES search on MixEnv's reward over those excerpts (each mastered
-  as the mix will be; toward a reference of these stems its spectral and loudness terms, :data:`REFERENCE_WEIGHTS`;
-  without one its reference-free terms), within ``budget`` renders (predict, then refine, as ST-ITO and
-  ITO-Master do; the prediction is kept unless beaten);
+* ``refine``: the model's settings (balance matched) start a CMA-ES search on MixEnv's reward over those
+  excerpts (each mastered as the mix will be; toward a reference of these stems its spectral and loudness terms,
+  :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its reference-free terms), within ``budget`` renders
+  (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten);
 * ``cmaes``: the same search from the neutral mix;
 * ``loudness``: each stem to its role's loudness (:mod:`mixenv.balance`), no reference needed;
 * ``reference``: the bus tone matched to the reference's long-term spectrum, mastered to its loudness
@@ -47,6 +47,7 @@ from agents.heuristics import search
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
+from mixenv.env import REFERENCE_WEIGHTS
 from mixenv.excerpts import EXCERPT_SECONDS, SongExcerpts
 from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings, ParamSpace
@@ -62,12 +63,7 @@ SEARCHES = ("refine", "cmaes")
 """The methods that search on the env's reward, ``budget`` renders of the excerpts each."""
 DEFAULT_BUDGET = 100
 """Renders a search may spend (each renders and scores every excerpt once)."""
-REFERENCE_WEIGHTS = {"fad": 0.0, "anomaly": 0.0}
-"""Reward weights of a search toward a reference of these stems: MixEnv's spectral distance and loudness terms
-only. FAD and anomaly judge a mix against the corpus's good mixes, and the reference says better what this song's
-good mix is: chosen on validation songs (whole-song MRSTFT / neutral's, 8 songs each, refining the default
-model's settings): corpus validation split 0.431 against 0.518 with the whole reward (the model alone 0.526),
-folk validation set 0.409 against 0.515 (the model alone 0.814)."""
+
 SIGMA = {"refine": 0.15, "cmaes": 0.3}
 """CMA-ES's first step, in normalised units: smaller from a prediction, which is close already (as in
 :class:`agents.heuristics.RefinedPolicy` and :class:`~agents.heuristics.CMAESPolicy`)."""

@@ -16,13 +16,20 @@ from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.evaluate import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
-from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
+from agents.heuristics import (
+    CMAESPolicy,
+    LoudnessBalancePolicy,
+    NeutralPolicy,
+    ReferenceMatchPolicy,
+    RefinedPolicy,
+    env_loss,
+)
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy
 from agents.train import main as train_main
 from agents.train import train as train_agent
 from experiments.methods import GroundTruthPolicy
 from mixenv.cliargs import parse_key_values
-from mixenv.env import MixEnv
+from mixenv.env import REFERENCE_WEIGHTS, MixEnv
 from mixenv.loudness import integrated_lufs
 
 
@@ -262,6 +269,20 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     truth = RefinedPolicy(GroundTruthPolicy(), budget=6, seed=1)
     truth.reset(spectral)
     np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=1e-6)
+
+
+def test_a_search_climbs_the_weights_it_is_given(env: MixEnv) -> None:
+    env.reset(seed=0, options={"song": env.songs[0].name})
+    action = env.space.neutral_vector()
+    terms = env.score_settings(action)
+    assert env_loss(env)(action) == pytest.approx(-env.reward.total(terms))
+    climbed = env_loss(env, REFERENCE_WEIGHTS)(action)
+    assert climbed == pytest.approx(-(terms["spectral"] + env.reward.weights["loudness"] * terms["loudness"]))
+    with pytest.raises(ValueError, match=r"unknown reward terms \['spectrum'\]"):
+        env_loss(env, {"spectrum": 1.0})
+    found = CMAESPolicy(budget=20, seed=1, weights=REFERENCE_WEIGHTS)
+    found.reset(env)
+    assert env_loss(env, REFERENCE_WEIGHTS)(found.act({}, env)) < climbed
 
 
 def test_heuristic_act_before_reset_is_refused() -> None:

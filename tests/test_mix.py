@@ -12,8 +12,9 @@ import pytest
 from mixenv.balance import ROLE_LUFS
 from mixenv.cli import main
 from mixenv.data import AudioFileError, StemsError, read_audio, write_audio
+from mixenv.env import REFERENCE_WEIGHTS
 from mixenv.loudness import integrated_lufs
-from mixenv.mixing import REFERENCE_WEIGHTS, MixError, mix
+from mixenv.mixing import MixError, mix
 from mixenv.params import ROLES, ParamSpace
 from mixenv.render import Renderer
 
