@@ -21,7 +21,7 @@ import cma
 import numpy as np
 
 from mixenv.balance import BUS_LUFS, loudness_balance, match_tone
-from mixenv.env import DEFAULT_WEIGHTS
+from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
@@ -164,10 +164,7 @@ def env_loss(env: MixEnv, weights: Mapping[str, float] | None = None) -> Callabl
     ``weights``: term name -> weight, over the env's reward weights (:data:`mixenv.env.REFERENCE_WEIGHTS` climbs
     the reference's spectrum and loudness alone); names of no reward term are refused.
     """
-    unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
-    if unknown:
-        raise ValueError(f"unknown reward terms {sorted(unknown)}; the env has {', '.join(DEFAULT_WEIGHTS)}")
-    chosen = {name: float((weights or {}).get(name, weight)) for name, weight in env.reward.weights.items()}
+    chosen = override_weights(env.reward.weights, weights)
 
     def loss(x: np.ndarray) -> float:
         return -sum(chosen[name] * value for name, value in env.score_settings(np.asarray(x)).items())

@@ -52,6 +52,18 @@ on validation songs (whole-song MRSTFT / neutral's, 8 songs each, refining the d
 validation set 0.409 against 0.515 (the model alone 0.814)."""
 
 
+def override_weights(base: Mapping[str, float], weights: Mapping[str, float] | None) -> dict[str, float]:
+    """Each term of ``base`` at its weight in ``weights``, or at its own where ``weights`` does not name it.
+
+    Raises:
+        ValueError: If ``weights`` names no reward term of :data:`DEFAULT_WEIGHTS`.
+    """
+    unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
+    if unknown:
+        raise ValueError(f"unknown reward terms {sorted(unknown)}; the env has {', '.join(DEFAULT_WEIGHTS)}")
+    return {name: float((weights or {}).get(name, weight)) for name, weight in base.items()}
+
+
 class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     """Mix a song: each step sets every control of every stem's channel strip and of the master bus.
 
@@ -508,10 +520,7 @@ def build_reward(
     ``build_artifacts``.
     """
     base = REFERENCE_FREE_WEIGHTS if reference_free else DEFAULT_WEIGHTS
-    unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
-    if unknown:
-        raise ValueError(f"unknown reward terms {sorted(unknown)}; the env has {', '.join(DEFAULT_WEIGHTS)}")
-    chosen = {name: float((weights or {}).get(name, base.get(name, 0.0))) for name in DEFAULT_WEIGHTS}
+    chosen = override_weights({name: base.get(name, 0.0) for name in DEFAULT_WEIGHTS}, weights)
     if reference_free and chosen["spectral"] > 0:
         raise ValueError("the spectral term needs a reference; set its weight to 0 for reference_free=True")
     for name, w in chosen.items():

@@ -104,8 +104,10 @@ class StemSummary:
         if len({audio.shape[-1] for audio in stems.values()}) > 1:
             raise ValueError(f"stems differ in length: { {r: a.shape[-1] for r, a in stems.items()} }")
         stereo = {role: as_played(audio) for role, audio in stems.items()}
-        plain = describe_mix(sum(stereo.values()), sample_rate)
-        energies = {role: _band_energy(mix_spectrogram(a, sample_rate), sample_rate) for role, a in stereo.items()}
+        spectra = {role: mix_spectrogram(audio, sample_rate) for role, audio in stereo.items()}
+        # The STFT is linear: the plain sum's is the sum of the stems', not one more transform.
+        plain = describe_mix(sum(stereo.values()), sample_rate, sum(spectra.values()))
+        energies = {role: _band_energy(s, sample_rate) for role, s in spectra.items()}
         audible = audible_stems(energies)
         lead = audible.index(LEAD_ROLE) if LEAD_ROLE in audible else None
         return cls(plain, tuple(energies[r] for r in audible), lead)
