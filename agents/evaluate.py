@@ -98,23 +98,29 @@ def rescore(rows: Sequence[dict[str, Any]], env: MixEnv, suite: MetricSuite | No
     return out
 
 
-def validation_score(model: Any, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:
-    """Mean final score, return and MRSTFT of an SB3 model over validation episodes (for training callbacks)."""
-
-    class _Model:
-        name = "agent"
-
-        def reset(self, env: MixEnv) -> None:
-            pass
-
-        def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-            return predict(model, observation, env.unwrapped.observation_space)
-
-    rows = evaluate_policy(_Model(), env, episodes=episodes, seed=seed)
+def validation_score(policy: MixPolicy, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:
+    """Mean final score, return and MRSTFT of ``policy`` over validation episodes (for training callbacks: the
+    stable-baselines3 ones with :class:`ModelPolicy`, RLlib's with its module)."""
+    rows = evaluate_policy(policy, env, episodes=episodes, seed=seed)
     out = {"score": float(np.mean([r["score"] for r in rows])), "return": float(np.mean([r["return"] for r in rows]))}
     if all("mrstft" in r for r in rows):
         out["mrstft"] = float(np.mean([r["mrstft"] for r in rows]))
     return out
+
+
+class ModelPolicy:
+    """A stable-baselines3 model being trained, as a :class:`MixPolicy` (deterministic actions)."""
+
+    name = "agent"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def reset(self, env: MixEnv) -> None:
+        """Nothing to reset: the model keeps no per-episode state."""
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        return predict(self.model, observation, env.unwrapped.observation_space)
 
 
 def format_rows(rows: Sequence[dict[str, Any]], title: str) -> str:

@@ -26,8 +26,13 @@ at a shared file system.
 
 The run folder holds ``config.json`` (algorithm, engine ``"rllib"``, the acting and training env arguments, steps,
 seed, env runners, versions), ``checkpoint/`` (``Algorithm.save_to_path``: resume with
-``Algorithm.from_checkpoint``) and ``training.json`` (per-iteration steps, mean return, steps per second).
-:class:`RLlibPolicy` restores only the RLModule (no Ray cluster) and acts with the distribution's mean.
+``Algorithm.from_checkpoint``), ``best/`` (the RLModule that scored best on validation, as ``agents.ppo`` keeps
+``best_model.zip``), ``validation.json`` and ``training.json`` (per-iteration steps, mean return, steps per second).
+:class:`RLlibPolicy` restores only the RLModule (no Ray cluster; the best one if there is one) and acts with the
+distribution's mean.
+
+The policy is agents.ppo's: a Gaussian whose log standard deviation is a free parameter (not an output of the
+network) starting at :data:`agents.algorithms.PPO_LOG_STD_INIT`, so both engines begin exploring alike.
 """
 
 from __future__ import annotations
@@ -35,10 +40,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import platform
-import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,12 +53,13 @@ import torch
 from tqdm.auto import tqdm
 
 import mixenv
-from agents.algorithms import discount
+from agents.algorithms import PPO_LOG_STD_INIT, discount
 from agents.args import MIXENV_ID, TrainArgs, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
+from agents.evaluate import validation_score
 from agents.trained import TrainedAgent
 from mixenv.cliargs import HelpFormatter
-from mixenv.data.atomic import atomic_dir, write_json
+from mixenv.data.atomic import replacing_dir, write_json
 from mixenv.engines import import_ray, ray_running
 from mixenv.env import MixEnv
 
@@ -71,6 +76,8 @@ CHECKPOINT = "checkpoint"
 """The run folder's checkpoint (``Algorithm.save_to_path``)."""
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
 """The RLModule inside a checkpoint: ``RLModule.from_checkpoint(run / CHECKPOINT / *MODULE_PATH)``."""
+BEST = "best"
+"""The run folder's best RLModule on validation (``RLModule.save_to_path``)."""
 
 
 @dataclass
@@ -106,6 +113,14 @@ class RLlibArgs:
     )
     num_epochs: int = field(default=10, metadata={"help": "SGD passes over each train batch"})
     learning_rate: float = field(default=1e-4, metadata={"help": "learning rate (agents.ppo's tuned 1e-4)"})
+    log_std_init: float = field(
+        default=PPO_LOG_STD_INIT, metadata={"help": "initial log standard deviation of the actions (agents.ppo's)"}
+    )
+    eval_freq: int = field(
+        default=2_000, metadata={"help": "validate every this many env steps, keeping the best module (0: never)"}
+    )
+    eval_episodes: int = field(default=8, metadata={"help": "validation episodes (one per song)"})
+    eval_split: str = field(default="val", metadata={"help": "split validated on (small collections may lack val)"})
     algo_kwargs: dict[str, Any] = field(
         default_factory=dict,
         metadata={"help": "other AlgorithmConfig.training arguments as key=value, e.g. clip_param=0.2"},
@@ -133,6 +148,9 @@ class RLlibArgs:
             backbone_path=self.backbone_path,
             train_clip_seconds=self.train_clip_seconds,
             learning_rate=self.learning_rate,
+            eval_freq=self.eval_freq,
+            eval_episodes=self.eval_episodes,
+            eval_split=self.eval_split,
         )
 
 
@@ -145,8 +163,8 @@ def parse_args(argv: Sequence[str] | None = None) -> RLlibArgs:
         formatter_class=HelpFormatter,
     )
     args = parse_into(RLlibArgs, parser, argv)
-    if args.steps < 1 or args.num_env_runners < 0 or args.num_epochs < 1:
-        parser.error("--steps and --num-epochs must be at least 1, --num-env-runners at least 0")
+    if args.steps < 1 or args.num_env_runners < 0 or args.num_epochs < 1 or args.eval_freq < 0:
+        parser.error("--steps and --num-epochs must be at least 1, --num-env-runners and --eval-freq at least 0")
     if args.address is not None and args.num_cpus is not None:
         parser.error("--num-cpus sizes a local Ray; a cluster joined with --address has its own CPUs")
     return args
@@ -203,7 +221,8 @@ def training_kwargs(args: RLlibArgs) -> dict[str, Any]:
 
 def build_config(args: RLlibArgs, training: dict[str, Any]) -> AlgorithmConfig:
     """The RLlib algorithm config: new API stack, torch, ``args.num_env_runners`` runners of one CPU and one env
-    each, a local learner, agents.ppo's hyper-parameters (discount, learning rate, 256x256 tanh MLP)."""
+    each, a local learner (:func:`_learner_module` reads its module), agents.ppo's hyper-parameters (discount,
+    learning rate, 256x256 tanh MLP, a free log standard deviation: :func:`_start_log_std` sets it)."""
     import_ray()
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -221,14 +240,19 @@ def build_config(args: RLlibArgs, training: dict[str, Any]) -> AlgorithmConfig:
         .env_runners(num_env_runners=args.num_env_runners, num_envs_per_env_runner=1, num_cpus_per_env_runner=1)
         .learners(num_learners=0)
         .training(**training_kwargs(args))
-        .rl_module(model_config=DefaultModelConfig(fcnet_hiddens=[256, 256], fcnet_activation="tanh"))
+        .rl_module(
+            model_config=DefaultModelConfig(fcnet_hiddens=[256, 256], fcnet_activation="tanh", free_log_std=True)
+        )
         .debugging(seed=args.seed, log_level="WARN")
         .reporting(metrics_num_episodes_for_smoothing=20)
     )
 
 
-def _iterate(algo: Algorithm, steps: int, bar: tqdm) -> list[dict[str, float]]:
-    """``algo.train()`` until ``steps`` more env steps are sampled; one record per iteration."""
+def _iterate(
+    algo: Algorithm, steps: int, bar: tqdm, after: Callable[[int], None] | None = None
+) -> list[dict[str, float]]:
+    """``algo.train()`` until ``steps`` more env steps are sampled; one record per iteration. ``after`` is called
+    with the steps done after each iteration (validation)."""
     from ray.rllib.utils.metrics import (
         ENV_RUNNER_RESULTS,
         EPISODE_RETURN_MEAN,
@@ -259,7 +283,86 @@ def _iterate(algo: Algorithm, steps: int, bar: tqdm) -> list[dict[str, float]]:
         history.append(record)
         bar.update(min(sampled, max(0, bar.total - bar.n)))
         bar.set_postfix(ret=f"{record['return_mean']:.3f}", sps=f"{record['steps_per_second']:.0f}")
+        if after is not None:
+            after(done)
     return history
+
+
+def _learner_module(algo: Algorithm) -> RLModule:
+    """The RLModule the learner trains, as it is now (the local learner's own object: :func:`build_config` makes
+    no remote learners)."""
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    results = algo.learner_group.foreach_learner(lambda learner: learner.module[DEFAULT_MODULE_ID])
+    return next(iter(results)).get()
+
+
+def _start_log_std(algo: Algorithm, value: float) -> None:
+    """Set the policy's free log standard deviation to ``value`` in the learner and every env runner.
+
+    RLlib starts it at 0 (std 1 in normalised units); agents.ppo starts at :data:`~agents.algorithms.
+    PPO_LOG_STD_INIT`, since a spread of 1 clips a third of the actions to the range ends.
+    """
+    with torch.no_grad():
+        _learner_module(algo).pi.log_std.fill_(value)
+    algo.env_runner_group.sync_weights(from_worker_or_learner_group=algo.learner_group, inference_only=True)
+
+
+class _Validation:
+    """Every ``every`` env steps: the learner's module validated on ``env`` (mean final score over
+    ``episodes`` songs), the best one kept in ``out / BEST`` and every result in ``validation.json``."""
+
+    def __init__(self, algo: Algorithm, env: MixEnv, args: RLlibArgs, flatten: bool, out: Path) -> None:
+        self.algo, self.env, self.args, self.flatten, self.out = algo, env, args, flatten, out
+        self.next = args.eval_freq
+        self.best = -np.inf
+        self.history: list[dict[str, float]] = []
+
+    def __call__(self, done: int) -> None:
+        if done < self.next:
+            return
+        self.next = (done // self.args.eval_freq + 1) * self.args.eval_freq
+        module = _learner_module(self.algo)
+        policy = _ModulePolicy(module, self.flatten)
+        result = {"timesteps": done, **validation_score(policy, self.env, self.args.eval_episodes, self.args.seed)}
+        self.history.append(result)
+        if result["score"] > self.best:
+            self.best = result["score"]
+            with replacing_dir(self.out / BEST) as tmp:
+                module.save_to_path(tmp)
+        write_json(self.out / "validation.json", self.history)
+
+
+class _ModulePolicy:
+    """An RLModule acting deterministically (:func:`mean_action`), as a :class:`~agents.policies.MixPolicy`."""
+
+    name = "agent"
+
+    def __init__(self, module: RLModule, flatten: bool) -> None:
+        self.module, self.flatten = module, flatten
+
+    def reset(self, env: MixEnv) -> None:
+        """Nothing to reset: the module keeps no per-episode state."""
+
+    def act(self, observation: Any, env: MixEnv) -> np.ndarray:
+        return mean_action(self.module, observation, env, self.flatten)
+
+
+def mean_action(module: RLModule, observation: Any, env: gym.Env, flatten: bool) -> np.ndarray:
+    """``module``'s deterministic action for ``observation`` of ``env``: the action distribution's mean, mapped to
+    the action space as RLlib's env runners do (``unsquash_action``: clipped to its bounds); the observation is
+    flattened first if the module was trained on flattened ones."""
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.utils.spaces.space_utils import unsquash_action
+
+    space = env.unwrapped.observation_space
+    flat = gym.spaces.flatten(space, observation) if flatten and _flattens(space) else np.asarray(observation)
+    batch = {Columns.OBS: torch.as_tensor(flat[None], dtype=torch.float32)}
+    with torch.no_grad():
+        outputs = module.forward_inference(batch)
+        dist = module.get_inference_action_dist_cls().from_logits(outputs[Columns.ACTION_DIST_INPUTS])
+        mean = dist.to_deterministic().sample()[0].numpy()
+    return np.asarray(unsquash_action(mean, env.unwrapped.action_space), dtype=np.float32)
 
 
 def _build_artifacts(args: RLlibArgs, acting: dict[str, Any]) -> None:
@@ -306,6 +409,8 @@ def train(argv: Sequence[str] | None = None) -> Path:
                 "num_env_runners": args.num_env_runners,
                 "address": args.address,
                 "training": training_kwargs(args),
+                "log_std_init": args.log_std_init,
+                "validation": {"every": args.eval_freq, "episodes": args.eval_episodes, "split": args.eval_split},
                 "versions": {
                     "mixenv": mixenv.__version__,
                     "ray": ray.__version__,
@@ -315,16 +420,18 @@ def train(argv: Sequence[str] | None = None) -> Path:
             },
         )
         with _algorithm(config) as algo:
+            _start_log_std(algo, args.log_std_init)
+            validate = None
+            if args.eval_freq and args.env == MIXENV_ID:  # validated on the songs' own mixes, as it is evaluated
+                validation_env = MixEnv(**acting_env_kwargs(env_kwargs_for(args.train_args(), args.eval_split)))
+                validate = _Validation(algo, validation_env, args, config.env_config["flatten"], out)
             start = time.perf_counter()
             with tqdm(
                 total=args.steps, desc=f"training RLlib {args.algo}", unit="step", disable=not args.progress
             ) as bar:
-                history = _iterate(algo, args.steps, bar)
+                history = _iterate(algo, args.steps, bar, validate)
             seconds = time.perf_counter() - start
-            checkpoint = out / CHECKPOINT
-            if checkpoint.exists():
-                shutil.rmtree(checkpoint)
-            with atomic_dir(checkpoint) as tmp:
+            with replacing_dir(out / CHECKPOINT) as tmp:
                 algo.save_to_path(tmp)
         sampled = history[-1]["steps"]
         write_json(
@@ -404,33 +511,34 @@ def _algorithm(config: AlgorithmConfig) -> Iterator[Algorithm]:
 class RLlibPolicy(TrainedAgent):
     """An RLlib agent from its run folder (``python -m agents.rllib --out RUN``), as a :class:`MixPolicy`.
 
-    Restores only the RLModule (no Ray cluster is started) and acts deterministically: the action distribution's
-    mean, mapped to the action space as RLlib's env runners do (``unsquash_action``: clipped to its bounds).
+    Restores only the RLModule (no Ray cluster is started): the best on validation (``best/``) if there is one and
+    ``best`` is set, else the final one; acts deterministically (:func:`mean_action`).
+
+    Args:
+        run: The run folder.
+        best: Prefer the best module on validation over the final one.
 
     Raises:
         FileNotFoundError: If the folder has no ``config.json`` or no checkpoint.
         ImportError: If Ray RLlib is not installed.
     """
 
-    def __init__(self, run: str | Path) -> None:
+    def __init__(self, run: str | Path, best: bool = True) -> None:
         super().__init__(run, "agents.rllib")
-        run = self.run
-        module_dir = run.joinpath(CHECKPOINT, *MODULE_PATH)
-        if not module_dir.is_dir():
+        final = self.run.joinpath(CHECKPOINT, *MODULE_PATH)
+        candidates = [self.run / BEST, final] if best else [final]
+        module_dir = next((c for c in candidates if c.is_dir()), None)
+        if module_dir is None:
             raise FileNotFoundError(
-                f"{run} holds no RLlib checkpoint ({module_dir} is missing); the run did not finish"
+                f"{self.run} holds no RLlib checkpoint ({final} is missing); the run did not finish"
             )
         import_ray()
         from ray.rllib.core.rl_module.rl_module import RLModule
 
         self.module: RLModule = RLModule.from_checkpoint(module_dir.resolve())  # absolute paths only
         self.module.eval()
+        self.module_dir = module_dir
         self.name = f"RLlib {self.name}"
-
-    def _flat(self, observation: Any, space: gym.Space) -> np.ndarray:
-        if self.config.get("flatten_observations", True) and _flattens(space):
-            return gym.spaces.flatten(space, observation)
-        return np.asarray(observation)
 
     def reset(self, env: MixEnv) -> None:
         """Check that ``env`` observes what the agent was trained on (the agent keeps no per-episode state).
@@ -450,17 +558,7 @@ class RLlibPolicy(TrainedAgent):
 
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         """The mean action for ``observation``, clipped to the env's action space."""
-        from ray.rllib.core.columns import Columns
-        from ray.rllib.utils.spaces.space_utils import unsquash_action
-
-        flat = self._flat(observation, env.unwrapped.observation_space)
-        batch = {Columns.OBS: torch.as_tensor(flat[None], dtype=torch.float32)}
-        with torch.no_grad():
-            outputs = self.module.forward_inference(batch)
-            dist = self.module.get_inference_action_dist_cls().from_logits(outputs[Columns.ACTION_DIST_INPUTS])
-            mean = dist.to_deterministic().sample()[0].numpy()
-        space = env.unwrapped.action_space
-        return np.asarray(unsquash_action(mean, space), dtype=np.float32)
+        return mean_action(self.module, observation, env, self.config.get("flatten_observations", True))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

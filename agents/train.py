@@ -33,7 +33,7 @@ import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.evaluate import validation_score
+from agents.evaluate import ModelPolicy, validation_score
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.env import InitialPolicy, MixEnv
 
@@ -140,7 +140,7 @@ def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | N
     if args.eval_freq and eval_env is not None:
 
         def evaluate(m: BaseAlgorithm) -> dict[str, float]:
-            return validation_score(m, eval_env, args.eval_episodes, args.seed)
+            return validation_score(ModelPolicy(m), eval_env, args.eval_episodes, args.seed)
 
         callbacks.append(_Validation(args.eval_freq, evaluate, out))
     start = time.perf_counter()

@@ -207,9 +207,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.model = args.model or default_model_path()
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
     made = provenance(args)
-    try:
-        sets = song_sets(args.songs)
+    try:  # the engine first: the default sets may have to be built, a minute or two each
         engine = Engine(args.engine, workers=args.workers, address=args.address)
+        sets = song_sets(args.songs)
     except (FileNotFoundError, ValueError) as err:
         print(f"experiments.benchmark: error: {err}", file=sys.stderr)
         return 2

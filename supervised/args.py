@@ -110,6 +110,12 @@ class TrainArgs:
     free_bits: float | None = field(
         default=None, metadata={"help": "cvae KL nats per latent dimension that cost nothing (default: 0.5)"}
     )
+    stop_after: int | None = field(
+        default=None,
+        metadata={
+            "help": "stop once this many of --epochs are done, the schedule still --epochs' (continue with --resume)"
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={"help": "continue the run in --out from its last.pt, with its own settings (only --epochs may grow)"},
@@ -122,6 +128,8 @@ class TrainArgs:
         unknown = sorted(set(self.augment) - set(AUGMENTATIONS))
         if unknown:
             raise ValueError(f"unknown augmentations {unknown}; choose from {', '.join(AUGMENTATIONS)}, all, none")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ValueError(f"stop_after must be >= 1 (or None), got {self.stop_after}")
         if min(self.epochs, self.batch_size, self.val_clips) < 1 or self.steps_per_epoch < 0 or self.patience < 1:
             raise ValueError("epochs, batch_size, val_clips and patience must be >= 1 and steps_per_epoch >= 0")
         if self.clip_seconds <= 0 or self.lr <= 0 or not 0.0 <= self.reference_dropout <= 1.0:

@@ -40,8 +40,8 @@ class Book:
     history: list[dict[str, Any]] = field(default_factory=list)
     per_param: list[dict[str, Any]] = field(default_factory=list)
 
-    def record(self, train_loss: float, validation: dict[str, Any], lr: float, improved: bool) -> None:
-        """Append this epoch's row to the logs."""
+    def record(self, train_loss: float, validation: dict[str, Any], lr: float, improved: bool, weights: str) -> None:
+        """Append this epoch's row to the logs (``weights``: the model's :func:`weights_digest` after it)."""
         self.history.append(
             {
                 "epoch": self.epoch,
@@ -53,16 +53,24 @@ class Book:
                 "lr": lr,
                 "seconds": round(self.seconds, 2),
                 "best": int(improved),
+                "weights": weights,
             }
         )
         for name, errors in validation["per_param"].items():
             self.per_param.append({"epoch": self.epoch, "control": name, **errors})
 
 
+def epoch_weights(run: Path) -> list[str]:
+    """Each epoch's weight fingerprint (:func:`supervised.checkpoint.weights_digest`) in a run's ``history.csv``."""
+    with open(run / "history.csv", newline="", encoding="utf-8") as file:
+        return [row["weights"] for row in csv.DictReader(file)]
+
+
 def write_logs(out: Path, book: Book) -> None:
     for name, rows in (("history.csv", book.history), ("per_param.csv", book.per_param)):
         with atomic_path(out / name) as tmp, open(tmp, "w", newline="", encoding="utf-8") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            columns = list(dict.fromkeys(key for row in rows for key in row))  # a resumed older run lacks some
+            writer = csv.DictWriter(file, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
 
@@ -123,7 +131,7 @@ def load_state(out: Path) -> dict[str, Any]:
 
 
 def resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
-    """The run's own arguments, with the new ``epochs`` and ``progress``.
+    """The run's own arguments, with the new ``epochs``, ``stop_after`` and ``progress``.
 
     A run saved before ``--data-path`` existed stored its folder as ``corpus``; the rest of its arguments take the
     defaults of that time (which are today's).
@@ -136,7 +144,8 @@ def resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
         "augment": tuple(stored["augment"]),
         "remix_rates": tuple(stored.get("remix_rates", ())),
     }
-    return TrainArgs(**{**values, "epochs": given.epochs, "progress": given.progress, "resume": True})
+    per_call = {"epochs": given.epochs, "stop_after": given.stop_after, "progress": given.progress, "resume": True}
+    return TrainArgs(**{**values, **per_call})
 
 
 def jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from mixenv.features import FeatureConfig
 from mixenv.params import ParamSpace
 from supervised.args import TrainArgs, parse_args
 from supervised.augment import AugmentConfig, Augmenter
-from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model
+from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model, weights_digest
 from supervised.data import Batch, FeatureBank, Remixing, build_bank, check_crop, fixed_batches, random_batch
 from supervised.distributed import Objective, World, launched_rank, objective, process_group
 from supervised.inputs import InputError
@@ -246,7 +246,8 @@ def _train(args: TrainArgs, data: TrainingData | None, world: World) -> TrainRes
             disable=not (args.progress and world.main),
         )
         try:
-            while book.epoch < args.epochs and book.bad_epochs < args.patience:
+            last = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
+            while book.epoch < last and book.bad_epochs < args.patience:
                 world.reseed(generator, args.seed, book.epoch)
                 start = time.perf_counter()
                 train_loss = _epoch(
@@ -277,7 +278,7 @@ def _train(args: TrainArgs, data: TrainingData | None, world: World) -> TrainRes
                         save_model(out / MODEL_FILE, LoadedModel(model, features, rate, training))
                 else:
                     book.bad_epochs += 1
-                book.record(train_loss, validation, optimizer.param_groups[-1]["lr"], improved)
+                book.record(train_loss, validation, optimizer.param_groups[-1]["lr"], improved, weights_digest(model))
                 if world.main:
                     write_logs(out, book)
                     save_state(out, args, config, features, provenance, model, optimizer, rng, generator, book)

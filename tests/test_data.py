@@ -24,7 +24,7 @@ from mixenv.data import (
     write_audio,
 )
 from mixenv.data import atomic as atomic_module
-from mixenv.data.atomic import atomic_dir, atomic_path
+from mixenv.data.atomic import atomic_dir, atomic_path, replacing_dir
 from mixenv.data.folder import role_from_name
 from mixenv.params import ParamSpace
 from mixenv.presets import save_preset
@@ -159,6 +159,19 @@ def test_atomic_dir_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "corpus").mkdir()
     with pytest.raises(FileExistsError, match="already exists"), atomic_dir(tmp_path / "corpus"):
         pass
+
+
+def test_replacing_dir_swaps_in_a_whole_folder_and_keeps_the_old_one_on_failure(tmp_path: Path) -> None:
+    with replacing_dir(tmp_path / "best") as tmp:
+        (tmp / "v").write_text("1")
+    with pytest.raises(RuntimeError), replacing_dir(tmp_path / "best") as tmp:
+        (tmp / "v").write_text("half")
+        raise RuntimeError("interrupted")
+    assert (tmp_path / "best" / "v").read_text() == "1"
+    (tmp_path / ".best.new").mkdir()  # what a crash between the renames leaves
+    with replacing_dir(tmp_path / "best") as tmp:
+        (tmp / "v").write_text("2")
+    assert (tmp_path / "best" / "v").read_text() == "2" and [p.name for p in tmp_path.iterdir()] == ["best"]
 
 
 # --- folder loader ----------------------------------------------------------------------------------------------

@@ -30,13 +30,14 @@ def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> tupl
 
 @pytest.fixture(scope="module")
 def rllib_run(local_ray: Engine, env_kwargs: tuple[list[str], str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """PPO for 256 env steps (two iterations of 128) with 2 env runners on the tiny corpus, into a relative
-    ``--out`` (RLlib itself saves only to absolute paths)."""
+    """PPO for 256 env steps (two iterations of 128) with 2 env runners on the tiny corpus, validated after each
+    iteration, into a relative ``--out`` (RLlib itself saves only to absolute paths)."""
     kwargs, backbone = env_kwargs
     here = tmp_path_factory.mktemp("rllib")
     argv = ["--algo", "PPO", "--env", "MixEnv-v0", "--num-env-runners", "2", "--steps", "256", "--seed", "3",
             "--train-batch-size", "128", "--minibatch-size", "64", "--num-epochs", "2", "--out", "run",
-            "--backbone-path", backbone, "--no-progress", "--env-kwargs", *kwargs]  # fmt: skip
+            "--backbone-path", backbone, "--eval-freq", "128", "--eval-episodes", "2", "--eval-split", "test",
+            "--no-progress", "--env-kwargs", *kwargs]  # fmt: skip
     cwd = os.getcwd()
     os.chdir(here)
     try:
@@ -58,9 +59,16 @@ def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(
     training = json.loads((rllib_run / "training.json").read_text())
     assert training["steps"] >= 256 and len(training["iterations"]) >= 2 and training["steps_per_second"] > 0
     assert (rllib_run / "checkpoint" / "rllib_checkpoint.json").is_file()
+    validation = json.loads((rllib_run / "validation.json").read_text())
+    assert [v["timesteps"] for v in validation] == [128, 256] and all(np.isfinite(v["score"]) for v in validation)
+    assert config["log_std_init"] == -1.0 and not list(rllib_run.glob(".*"))  # nothing half-written left
 
     policy = load_agent(rllib_run)
-    assert isinstance(policy, RLlibPolicy)
+    assert isinstance(policy, RLlibPolicy) and policy.module_dir == rllib_run / "best"
+    final = RLlibPolicy(rllib_run, best=False)
+    assert final.module_dir.is_relative_to(rllib_run / "checkpoint")
+    for module in (policy.module, final.module):  # agents.ppo's start, moved a little by 2 updates at 1e-4
+        np.testing.assert_allclose(module.pi.log_std.detach().numpy(), -1.0, atol=0.05)
     runs = [evaluate_policy(load_agent(rllib_run), policy.env("test"), episodes=2, seed=5) for _ in range(2)]
     assert runs[0] == runs[1]  # same checkpoint, same seed: the same rows
     for row in runs[0]:

@@ -24,7 +24,7 @@ from rewards.metrics import METRICS, MetricSuite
 from rewards.spectral import SpectralReward
 from supervised import train as train_module
 from supervised.args import TrainArgs, parse_args
-from supervised.checkpoint import load_model
+from supervised.checkpoint import load_model, weights_digest
 from supervised.data import Remixing, fixed_batches, random_batch
 from supervised.evaluate import evaluate_predictor, summarize_rows
 from supervised.evaluate import main as evaluate_main
@@ -38,6 +38,7 @@ from supervised.predictors import (
     mean_predictor,
     neutral_predictor,
 )
+from supervised.run_state import epoch_weights
 from supervised.train import TrainingData, load_training_data, train
 from supervised.variations import evaluate_variations
 
@@ -142,6 +143,22 @@ def test_an_interrupted_run_resumes_to_the_same_weights(
     assert result.epochs == 3
     expected, got = _weights(straight), _weights(result.out)
     assert all(torch.equal(expected[k], got[k]) for k in expected)
+
+
+def test_training_in_slices_gives_the_straight_runs_weights_epoch_by_epoch(
+    args: TrainArgs, data: TrainingData, tmp_path: Path
+) -> None:
+    straight = train(dataclasses.replace(args, out=tmp_path / "straight"), data)
+    first = train(dataclasses.replace(args, out=tmp_path / "sliced", stop_after=1), data)
+    assert first.epochs == 1 and not first.stopped_early
+    after_first = epoch_weights(first.out)
+    rest = train(dataclasses.replace(args, out=tmp_path / "sliced", resume=True), data)
+    assert rest.epochs == straight.epochs == 3
+    every = epoch_weights(straight.out)
+    assert after_first == every[:1] and epoch_weights(rest.out) == every and len(set(every)) == 3
+    assert every[straight.best_epoch - 1] == weights_digest(load_model(straight.out).module)
+    with pytest.raises(ValueError, match="stop_after"):
+        dataclasses.replace(args, stop_after=0)
 
 
 def test_an_existing_run_is_not_overwritten_and_resume_needs_a_run(args: TrainArgs, data: TrainingData) -> None:

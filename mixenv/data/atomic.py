@@ -68,6 +68,28 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def replacing_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """As :func:`atomic_dir`, but a folder already at ``path`` is replaced once the new one is whole.
+
+    The old folder is renamed aside, the new one into place, then the old one deleted: a failure while writing
+    leaves the old folder as it was, and only a crash between the two renames leaves it aside (as ``.NAME.*.old``).
+    """
+    target = Path(path)
+    new = target.with_name(f".{target.name}.new")
+    shutil.rmtree(new, ignore_errors=True)  # what a crash between the renames of an earlier call left
+    with atomic_dir(new) as tmp:
+        yield tmp
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    try:
+        if target.exists():
+            os.replace(target, old / target.name)
+        os.replace(new, target)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(new, ignore_errors=True)
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write ``data`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
