@@ -78,7 +78,7 @@ class AgentPolicy(TrainedAgent):
         return predict(self.model, observation, env.unwrapped.observation_space)
 
 
-def load_agent(run: str | os.PathLike[str]) -> MixPolicy:
+def load_agent(run: str | os.PathLike[str]) -> TrainedAgent:
     """The trained agent in a run folder: an :class:`AgentPolicy` (stable-baselines3), or an
     :class:`agents.rllib.RLlibPolicy` when its ``config.json`` says ``"engine": "rllib"`` (Ray is imported only then).
 

@@ -12,7 +12,7 @@ truth):
 * the supervised model (``--model``, default: the shipped default model) as it predicts, mastered to the
   reference's loudness, with its faders matched to the reference's balance as well, reference-free, and refined by
   CMA-ES at CMA-ES's budget from its balance- and loudness-matched settings (per seed);
-* each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>``);
+* each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``);
 * the ground truth, where the songs have one.
 
 Sets: the corpus test split and each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`), or
@@ -54,7 +54,7 @@ import torch
 
 import mixenv
 from agents.evaluate import evaluate_song, rescore
-from agents.policies import AgentPolicy, MixPolicy
+from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
     evaluation_sets,
@@ -136,7 +136,7 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
     seeded = {"cma-es", f"{SUPERVISED}, refined"}
     if env.uses_reference:  # agents observe the reference
         for run in chosen_by.agents:
-            agent = AgentPolicy(run)
+            agent = load_agent(run)
             chosen |= methods.agent(agent, kwargs, run.name)
             seeded |= {name for name in chosen if name.startswith(run.name)}
     if all((Path(song.path) / SETTINGS_FILE).is_file() for song in env.songs):
@@ -183,7 +183,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="folders of song folders (default: the corpus test split and the evaluation sets)",
     )
-    parser.add_argument("--agents", type=Path, nargs="*", default=[], help="trained agents' run folders")
+    parser.add_argument(
+        "--agents", type=Path, nargs="*", default=[], help="trained agents' run folders (agents.<algo>, agents.rllib)"
+    )
     parser.add_argument("--model", type=Path, default=None, help="supervised model (default: the shipped default)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the seeded methods")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song of CMA-ES and refining")

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.policies import AgentPolicy, MixPolicy
+from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
     BASELINE,
@@ -103,7 +103,7 @@ def lineup(
         budget = args.cmaes_budget if label in args.refine else None
         chosen |= methods.supervised(env, run, f"supervised {label}", refine_budget=budget, seed=seed)
     for folder in sorted(args.agent_runs.glob(f"*_seed{seed}")) if args.agent_runs else []:
-        chosen |= methods.agent(AgentPolicy(folder), data, folder.name.rsplit("_seed", 1)[0])
+        chosen |= methods.agent(load_agent(folder), data, folder.name.rsplit("_seed", 1)[0])
     return chosen
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
-from agents.policies import AgentPolicy, LoudnessMatchedPolicy, MixPolicy
+from agents.policies import LoudnessMatchedPolicy, MixPolicy
+from agents.trained import TrainedAgent
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
 from supervised.policy import SupervisedPolicy
 
@@ -74,10 +75,10 @@ def supervised(
     return chosen
 
 
-def agent(agent_policy: AgentPolicy, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained agent, in an env on the songs of ``data`` (their test split, unless ``data`` names a split) that
-    observes what it was trained on; and, for an agent of absolute actions, with its mixes mastered to the
-    reference's loudness.
+def agent(agent_policy: TrainedAgent, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
+    """A trained agent (stable-baselines3's or RLlib's: :func:`agents.policies.load_agent`), in an env on the songs
+    of ``data`` (their test split, unless ``data`` names a split) that observes what it was trained on; and, for an
+    agent of absolute actions, with its mixes mastered to the reference's loudness.
 
     Raises:
         ValueError: If the agent was trained to refine a start policy's settings (evaluate it in an env that
