@@ -9,9 +9,11 @@ truth):
 * the heuristics: neutral, loudness balance, reference matching (once: deterministic) and CMA-ES with
   ``--cmaes-budget`` renders per song (once per seed), climbing the reference's spectral and loudness terms
   (:func:`experiments.methods.search_weights`);
-* the supervised model (``--model``, default: the shipped default model) as it predicts, mastered to the
-  reference's loudness, with its faders matched to the reference's balance as well, reference-free, and refined by
-  CMA-ES at CMA-ES's budget from its balance- and loudness-matched settings (per seed);
+* the supervised model (``--model``, default: the shipped default model), or several (``--models LABEL=PATH``; a
+  PATH with ``{seed}`` names one model per seed, as training runs of several seeds are), each as it predicts,
+  mastered to the reference's loudness, with its faders matched to the reference's balance as well,
+  reference-free, and (those of ``--refine``, default all) refined by CMA-ES at CMA-ES's budget from its balance-
+  and loudness-matched settings (per seed);
 * each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``);
 * the ground truth, where the songs have one.
 
@@ -57,14 +59,18 @@ from agents.evaluate import evaluate_song, rescore
 from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
+    TEST_SPLIT,
     evaluation_sets,
     format_agreement,
     format_comparison,
     format_generalisation,
+    format_goals,
+    goals,
     metric_agreement,
     metric_suite_of,
     plot_comparison,
     plot_generalisation,
+    ratios,
     slug,
     song_means,
 )
@@ -99,9 +105,13 @@ def song_sets(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Methods:
-    """What decides the methods run on a set (small and picklable: every worker makes the same methods from it)."""
+    """What decides the methods run on a set (small and picklable: every worker makes the same methods from it).
 
-    model: Path
+    ``models`` are (label, model file) pairs; a file named with ``{seed}`` is one model per seed. ``refined`` are
+    the labels whose prediction is also refined."""
+
+    models: tuple[tuple[str, str], ...]
+    refined: tuple[str, ...]
     agents: tuple[Path, ...]
     cmaes_budget: int
     first_seed: int
@@ -132,8 +142,12 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
     only those that mix without a reference. Made once per process."""
     env, kwargs = set_env(data), json.loads(data)
     chosen = methods.heuristics(env, chosen_by.cmaes_budget, seed)
-    chosen |= methods.supervised(env, chosen_by.model, SUPERVISED, refine_budget=chosen_by.cmaes_budget, seed=seed)
-    seeded = {"cma-es", f"{SUPERVISED}, refined"}
+    seeded = {"cma-es"}
+    for label, where in chosen_by.models:
+        budget = chosen_by.cmaes_budget if label in chosen_by.refined else None
+        model = methods.supervised(env, Path(where.format(seed=seed)), label, refine_budget=budget, seed=seed)
+        chosen |= model
+        seeded |= set(model) if "{seed}" in where else {f"{label}, refined"}
     if env.uses_reference:  # agents observe the reference
         for run in chosen_by.agents:
             agent = load_agent(run)
@@ -144,7 +158,8 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
     if seed != chosen_by.first_seed:
         chosen = {name: pair for name, pair in chosen.items() if name in seeded}
     if not env.uses_reference:
-        blind = {"neutral", "loudness balance", "cma-es", f"{SUPERVISED}, reference-free", "ground truth"}
+        blind = {"neutral", "loudness balance", "cma-es", "ground truth"}
+        blind |= {f"{label}, reference-free" for label, _ in chosen_by.models}
         chosen = {name: pair for name, pair in chosen.items() if name in blind}
     return chosen
 
@@ -153,6 +168,20 @@ def run_song(job: SongJob) -> dict[str, Any]:
     """The row of one job (:func:`agents.evaluate.evaluate_song` with every metric of the method's env)."""
     policy, env = lineup(job.data, job.seed, job.methods)[job.method]
     return evaluate_song(policy, env, job.song, EVALUATION_SEED + job.index, metric_suite_of(env))
+
+
+def _labelled(given: str) -> tuple[str, str]:
+    """``LABEL=PATH`` of ``--models`` -> (label, path).
+
+    Raises:
+        ValueError: Without a label, or for a path (without ``{seed}``) that does not exist.
+    """
+    label, sep, path = given.partition("=")
+    if not sep or not label.strip() or not path:
+        raise ValueError(f"--models {given!r}: give LABEL=PATH, e.g. 'supervised cnn=runs/cnn/model.pt'")
+    if "{seed}" not in path and not Path(path).exists():
+        raise ValueError(f"--models {given!r}: no such model {path}")
+    return label.strip(), path
 
 
 def provenance(args: argparse.Namespace) -> dict[str, Any]:
@@ -187,6 +216,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--agents", type=Path, nargs="*", default=[], help="trained agents' run folders (agents.<algo>, agents.rllib)"
     )
     parser.add_argument("--model", type=Path, default=None, help="supervised model (default: the shipped default)")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[],
+        metavar="LABEL=PATH",
+        help="several supervised models instead of --model, each labelled; {seed} in a PATH: one model per seed",
+    )
+    parser.add_argument(
+        "--refine", nargs="*", default=None, metavar="LABEL", help="the models also refined by CMA-ES (default: all)"
+    )
+    parser.add_argument(
+        "--learned",
+        nargs="*",
+        default=[f"{SUPERVISED}, balance and loudness matched", f"{SUPERVISED}, refined"],
+        help="methods whose generalisation goals are printed (beat every heuristic out of domain, and so on)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the seeded methods")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song of CMA-ES and refining")
     parser.add_argument("--episodes", type=int, default=None, help="songs per set (default: all)")
@@ -206,7 +251,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--address", default=None, help="Ray cluster to join: auto or HOST:PORT (with --engine ray)")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark"), help="results, tables and plots")
     args = parser.parse_args(argv)
-    args.model = args.model or default_model_path()
+    if args.model and args.models:
+        parser.error("give --model or --models, not both")
+    try:
+        models = tuple(_labelled(given) for given in args.models) or (
+            (SUPERVISED, str(args.model or default_model_path())),
+        )
+    except ValueError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
     made = provenance(args)
     try:  # the engine first: the default sets may have to be built, a minute or two each
@@ -220,7 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backbone_path": args.backbone_path,
         "good_mix_path": args.good_mix_path,
     }
-    chosen_by = Methods(args.model, tuple(args.agents), args.cmaes_budget, args.seeds[0])
+    labels = [label for label, _ in models]
+    refined = tuple(labels if args.refine is None else args.refine)
+    unknown = sorted(set(refined) - set(labels))
+    if unknown:
+        parser.error(f"--refine {unknown}: no such model label (the models are {labels})")
+    chosen_by = Methods(models, refined, tuple(args.agents), args.cmaes_budget, args.seeds[0])
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
@@ -268,9 +325,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             "\n" + format_generalisation(referenced, "MRSTFT as a ratio to the neutral mix's, and LUFS error, per set")
         )
+    achieved = [goals(referenced, m) for m in args.learned if TEST_SPLIT in referenced and m in referenced[TEST_SPLIT]]
+    if achieved and len(referenced) > 1:
+        print("\n" + "\n".join(format_goals(g) for g in achieved))
     agreement = metric_agreement(rows)
     print("\n" + format_agreement(agreement, "Spearman rank correlation of the metrics over every method x song row"))
-    write_json(args.out / "results.json", {**made, "rows": rows, "means": results, "agreement": agreement})
+    summary = {"means": results, "ratios": ratios(referenced), "goals": achieved, "agreement": agreement}
+    write_json(args.out / "results.json", {**made, "rows": rows, **summary})
     first = next(iter(results))
     plots = [plot_comparison(results[first], args.out / "results.png", f"{first}: each metric per method")]
     if len(referenced) > 1:

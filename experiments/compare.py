@@ -26,6 +26,14 @@ from mixenv.plots import save_figure
 from mixenv.table import format_table
 from rewards.metrics import METRICS, MetricSuite
 
+GOAL_HEURISTICS = ("loudness balance", "reference matching", "cma-es")
+"""The heuristics a learned method must beat out of domain (the generalisation goals)."""
+RATIO_TOLERANCE = 0.10
+"""A learned method's out-of-domain ratio to neutral must be within this share of its in-domain one."""
+LUFS_GOAL = 0.5
+"""Its LUFS error out of domain at most this, in LU."""
+
+
 COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae", "param_audible", "kad", "fad_inf")
 """What the tables and plots show, where every run of every method has it (the set-level ``kad`` and ``fad_inf`` of
 :mod:`experiments.set_level` only where the benchmark measured them)."""
@@ -64,6 +72,45 @@ def ratios(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], m
         base = over_runs(methods[BASELINE])[metric][0]
         out[name] = {method: over_runs(runs)[metric][0] / base for method, runs in methods.items() if metric in runs[0]}
     return out
+
+
+def goals(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], learned: str) -> dict[str, Any]:
+    """The generalisation issue's goals for the method ``learned``, each with its numbers."""
+    table = ratios(results)
+    out: dict[str, Any] = {"method": learned, "sets": {}}
+    base = table[TEST_SPLIT][learned]
+    for name in results:
+        if name == TEST_SPLIT:
+            continue
+        lufs = over_runs(results[name][learned])["lufs_error"][0]
+        heuristic = {h: table[name][h] for h in GOAL_HEURISTICS if h in table[name]}
+        out["sets"][name] = {
+            "ratio": table[name][learned],
+            "in_domain_ratio": base,
+            "relative_gap": table[name][learned] / base - 1,
+            "best_heuristic": min(heuristic.values()),
+            "beats_every_heuristic": table[name][learned] < min(heuristic.values()),
+            "lufs_error": lufs,
+        }
+    return out
+
+
+def format_goals(g: Mapping[str, Any]) -> str:
+    """One line per evaluation set: each goal's number, and met or not."""
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    lines = [f"goals for {g['method']}:"]
+    for name, s in g["sets"].items():
+        lines.append(
+            f"  {name}: MRSTFT ratio {s['ratio']:.3f} vs the best heuristic's {s['best_heuristic']:.3f} "
+            f"(beat every heuristic: {verdict(s['beats_every_heuristic'])}); LUFS error {s['lufs_error']:.2f} LU "
+            f"(goal <= {LUFS_GOAL}: {verdict(s['lufs_error'] <= LUFS_GOAL)}); {100 * s['relative_gap']:+.0f}% "
+            f"against its in-domain ratio {s['in_domain_ratio']:.3f} (goal within {100 * RATIO_TOLERANCE:.0f}%: "
+            f"{verdict(abs(s['relative_gap']) <= RATIO_TOLERANCE)})"
+        )
+    return "\n".join(lines)
 
 
 def format_generalisation(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], title: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,34 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     assert benchmark.main([*argv, "--reuse"]) == 0
     again = json.loads(cached.read_text())
     assert again[0]["mrstft"] == pytest.approx(original[0]["mrstft"], rel=1e-6)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
+    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    from supervised.default import SHIPPED
+
+    for seed in (0, 1):  # as a training run per seed leaves them
+        shutil.copyfile(SHIPPED, tmp_path / f"cnn__seed{seed}.pt")
+    mixed, _ = folders
+    models = [f"per seed={tmp_path}/cnn__seed{{seed}}.pt", f"fixed={SHIPPED}"]
+    argv = [*_argv(tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1", "--out", str(tmp_path / "out")]
+    assert benchmark.main([*argv, "--models", *models, "--refine", "fixed"]) == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    seeds: dict[str, set[int]] = {}
+    for row in rows:
+        seeds.setdefault(row["method"], set()).add(row["seed"])
+    assert seeds["per seed, loudness matched"] == {0, 1} and seeds["fixed, loudness matched"] == {0}
+    assert seeds["fixed, refined"] == {0, 1} and "per seed, refined" not in seeds
+    assert "supervised model" not in seeds  # --models replaces the default model
+
+    for wrong, message in [(["--models", "no-label"], "LABEL=PATH"), (["--models", "x=nowhere.pt"], "no such model"),
+                           (["--models", *models, "--refine", "nope"], "no such model label"),
+                           (["--models", *models, "--model", str(SHIPPED)], "not both")]:  # fmt: skip
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([*argv, *wrong])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("one_thread")

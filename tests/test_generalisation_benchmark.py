@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.benchmark_generalisation import ABLATIONS, BUDGET, RECIPES, format_goals, goals
-from experiments.compare import TEST_SPLIT, format_generalisation, ratios
+from experiments.benchmark_generalisation import ABLATIONS, BUDGET, RECIPES
+from experiments.compare import TEST_SPLIT, format_generalisation, format_goals, goals, ratios
 from supervised.args import TrainArgs
 
 
@@ -62,3 +62,21 @@ def test_each_ablation_leaves_out_one_randomisation_of_the_randomised_recipe() -
     for label, changes in ABLATIONS.items():
         differ = {key for key in full.keys() | changes.keys() if full.get(key) != changes.get(key)}
         assert len(differ) == 1, (label, differ)
+
+
+def test_the_benchmark_runs_every_recipes_models_one_per_seed(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from experiments import benchmark_generalisation
+
+    trained, called = [], []
+    monkeypatch.setattr(
+        benchmark_generalisation, "train_recipe", lambda label, seed, runs: trained.append((label, seed))
+    )
+    monkeypatch.setattr(benchmark_generalisation.benchmark, "main", lambda argv: called.append(argv) or 0)
+    argv = ["--seeds", "0", "1", "--recipes", "cnn", "cnn, randomised", "--refine", "cnn", "--runs", str(tmp_path)]
+    assert benchmark_generalisation.main(argv) == 0
+    assert trained == [("cnn", 0), ("cnn", 1), ("cnn, randomised", 0), ("cnn, randomised", 1)]
+    passed = called[0]
+    models = passed[passed.index("--models") + 1 : passed.index("--refine")]
+    assert models == [f"supervised cnn={tmp_path}/supervised/cnn__seed{{seed}}",
+                      f"supervised cnn, randomised={tmp_path}/supervised/cnn__randomised__seed{{seed}}"]  # fmt: skip
+    assert passed[passed.index("--refine") + 1] == "supervised cnn" and passed[passed.index("--seeds") + 2] == "1"
