@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixenv.balance import _power, as_played, band_energy, match_balance, stem_powers
+from mixenv.balance import BALANCE_MOVE_LIMIT_DB, _power, as_played, band_energy, match_balance, stem_powers
 from mixenv.data import Multitrack, list_songs
 from mixenv.params import ParamSpace
 
@@ -63,3 +63,17 @@ def test_silent_stems_and_lone_stems_keep_their_faders(song: Multitrack) -> None
     assert matched["other.gain_db"] == -3.0 and matched["vocals.gain_db"] > 1.0
     alone = match_balance(start, {"bass": placed["bass"]}, reference, song.sample_rate)
     np.testing.assert_array_equal(alone.normalized(), start.normalized())
+
+
+def test_a_stem_the_fit_cannot_place_moves_by_the_limit_at_most(song: Multitrack) -> None:
+    """Two identical stems: least squares may give one all the power and the other none (a 40 dB move without
+    the limit); neither fader moves further than :data:`BALANCE_MOVE_LIMIT_DB`, and a 30 dB difference the
+    reference really has is met only up to it."""
+    space = ParamSpace()
+    placed = _played(song)
+    twins = placed | {"other": placed["vocals"].copy()}
+    matched = match_balance(space.neutral(), twins, _mix(twins, GAINS_DB), song.sample_rate)
+    moves = [matched[f"{role}.gain_db"] for role in twins]
+    assert max(abs(m) for m in moves) <= BALANCE_MOVE_LIMIT_DB + 1e-9
+    far = match_balance(space.neutral(), placed, _mix(placed, GAINS_DB | {"drums": -30.0}), song.sample_rate)
+    assert far["drums.gain_db"] == pytest.approx(-BALANCE_MOVE_LIMIT_DB)
