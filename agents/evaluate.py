@@ -4,9 +4,10 @@
 ``python -m agents.evaluate --heuristic loudness --split test`` for a baseline.
 
 Every song of the split is one episode from a fixed seed (``seed + index``), so the same policy and seed give
-the same numbers. The final mix of the episode is measured by :meth:`mixenv.env.MixEnv.measure`
-(:func:`rewards.metrics.clip_metrics`): MRSTFT and LUFS error against the reference clip, FAD and anomaly against
-the good-mix model, parameter MAE/MSE and each control's error against the ground truth.
+the same numbers (the episodes: :mod:`agents.episodes`). The final mix is measured by
+:meth:`mixenv.env.MixEnv.measure` (:func:`rewards.metrics.clip_metrics`): MRSTFT and LUFS error against the
+reference clip, FAD and anomaly against the good-mix model, parameter MAE/MSE and each control's error against the
+ground truth.
 """
 
 from __future__ import annotations
@@ -18,64 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from agents.algorithms import predict
+from agents.episodes import MixPolicy, evaluate_policy
 from agents.heuristics import HEURISTICS
-from agents.policies import MixPolicy, load_agent
+from agents.policies import load_agent
 from mixenv.cliargs import parse_key_values
 from mixenv.data.atomic import write_json
-from mixenv.env import MixEnv, episode_limit
+from mixenv.env import MixEnv
 from mixenv.table import format_table
 from rewards.metrics import METRICS, MetricSuite, summarize
-
-
-def evaluate_policy(
-    policy: MixPolicy,
-    env: MixEnv,
-    *,
-    episodes: int | None = None,
-    seed: int = 0,
-    suite: MetricSuite | None = None,
-    progress: bool = False,
-) -> list[dict[str, Any]]:
-    """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix.
-
-    Each row holds the song, its episode's seed, the return and final score, the final normalised settings
-    (``settings``: :func:`rescore` measures them again) and every metric.
-
-    Args:
-        policy: The method.
-        env: The env it mixes in.
-        episodes: Evaluate only the first this-many songs.
-        seed: Episode ``i`` is reset with ``seed + i``.
-        suite: The metrics (default: the env's own reward terms).
-        progress: Show a progress bar.
-    """
-    names = [s.name for s in env.songs][:episodes]
-    songs = tqdm(names, desc=f"evaluating {policy.name}", unit="song", disable=not progress)
-    return [evaluate_song(policy, env, name, seed + index, suite) for index, name in enumerate(songs)]
-
-
-def evaluate_song(
-    policy: MixPolicy, env: MixEnv, song: str, episode_seed: int, suite: MetricSuite | None = None
-) -> dict[str, Any]:
-    """One row of :func:`evaluate_policy`: ``policy``'s episode on ``song``, reset with ``episode_seed``.
-
-    A row depends on nothing but its arguments, so the songs of a split can be evaluated in any order or on
-    other machines (``experiments.benchmark --engine``).
-    """
-    obs, info = env.reset(seed=episode_seed, options={"song": song})
-    policy.reset(env)
-    total = 0.0
-    for _ in range(episode_limit(env)):
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
-        total += reward
-        if terminated or truncated:
-            break
-    final = env.unwrapped.current_settings.normalized().tolist()  # what was mixed, to re-score it later
-    row = {"song": song, "episode_seed": episode_seed, "return": total, "score": info["score"], "settings": final}
-    return row | env.unwrapped.measure(suite)
 
 
 def rescore(rows: Sequence[dict[str, Any]], env: MixEnv, suite: MetricSuite | None = None) -> list[dict[str, Any]]:
@@ -96,31 +48,6 @@ def rescore(rows: Sequence[dict[str, Any]], env: MixEnv, suite: MetricSuite | No
         kept = {k: row[k] for k in ("song", "episode_seed", "return", "score", "settings")}
         out.append(kept | env.unwrapped.measure(suite))
     return out
-
-
-def validation_score(policy: MixPolicy, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:
-    """Mean final score, return and MRSTFT of ``policy`` over validation episodes (for training callbacks: the
-    stable-baselines3 ones with :class:`ModelPolicy`, RLlib's with its module)."""
-    rows = evaluate_policy(policy, env, episodes=episodes, seed=seed)
-    out = {"score": float(np.mean([r["score"] for r in rows])), "return": float(np.mean([r["return"] for r in rows]))}
-    if all("mrstft" in r for r in rows):
-        out["mrstft"] = float(np.mean([r["mrstft"] for r in rows]))
-    return out
-
-
-class ModelPolicy:
-    """A stable-baselines3 model being trained, as a :class:`MixPolicy` (deterministic actions)."""
-
-    name = "agent"
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-
-    def reset(self, env: MixEnv) -> None:
-        """Nothing to reset: the model keeps no per-episode state."""
-
-    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-        return predict(self.model, observation, env.unwrapped.observation_space)
 
 
 def format_rows(rows: Sequence[dict[str, Any]], title: str) -> str:

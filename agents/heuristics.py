@@ -27,7 +27,7 @@ from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
 
 if TYPE_CHECKING:
-    from agents.policies import MixPolicy
+    from agents.episodes import MixPolicy
     from mixenv.env import MixEnv
 
 

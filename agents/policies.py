@@ -11,31 +11,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from agents.algorithms import ALGORITHMS, predict
+from agents.episodes import MixPolicy
 from agents.trained import TrainedAgent
 from mixenv.balance import match_balance
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings
-
-
-class MixPolicy(Protocol):
-    """Anything that mixes: a trained agent, a heuristic, a supervised model."""
-
-    name: str
-
-    def reset(self, env: MixEnv) -> None:
-        """A new episode has started in ``env``."""
-        ...
-
-    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
-        """The full normalised settings vector for this step."""
-        ...
 
 
 class AgentPolicy(TrainedAgent):

@@ -56,7 +56,7 @@ import mixenv
 from agents.algorithms import PPO_LOG_STD_INIT, discount
 from agents.args import MIXENV_ID, TrainArgs, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
-from agents.evaluate import validation_score
+from agents.episodes import validation_score
 from agents.trained import TrainedAgent
 from mixenv.cliargs import HelpFormatter
 from mixenv.data.atomic import replacing_dir, write_json

@@ -33,7 +33,7 @@ import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.evaluate import ModelPolicy, validation_score
+from agents.episodes import ModelPolicy, validation_score
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.env import InitialPolicy, MixEnv
 

@@ -55,7 +55,8 @@ from typing import Any
 import torch
 
 import mixenv
-from agents.evaluate import evaluate_song, rescore
+from agents.episodes import evaluate_song
+from agents.evaluate import rescore
 from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
@@ -165,7 +166,7 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
 
 
 def run_song(job: SongJob) -> dict[str, Any]:
-    """The row of one job (:func:`agents.evaluate.evaluate_song` with every metric of the method's env)."""
+    """The row of one job (:func:`agents.episodes.evaluate_song` with every metric of the method's env)."""
     policy, env = lineup(job.data, job.seed, job.methods)[job.method]
     return evaluate_song(policy, env, job.song, EVALUATION_SEED + job.index, metric_suite_of(env))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.evaluate import evaluate_policy
+from agents.episodes import evaluate_policy
 from agents.policies import MixPolicy
 from mixenv import artifacts
 from mixenv.data import write_audio
@@ -183,7 +183,7 @@ def metric_suite_of(env: MixEnv) -> MetricSuite:
 
 
 def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) -> list[dict[str, Any]]:
-    """Per-song rows of one method (see :func:`agents.evaluate.evaluate_policy`), every metric of
+    """Per-song rows of one method (see :func:`agents.episodes.evaluate_policy`), every metric of
     :func:`metric_suite_of` the env."""
     return evaluate_policy(policy, env, episodes=episodes, seed=seed, suite=metric_suite_of(env), progress=True)
 

@@ -7,7 +7,7 @@ exactly as it is evaluated. It does not read the log-mel observation: that shows
 strip, whose 20 Hz high-pass moves the lowest bands by up to 18 dB, and the model's reference matching
 (:mod:`supervised.models.match`) would read that as EQ. So any MixEnv works, whatever it observes.
 
->>> from agents.evaluate import evaluate_policy  # doctest: +SKIP
+>>> from agents.episodes import evaluate_policy  # doctest: +SKIP
 >>> rows = evaluate_policy(SupervisedPolicy("runs/cnn"), MixEnv(split="test"))  # doctest: +SKIP
 """
 

@@ -13,7 +13,7 @@ import torch
 from agents.algorithms import algorithm_kwargs, build_model
 from agents.args import parse_args
 from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.evaluate import evaluate_policy
+from agents.episodes import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import (

@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("ray")
 
-from agents.evaluate import evaluate_policy
+from agents.episodes import evaluate_policy
 from agents.evaluate import main as evaluate_main
 from agents.policies import load_agent
 from agents.rllib import RLlibPolicy, main, parse_args, run_env_kwargs, train

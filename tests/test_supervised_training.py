@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.evaluate import evaluate_policy
+from agents.episodes import evaluate_policy
 from mixenv.backbone import BackboneConfig, load_backbone
 from mixenv.clip import song_clips
 from mixenv.data import write_audio
