@@ -10,12 +10,15 @@ adapters (:mod:`agents.policies`, :mod:`agents.rllib`), which all use it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from agents.algorithms import predict
+from mixenv.data.atomic import write_json
 from mixenv.env import MixEnv, episode_limit
 from rewards.metrics import MetricSuite
 
@@ -46,7 +49,7 @@ def evaluate_policy(
     """Run one episode per song of ``env``'s split (the first ``episodes`` songs) and measure each final mix.
 
     Each row holds the song, its episode's seed, the return and final score, the final normalised settings
-    (``settings``: :func:`rescore` measures them again) and every metric.
+    (``settings``: :func:`agents.evaluate.rescore` measures them again) and every metric.
 
     Args:
         policy: The method.
@@ -90,6 +93,24 @@ def validation_score(policy: MixPolicy, env: MixEnv, episodes: int, seed: int) -
     if all("mrstft" in r for r in rows):
         out["mrstft"] = float(np.mean([r["mrstft"] for r in rows]))
     return out
+
+
+class ValidationLog:
+    """A training run's validation results, kept in ``out / "validation.json"``, and its best model so far (the
+    highest mean final score): one bookkeeping for the stable-baselines3 callback and RLlib's loop."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "validation.json"
+        self.best = -np.inf
+        self.history: list[dict[str, float]] = []
+
+    def add(self, result: dict[str, float], save_best: Callable[[], None]) -> None:
+        """Record ``result``; if its ``score`` is the best so far, ``save_best()`` keeps the model first."""
+        self.history.append(result)
+        if result["score"] > self.best:
+            self.best = result["score"]
+            save_best()
+        write_json(self.path, self.history)
 
 
 class ModelPolicy:

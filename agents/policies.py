@@ -1,5 +1,6 @@
-"""The one interface every mixing method is evaluated through, its adapter for trained SB3 agents, and a wrapper
-that masters any method's mix to the reference's loudness.
+"""Policies for the interface every mixing method is evaluated through (:class:`agents.episodes.MixPolicy`): the
+adapter for trained SB3 agents, the loader of any trained agent's run, and a wrapper that masters any method's mix
+to the reference's loudness.
 
 A policy is told when an episode starts (``reset(env)``: heuristics may look at ``env.clip``, the raw stems and
 reference, as an engineer would listen to them) and is asked for the full settings vector at every step

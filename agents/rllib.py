@@ -56,7 +56,7 @@ import mixenv
 from agents.algorithms import PPO_LOG_STD_INIT, discount
 from agents.args import MIXENV_ID, TrainArgs, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
-from agents.episodes import validation_score
+from agents.episodes import ValidationLog, validation_score
 from agents.trained import TrainedAgent
 from mixenv.cliargs import HelpFormatter
 from mixenv.data.atomic import replacing_dir, write_json
@@ -329,8 +329,7 @@ class _Validation:
     def __init__(self, algo: Algorithm, env: MixEnv, args: RLlibArgs, flatten: bool, out: Path) -> None:
         self.algo, self.env, self.args, self.flatten, self.out = algo, env, args, flatten, out
         self.next = args.eval_freq
-        self.best = -np.inf
-        self.history: list[dict[str, float]] = []
+        self.log = ValidationLog(out)
 
     def __call__(self, done: int) -> None:
         if done < self.next:
@@ -339,12 +338,12 @@ class _Validation:
         module = _learner_module(self.algo)
         policy = _ModulePolicy(module, self.flatten)
         result = {"timesteps": done, **validation_score(policy, self.env, self.args.eval_episodes, self.args.seed)}
-        self.history.append(result)
-        if result["score"] > self.best:
-            self.best = result["score"]
+
+        def save_best() -> None:
             with replacing_dir(self.out / BEST) as tmp:
                 module.save_to_path(tmp)
-        write_json(self.out / "validation.json", self.history)
+
+        self.log.add(result, save_best)
 
 
 class _ModulePolicy:

@@ -33,7 +33,7 @@ import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.episodes import ModelPolicy, validation_score
+from agents.episodes import ModelPolicy, ValidationLog, validation_score
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.env import InitialPolicy, MixEnv
 
@@ -67,21 +67,16 @@ class _Validation(BaseCallback):
     def __init__(self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path) -> None:
         super().__init__()
         self.every, self.evaluate, self.out = every, evaluate, out
-        self.best = -np.inf
-        self.history: list[dict[str, float]] = []
+        self.log = ValidationLog(out)
         self._next = every
 
     def _on_step(self) -> bool:
         if self.every and self.num_timesteps >= self._next:
             self._next += self.every
             result = {"timesteps": self.num_timesteps, **self.evaluate(self.model)}
-            self.history.append(result)
             for key, value in result.items():
                 self.logger.record(f"validation/{key}", value)
-            if result["score"] > self.best:
-                self.best = result["score"]
-                save_model(self.model, self.out / "best_model.zip")
-            write_json(self.out / "validation.json", self.history)
+            self.log.add(result, lambda: save_model(self.model, self.out / "best_model.zip"))
         return True
 
 
