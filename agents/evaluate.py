@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.envs import acting_env_kwargs
 from agents.episodes import MixPolicy, evaluate_policy
 from agents.heuristics import HEURISTICS
 from agents.policies import load_agent
@@ -82,18 +83,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--env-kwargs: {err}")
     if args.model is not None:
         try:
-            policy: MixPolicy = load_agent(args.model)
+            agent = load_agent(args.model)
         except (FileNotFoundError, ImportError) as err:
             print(f"agents.evaluate: error: {err}", file=sys.stderr)
             return 2
-        env_kwargs = policy.env_kwargs | extra | {"split": args.split}
+        env = agent.env(args.split, **extra)  # observes what it trained on, starts where its training did
+        env_kwargs = acting_env_kwargs(agent.env_kwargs) | extra | {"split": args.split}
+        policy: MixPolicy = agent
         out = args.json or args.model / f"evaluation_{args.split}.json"
     else:
         cls = HEURISTICS[args.heuristic]
         policy = cls(budget=args.budget, seed=args.seed) if args.heuristic == "cmaes" else cls()
         env_kwargs = extra | {"split": args.split}
+        env = MixEnv(**env_kwargs)
         out = args.json or Path("outputs") / f"evaluation_{args.heuristic}_{args.split}.json"
-    env = MixEnv(**env_kwargs)
     rows = evaluate_policy(policy, env, episodes=args.episodes, seed=args.seed, progress=True)
     print(format_rows(rows, f"{policy.name} on {args.split} ({len(rows)} songs)"))
     write_json(

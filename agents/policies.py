@@ -57,7 +57,7 @@ class AgentPolicy(TrainedAgent):
         if start is not None and isinstance(env.unwrapped.initial_settings, str):
             raise ValueError(
                 f"{self.name} was trained to refine the settings of {start!r}, but this MixEnv starts from "
-                f"{env.unwrapped.initial_settings!r}; make it with policy.env(split, initial_settings=that policy)"
+                f"{env.unwrapped.initial_settings!r}; make it with policy.env(split), which starts from the run's start"
             )
         self.check_observation(env)
 

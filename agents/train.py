@@ -34,8 +34,9 @@ from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.episodes import ModelPolicy, ValidationLog, validation_score
+from agents.trained import StartFactory, start_reference
 from mixenv.data.atomic import atomic_path, write_json
-from mixenv.env import InitialPolicy, MixEnv
+from mixenv.env import MixEnv
 
 
 def save_model(model: BaseAlgorithm, path: Path) -> None:
@@ -85,7 +86,7 @@ def run_name(args: TrainArgs, algo: str) -> str:
     return f"{args.env}__{algo}__{args.seed}__{int(time.time())}"
 
 
-def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | None = None) -> Path:
+def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | None = None) -> Path:
     """Train ``algo`` as the command line says and return the run folder.
 
     The folder holds ``config.json`` (the exact arguments, env kwargs and versions), ``model.zip`` (final),
@@ -94,15 +95,18 @@ def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | N
     Args:
         algo: A key of :data:`~agents.algorithms.ALGORITHMS`.
         argv: The command line (default: ``sys.argv``).
-        start: A policy whose settings begin every training and validation episode (MixEnv's
+        start: What makes the policy whose settings begin every training and validation episode (MixEnv's
             ``initial_settings``; a supervised model or a heuristic), so the agent learns to refine them: use
-            ``--env-kwargs action_mode='delta'``. It is recorded in ``config.json`` by name, and the agent must be
-            evaluated in an env that starts from it too (:meth:`~agents.policies.AgentPolicy.env`).
+            ``--env-kwargs action_mode='delta'``. A class or module-level function (``start=LoudnessBalancePolicy``),
+            recorded in ``config.json`` by the start's name and the factory's (:func:`~agents.trained.start_reference`),
+            so the agent's env starts from it again wherever it is evaluated (:meth:`~agents.trained.TrainedAgent.env`).
     """
     args = parse_args(algo, argv)
     if start is not None and args.env != MIXENV_ID:
         raise ValueError(f"a start policy is for {MIXENV_ID}, not {args.env}")
-    starting = {} if start is None else {"initial_settings": start}
+    factory = None if start is None else start_reference(start)  # refused before anything is built
+    initial = None if start is None else start()
+    starting = {} if initial is None else {"initial_settings": initial}
     train_kwargs = training_env_kwargs(args)
     flatten = algo in FLAT_OBSERVATIONS
     if flatten and args.env == MIXENV_ID and train_kwargs.get("observation") != "embedding":
@@ -125,7 +129,8 @@ def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | N
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},
         "env_kwargs": env_kwargs_for(args, "train"),  # the env the agent acts in: its validation and evaluation
         "training_env_kwargs": train_kwargs,
-        "start": None if start is None else start.name,
+        "start": None if initial is None else initial.name,
+        "start_factory": factory,
         "versions": {"mixenv": mixenv.__version__, "torch": torch.__version__, "python": platform.python_version()},
     }
     write_json(out / "config.json", config)
@@ -138,14 +143,14 @@ def train(algo: str, argv: Sequence[str] | None = None, start: InitialPolicy | N
             return validation_score(ModelPolicy(m), eval_env, args.eval_episodes, args.seed)
 
         callbacks.append(_Validation(args.eval_freq, evaluate, out))
-    start = time.perf_counter()
+    began = time.perf_counter()
     try:
         model.learn(args.total_timesteps, callback=CallbackList(callbacks))
     finally:
         env.close()
         model.logger.close()  # progress.csv stays open until closed (a ResourceWarning when collected)
     save_model(model, out / "model.zip")
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - began
     write_json(out / "training.json", {"seconds": seconds, "steps_per_second": args.total_timesteps / seconds})
     return out
 

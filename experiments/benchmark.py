@@ -1,6 +1,6 @@
 """One benchmark: every method on the corpus test split, the out-of-domain sets or any folder of songs.
 
-``python -m experiments.benchmark [--songs DIR ...] [--agents RUN ...] [--seeds 0 1 2] [--reuse]``
+``python -m experiments.benchmark [--songs DIR ...] [--agents [LABEL=]RUN ...] [--seeds 0 1 2] [--reuse]``
 
 Methods, each mixing every song of every set in MixEnv (a 4 s clip, 10-step episodes, episode ``i`` seeded
 ``1000 + i``, the metrics of :mod:`rewards.metrics` with the audible parameter error where the songs have a ground
@@ -14,7 +14,11 @@ truth):
   mastered to the reference's loudness, with its faders matched to the reference's balance as well,
   reference-free, and (those of ``--refine``, default all) refined by CMA-ES at CMA-ES's budget from its balance-
   and loudness-matched settings (per seed);
-* each trained agent of ``--agents`` (run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``);
+* each trained agent of ``--agents``: run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``,
+  labelled by the folder's name or as ``LABEL=RUN``; a RUN with ``{seed}`` names one run per seed (one method, each
+  seed's rows from that seed's run, as for ``--models``), one without it is evaluated once. Its episodes start where
+  its training's did (an agent refining a start policy's settings: from that policy's,
+  :meth:`agents.trained.TrainedAgent.env`);
 * the ground truth, where the songs have one.
 
 Sets: the corpus test split and each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`), or
@@ -108,12 +112,12 @@ def song_sets(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
 class Methods:
     """What decides the methods run on a set (small and picklable: every worker makes the same methods from it).
 
-    ``models`` are (label, model file) pairs; a file named with ``{seed}`` is one model per seed. ``refined`` are
-    the labels whose prediction is also refined."""
+    ``models`` are (label, model file) pairs and ``agents`` (label, run folder) pairs; a path named with ``{seed}``
+    is one per seed. ``refined`` are the labels of the models whose prediction is also refined."""
 
     models: tuple[tuple[str, str], ...]
     refined: tuple[str, ...]
-    agents: tuple[Path, ...]
+    agents: tuple[tuple[str, str], ...]
     cmaes_budget: int
     first_seed: int
 
@@ -150,10 +154,10 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
         chosen |= model
         seeded |= set(model) if "{seed}" in where else {f"{label}, refined"}
     if env.uses_reference:  # agents observe the reference
-        for run in chosen_by.agents:
-            agent = load_agent(run)
-            chosen |= methods.agent(agent, kwargs, run.name)
-            seeded |= {name for name in chosen if name.startswith(run.name)}
+        for label, where in chosen_by.agents:
+            agent = methods.agent(load_agent(where.format(seed=seed)), kwargs, label)
+            chosen |= agent
+            seeded |= set(agent) if "{seed}" in where else set()
     if all((Path(song.path) / SETTINGS_FILE).is_file() for song in env.songs):
         chosen["ground truth"] = (methods.GroundTruthPolicy(), env)
     if seed != chosen_by.first_seed:
@@ -171,17 +175,30 @@ def run_song(job: SongJob) -> dict[str, Any]:
     return evaluate_song(policy, env, job.song, EVALUATION_SEED + job.index, metric_suite_of(env))
 
 
-def _labelled(given: str) -> tuple[str, str]:
-    """``LABEL=PATH`` of ``--models`` -> (label, path).
+LABELLED = {
+    "--models": ("model", "'supervised cnn=runs/cnn/model.pt'"),
+    "--agents": ("run", "'ppo=runs/ppo_seed{seed}'"),
+}
+"""Each option of ``LABEL=PATH`` arguments -> what its PATH names, and an example."""
+
+
+def _labelled(given: str, option: str, seeds: Sequence[int]) -> tuple[str, str]:
+    """``LABEL=PATH`` of ``--models`` or ``--agents`` -> (label, path); an agent's run folder without ``{seed}`` may
+    come unlabelled (its folder's name labels it).
 
     Raises:
-        ValueError: Without a label, or for a path (without ``{seed}``) that does not exist.
+        ValueError: Without a label where one is needed, or for a path that does not exist (with ``{seed}``: for
+            one of ``seeds``).
     """
     label, sep, path = given.partition("=")
-    if not sep or not label.strip() or not path:
-        raise ValueError(f"--models {given!r}: give LABEL=PATH, e.g. 'supervised cnn=runs/cnn/model.pt'")
-    if "{seed}" not in path and not Path(path).exists():
-        raise ValueError(f"--models {given!r}: no such model {path}")
+    if not sep and option == "--agents" and "{seed}" not in given:
+        label, path = Path(given).name, given
+    what, example = LABELLED[option]
+    if not label.strip() or not path:
+        raise ValueError(f"{option} {given!r}: give LABEL=PATH, e.g. {example}")
+    for where in [path.format(seed=seed) for seed in seeds] if "{seed}" in path else [path]:
+        if not Path(where).exists():
+            raise ValueError(f"{option} {given!r}: no such {what} {where}")
     return label.strip(), path
 
 
@@ -214,7 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folders of song folders (default: the corpus test split and the evaluation sets)",
     )
     parser.add_argument(
-        "--agents", type=Path, nargs="*", default=[], help="trained agents' run folders (agents.<algo>, agents.rllib)"
+        "--agents",
+        nargs="*",
+        default=[],
+        metavar="[LABEL=]RUN",
+        help="trained agents' run folders (agents.<algo>, agents.rllib); {seed} in a RUN: one run per seed",
     )
     parser.add_argument("--model", type=Path, default=None, help="supervised model (default: the shipped default)")
     parser.add_argument(
@@ -255,9 +276,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model and args.models:
         parser.error("give --model or --models, not both")
     try:
-        models = tuple(_labelled(given) for given in args.models) or (
+        models = tuple(_labelled(given, "--models", args.seeds) for given in args.models) or (
             (SUPERVISED, str(args.model or default_model_path())),
         )
+        agents = tuple(_labelled(given, "--agents", args.seeds) for given in args.agents)
     except ValueError as err:
         parser.error(str(err))
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
@@ -278,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(refined) - set(labels))
     if unknown:
         parser.error(f"--refine {unknown}: no such model label (the models are {labels})")
-    chosen_by = Methods(models, refined, tuple(args.agents), args.cmaes_budget, args.seeds[0])
+    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0])
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []

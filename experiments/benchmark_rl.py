@@ -1,20 +1,26 @@
 """Every agent against the heuristics and the supervised model on held-out songs, several seeds, one budget.
 
+Trains each agent of ``--algos`` once per seed (``--one-seed`` algorithms on the first seed only), then runs
+:mod:`experiments.benchmark` with their runs (``--agents "LABEL=RUN_seed{seed}"``, one method of the seeds' runs;
+a one-seed run as a plain ``LABEL=RUN``): every method on the corpus test split and each out-of-domain evaluation
+set, the tables, the generalisation goals of the agents (``--learned``), the metrics' agreement, the plots and
+``results.json`` are the benchmark's.
+
 Budget (defaults): each agent trains for ``--timesteps`` 10 000 env steps (1 000 ten-step episodes) on 2 s clips of
 the corpus' train split (``agents.envs.TRAINING_CLIP_SECONDS``) with 2 envs in subprocesses and the frozen
-backbone, validating every 1 000 steps on 8 val songs at the env's 4 s clips and keeping the best model; then the
-best model mixes the 24 test songs (one 4 s clip each, seeds fixed) and the songs of each out-of-domain set. Each
-step renders once, so an agent renders 10 times per song (11 with the neutral start). ``--one-seed`` algorithms run
-the first seed only. The refining agent (``--refine``, ``ppo, refining the model``) is PPO in delta mode whose
-episodes start from the default supervised model's settings, mastered to the reference's loudness; beside it, that
-start alone. ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the
-generalisation issue), evaluated on the songs' own mixes. ``--variant-seeds`` sets the two variants' seeds.
-Heuristics run once each (deterministic), CMA-ES with ``--cmaes-budget`` 100 renders per song over the
-seeds. Runs already finished (their evaluation file exists) are reused, so an interrupted benchmark continues
+backbone, validating every 1 000 steps on 8 val songs at the env's 4 s clips and keeping the best model, which the
+benchmark evaluates (one 4 s clip per song, rendering 10 times per song, 11 with the neutral start; CMA-ES with
+``--cmaes-budget`` 100 renders per song over the seeds). The refining agent (``--refine``, ``ppo, refining the
+model``) is PPO in delta mode whose episodes start from the default supervised model's settings, mastered to the
+reference's loudness (:func:`experiments.methods.model_start`); its run records that start, so the benchmark's
+episodes begin there too, and the start alone is the benchmark's ``supervised model, loudness matched``.
+``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
+issue), evaluated on the songs' own mixes. ``--variant-seeds`` runs the two variants on the first seed only, or on
+all of them. Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues
 where it stopped.
 
-Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio, and plots each
-agent's validation learning curve (return against steps, mean and spread over seeds).
+Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
+and plots each agent's validation learning curve (return against steps, mean and spread over seeds).
 
 Usage: ``python -m experiments.benchmark_rl [--timesteps 10000] [--seeds 0 1 2] [--out outputs/benchmark_rl]``
 """
@@ -24,38 +30,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from agents.algorithms import ALGORITHMS
-from agents.heuristics import HEURISTICS
-from agents.policies import AgentPolicy, LoudnessMatchedPolicy, MixPolicy
 from agents.train import train as train_agent
-from experiments.compare import (
-    TEST_SPLIT,
-    cached,
-    evaluation_sets,
-    format_agreement,
-    format_comparison,
-    format_generalisation,
-    metric_agreement,
-    plot_comparison,
-    plot_generalisation,
-    ratios,
-    run_policy,
-    slug,
-    song_means,
-)
+from experiments import benchmark
+from experiments.compare import slug
+from experiments.methods import model_start
 from mixenv.data.atomic import write_json
-from mixenv.env import MixEnv
 from mixenv.plots import save_figure
-from supervised.default import default_model_path
-from supervised.policy import SupervisedPolicy
 
 REFINE = "ppo, refining the model"
-"""The refining agent's name: PPO in delta mode, its episodes starting from :func:`model_start`'s settings."""
+"""The refining agent's name: PPO in delta mode, its episodes starting from the settings of
+:func:`experiments.methods.model_start`."""
 REMIXED = "ppo, remixes"
 """PPO trained on remixed clips (re-coloured stems, dropped roles, half the references under the wide prior), the
 randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
@@ -66,43 +56,29 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 """Agent name -> its algorithm and the ``--env-kwargs`` it trains with (the plain algorithms train with none)."""
 
 
-def model_start() -> MixPolicy:
-    """The default supervised model's settings, mastered to the reference's loudness: the refining agent's start,
-    and a method of its own (what the agent must beat)."""
-    return LoudnessMatchedPolicy(SupervisedPolicy(default_model_path(), name="supervised default model"))
+def run_folder(runs: Path, method: str, seed: int | str) -> Path:
+    """Where the training run of an agent and seed goes (``seed="{seed}"``: the benchmark's per-seed form)."""
+    return runs / f"{slug(method)}_seed{seed}"
 
 
-def train_and_evaluate(
-    method: str, seed: int, args: argparse.Namespace, set_name: str, data: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Train one agent (unless its run exists) and evaluate its best model on the songs of a set."""
-    refine = method == REFINE
-    algo, env_args = VARIANTS.get(method, (method, []))
-    run = args.out / "runs" / f"{slug(method)}_seed{seed}"
-    start = model_start() if refine else None
-
-    def evaluate() -> list[dict[str, Any]]:
-        if not (run / "model.zip").is_file():
-            argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
-                    "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8"]  # fmt: skip
-            train_agent(algo, argv + (["--env-kwargs", *env_args] if env_args else []), start=start)
-        policy = AgentPolicy(run)
-        env = policy.env("test", **data, **({"initial_settings": start} if refine else {}))
-        return run_policy(policy, env, args.episodes, seed=1000)
-
-    name = "test" if set_name == TEST_SPLIT else slug(set_name)
-    return cached(run / f"evaluation_{name}.json", evaluate)
+def train_run(method: str, seed: int, args: argparse.Namespace) -> Path:
+    """The training run of one agent and seed (trained here unless it is finished already)."""
+    run = run_folder(args.runs, method, seed)
+    if not (run / "model.zip").is_file():
+        algo, env_args = VARIANTS.get(method, (method, []))
+        argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
+                "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8"]  # fmt: skip
+        env = ["--env-kwargs", *env_args] if env_args else []
+        train_agent(algo, argv + env, start=model_start if method == REFINE else None)
+    return run
 
 
-def learning_curves(args: argparse.Namespace, methods: dict[str, list[int]]) -> dict[str, list[dict[str, float]]]:
+def learning_curves(runs: Path, agents: dict[str, list[int]]) -> dict[str, list[dict[str, float]]]:
     """Per agent, its validation history over seeds: timesteps, and mean and std of the validation return (the
-    final mix's score minus the neutral mix's on the same clips: 0 is neutral, whatever clips a seed drew)."""
+    final mix's score minus the start's on the same clips: 0 is the start, whatever clips a seed drew)."""
     curves = {}
-    for method, seeds in methods.items():
-        histories = [
-            json.loads((args.out / "runs" / f"{slug(method)}_seed{seed}" / "validation.json").read_text())
-            for seed in seeds
-        ]
+    for method, seeds in agents.items():
+        histories = [json.loads((run_folder(runs, method, seed) / "validation.json").read_text()) for seed in seeds]
         length = min(len(h) for h in histories)
         curves[method] = [
             {
@@ -116,7 +92,7 @@ def learning_curves(args: argparse.Namespace, methods: dict[str, list[int]]) -> 
 
 
 def plot_learning_curves(curves: dict[str, list[dict[str, float]]], path: Path, title: str) -> Path:
-    """Validation return against training steps, one line per agent (band: std over seeds), neutral at 0."""
+    """Validation return against training steps, one line per agent (band: std over seeds), the start at 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,7 +104,7 @@ def plot_learning_curves(curves: dict[str, list[dict[str, float]]], path: Path, 
         mean, std = np.array([p["return"] for p in points]), np.array([p["return_std"] for p in points])
         ax.plot(steps, mean, marker="o", ms=3, label=method)
         ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    ax.axhline(0.0, color="grey", ls="--", lw=0.8, label="neutral")
+    ax.axhline(0.0, color="grey", ls="--", lw=0.8, label="start")
     ax.set_xlabel("training env steps")
     ax.set_ylabel("validation return (higher is better)")
     ax.set_title(title, fontsize=9)
@@ -141,7 +117,7 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
     """Training env steps per second with 1 and with 2 envs (PPO, no validation), and their ratio."""
     rates = {}
     for n_envs in (1, 2):
-        run = args.out / "throughput" / f"ppo_{n_envs}env"
+        run = args.runs / "throughput" / f"ppo_{n_envs}env"
         if not (run / "training.json").is_file():
             train_agent("ppo", ["--total-timesteps", str(args.throughput_steps), "--n-envs", str(n_envs),
                                  "--out", str(run), "--eval-freq", "0", "--no-progress"])  # fmt: skip
@@ -150,7 +126,8 @@ def throughput(args: argparse.Namespace) -> dict[str, float]:
     return rates
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m experiments.benchmark_rl``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=10_000, help="training steps per agent run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per agent (and CMA-ES)")
@@ -162,72 +139,49 @@ def main() -> None:
     parser.add_argument(
         "--remixed", action=argparse.BooleanOptionalAction, default=False, help="PPO trained on remixes (issue 14)"
     )
-    parser.add_argument("--variant-seeds", type=int, nargs="+", default=None, help="seeds of the two variants")
+    parser.add_argument(
+        "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the two variants: the first or all"
+    )
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
     parser.add_argument("--n-envs", type=int, default=2, help="parallel training envs")
-    parser.add_argument("--episodes", type=int, default=None, help="test songs (default: the whole test split)")
+    parser.add_argument("--episodes", type=int, default=None, help="songs per set (default: all)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
     parser.add_argument("--throughput-steps", type=int, default=1024, help="steps of each throughput run")
-    parser.add_argument("--out", type=Path, default=Path("outputs/benchmark_rl"), help="runs, results and plot")
-    args = parser.parse_args()
+    parser.add_argument("--workers", type=int, default=1, help="benchmark episodes in this many local processes")
+    parser.add_argument("--runs", type=Path, default=Path("runs/benchmark_rl"), help="training runs")
+    parser.add_argument("--out", type=Path, default=Path("outputs/benchmark_rl"), help="results, tables and plots")
+    args = parser.parse_args(argv)
+    variant_seeds = args.variant_seeds or args.seeds
+    if variant_seeds not in (args.seeds, args.seeds[:1]):
+        parser.error(f"--variant-seeds {variant_seeds}: give the first of --seeds {args.seeds} or all of them")
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
-    variant_seeds = args.variant_seeds or args.seeds
-    if args.refine:
-        agents[REFINE] = variant_seeds
-    if args.remixed:
-        agents[REMIXED] = variant_seeds
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    test_rows: list[dict[str, Any]] = []  # every method's per-song rows on the test split, for the agreement table
-    for set_name, data in evaluation_sets().items():
-        env = MixEnv(split="test", **data)
-        folder = args.out / "heuristics" / ("" if set_name == TEST_SPLIT else slug(set_name))
-        table: dict[str, list[dict[str, float]]] = {}
-        for name, cls in HEURISTICS.items():
-            for seed in args.seeds if name == "cmaes" else [0]:
-                policy = cls(budget=args.cmaes_budget, seed=seed) if name == "cmaes" else cls()
-                rows = cached(
-                    folder / f"{name}_seed{seed}.json",
-                    lambda policy=policy, env=env: run_policy(policy, env, args.episodes, seed=1000),
-                )
-                table.setdefault(name, []).append(song_means(rows))
-                test_rows += rows if set_name == TEST_SPLIT else []
-        if args.refine:
-            start = model_start()
-            rows = cached(
-                folder / "model.json",
-                lambda start=start, env=env: run_policy(start, env, args.episodes, seed=1000),
-            )
-            table[start.name] = [song_means(rows)]
-            test_rows += rows if set_name == TEST_SPLIT else []
-        for method, seeds in agents.items():
-            runs = [train_and_evaluate(method, seed, args, set_name, data) for seed in seeds]
-            table[method] = [song_means(rows) for rows in runs]
-            test_rows += [row for rows in runs for row in rows] if set_name == TEST_SPLIT else []
-        results[set_name] = table
+    agents |= {variant: variant_seeds for variant, wanted in ((REFINE, args.refine), (REMIXED, args.remixed)) if wanted}
+    for method, seeds in agents.items():
+        for seed in seeds:
+            train_run(method, seed, args)
     rates = throughput(args)
+    write_json(args.out / "throughput.json", rates)
+    # A method of every seed names its runs per seed; one of the first seed alone is evaluated once, as that seed.
+    runs = [f"{m}={run_folder(args.runs, m, '{seed}' if s == args.seeds else s[0])}" for m, s in agents.items()]
+    # The goals of each agent, and of its mixes mastered to the reference's loudness (agents of absolute actions).
+    learned = [name for method in agents for name in (method, f"{method}, loudness matched")]
+    code = benchmark.main(
+        ["--agents", *runs, "--learned", *learned, "--seeds", *map(str, args.seeds), "--cmaes-budget",
+         str(args.cmaes_budget), "--workers", str(args.workers), "--out", str(args.out)]
+        + ([] if args.episodes is None else ["--episodes", str(args.episodes)])
+    )  # fmt: skip
+    if code:
+        return code
     title = f"{args.timesteps} training steps per agent, seeds {args.seeds}"
-    for set_name, table in results.items():
-        print("\n" + format_comparison(table, f"MixEnv-v0, {set_name}: {title}"))
-    summary = "each method on the corpus test split and on the out-of-domain evaluation sets"
-    print("\n" + format_generalisation(results, summary))
-    print("\ntraining throughput: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
-    agreement = metric_agreement(test_rows)
-    print("\n" + format_agreement(agreement, "Spearman rank correlation of the metrics over every method x song row"))
-    write_json(
-        args.out / "results.json",
-        {"title": title, "results": results, "ratios": ratios(results), "throughput": rates, "agreement": agreement},
-    )
-    curves = learning_curves(args, agents)
+    curves = learning_curves(args.runs, agents)
     write_json(args.out / "learning_curves.json", curves)
-    plots = [
-        plot_comparison(results[TEST_SPLIT], args.out / "results.png", title),
-        plot_generalisation(results, args.out / "generalisation.png", summary),
-        plot_learning_curves(curves, args.out / "learning_curves.png", title),
-    ]
-    print(f"\nwrote {args.out / 'results.json'} and " + ", ".join(map(str, plots)))
+    plot = plot_learning_curves(curves, args.out / "learning_curves.png", title)
+    print("\ntraining throughput: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
+    print(f"wrote {args.out / 'throughput.json'}, {args.out / 'learning_curves.json'} and {plot}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

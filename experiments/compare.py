@@ -1,4 +1,4 @@
-"""Side-by-side comparison of mixing methods on held-out songs: tables, JSON, plots and example WAVs.
+"""Side-by-side comparison of mixing methods on held-out songs: tables, plots and example WAVs.
 
 Shared by ``make run`` (experiments/run.py) and the benchmarks, so all report exactly the same way: every method
 on the corpus's test split and on each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`),
@@ -7,9 +7,8 @@ with a summary of how each method's MRSTFT, as a ratio to the neutral mix's, car
 
 from __future__ import annotations
 
-import json
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from agents.episodes import evaluate_policy
 from agents.policies import MixPolicy
 from mixenv import artifacts
 from mixenv.data import write_audio
-from mixenv.data.atomic import write_json
 from mixenv.data.corpus import MANIFEST
 from mixenv.env import MixEnv, episode_limit
 from mixenv.plots import save_figure
@@ -39,16 +37,6 @@ COLUMNS: tuple[str, ...] = ("mrstft", "lufs_error", "fad", "anomaly", "param_mae
 :mod:`experiments.set_level` only where the benchmark measured them)."""
 TEST_SPLIT = "corpus test split"
 BASELINE = "neutral"
-
-
-def cached(path: Path, compute: Callable[[], Any]) -> Any:
-    """``compute()``, written to ``path`` as JSON; or what an earlier run wrote there (interrupted benchmarks
-    continue where they stopped)."""
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    value = compute()
-    write_json(path, value)
-    return value
 
 
 def slug(name: str) -> str:

@@ -12,6 +12,7 @@ from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy,
 from agents.policies import LoudnessMatchedPolicy, MixPolicy
 from agents.trained import TrainedAgent
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
+from supervised.default import default_model_path
 from supervised.policy import SupervisedPolicy
 
 
@@ -75,17 +76,23 @@ def supervised(
     return chosen
 
 
+def model_start() -> MixPolicy:
+    """The default supervised model's settings, mastered to the reference's loudness: the start the refining agent
+    of :mod:`experiments.benchmark_rl` moves from (its run records this function, so the agent's episodes start
+    here wherever it is evaluated)."""
+    return LoudnessMatchedPolicy(SupervisedPolicy(default_model_path(), name="supervised default model"))
+
+
 def agent(agent_policy: TrainedAgent, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained agent (stable-baselines3's or RLlib's: :func:`agents.policies.load_agent`), in an env on the songs
-    of ``data`` (their test split, unless ``data`` names a split) that observes what it was trained on; and, for an
-    agent of absolute actions, with its mixes mastered to the reference's loudness.
+    of ``data`` (their test split, unless ``data`` names a split) that observes what it was trained on and starts
+    where its training did (an agent that refines a start policy's settings, from that policy's); and, for an agent
+    of absolute actions, with its mixes mastered to the reference's loudness.
 
     Raises:
-        ValueError: If the agent was trained to refine a start policy's settings (evaluate it in an env that
-            starts from that policy: :func:`experiments.benchmark_rl.train_and_evaluate`).
+        ValueError: If the agent's run names a start it does not record how to make
+            (:meth:`agents.trained.TrainedAgent.start_policy`).
     """
-    if agent_policy.config.get("start") is not None:
-        raise ValueError(f"{label} refines the settings of {agent_policy.config['start']!r}; it needs that start")
     rest = {k: v for k, v in data.items() if k != "split"}
     env = agent_policy.env(data.get("split", "test"), **rest)
     if env.action_mode != "absolute":

@@ -24,9 +24,10 @@ from agents.heuristics import (
     RefinedPolicy,
     env_loss,
 )
-from agents.policies import AgentPolicy, LoudnessMatchedPolicy
+from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
 from agents.train import main as train_main
 from agents.train import train as train_agent
+from agents.trained import make_start, start_reference
 from experiments.methods import GroundTruthPolicy
 from mixenv.cliargs import parse_key_values
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
@@ -329,19 +330,39 @@ def test_an_agent_trained_on_remixes_is_evaluated_on_the_songs_own_mixes(ppo_run
 
 @pytest.mark.usefixtures("one_thread")
 def test_an_agent_refines_a_start_policys_settings_in_delta_mode(tmp_path: Path, env_kwargs) -> None:
-    start = LoudnessBalancePolicy()
-    run = _train("ppo", tmp_path / "refine", env_kwargs, env_extra=("action_mode='delta'",), start=start)
+    run = _train(
+        "ppo", tmp_path / "refine", env_kwargs, env_extra=("action_mode='delta'",), start=LoudnessBalancePolicy
+    )
     config = json.loads((run / "config.json").read_text())
-    assert config["start"] == start.name and config["env_kwargs"]["action_mode"] == "delta"
-    policy = AgentPolicy(run)
+    assert config["start"] == LoudnessBalancePolicy.name and config["env_kwargs"]["action_mode"] == "delta"
+    assert config["start_factory"] == "agents.heuristics:LoudnessBalancePolicy"
+    policy = load_agent(run)
     with pytest.raises(ValueError, match="trained to refine the settings of"):
-        policy.reset(policy.env("test"))  # an env starting from neutral is not what it learnt to refine
-    env = policy.env("test", initial_settings=start)
+        policy.reset(policy.env("test", initial_settings="neutral"))  # not what it learnt to refine
+    env = policy.env("test")  # the run's start, made again from its factory
+    start = env.unwrapped.initial_settings
+    assert isinstance(start, LoudnessBalancePolicy)
     obs, _ = env.reset(seed=3)
     start.reset(env)
     assert np.allclose(obs["settings"], env.space.sanitize(start.act(obs, env))[0], atol=1e-6)  # step 0: the start
     rows = evaluate_policy(policy, env)
     assert len(rows) == 1 and np.isfinite(rows[0]["mrstft"])
+    out = tmp_path / "evaluation.json"  # the command line starts its episodes there too
+    assert evaluate_main(["--model", str(run), "--split", "test", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["songs"][0]["mrstft"] == pytest.approx(rows[0]["mrstft"])
+
+    del config["start_factory"]  # as runs recorded their start before
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="does not record how to make that start"):
+        load_agent(run).env("test")
+
+
+@pytest.mark.parametrize("factory", [lambda: LoudnessBalancePolicy(), LoudnessBalancePolicy().reset])
+def test_a_start_is_recorded_only_by_a_factory_importable_by_name(factory) -> None:
+    assert start_reference(LoudnessBalancePolicy) == "agents.heuristics:LoudnessBalancePolicy"
+    assert isinstance(make_start(start_reference(LoudnessBalancePolicy)), LoudnessBalancePolicy)
+    with pytest.raises(ValueError, match="importable by name"):
+        start_reference(factory)
 
 
 @pytest.mark.usefixtures("one_thread")

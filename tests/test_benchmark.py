@@ -102,6 +102,43 @@ def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
 
 
 @pytest.mark.usefixtures("one_thread")
+def test_agents_one_run_per_seed_under_a_label_each_starting_where_its_training_did(
+    folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    from agents.heuristics import LoudnessBalancePolicy
+    from agents.train import train
+
+    backbone, good_mix = tiny_reward_models
+    env = [f"data_path='{tiny_corpus}'", "clip_seconds=1.0", "max_episode_steps=4", f"good_mix_path='{good_mix}'"]
+    run = train("ppo", ["--total-timesteps", "64", "--out", str(tmp_path / "refine"), "--backbone-path", str(backbone),
+                        "--eval-freq", "0", "--no-progress", "--env-kwargs", *env, "action_mode='delta'",
+                        "--algo-kwargs", "n_steps=64", "batch_size=32", "n_epochs=1"],
+                start=LoudnessBalancePolicy)  # fmt: skip
+    for seed in (0, 1):  # as a training run per seed leaves them
+        shutil.copytree(run, tmp_path / f"refine_seed{seed}")
+    mixed, _ = folders
+    argv = [*_argv(tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1", "--out", str(tmp_path / "out")]
+    # An agent refining a start is evaluated from that start: AgentPolicy refuses an episode from neutral settings.
+    assert benchmark.main([*argv, "--agents", f"per seed={tmp_path}/refine_seed{{seed}}", str(run), "--refine"]) == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    seeds: dict[str, set[int]] = {}
+    for row in rows:
+        seeds.setdefault(row["method"], set()).add(row["seed"])
+    assert seeds["per seed"] == {0, 1} and seeds["refine"] == {0}  # an unlabelled run: its folder's name, once
+    assert "per seed, loudness matched" not in seeds  # its moves are relative to the start: nothing to master
+    per_seed = [row["settings"] for row in rows if row["method"] == "per seed"]
+    assert per_seed[0] == per_seed[1]  # the same run copied: the same mix
+    assert "per seed" in capsys.readouterr().out  # one line of the table: mean ± std over its seeds
+
+    for wrong, message in [([f"{tmp_path}/refine_seed{{seed}}"], "LABEL=PATH"),
+                           ([f"x={tmp_path}/refine_seed{{seed}}"], "no such run"),
+                           ([str(tmp_path / "nowhere")], "no such run")]:  # fmt: skip
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([*argv, "--seeds", "0", "2", "--agents", *wrong])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
     folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
 ) -> None:

@@ -1,6 +1,10 @@
-"""The benchmarks' shared helpers: the metric agreement table and the agents' learning curves."""
+"""The benchmarks' shared helpers: the metric agreement table; the RL benchmark's training, learning curves and
+call of the one benchmark."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -23,17 +27,14 @@ def test_metric_agreement_ranks_metrics_against_each_other() -> None:
 
 
 def test_learning_curves_average_validation_returns_over_seeds(tmp_path) -> None:
-    import argparse
-    import json
-
     from experiments.benchmark_rl import learning_curves, plot_learning_curves
 
     for seed, returns in ((0, [-0.2, 0.1]), (1, [0.0, 0.3])):
-        run = tmp_path / "runs" / f"ppo_seed{seed}"
+        run = tmp_path / f"ppo_seed{seed}"
         run.mkdir(parents=True)
         history = [{"timesteps": 1000 * (i + 1), "return": r, "mrstft": 1.0} for i, r in enumerate(returns)]
         (run / "validation.json").write_text(json.dumps(history))
-    curves = learning_curves(argparse.Namespace(out=tmp_path), {"ppo": [0, 1]})
+    curves = learning_curves(tmp_path, {"ppo": [0, 1]})
     assert [p["timesteps"] for p in curves["ppo"]] == [1000, 2000]
     assert [p["return"] for p in curves["ppo"]] == pytest.approx([-0.1, 0.2])
     assert [p["return_std"] for p in curves["ppo"]] == pytest.approx([0.1, 0.1])
@@ -64,3 +65,53 @@ def test_comparisons_measure_the_audible_error_on_a_corpus_only(
 
 class _Weights:
     sensitivity = {"vocals.gain_db": 1.0}  # noqa: RUF012
+
+
+def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_with_their_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
+) -> None:
+    from agents.trained import start_reference
+    from experiments import benchmark_rl
+    from experiments.methods import model_start
+
+    trained: list[tuple[str, list[str], object]] = []
+
+    def train(algo: str, argv: list[str], start=None) -> Path:  # writes what a finished run holds
+        trained.append((algo, argv, start))
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "model.zip").touch()
+        (out / "validation.json").write_text(json.dumps([{"timesteps": 64, "return": 0.1}]))
+        (out / "training.json").write_text(json.dumps({"steps_per_second": 10.0 * len(trained)}))
+        return out
+
+    called: list[list[str]] = []
+    monkeypatch.setattr(benchmark_rl, "train_agent", train)
+    monkeypatch.setattr(benchmark_rl.benchmark, "main", lambda argv: called.append(argv) or 0)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    argv = ["--seeds", "0", "1", "--algos", "ppo", "sac", "--one-seed", "sac", "--variant-seeds", "0", "--remixed",
+            "--cmaes-budget", "3", "--runs", str(runs), "--out", str(out)]  # fmt: skip
+    assert benchmark_rl.main(argv) == 0
+    starts = {Path(a[a.index("--out") + 1]).name: start for _, a, start in trained}
+    assert list(starts) == ["ppo_seed0", "ppo_seed1", "sac_seed0", "ppo-refining-the-model_seed0",
+                            "ppo-remixes_seed0", "ppo_1env", "ppo_2env"]  # fmt: skip
+    assert starts["ppo-refining-the-model_seed0"] is model_start and starts["ppo_seed0"] is None
+    assert start_reference(model_start) == "experiments.methods:model_start"  # what its run records
+    refine = next(a for _, a, start in trained if start is not None)
+    assert refine[refine.index("--env-kwargs") + 1] == "action_mode='delta'"
+    passed = called[0]
+    agents = passed[passed.index("--agents") + 1 : passed.index("--learned")]
+    assert agents == [f"ppo={runs}/ppo_seed{{seed}}", f"sac={runs}/sac_seed0",  # a method of one run: evaluated once
+                      f"ppo, refining the model={runs}/ppo-refining-the-model_seed0",
+                      f"ppo, remixes={runs}/ppo-remixes_seed0"]  # fmt: skip
+    assert passed[passed.index("--seeds") + 1 : passed.index("--cmaes-budget")] == ["0", "1"]
+    assert "ppo, loudness matched" in passed and passed[-1] == str(out)
+    assert json.loads((out / "throughput.json").read_text())["2 envs vs 1"] == pytest.approx(7 / 6)
+    assert set(json.loads((out / "learning_curves.json").read_text())) == {"ppo", "sac", benchmark_rl.REFINE,
+                                                                           benchmark_rl.REMIXED}  # fmt: skip
+
+    trained.clear()
+    assert benchmark_rl.main(argv) == 0 and not trained  # finished runs are reused
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_rl.main([*argv, "--variant-seeds", "1"])
+    assert exit_info.value.code == 2 and "--variant-seeds" in capsys.readouterr().err
