@@ -18,7 +18,7 @@ import numpy as np
 from agents.algorithms import ALGORITHMS, predict
 from agents.episodes import MixPolicy
 from agents.trained import TrainedAgent
-from mixenv.balance import match_balance
+from mixenv.balance import match_stems
 from mixenv.env import MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
@@ -87,23 +87,23 @@ class LoudnessMatchedPolicy:
     The limiter drives up to 12 dB and the faders do the rest (:func:`mixenv.mastering.drive_to_loudness`), on the
     very mix the env renders: what a supervised model gets from :class:`supervised.predictors.LoudnessMatched`,
     for any method, so every method can be compared with the loudness the reference states taken as given.
-    With ``match_balance``, the faders are first moved to the stems' balance in the reference
-    (:func:`mixenv.balance.match_balance`, one more render): how loud each stem is against the others is, like the
+    With ``match_stems``, each stem's EQ and fader are first matched to how it sounds in the reference
+    (:func:`mixenv.balance.match_stems`, two more renders): how loud each stem is and its tone are, like the
     loudness, something the reference shows rather than something to guess.
 
     Args:
         policy: The policy whose settings are mastered.
         target_lufs: The loudness without a reference, or for a policy that mixes without one.
         use_reference: Read the loudness off the reference; ``False`` masters to ``target_lufs`` (reference-free).
-        match_balance: Match the faders to the reference's balance first (with a reference only).
+        match_stems: Match each stem's tone and fader to the reference first (with a reference only).
     """
 
     def __init__(
-        self, policy: MixPolicy, target_lufs: float = -14.0, use_reference: bool = True, match_balance: bool = False
+        self, policy: MixPolicy, target_lufs: float = -14.0, use_reference: bool = True, match_stems: bool = False
     ) -> None:
         self.policy, self.target_lufs, self.use_reference = policy, target_lufs, use_reference
-        self.match_balance = match_balance
-        self.name = f"{policy.name}, {'balance and ' if match_balance else ''}loudness matched"
+        self.match_stems = match_stems
+        self.name = f"{policy.name}, {'balance, tone and ' if match_stems else ''}loudness matched"
         self._last: tuple[bytes, np.ndarray] | None = None
 
     def reset(self, env: MixEnv) -> None:
@@ -123,9 +123,10 @@ class LoudnessMatchedPolicy:
             return base.render_settings(settings).mix
 
         settings = base.space.to_physical(action)
-        if known and self.match_balance:
-            placed = base.render_settings(settings, stems=True).stems
-            settings = match_balance(settings, placed, clip.reference, clip.sample_rate)
+        if known and self.match_stems:
+            settings = match_stems(
+                settings, lambda s: base.render_settings(s, stems=True).stems, clip.reference, clip.sample_rate
+            )
         matched = drive_to_loudness(render, settings, clip.roles, clip.sample_rate, target)
         self._last = (action.tobytes(), matched.normalized())
         return self._last[1].copy()

@@ -19,7 +19,9 @@ truth):
   seed's rows from that seed's run, as for ``--models``), one without it is evaluated once. Its episodes start where
   its training's did (an agent refining a start policy's settings: from that policy's,
   :meth:`agents.trained.TrainedAgent.env`);
-* the ground truth, where the songs have one.
+* where the songs have a ground truth: the ground truth, and predict-the-mean, the mean settings of the train split
+  of the corpus the models train on (``--train-corpus``, default: the default corpus), the same for every song
+  (:class:`experiments.methods.MeanPolicy`: the baseline of a model's parameter errors).
 
 Sets: the corpus test split and each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`), or
 with ``--songs DIR`` the song folders under DIR (stems, an optional ``reference.wav``, an optional
@@ -30,10 +32,10 @@ Every song of every (set, method, seed) is one job: ``--engine local --workers N
 ``--engine ray`` as Ray tasks (on a local Ray, or the cluster at ``--address``); each worker makes the methods it is
 asked for once and keeps them, and a row depends only on its song and seed, so every engine writes the same rows.
 
-Writes ``results.json`` (one row per set, method, seed and song with every metric and the final settings, plus the
-date, the commit and the versions), prints a table per set, the out-of-domain summary and how the metrics agree
-(Spearman), and plots. Each (set, method, seed) is cached under ``rows/`` once its songs are done, so an
-interrupted benchmark continues; ``--reuse`` re-scores every cached row under the current metrics (its clip
+Writes ``results.json`` (one row per set, method, seed and song with every metric and the final settings, each set's
+MixEnv arguments, the date, the commit and the versions), prints a table per set, the out-of-domain summary and how
+the metrics agree (Spearman), and plots. Each (set, method, seed) is cached under ``rows/`` once its songs are done,
+so an interrupted benchmark continues; ``--reuse`` re-scores every cached row under the current metrics (its clip
 rendered under its final settings) without running any method again.
 
 Beside the per-song means, each table has set-level columns (:mod:`experiments.set_level`): ``kad``, the paired
@@ -113,13 +115,15 @@ class Methods:
     """What decides the methods run on a set (small and picklable: every worker makes the same methods from it).
 
     ``models`` are (label, model file) pairs and ``agents`` (label, run folder) pairs; a path named with ``{seed}``
-    is one per seed. ``refined`` are the labels of the models whose prediction is also refined."""
+    is one per seed. ``refined`` are the labels of the models whose prediction is also refined; ``train_corpus`` is
+    the corpus whose train split predict-the-mean averages (``None``: the default corpus)."""
 
     models: tuple[tuple[str, str], ...]
     refined: tuple[str, ...]
     agents: tuple[tuple[str, str], ...]
     cmaes_budget: int
     first_seed: int
+    train_corpus: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,10 +164,11 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
             seeded |= set(agent) if "{seed}" in where else set()
     if all((Path(song.path) / SETTINGS_FILE).is_file() for song in env.songs):
         chosen["ground truth"] = (methods.GroundTruthPolicy(), env)
+        chosen[methods.MeanPolicy.name] = (methods.MeanPolicy(chosen_by.train_corpus), env)
     if seed != chosen_by.first_seed:
         chosen = {name: pair for name, pair in chosen.items() if name in seeded}
     if not env.uses_reference:
-        blind = {"neutral", "loudness balance", "cma-es", "ground truth"}
+        blind = {"neutral", "loudness balance", "cma-es", "ground truth", methods.MeanPolicy.name}
         blind |= {f"{label}, reference-free" for label, _ in chosen_by.models}
         chosen = {name: pair for name, pair in chosen.items() if name in blind}
     return chosen
@@ -251,8 +256,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--learned",
         nargs="*",
-        default=[f"{SUPERVISED}, balance and loudness matched", f"{SUPERVISED}, refined"],
+        default=[f"{SUPERVISED}, {methods.MATCHED}", f"{SUPERVISED}, refined"],
         help="methods whose generalisation goals are printed (beat every heuristic out of domain, and so on)",
+    )
+    parser.add_argument(
+        "--train-corpus",
+        type=Path,
+        default=None,
+        help="corpus whose train split's mean settings predict-the-mean plays (default: the default corpus)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the seeded methods")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song of CMA-ES and refining")
@@ -300,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(refined) - set(labels))
     if unknown:
         parser.error(f"--refine {unknown}: no such model label (the models are {labels})")
-    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0])
+    train_corpus = None if args.train_corpus is None else str(args.train_corpus)
+    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus)
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
@@ -354,7 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     agreement = metric_agreement(rows)
     print("\n" + format_agreement(agreement, "Spearman rank correlation of the metrics over every method x song row"))
     summary = {"means": results, "ratios": ratios(referenced), "goals": achieved, "agreement": agreement}
-    write_json(args.out / "results.json", {**made, "rows": rows, **summary})
+    sets_made = {name: json.loads(key) for name, key in keys.items()}
+    write_json(args.out / "results.json", {**made, "sets": sets_made, "rows": rows, **summary})
     first = next(iter(results))
     plots = [plot_comparison(results[first], args.out / "results.png", f"{first}: each metric per method")]
     if len(referenced) > 1:

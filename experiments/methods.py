@@ -3,6 +3,7 @@ generalisation benchmark."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,9 +12,16 @@ import numpy as np
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
 from agents.policies import LoudnessMatchedPolicy, MixPolicy
 from agents.trained import TrainedAgent
+from mixenv import artifacts
+from mixenv.data.corpus import corpus_songs
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
+from mixenv.params import ParamSpace
 from supervised.default import default_model_path
 from supervised.policy import SupervisedPolicy
+from supervised.predictors import songs_mean
+
+MATCHED = "balance, tone and loudness matched"
+"""The form of a model whose settings are matched to the reference's stems and loudness (what is refined)."""
 
 
 class GroundTruthPolicy:
@@ -31,6 +39,38 @@ class GroundTruthPolicy:
 
     def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
         return self.action
+
+
+class MeanPolicy:
+    """Plays predict-the-mean's settings on every song: the mean normalised ground truth of a corpus's train split
+    (:func:`supervised.predictors.songs_mean`), the baseline a supervised model's parameter error is measured
+    against (it sees no audio). Taken on its first episode, once per corpus and process.
+
+    Args:
+        corpus: The corpus folder whose train split is averaged (``None``: the default corpus, which the supervised
+            models train on).
+    """
+
+    name = "predict the mean"
+
+    def __init__(self, corpus: str | None = None) -> None:
+        self.corpus = corpus
+        self.action = np.zeros(0, np.float32)
+
+    def reset(self, env: MixEnv) -> None:
+        self.action = train_mean(self.corpus or str(artifacts.corpus()), env.space)
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        return self.action
+
+
+@functools.cache
+def train_mean(corpus: str, space: ParamSpace) -> np.ndarray:
+    """Predict-the-mean's settings of a corpus's train split in ``space`` (its songs are read once per process;
+    read-only, as every episode plays the same array)."""
+    mean = songs_mean(corpus_songs(corpus, "train"), space)
+    mean.setflags(write=False)
+    return mean
 
 
 def search_weights(env: MixEnv) -> Mapping[str, float] | None:
@@ -52,10 +92,11 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
 def supervised(
     env: MixEnv, run: Any, label: str, refine_budget: int | None = None, seed: int = 0
 ) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """A trained supervised model as it predicts; with its prediction mastered to the reference's loudness, and
-    with its faders matched to the reference's balance too; reference-free, mastered to -14 LUFS (what a user
-    without a reference gets); and, given a budget, its balance- and loudness-matched prediction refined by CMA-ES
-    (predict, then refine) on what :func:`search_weights` climbs.
+    """A trained supervised model as it predicts, and as it predicts with the reference hidden (how much it reads
+    the reference); with its prediction mastered to the reference's loudness, and with each stem's tone and fader
+    matched to the reference too (:func:`mixenv.balance.match_stems`); reference-free, mastered to -14 LUFS (what a
+    user without a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
+    by CMA-ES (predict, then refine) on what :func:`search_weights` climbs.
 
     Chosen on the validation songs (12 of the corpus's validation split, 12 of a folk set of another seed than the
     test set's; MRSTFT / neutral's, 100 renders): the search on the reference's spectral and loudness terms ends at
@@ -65,12 +106,16 @@ def supervised(
     blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free")
     chosen: dict[str, tuple[MixPolicy, MixEnv]] = {
         label: (model, env),
+        f"{label}, reference hidden": (
+            SupervisedPolicy(run, use_reference=False, name=f"{label}, reference hidden"),
+            env,
+        ),
         f"{label}, loudness matched": (LoudnessMatchedPolicy(model), env),
-        f"{label}, balance and loudness matched": (LoudnessMatchedPolicy(model, match_balance=True), env),
+        f"{label}, {MATCHED}": (LoudnessMatchedPolicy(model, match_stems=True), env),
         f"{label}, reference-free": (LoudnessMatchedPolicy(blind, use_reference=False), env),
     }
     if refine_budget is not None:
-        start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label), match_balance=True)
+        start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label), match_stems=True)
         refined = RefinedPolicy(start, budget=refine_budget, seed=seed, weights=search_weights(env))
         chosen[f"{label}, refined"] = (refined, env)
     return chosen

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mixenv.balance import match_balance
+from mixenv.balance import match_stems
 from mixenv.clip import Clip, ClipRenderer, clip_window, cut_clip
 from mixenv.data import Multitrack, SongFiles
 from mixenv.env import build_reward
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
-from mixenv.params import ParamSpace
+from mixenv.params import MixSettings, ParamSpace
 from rewards.base import ScoreContext
 
 EXCERPTS = 3
@@ -87,20 +87,23 @@ class SongExcerpts:
         """The excerpts without their pre-roll, equal in length: what a model reads."""
         return [clip.excerpt for clip in self.clips]
 
-    def match_balance(self, vector: np.ndarray) -> np.ndarray:
-        """Normalised settings ``vector`` with the faders moved to the stems' balance in the reference excerpts
-        (:func:`mixenv.balance.match_balance`, the excerpts heard one after another; one render of each); the
-        vector as it is without a reference."""
+    def match_stems(self, vector: np.ndarray) -> np.ndarray:
+        """Normalised settings ``vector`` with each stem's tone and fader matched to how it sounds in the reference
+        excerpts (:func:`mixenv.balance.match_stems`, the excerpts heard one after another; two renders of each);
+        the vector as it is without a reference."""
         if self.reference_free:
             return vector
-        settings = self.space.to_physical(vector)
-        renders = [
-            renderer.render(clip, settings, stems=True)
-            for clip, renderer in zip(self.clips, self._renderers, strict=True)
-        ]
-        placed = {role: np.concatenate([r.stems[role] for r in renders], axis=1) for role in renders[0].stems}
+
+        def placed(settings: MixSettings) -> dict[str, np.ndarray]:
+            renders = [
+                renderer.render(clip, settings, stems=True)
+                for clip, renderer in zip(self.clips, self._renderers, strict=True)
+            ]
+            return {role: np.concatenate([r.stems[role] for r in renders], axis=1) for role in renders[0].stems}
+
         reference = np.concatenate([clip.excerpt.reference for clip in self.clips], axis=1)
-        return match_balance(settings, placed, reference, self.clips[0].sample_rate).normalized()
+        settings = self.space.to_physical(vector)
+        return match_stems(settings, placed, reference, self.clips[0].sample_rate).normalized()
 
     def loss(self, vector: np.ndarray) -> float:
         """Minus the mean score of normalised settings over the excerpts (sanitised as an env step would)."""

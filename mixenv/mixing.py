@@ -4,10 +4,10 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
 
 * ``model``: the default mixing model (:mod:`supervised.default`, shipped in the package) or ``model=PATH``
   predicts the settings from a few excerpts of the song (:mod:`mixenv.excerpts`), reading the reference where
-  it is a mix of these very stems, and then sets the faders to the stems' balance in that reference
-  (:func:`mixenv.balance.match_balance`: how loud each stem is against the others is something the reference
-  shows, like its loudness);
-* ``refine``: the model's settings (balance matched) start a CMA-ES search on MixEnv's reward over those
+  it is a mix of these very stems, and then matches each stem's EQ and fader to how it sounds in that reference
+  (:func:`mixenv.balance.match_stems`: how loud each stem is and its tone are something the reference shows, like
+  its loudness);
+* ``refine``: the model's settings (so matched) start a CMA-ES search on MixEnv's reward over those
   excerpts (each mastered as the mix will be; toward a reference of these stems its spectral and loudness terms,
   :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its reference-free terms), within ``budget`` renders
   (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten);
@@ -220,7 +220,7 @@ def mix(
         )
         vector = space.neutral_vector() if method == "cmaes" else _predict(model, excerpts, space, runtime)
         if method != "cmaes":
-            vector = excerpts.match_balance(vector)
+            vector = excerpts.match_stems(vector)
         if method in SEARCHES:
             vector = _search(excerpts, vector, method, budget, seed, progress)
             renders = excerpts.calls

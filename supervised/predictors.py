@@ -1,7 +1,8 @@
 """What sets a clip's controls in an evaluation: a trained model, and the baselines a model must beat.
 
 :class:`ModelPredictor` (a trained model; :class:`LoudnessMatched` masters its settings to the reference's
-loudness), :func:`mean_predictor` (the mean ground truth of the training songs, the same for every song),
+loudness), :func:`mean_predictor` (the mean ground truth of the training songs, the same for every song;
+:func:`songs_mean` gives those settings from the songs alone, for the benchmark's predict-the-mean),
 :func:`neutral_predictor` (unity settings: the plain sum of the stems) and :class:`GroundTruthPredictor` (each
 song's own truth: the floor of every metric).
 """
@@ -17,14 +18,14 @@ import numpy as np
 import torch
 
 from mixenv.checkpoint import Trained
-from mixenv.data import Multitrack
+from mixenv.data import Multitrack, SongRef
 from mixenv.features import FeatureConfig
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
 from mixenv.render import Renderer
 from supervised.checkpoint import LoadedModel, load_model
-from supervised.data import FeatureBank
+from supervised.data import FeatureBank, target_mask
 from supervised.inputs import InputError, ModelInputs, batch_inputs, clip_logmels
 
 PREDICT_BATCH = 16
@@ -139,12 +140,42 @@ class GroundTruthPredictor:
         return np.stack(vectors)
 
 
+def mean_settings(targets: np.ndarray, masks: np.ndarray, space: ParamSpace) -> np.ndarray:
+    """Predict-the-mean's settings ``(params,)`` float32: each control's mean over the examples that have its role
+    (neutral where none has), from normalised ``targets`` and their :func:`~supervised.data.target_mask` ``masks``,
+    both ``(examples, params)``."""
+    counts = masks.sum(axis=0)
+    mean = (targets * masks).sum(axis=0) / np.maximum(counts, 1.0)
+    return np.where(counts > 0, mean, space.neutral_vector()).astype(np.float32)
+
+
 def mean_predictor(bank: FeatureBank, space: ParamSpace) -> ConstantPredictor:
     """Predict-the-mean: each control's mean over the training songs that have its role (neutral if none has)."""
-    counts = bank.masks.sum(dim=0)
-    mean = (bank.targets * bank.masks).sum(dim=0) / counts.clamp_min(1.0)
-    vector = np.where(counts.numpy() > 0, mean.numpy(), space.neutral_vector())
-    return ConstantPredictor("predict the mean", space, vector.astype(np.float32))
+    return ConstantPredictor("predict the mean", space, mean_settings(bank.targets.numpy(), bank.masks.numpy(), space))
+
+
+def songs_mean(songs: Sequence[SongRef], space: ParamSpace) -> np.ndarray:
+    """Predict-the-mean's settings from songs with a ground truth (a corpus's train split), as :func:`mean_predictor`
+    has them from those songs' training data, without computing their log-mels (each song's audio is read only to
+    see which stems it has).
+
+    Raises:
+        InputError: For no songs, or a song without ground-truth settings or with settings over other roles.
+    """
+    if not songs:
+        raise InputError("no songs to take the mean settings of; give a corpus with a train split")
+    targets, masks = [], []
+    for ref in songs:
+        song = ref.load()
+        if song.settings is None:
+            raise InputError(f"song {song.name!r} ({ref.path}) has no ground-truth settings to take the mean of")
+        if song.settings.space != space:
+            raise InputError(
+                f"song {song.name!r} has settings for roles {song.settings.space.roles}, expected {space.roles}"
+            )
+        targets.append(song.settings.normalized())
+        masks.append(target_mask(space, np.array([role in song.stems for role in space.roles], np.float32)))
+    return mean_settings(np.stack(targets), np.stack(masks), space)
 
 
 def neutral_predictor(space: ParamSpace) -> ConstantPredictor:

@@ -308,8 +308,8 @@ def test_balance_matching_moves_the_faders_toward_the_ground_truth(env: MixEnv) 
     """From the neutral mix, faders matched to the reference's balance land closer to the ground truth's faders
     than loudness matching alone leaves them (which moves all faders alike), song by song."""
     faders = [i for i, name in enumerate(env.space.names) if name.endswith(".gain_db")]
-    plain, balanced = LoudnessMatchedPolicy(NeutralPolicy()), LoudnessMatchedPolicy(NeutralPolicy(), match_balance=True)
-    assert balanced.name == "neutral, balance and loudness matched"
+    plain, balanced = LoudnessMatchedPolicy(NeutralPolicy()), LoudnessMatchedPolicy(NeutralPolicy(), match_stems=True)
+    assert balanced.name == "neutral, balance, tone and loudness matched"
     for seed in range(3):
         env.reset(seed=seed)
         truth = env.clip.settings.normalized()[faders]

@@ -1,15 +1,26 @@
-"""The stems' balance in a mix (how loud each stem is in it) and faders matched to a reference's balance."""
+"""The stems' balance in a mix (how loud each stem is in it), and faders and EQ matched to a reference's stems."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pedalboard
 import pytest
 
-from mixenv.balance import BALANCE_MOVE_LIMIT_DB, _power, as_played, band_energy, match_balance, stem_powers
+from mixenv.balance import (
+    BALANCE_MOVE_LIMIT_DB,
+    _power,
+    as_played,
+    band_energy,
+    match_balance,
+    match_stem_tone,
+    match_stems,
+    stem_powers,
+)
 from mixenv.data import Multitrack, list_songs
 from mixenv.params import ParamSpace
+from mixenv.render import LOW_SHELF_HZ, MID_Q, SHELF_Q, Renderer
 
 GAINS_DB = {"vocals": 6.0, "drums": -4.0, "bass": 0.0, "other": -2.0}
 
@@ -77,3 +88,31 @@ def test_a_stem_the_fit_cannot_place_moves_by_the_limit_at_most(song: Multitrack
     assert max(abs(m) for m in moves) <= BALANCE_MOVE_LIMIT_DB + 1e-9
     far = match_balance(space.neutral(), placed, _mix(placed, GAINS_DB | {"drums": -30.0}), song.sample_rate)
     assert far["drums.gain_db"] == pytest.approx(-BALANCE_MOVE_LIMIT_DB)
+
+
+def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> None:
+    """The reference's bass has 6 dB of low shelf and its other stem -6 dB of mid band: matched from neutral, those
+    two gains move most of the way and no other EQ gain moves by 2 dB."""
+    space = ParamSpace()
+    start = space.neutral()
+    placed = _played(song)
+    truth = {"bass.low_shelf_db": 6.0, "other.mid_db": -6.0}
+    low = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
+    mid = pedalboard.PeakFilter(cutoff_frequency_hz=start["other.mid_freq_hz"], gain_db=-6.0, q=MID_Q)
+    shaped = placed | {
+        "bass": low(np.ascontiguousarray(placed["bass"]), song.sample_rate),
+        "other": mid(np.ascontiguousarray(placed["other"]), song.sample_rate),
+    }
+    reference = _mix(shaped, GAINS_DB)
+    toned = match_stem_tone(start, placed, reference, song.sample_rate)
+    for name, value in truth.items():
+        assert 0.5 <= toned[name] / value <= 1.1, name
+    eq = [f"{role}.{c}" for role in GAINS_DB for c in ("low_shelf_db", "mid_db", "high_shelf_db")]
+    assert max(abs(toned[name]) for name in eq if name not in truth) < 2.0
+    assert {n for n, v in zip(space.names, toned.normalized() != start.normalized(), strict=True) if v} <= set(eq)
+    renderer = Renderer(song.sample_rate, space.roles)
+    both = match_stems(
+        space.neutral(), lambda s: renderer.render(song.stems, s, return_stems=True).stems, reference, song.sample_rate
+    )
+    assert both["vocals.gain_db"] - both["drums.gain_db"] > 6.0  # 10 dB apart in the reference
+    assert both["bass.low_shelf_db"] > 3.0 and both["other.mid_db"] < -3.0

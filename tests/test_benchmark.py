@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from experiments import benchmark, set_level
@@ -30,20 +31,27 @@ def folders(tiny_corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
     return _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
 
 
-def _argv(models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
-    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders."""
+def _argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders,
+    predict-the-mean of the tiny corpus's train split."""
     backbone, good_mix = models
     return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
-            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix)]  # fmt: skip
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
+            "--train-corpus", str(corpus)]  # fmt: skip
 
 
 @pytest.mark.usefixtures("one_thread")
 def test_every_method_on_folders_with_and_without_references_then_rescored(
-    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+    folders: tuple[Path, Path],
+    tiny_corpus: Path,
+    tiny_reward_models: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
 ) -> None:
     mixed, blind = folders
     out = tmp_path / "out"
-    argv = [*_argv(tiny_reward_models, mixed, blind, seeds=(0, 1)), "--episodes", "1", "--out", str(out)]
+    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1)), "--episodes", "1", "--out", str(out)]
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["commit"] and results["date"].startswith("20") and results["versions"]["mixenv"]
@@ -55,7 +63,7 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     assert ("mixed", "reference matching", 1) not in methods  # deterministic: run once
     blind_methods = {m for s, m, _ in methods if s == "blind"}
     assert "reference matching" not in blind_methods and "supervised model" not in blind_methods
-    assert {"neutral", "loudness balance", "supervised model, reference-free"} <= blind_methods
+    assert {"neutral", "loudness balance", "supervised model, reference-free", "predict the mean"} <= blind_methods
     assert "mrstft" not in next(r for r in rows if r["set"] == "blind")  # nothing to compare with
     assert set(results["agreement"]) <= set(METRICS)
     assert "Spearman" in capsys.readouterr().out
@@ -74,8 +82,41 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
 
 
 @pytest.mark.usefixtures("one_thread")
+def test_predict_the_mean_plays_the_train_splits_mean_settings_once_on_every_set_with_a_ground_truth(
+    folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch
+) -> None:
+    from agents.heuristics import NeutralPolicy
+    from experiments import methods
+    from mixenv.data.corpus import corpus_songs
+    from mixenv.params import ParamSpace
+    from rewards.metrics import parameter_errors
+    from supervised.predictors import songs_mean
+
+    # Only the baselines: the neutral mix (every table's yardstick), the ground truth and predict-the-mean.
+    monkeypatch.setattr(methods, "heuristics", lambda env, budget, seed: {"neutral": (NeutralPolicy(), env)})
+    monkeypatch.setattr(methods, "supervised", lambda *args, **kwargs: {})
+    mixed, blind = folders
+    out = tmp_path / "out"
+    assert benchmark.main([*_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1)), "--out", str(out)]) == 0
+    rows = [r for r in json.loads((out / "results.json").read_text())["rows"] if r["method"] == "predict the mean"]
+    # Deterministic: once, on the first seed; it reads no reference, so the reference-free set has it too.
+    assert sorted((r["set"], r["seed"]) for r in rows) == [("blind", 0)] * 2 + [("mixed", 0)] * 2
+    space = ParamSpace()
+    train = corpus_songs(tiny_corpus, "train")
+    mean = songs_mean(train, space)
+    truths = {song.name: song.load() for song in corpus_songs(tiny_corpus)}
+    np.testing.assert_allclose(mean, np.mean([truths[s.name].settings.normalized() for s in train], axis=0), atol=1e-6)
+    for row in rows:
+        np.testing.assert_allclose(row["settings"], mean, atol=1e-5)  # the same settings for every song
+        truth = truths[row["song"]]
+        expected = parameter_errors(space.to_physical(np.asarray(row["settings"])), truth.settings, truth.roles)
+        assert math.isfinite(row["param_mae"]) and row["param_mae"] == pytest.approx(expected["param_mae"], rel=1e-6)
+        assert row["param_mae"] == pytest.approx(np.abs(mean - truth.settings.normalized()).mean(), abs=1e-4)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
-    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
+    folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
 ) -> None:
     from supervised.default import SHIPPED
 
@@ -83,7 +124,8 @@ def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
         shutil.copyfile(SHIPPED, tmp_path / f"cnn__seed{seed}.pt")
     mixed, _ = folders
     models = [f"per seed={tmp_path}/cnn__seed{{seed}}.pt", f"fixed={SHIPPED}"]
-    argv = [*_argv(tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1", "--out", str(tmp_path / "out")]
+    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
+    argv += ["--out", str(tmp_path / "out")]
     assert benchmark.main([*argv, "--models", *models, "--refine", "fixed"]) == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
     seeds: dict[str, set[int]] = {}
@@ -117,7 +159,8 @@ def test_agents_one_run_per_seed_under_a_label_each_starting_where_its_training_
     for seed in (0, 1):  # as a training run per seed leaves them
         shutil.copytree(run, tmp_path / f"refine_seed{seed}")
     mixed, _ = folders
-    argv = [*_argv(tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1", "--out", str(tmp_path / "out")]
+    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
+    argv += ["--out", str(tmp_path / "out")]
     # An agent refining a start is evaluated from that start: AgentPolicy refuses an episode from neutral settings.
     assert benchmark.main([*argv, "--agents", f"per seed={tmp_path}/refine_seed{{seed}}", str(run), "--refine"]) == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
@@ -140,11 +183,16 @@ def test_agents_one_run_per_seed_under_a_label_each_starting_where_its_training_
 
 @pytest.mark.usefixtures("one_thread")
 def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
-    folders: tuple[Path, Path], tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys
+    folders: tuple[Path, Path],
+    tiny_corpus: Path,
+    tiny_reward_models: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch,
+    capsys,
 ) -> None:
     mixed, blind = folders
     out = tmp_path / "out"
-    argv = [*_argv(tiny_reward_models, mixed, blind), "--out", str(out)]
+    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, blind), "--out", str(out)]
     monkeypatch.setattr(set_level, "FAD_INF_MIN_SONGS", 2)  # two songs here, against eight for a real number
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
@@ -173,13 +221,13 @@ def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
 def test_ray_tasks_write_the_rows_of_one_process(
     tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    argv = [*_argv(tiny_reward_models, _songs(tiny_corpus, tmp_path / "mixed", True)), "--episodes", "1"]
+    argv = [*_argv(tiny_corpus, tiny_reward_models, _songs(tiny_corpus, tmp_path / "mixed", True)), "--episodes", "1"]
     runs = {"one": [], "ray": ["--engine", "ray"]}
     rows = {}
     for name, engine in runs.items():
         assert benchmark.main([*argv, *engine, "--out", str(tmp_path / name)]) == 0
         rows[name] = json.loads((tmp_path / name / "results.json").read_text())["rows"]
-    assert len(rows["one"]) == 10  # one song, ten methods (with the ground truth)
+    assert len(rows["one"]) == 11  # one song, eleven methods (with the ground truth and predict-the-mean)
     assert rows["ray"] == rows["one"]  # every metric to the last bit
 
 

@@ -263,10 +263,10 @@ def test_excerpts_match_the_faders_to_the_references_balance(corpus_songs: list)
 
     for song in corpus_songs[:3]:
         truth = song.settings.normalized()
-        matched = SongExcerpts(song, space, -14.0).match_balance(space.neutral_vector())
+        matched = SongExcerpts(song, space, -14.0).match_stems(space.neutral_vector())
         assert fader_error(matched, truth) < fader_error(space.neutral_vector(), truth)
     blind = Multitrack(song.name, song.sample_rate, song.stems)  # no reference: nothing to match
-    np.testing.assert_array_equal(SongExcerpts(blind, space, -14.0).match_balance(truth), truth)
+    np.testing.assert_array_equal(SongExcerpts(blind, space, -14.0).match_stems(truth), truth)
 
 
 def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(

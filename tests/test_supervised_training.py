@@ -28,7 +28,7 @@ from supervised.checkpoint import load_model, weights_digest
 from supervised.data import Remixing, fixed_batches, random_batch
 from supervised.evaluate import evaluate_predictor, summarize_rows
 from supervised.evaluate import main as evaluate_main
-from supervised.inputs import InputError, clip_logmels
+from supervised.inputs import InputError, batch_inputs, clip_logmels
 from supervised.models import build_model
 from supervised.policy import SupervisedPolicy
 from supervised.predictors import (
@@ -37,6 +37,7 @@ from supervised.predictors import (
     ModelPredictor,
     mean_predictor,
     neutral_predictor,
+    songs_mean,
 )
 from supervised.run_state import epoch_weights
 from supervised.train import TrainingData, load_training_data, train
@@ -291,8 +292,11 @@ def test_evaluation_measures_models_and_baselines_with_the_shared_metrics(
         assert np.isfinite(summary["metrics"]["mrstft"]["mean"])
 
 
-def test_mean_predictor_is_the_mean_ground_truth(data: TrainingData) -> None:
+def test_mean_predictor_is_the_mean_ground_truth(data: TrainingData, tiny_corpus: Path) -> None:
     np.testing.assert_allclose(mean_predictor(data.train, SPACE).vector, data.train.targets.mean(dim=0), rtol=1e-6)
+    # The same settings from the songs alone (the benchmark's predict-the-mean), without their log-mels.
+    songs = [song for song in corpus_songs(tiny_corpus, "train") if song.name in data.train.names]
+    np.testing.assert_allclose(songs_mean(songs, SPACE), mean_predictor(data.train, SPACE).vector, rtol=1e-6)
 
 
 def test_evaluate_command_writes_a_table_and_json(
@@ -355,14 +359,29 @@ def test_cvae_variations_are_rendered_scored_and_diverse(
     args: TrainArgs, data: TrainingData, tiny_corpus: Path
 ) -> None:
     run = train(dataclasses.replace(args, model="cvae", epochs=1), data).out
-    clips = song_clips(corpus_songs(tiny_corpus, "test"), clip_seconds=1.0)
-    rows = evaluate_variations(load_model(run), clips, MetricSuite(SpectralReward()), samples=4, seed=0)
-    assert len(rows) == 1 and rows[0]["samples"] == 4
+    env = MixEnv(data_path=str(tiny_corpus), split="test", clip_seconds=1.0, reward_weights=NO_BACKBONE)
+    song = env.songs[0].name
+    suite = MetricSuite(SpectralReward())
+    rows = evaluate_variations(load_model(run), env, [(song, 1000)], suite, samples=4, seed=0)
+    assert len(rows) == 1 and rows[0]["samples"] == 4 and rows[0]["episode_seed"] == 1000
     assert rows[0]["spread"] > 1e-3 and rows[0]["pairwise"] > 1e-3
     assert np.isfinite(rows[0]["mrstft"]) and np.isfinite(rows[0]["param_mae"])
+    # Scored on the episode's clip: its samples, each played in that episode, measure the same.
+    loaded = load_model(run)
+    env.reset(seed=1000, options={"song": song})
+    inputs = batch_inputs([clip_logmels(env.unwrapped.clip, SPACE.roles, loaded.features)], use_reference=False)
+    with torch.no_grad():
+        drawn = loaded.module.sample(inputs.stems, inputs.presence, 2, torch.Generator().manual_seed(0))[0].numpy()
+    played = []
+    for settings in drawn:
+        env.reset(seed=1000, options={"song": song})
+        env.step(settings)
+        played.append(env.unwrapped.measure(suite)["mrstft"])
+    again = evaluate_variations(loaded, env, [(song, 1000)], suite, samples=2, seed=0)
+    assert again[0]["mrstft"] == pytest.approx(np.mean(played), rel=1e-6)
     cnn = train(dataclasses.replace(args, out=args.out.parent / "cnn", epochs=1), data).out
     with pytest.raises(TypeError, match="--model cvae"):
-        evaluate_variations(load_model(cnn), clips, MetricSuite(SpectralReward()))
+        evaluate_variations(load_model(cnn), env, [(song, 1000)], suite)
 
 
 # --- remixes: the randomised training data, and training on stems without ground truth -----------------------------
