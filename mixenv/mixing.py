@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.heuristics import search
+from agents.heuristics import REFINE_SIGMA, search
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
@@ -64,8 +64,8 @@ SEARCHES = ("refine", "cmaes")
 DEFAULT_BUDGET = 100
 """Renders a search may spend (each renders and scores every excerpt once)."""
 
-SIGMA = {"refine": 0.15, "cmaes": 0.3}
-"""CMA-ES's first step, in normalised units: smaller from a prediction, which is close already (as in
+SIGMA = {"refine": REFINE_SIGMA, "cmaes": 0.3}
+"""CMA-ES's first step, in normalised units: much smaller from a prediction, which is close already (as in
 :class:`agents.heuristics.RefinedPolicy` and :class:`~agents.heuristics.CMAESPolicy`)."""
 ALIGNED_TOLERANCE = 0.01
 """A reference whose length is within this share of the stems' is taken for a mix of these stems (and trimmed or
