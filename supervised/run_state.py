@@ -60,10 +60,15 @@ class Book:
             self.per_param.append({"epoch": self.epoch, "control": name, **errors})
 
 
+def epoch_column(run: Path, column: str) -> list[str]:
+    """One column of a run's ``history.csv``, epoch by epoch (as written)."""
+    with open(run / "history.csv", newline="", encoding="utf-8") as file:
+        return [row[column] for row in csv.DictReader(file)]
+
+
 def epoch_weights(run: Path) -> list[str]:
     """Each epoch's weight fingerprint (:func:`supervised.checkpoint.weights_digest`) in a run's ``history.csv``."""
-    with open(run / "history.csv", newline="", encoding="utf-8") as file:
-        return [row["weights"] for row in csv.DictReader(file)]
+    return epoch_column(run, "weights")
 
 
 def write_logs(out: Path, book: Book) -> None:
