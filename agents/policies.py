@@ -17,12 +17,9 @@ import numpy as np
 
 from agents.algorithms import ALGORITHMS, predict
 from agents.episodes import MixPolicy
+from agents.heuristics import matched_on_env
 from agents.trained import TrainedAgent
-from mixenv.balance import match_stems
 from mixenv.env import MixEnv
-from mixenv.loudness import integrated_lufs
-from mixenv.mastering import drive_to_loudness
-from mixenv.params import MixSettings
 
 
 class AgentPolicy(TrainedAgent):
@@ -115,18 +112,9 @@ class LoudnessMatchedPolicy:
         if self._last is not None and self._last[0] == action.tobytes():  # a fixed policy repeats itself
             return self._last[1].copy()
         base = env.unwrapped
-        clip = base.clip
-        known = self.use_reference and clip.reference is not None
-        target = integrated_lufs(clip.reference, clip.sample_rate) if known else self.target_lufs
-
-        def render(settings: MixSettings) -> np.ndarray:
-            return base.render_settings(settings).mix
-
         settings = base.space.to_physical(action)
-        if known and self.match_stems:
-            settings = match_stems(
-                settings, lambda s: base.render_settings(s, stems=True).stems, clip.reference, clip.sample_rate
-            )
-        matched = drive_to_loudness(render, settings, clip.roles, clip.sample_rate, target)
+        matched = matched_on_env(
+            base, settings, self.target_lufs, use_reference=self.use_reference, match_stems=self.match_stems
+        )
         self._last = (action.tobytes(), matched.normalized())
         return self._last[1].copy()

@@ -10,7 +10,8 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
 * ``refine``: the model's settings (so matched) start a CMA-ES search on MixEnv's reward over those
   excerpts (each mastered as the mix will be; toward a reference of these stems its spectral and loudness terms,
   :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its reference-free terms), within ``budget`` renders
-  (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten);
+  (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten), then each stem
+  matched to the reference again from what the search found, kept if it scores better;
 * ``cmaes``: the same search from the neutral mix;
 * ``loudness``: each stem to its role's loudness (:mod:`mixenv.balance`), no reference needed;
 * ``reference``: the bus tone matched to the reference's long-term spectrum, mastered to its loudness
@@ -43,7 +44,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.heuristics import REFINE_SIGMA, search
+from agents.heuristics import REFINE_SIGMA, refine, search
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
@@ -460,7 +461,8 @@ class LiveEstimate:
 def _search(
     excerpts: SongExcerpts, start: np.ndarray, method: str, budget: int, seed: int, progress: bool
 ) -> np.ndarray:
-    """CMA-ES on the env's reward over the excerpts from ``start`` (kept unless beaten, when refining)."""
+    """CMA-ES on the env's reward over the excerpts from ``start``; when refining, the start is kept unless beaten
+    and each stem is matched to the reference again afterwards (:func:`agents.heuristics.refine`)."""
     with tqdm(total=budget, desc=f"{method}: renders", unit="render", disable=not progress, leave=False) as bar:
 
         def loss(vector: np.ndarray) -> float:
@@ -468,4 +470,6 @@ def _search(
             bar.update(1)
             return value
 
-        return search(loss, start, budget, SIGMA[method], seed, keep_start=method == "refine")
+        if method == "refine":
+            return refine(loss, excerpts.match_stems, start, budget, SIGMA[method], seed)
+        return search(loss, start, budget, SIGMA[method], seed)

@@ -23,6 +23,7 @@ from agents.heuristics import (
     ReferenceMatchPolicy,
     RefinedPolicy,
     env_loss,
+    refine,
 )
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
 from agents.train import main as train_main
@@ -260,8 +261,9 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     policy = RefinedPolicy(NeutralPolicy(), budget=12, seed=1)
     policy.reset(env)
     refined = policy.act({}, env)
-    # The start, then whole generations of CMA-ES's population (4 + 3 ln 41 = 15) until the budget is reached.
-    assert policy.name == "neutral, refined" and len(calls) == 1 + 15
+    # The start, then whole generations of CMA-ES's population (4 + 3 ln 41 = 15) until the budget less two is
+    # reached, then what it found and its re-match to the reference.
+    assert policy.name == "neutral, refined" and len(calls) == 1 + 15 + 2
     total = env.reward.total
     assert total(score(refined)) >= total(score(env.space.neutral_vector()))
     # On the spectral distance alone nothing beats the ground truth, which renders the reference: it is kept.
@@ -270,6 +272,24 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     truth = RefinedPolicy(GroundTruthPolicy(), budget=6, seed=1)
     truth.reset(spectral)
     np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=1e-6)
+
+
+def test_refining_keeps_the_re_match_only_where_it_scores_better() -> None:
+    target = np.full(41, 0.3)
+    calls = []
+
+    def loss(x: np.ndarray) -> float:
+        calls.append(1)
+        return float(np.sum((np.asarray(x) - target) ** 2))
+
+    start = np.zeros(41)
+    assert np.array_equal(refine(loss, lambda x: target.copy(), start, 12, 0.05, seed=0), target)
+    assert len(calls) == 1 + 15 + 2  # the start and a generation (the budget less two), then found and re-match
+    found = refine(loss, lambda x: -target, start, 12, 0.05, seed=0)
+    assert loss(found) < loss(-target) and loss(found) <= loss(start)
+    calls.clear()
+    refine(loss, lambda x: x, start, 12, 0.05, seed=0)  # nothing to match against: nothing more is scored
+    assert len(calls) == 1 + 15
 
 
 def test_a_search_climbs_the_weights_it_is_given(env: MixEnv) -> None:
