@@ -135,9 +135,9 @@ def refine(
     seed: int,
 ) -> np.ndarray:
     """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` (the start scored and kept
-    unless beaten) within ``budget - 2`` calls, then ``rematch`` of what it found (each stem's tone and fader
-    matched to the reference again, from there; its renders are not scored), the better of the two kept (the last
-    two calls).
+    unless beaten) within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone and fader
+    matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
+    it beats what the search found.
 
     Why the re-match: the search moves all 41 controls a little and each stem's balance and tone drift with them;
     the closed-form match puts them back where the reference shows them. Chosen on validation songs (the corpus's
@@ -147,11 +147,11 @@ def refine(
     control scaled to equal sensitivity, 0.246 / 0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280
     and 0.278 on the corpus; a diagonal covariance, 0.260 / 0.338 / 0.332.)
     """
-    found = search(loss, start, budget - 2, sigma, seed, keep_start=True)
+    found, found_loss = _search_scored(loss, start, budget - 1, sigma, seed, keep_start=True)
     again = rematch(found)
     if np.array_equal(again, found):  # nothing to match against (no reference)
         return found
-    return again if loss(again) < loss(found) else found
+    return again if loss(again) < found_loss else found
 
 
 class RefinedPolicy:
@@ -230,6 +230,19 @@ def search(
     """The best normalised settings CMA-ES finds for ``loss`` (one render and score per call: :func:`env_loss`, or
     ``mixenv mix``'s excerpts of a song) from ``start`` within ``budget`` calls; with ``keep_start`` the start is
     scored too (one of the calls) and wins ties."""
+    return _search_scored(loss, start, budget, sigma, seed, keep_start=keep_start)[0]
+
+
+def _search_scored(
+    loss: Callable[[np.ndarray], float],
+    start: np.ndarray,
+    budget: int,
+    sigma: float,
+    seed: int,
+    *,
+    keep_start: bool,
+) -> tuple[np.ndarray, float]:
+    """:func:`search`, with the loss of what it returns (infinite if nothing was scored)."""
     start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
     start_loss = loss(start) if keep_start else np.inf
     options = {"bounds": [-1.0, 1.0], "maxfevals": budget - int(keep_start), "seed": seed + 1, "verbose": -9}
@@ -238,7 +251,9 @@ def search(
         candidates = strategy.ask()
         strategy.tell(candidates, [loss(x) for x in candidates])
     best, best_loss = strategy.result.xbest, strategy.result.fbest
-    return start if best is None or start_loss <= best_loss else np.asarray(best)
+    if best is None or start_loss <= best_loss:
+        return start, start_loss
+    return np.asarray(best), best_loss
 
 
 HEURISTICS: Mapping[str, type[_FixedPolicy]] = {

@@ -147,7 +147,7 @@ def reproduction_problems(run: Path) -> list[str]:
             for i in differing_epochs(run, here["weights"])
         ]
     problems = []
-    for i, value in enumerate(map(float, epoch_column(run, "val_loss")), start=1):
+    for i, value in enumerate(_epochs(run)["val_loss"], start=1):
         recorded = next((r["val_loss"][i - 1] for r in runs if len(r.get("val_loss", [])) >= i), None)
         if recorded is None:
             problems.append(f"epoch {i}: no platform recorded its validation loss")
