@@ -54,6 +54,14 @@ class TrainArgs:
         default_factory=dict,
         metadata={"help": "other algorithm arguments as key=value, e.g. n_steps=128 batch_size=32"},
     )
+    imitate: int = field(
+        default=0,
+        metadata={
+            "help": "before reinforcement learning, fit the policy's action to the ground-truth settings on this many "
+            "demonstration episodes of the train split (early-stopped on the validation split; agents.imitation). "
+            "0: start from an untrained policy"
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar", "no_help": "hide the progress bar"})
 
 
@@ -68,6 +76,8 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
     args = parse_into(TrainArgs, parser, argv)
     if args.n_envs < 1 or args.total_timesteps < 1:
         parser.error("--n-envs and --total-timesteps must be at least 1")
+    if args.imitate < 0 or (args.imitate and args.env != MIXENV_ID):
+        parser.error(f"--imitate takes a number of episodes >= 0 and needs {MIXENV_ID}'s ground-truth settings")
     return args
 
 

@@ -34,6 +34,7 @@ from agents.algorithms import FLAT_OBSERVATIONS, build_model
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.episodes import ModelPolicy, ValidationLog, validation_score
+from agents.imitation import demonstrations, imitate
 from agents.trained import StartFactory, start_reference
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.env import MixEnv
@@ -63,7 +64,8 @@ class _Progress(BaseCallback):
 
 
 class _Validation(BaseCallback):
-    """Every ``every`` steps, evaluate on the validation split; keep the best model (highest mean final score)."""
+    """Before training and every ``every`` steps, evaluate on the validation split; keep the best model (highest
+    mean final score)."""
 
     def __init__(self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path) -> None:
         super().__init__()
@@ -71,14 +73,20 @@ class _Validation(BaseCallback):
         self.log = ValidationLog(out)
         self._next = every
 
+    def _on_training_start(self) -> None:
+        self._validate()  # the policy before any update (untrained, or imitated): the curve's first point
+
     def _on_step(self) -> bool:
         if self.every and self.num_timesteps >= self._next:
             self._next += self.every
-            result = {"timesteps": self.num_timesteps, **self.evaluate(self.model)}
-            for key, value in result.items():
-                self.logger.record(f"validation/{key}", value)
-            self.log.add(result, lambda: save_model(self.model, self.out / "best_model.zip"))
+            self._validate()
         return True
+
+    def _validate(self) -> None:
+        result = {"timesteps": self.num_timesteps, **self.evaluate(self.model)}
+        for key, value in result.items():
+            self.logger.record(f"validation/{key}", value)
+        self.log.add(result, lambda: save_model(self.model, self.out / "best_model.zip"))
 
 
 def run_name(args: TrainArgs, algo: str) -> str:
@@ -135,6 +143,9 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
     }
     write_json(out / "config.json", config)
     model = build_model(algo, args, env)
+    if args.imitate:
+        validating = acting_env_kwargs(env_kwargs_for(args, args.eval_split))
+        _imitate(model, args, train_kwargs | starting, validating | starting, flatten, out)
     model.set_logger(configure(str(out), ["csv"]))
     callbacks: list[BaseCallback] = [_Progress(args.total_timesteps, args.progress)]
     if args.eval_freq and eval_env is not None:
@@ -153,6 +164,33 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
     seconds = time.perf_counter() - began
     write_json(out / "training.json", {"seconds": seconds, "steps_per_second": args.total_timesteps / seconds})
     return out
+
+
+def _imitate(
+    model: BaseAlgorithm, args: TrainArgs, train_kwargs: dict, val_kwargs: dict, flatten: bool, out: Path
+) -> None:
+    """Fit the policy to the ground truth before reinforcement learning (``--imitate``); log to ``imitation.json``.
+
+    Demonstrations come from the training env's own kind of clips (train split) and, for early stopping, from the
+    validation env's (validation split, a quarter as many episodes)."""
+    with MixEnv(**train_kwargs) as demo_env:
+        train_demos = demonstrations(demo_env, args.imitate, args.seed, flatten, args.progress)
+    with MixEnv(**val_kwargs) as demo_env:
+        val_demos = demonstrations(demo_env, max(8, args.imitate // 4), args.seed, flatten, args.progress)
+    began = time.perf_counter()
+    history = imitate(model, train_demos, val_demos, args.seed, args.progress)
+    best = min(history, key=lambda h: h["val_loss"])
+    write_json(
+        out / "imitation.json",
+        {
+            "episodes": args.imitate,
+            "examples": {"train": len(train_demos), "val": len(val_demos)},
+            "best_epoch": best["epoch"],
+            "val_loss": best["val_loss"],
+            "seconds": time.perf_counter() - began,
+            "history": history,
+        },
+    )
 
 
 def main(algo: str, argv: Sequence[str] | None = None) -> int:

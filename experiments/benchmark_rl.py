@@ -15,9 +15,10 @@ model``) is PPO in delta mode whose episodes start from the default supervised m
 reference's loudness (:func:`experiments.methods.model_start`); its run records that start, so the benchmark's
 episodes begin there too, and the start alone is the benchmark's ``supervised model, loudness matched``.
 ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
-issue), evaluated on the songs' own mixes. ``--variant-seeds`` runs the two variants on the first seed only, or on
-all of them. Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues
-where it stopped.
+issue), evaluated on the songs' own mixes; ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates
+the ground truth before it learns from the reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the
+variants on the first seed only, or on all of them. Finished training runs and the benchmark's rows are reused,
+so an interrupted benchmark continues where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
 and plots each agent's validation learning curve (return against steps, mean and spread over seeds).
@@ -49,11 +50,17 @@ REFINE = "ppo, refining the model"
 REMIXED = "ppo, remixes"
 """PPO trained on remixed clips (re-coloured stems, dropped roles, half the references under the wide prior), the
 randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
-VARIANTS: dict[str, tuple[str, list[str]]] = {
-    REFINE: ("ppo", ["action_mode='delta'"]),
-    REMIXED: ("ppo", ["remix={'wide': 0.5}"]),
+IMITATED = "ppo, imitation first"
+"""PPO whose policy first imitates the ground-truth settings of ``IMITATION_EPISODES`` training episodes
+(``--imitate``, :mod:`agents.imitation`), then learns from the reward as plain PPO does."""
+IMITATION_EPISODES = 1_000
+VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
+    REFINE: ("ppo", ["action_mode='delta'"], []),
+    REMIXED: ("ppo", ["remix={'wide': 0.5}"], []),
+    IMITATED: ("ppo", [], ["--imitate", str(IMITATION_EPISODES)]),
 }
-"""Agent name -> its algorithm and the ``--env-kwargs`` it trains with (the plain algorithms train with none)."""
+"""Agent name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with (the plain
+algorithms train with none)."""
 
 
 def run_folder(runs: Path, method: str, seed: int | str) -> Path:
@@ -65,9 +72,9 @@ def train_run(method: str, seed: int, args: argparse.Namespace) -> Path:
     """The training run of one agent and seed (trained here unless it is finished already)."""
     run = run_folder(args.runs, method, seed)
     if not (run / "model.zip").is_file():
-        algo, env_args = VARIANTS.get(method, (method, []))
+        algo, env_args, train_args = VARIANTS.get(method, (method, [], []))
         argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
-                "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8"]  # fmt: skip
+                "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8", *train_args]  # fmt: skip
         env = ["--env-kwargs", *env_args] if env_args else []
         train_agent(algo, argv + env, start=model_start if method == REFINE else None)
     return run
@@ -140,7 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--remixed", action=argparse.BooleanOptionalAction, default=False, help="PPO trained on remixes (issue 14)"
     )
     parser.add_argument(
-        "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the two variants: the first or all"
+        "--imitated", action=argparse.BooleanOptionalAction, default=False, help="PPO after imitation (issue 16)"
+    )
+    parser.add_argument(
+        "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants: the first or all"
     )
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
     parser.add_argument("--n-envs", type=int, default=2, help="parallel training envs")
@@ -157,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
-    agents |= {variant: variant_seeds for variant, wanted in ((REFINE, args.refine), (REMIXED, args.remixed)) if wanted}
+    wanted = {REFINE: args.refine, REMIXED: args.remixed, IMITATED: args.imitated}
+    agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():
         for seed in seeds:
             train_run(method, seed, args)
