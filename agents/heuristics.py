@@ -245,7 +245,9 @@ def _search_scored(
     """:func:`search`, with the loss of what it returns (infinite if nothing was scored)."""
     start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
     start_loss = loss(start) if keep_start else np.inf
-    options = {"bounds": [-1.0, 1.0], "maxfevals": budget - int(keep_start), "seed": seed + 1, "verbose": -9}
+    # pycma stops once it has evaluated MORE than maxfevals, so a budget of whole generations ran one more.
+    evaluations = budget - int(keep_start)
+    options = {"bounds": [-1.0, 1.0], "maxfevals": max(evaluations - 1, 1), "seed": seed + 1, "verbose": -9}
     strategy = cma.CMAEvolutionStrategy(start, sigma, options)
     while not strategy.stop():
         candidates = strategy.ask()

@@ -24,6 +24,7 @@ from agents.heuristics import (
     RefinedPolicy,
     env_loss,
     refine,
+    search,
 )
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
 from agents.train import main as train_main
@@ -290,6 +291,19 @@ def test_refining_keeps_the_re_match_only_where_it_scores_better() -> None:
     calls.clear()
     refine(loss, lambda x: x, start, 12, 0.05, seed=0)  # nothing to match against: nothing more is scored
     assert len(calls) == 1 + 15
+
+
+@pytest.mark.parametrize(("budget", "keep_start", "calls"), [(15, False, 15), (16, True, 16), (17, True, 31),
+                                                             (30, False, 30), (100, False, 105)])  # fmt: skip
+def test_a_search_spends_its_budget_rounded_up_to_whole_generations(budget: int, keep_start: bool, calls: int) -> None:
+    counted = []
+
+    def loss(x: np.ndarray) -> float:
+        counted.append(1)
+        return float(np.sum(np.square(x)))
+
+    search(loss, np.full(41, 0.5), budget, 0.05, seed=0, keep_start=keep_start)
+    assert len(counted) == calls  # generations of 15 (4 + 3 ln 41), the start included where it is scored
 
 
 def test_a_search_climbs_the_weights_it_is_given(env: MixEnv) -> None:
