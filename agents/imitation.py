@@ -81,10 +81,11 @@ def demonstrations(
         for observation in (obs, env.step(_action_to(env, obs, near))[0]):
             observations.append(observation)
             actions.append(_action_to(env, observation, goal))
-    stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     if flatten:
         assert isinstance(env.observation_space, spaces.Dict)
         stacked = {"": np.stack([spaces.flatten(env.observation_space, o) for o in observations])}
+    else:
+        stacked = {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return Demonstrations(stacked, np.stack(actions))
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import gymnasium as gym
 import numpy as np
 import pytest
 
@@ -45,6 +46,10 @@ def test_demonstrations_are_the_ground_truth_from_the_reset_mix_and_from_near_it
         assert np.abs(demos.observations["settings"][1] - neutral).max() > 0.1  # a mix near the goal instead
         again = demonstrations(env, 3, seed=5, progress=False)
         np.testing.assert_array_equal(again.actions, demos.actions)  # same seed, same demonstrations
+        flat = demonstrations(env, 3, seed=5, flatten=True, progress=False)  # for CrossQ's flat policies
+        first = {key: value[0] for key, value in demos.observations.items()}
+        np.testing.assert_array_equal(flat.observations[""][0], gym.spaces.flatten(env.observation_space, first))
+        assert set(flat.observations) == {""} and np.array_equal(flat.actions, demos.actions)
 
 
 def test_demonstrations_in_delta_mode_are_bounded_moves_toward_the_ground_truth(env_kwargs: dict) -> None:
@@ -60,7 +65,7 @@ def test_demonstrations_in_delta_mode_are_bounded_moves_toward_the_ground_truth(
     np.testing.assert_allclose(moved[reachable], goal[reachable], atol=1e-6)  # and reaches it where it can
 
 
-def test_imitation_fits_the_policy_to_the_ground_truth(env_kwargs: dict, tmp_path: Path) -> None:
+def test_imitation_fits_the_policy_to_the_ground_truth(env_kwargs: dict) -> None:
     with MixEnv(**env_kwargs) as env:
         train_demos = demonstrations(env, 12, seed=0, progress=False)
     for algo in ("ppo", "td3"):
@@ -104,4 +109,4 @@ def test_imitation_needs_mixenv_and_a_count(capsys: pytest.CaptureFixture[str]) 
         with pytest.raises(SystemExit):
             parse_args("ppo", argv)
     assert "ground-truth settings" in capsys.readouterr().err
-    assert Demonstrations({"x": np.zeros((2, 1))}, np.zeros((2, 3))).__len__() == 2
+    assert len(Demonstrations({"x": np.zeros((2, 1))}, np.zeros((2, 3)))) == 2
