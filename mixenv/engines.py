@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -80,7 +82,8 @@ def run_tasks(
 ) -> Iterator[tuple[int, R]]:
     """Run ``fn`` on every item on ``engine``; yield ``(index, result)`` in the order they finish.
 
-    ``fn`` must be a module-level function (it is pickled by reference for the other processes).
+    ``fn`` must be a module-level function (it is pickled by reference for the other processes; see
+    :func:`importable` for one of a script run as a module).
 
     Raises:
         MissingDependencyError: If the ray engine is asked for and Ray is not installed.
@@ -88,7 +91,7 @@ def run_tasks(
     """
     with tqdm(total=len(items), desc=desc, unit=unit, disable=not progress) as bar:
         if engine.name == "ray":
-            results = _ray_tasks(fn, items, engine)
+            results = _ray_tasks(importable(fn), items, engine)
         elif engine.processes == 1 or len(items) <= 1:
             results = _in_process(fn, items)
         else:
@@ -96,6 +99,17 @@ def run_tasks(
         for done in results:
             bar.update(1)
             yield done
+
+
+def importable(fn: Callable[[T], R]) -> Callable[[T], R]:
+    """``fn`` as its module's import name holds it, when that module is the running script (``python -m
+    experiments.benchmark``): its functions then belong to ``__main__``, which a Ray worker's ``__main__`` (Ray's
+    own) lacks, so one pickled by reference (a cached function, or one it calls) would not be found there. The
+    process pool needs none of this: its spawned workers re-run the script's module as their ``__main__``."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if getattr(fn, "__module__", None) != "__main__" or spec is None:
+        return fn
+    return getattr(importlib.import_module(spec.name), fn.__qualname__)
 
 
 def _pool_tasks(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[tuple[int, R]]:

@@ -4,21 +4,26 @@ survive a killed worker."""
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
 
+from experiments import benchmark
+from mixenv import engines
 from mixenv.cli import main
 from mixenv.data.corpus import CorpusConfig
 from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.corpus import build_corpus
-from mixenv.engines import Engine, run_tasks
+from mixenv.engines import Engine, importable, run_tasks
 
 TINY = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny_corpus fixture's
 
@@ -40,6 +45,20 @@ def test_local_engine_gives_every_result_with_its_index(workers: int) -> None:
 def test_an_items_exception_reaches_the_caller() -> None:
     with pytest.raises(ValueError, match="'three'"):
         list(run_tasks(int, ITEMS, Engine(workers=2), progress=False))
+
+
+def test_a_function_of_a_script_run_as_a_module_is_sent_as_its_module_holds_it(monkeypatch) -> None:
+    def task(item: int) -> int:  # as if defined in `python -m mixenv.engines`
+        return item
+
+    task.__module__, task.__qualname__ = "__main__", "torch_threads"
+    script = types.ModuleType("__main__")
+    script.__spec__ = importlib.util.find_spec("mixenv.engines")
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert importable(task) is engines.torch_threads  # Ray's workers can import that one
+    assert importable(SQUARE) is SQUARE
+    script.__spec__ = None  # python script.py: nothing else to find it by
+    assert importable(task) is task
 
 
 def test_bad_engines_are_refused() -> None:
@@ -121,28 +140,48 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(
 
 
 TWO_NODES = """
-import subprocess, sys
+import json, subprocess, sys
 from ray.cluster_utils import Cluster
 
 cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
 try:
     cluster.add_node(num_cpus=1)
-    command = [sys.executable, "-m", "mixenv.cli", "corpus", "--songs", "6", "--seconds", "3", "--seed", "7",
-               "--engine", "ray", "--address", cluster.address, "--out", sys.argv[1]]
-    code = subprocess.run(command).returncode
+    for command in json.loads(sys.argv[1]):
+        command = [sys.executable, *command, "--engine", "ray", "--address", cluster.address]
+        if subprocess.run(command).returncode:
+            sys.exit(1)
 finally:
     cluster.shutdown()
-sys.exit(code)
 """
 """Two Ray nodes of one CPU each on this machine (what ``ray start --head`` and ``ray start --address`` make), and
-``mixenv corpus`` joining them by address from another process, as on a real cluster."""
+each command of ``argv[1]`` (a JSON list) joining them by address from another process, as on a real cluster."""
 
 
 @pytest.mark.slow
-def test_mixenv_corpus_joins_a_two_node_cluster_by_address(tiny_corpus: Path, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("one_thread")
+def test_the_corpus_and_the_benchmark_join_a_two_node_cluster_by_address_and_give_one_process_results(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
+) -> None:
     pytest.importorskip("ray.cluster_utils")
-    out = tmp_path / "cluster"
+    song = tmp_path / "songs" / "song_0000"
+    song.mkdir(parents=True)
+    for file in (tiny_corpus / "song_0000").iterdir():
+        (song / file.name).symlink_to(file)
+    backbone, good_mix = tiny_reward_models
+    scoring = ["--songs", str(song.parent), "--seeds", "0", "--episodes", "1", "--cmaes-budget", "3",
+               "--clip-seconds", "1.0", "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
+               "--train-corpus", str(tiny_corpus)]  # fmt: skip
+    commands = [
+        ["-m", "mixenv.cli", "corpus", "--songs", "6", "--seconds", "3", "--seed", "7", "--out", str(tmp_path / "c")],
+        ["-m", "experiments.benchmark", *scoring, "--out", str(tmp_path / "cluster")],
+    ]
     # In a process of its own: a cluster started here would unsettle this process's Ray (the session's local one).
-    done = subprocess.run([sys.executable, "-c", TWO_NODES, str(out)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_NODES, json.dumps(commands)], capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert _files(out) == _files(tiny_corpus)
+    assert _files(tmp_path / "c") == _files(tiny_corpus)
+    assert benchmark.main([*scoring, "--out", str(tmp_path / "one")]) == 0
+    rows = {run: json.loads((tmp_path / run / "results.json").read_text())["rows"] for run in ("cluster", "one")}
+    assert len(rows["one"]) == 12  # every method on the song, each metric compared to the last bit
+    assert rows["cluster"] == rows["one"]
