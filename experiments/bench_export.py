@@ -22,7 +22,8 @@ epochs of 40 steps on 2 threads), the fine-tuned channel-pruned ones also with s
 issue: an int8 (or pruned + int8) model at least 3x faster and 4x smaller than torch fp32 with at most 2% worse
 MRSTFT (on the test split).
 
-Usage: ``python -m experiments.bench_export [--songs 24] [--fine-tune-epochs 5] [--out outputs/bench_export]``
+Usage: ``python -m experiments.bench_export [--songs 24] [--clips-per-song 1] [--fine-tune-epochs 5]
+[--out outputs/bench_export]``
 """
 
 from __future__ import annotations
@@ -176,13 +177,13 @@ def peak_memory_mb(variant: Variant, inputs_file: Path) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
-def quality_sets(corpus: Path, songs: int) -> dict[str, list[Clip]]:
+def quality_sets(corpus: Path, songs: int, clips_per_song: int = 1) -> dict[str, list[Clip]]:
     """The clips quality is measured on: the corpus's val and test splits, then each out-of-domain evaluation set
-    (the first ``songs`` songs of each)."""
+    (``clips_per_song`` evenly spaced clips of each of the first ``songs`` songs of each)."""
     sources = {"val": (corpus, "val"), "test": (corpus, "test")}
     sources |= {name: (artifacts.evaluation_set(name), "test") for name in artifacts.EVALUATION_SETS}
     return {
-        name: song_clips(corpus_songs(path, split)[:songs], CLIP_SECONDS, PREROLL_SECONDS)
+        name: song_clips(corpus_songs(path, split)[:songs], CLIP_SECONDS, PREROLL_SECONDS, clips_per_song)
         for name, (path, split) in sources.items()
     }
 
@@ -212,6 +213,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--songs", type=int, default=24, help="songs of each set to score (default 24)")
     parser.add_argument(
+        "--clips-per-song",
+        type=int,
+        default=1,
+        help="evenly spaced clips of each song to score (default 1, the middle; more narrow the noise)",
+    )
+    parser.add_argument(
         "--fine-tune-epochs", type=int, default=export.FINE_TUNE_EPOCHS, help="fine-tuning of the pruned (0: none)"
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_export"), help="results folder")
@@ -219,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     corpus = artifacts.corpus()
     variants = make_variants(args.out / "models", corpus, args.fine_tune_epochs)
-    sets = quality_sets(corpus, args.songs)
+    sets = quality_sets(corpus, args.songs, args.clips_per_song)
     clips = sets["test"]
     excerpts = [clip.excerpt for clip in clips]
     loaded = load_model(default_model_path())

@@ -23,12 +23,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 from tqdm.auto import tqdm
 
 from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
 from mixenv.data import list_songs
+from mixenv.data.atomic import exclusive
 from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, default_corpus_path
 from mixenv.engines import torch_threads
 from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, pretrain_backbone
@@ -55,7 +55,6 @@ backbone pretrained with one thread (:func:`supervised.default.reproduce` trains
 backbone built on first use inside it came out different)."""
 
 log = logging.getLogger("mixenv")
-T = TypeVar("T")
 
 
 class MissingArtifactError(FileNotFoundError):
@@ -89,12 +88,13 @@ def corpus(config: CorpusConfig | None = None, *, build: bool = True) -> Path:
         try:
             return build_corpus(folder, config)
         except OSError:
-            if (folder / MANIFEST).is_file():  # another process finished the same corpus first
+            if (folder / MANIFEST).is_file():  # a process on another machine finished it first (a shared folder)
                 return folder
             raise
 
     what = f"the {config.style} corpus ({config.songs} songs of {config.seconds:g} s)"
-    return _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder))
+    _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder))
+    return folder
 
 
 def evaluation_set(name: str, *, build: bool = True) -> Path:
@@ -279,19 +279,27 @@ def _corpus_command(config: CorpusConfig, folder: Path) -> str:
     return f"mixenv corpus --style {config.style} {options} --out {folder}"
 
 
-def _build(what: str, path: Path, duration: str, make: Callable[[], T], build: bool, command: str = PREPARE) -> T:
-    """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed."""
+def _build(
+    what: str, path: Path, duration: str, make: Callable[[], object], build: bool, command: str = PREPARE
+) -> None:
+    """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed.
+
+    One process at a time builds ``path`` (:func:`~mixenv.data.atomic.exclusive`); one that waited for another's
+    build finds it there (every artefact appears whole or not at all) and does not build it again.
+    """
     if not build:
         raise MissingArtifactError(
             f"{what} is not built yet (expected at {path}); build it with `{command}` ({duration} on 2 CPU cores)"
         )
-    log.warning(
-        "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, command
-    )
-    start = time.perf_counter()
-    result = make()
-    log.warning("built %s in %.0f s", what, time.perf_counter() - start)
-    return result
+    with exclusive(path):
+        if path.exists():
+            return
+        log.warning(
+            "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, command
+        )
+        start = time.perf_counter()
+        make()
+        log.warning("built %s in %.0f s", what, time.perf_counter() - start)
 
 
 def _minutes(minutes: float) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from mixenv import artifacts
 from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, save_backbone
 from mixenv.cli import main as cli_main
 from mixenv.data import MissingDependencyError
+from mixenv.data.atomic import atomic_path
 from mixenv.data.corpus import CorpusConfig
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.env import MixEnv
@@ -81,6 +84,25 @@ def test_prepare_builds_each_artefact_once_and_says_so(
     assert checkpoint.training["steps"] == 2 and set(model.info["songs"]) == {"synthetic"}
     _, info = MixEnv(clip_seconds=2.0, build_artifacts=False).reset(seed=0)  # found, not built
     assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"} and len(tiny_defaults) == 1
+
+
+def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path) -> None:
+    target, made = tmp_path / "data" / "artefact.bin", []
+
+    def make() -> None:
+        made.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other builder to arrive while this one builds
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"built")
+
+    # Threads open the lock file each for themselves, so they exclude each other as processes do.
+    builders = [threading.Thread(target=artifacts._build, args=("a thing", target, "", make, True)) for _ in "ab"]
+    for builder in builders:
+        builder.start()
+    for builder in builders:
+        builder.join()
+    assert len(made) == 1 and target.read_bytes() == b"built"  # the second found the first one's
+    assert sorted(p.name for p in target.parent.iterdir()) == [".artefact.bin.lock", "artefact.bin"]
 
 
 def test_a_missing_synthesiser_says_how_to_install_it(

@@ -7,6 +7,7 @@ these helpers, so an interrupted run never leaves a half-written file behind und
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -45,6 +46,21 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the body alone among processes making ``path``: an advisory lock on ``.NAME.lock`` beside it (kept
+    there: deleting it while another process waits would let a third one in), released on exit or on a crash.
+
+    For work that several processes may start at once, such as a default artefact built on first use by two runs
+    or test workers: the second waits, then finds the first one's result instead of making it again.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.with_name(f".{target.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+        yield
 
 
 @contextlib.contextmanager
