@@ -26,8 +26,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m experiments.run
 
+# pytest-xdist: the suite in 2 worker processes (TEST_WORKERS=1 for one; each worker builds the session's tiny
+# fixtures for itself, and a default artefact built on first use is built by one of them while the other waits).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
