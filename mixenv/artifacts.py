@@ -285,13 +285,14 @@ def _build(
     """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed.
 
     One process at a time builds ``path`` (:func:`~mixenv.data.atomic.exclusive`); one that waited for another's
-    build finds it there (every artefact appears whole or not at all) and does not build it again.
+    build, saying so, finds it there (every artefact appears whole or not at all) and does not build it again.
     """
     if not build:
         raise MissingArtifactError(
             f"{what} is not built yet (expected at {path}); build it with `{command}` ({duration} on 2 CPU cores)"
         )
-    with exclusive(path):
+    waiting = lambda: log.warning("waiting for %s: another process is building it into %s", what, path)  # noqa: E731
+    with exclusive(path, on_wait=waiting):
         if path.exists():
             return
         log.warning(

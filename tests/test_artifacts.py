@@ -86,7 +86,7 @@ def test_prepare_builds_each_artefact_once_and_says_so(
     assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"} and len(tiny_defaults) == 1
 
 
-def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path) -> None:
+def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     target, made = tmp_path / "data" / "artefact.bin", []
 
     def make() -> None:
@@ -97,11 +97,14 @@ def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path) -> N
 
     # Threads open the lock file each for themselves, so they exclude each other as processes do.
     builders = [threading.Thread(target=artifacts._build, args=("a thing", target, "", make, True)) for _ in "ab"]
-    for builder in builders:
-        builder.start()
-    for builder in builders:
-        builder.join()
+    with caplog.at_level(logging.WARNING, logger="mixenv"):
+        for builder in builders:
+            builder.start()
+        for builder in builders:
+            builder.join()
     assert len(made) == 1 and target.read_bytes() == b"built"  # the second found the first one's
+    said = sorted(" ".join(r.getMessage().split()[:3]) for r in caplog.records)  # one line each, no other
+    assert said == ["building a thing", "built a thing", "waiting for a"]
     assert sorted(p.name for p in target.parent.iterdir()) == [".artefact.bin.lock", "artefact.bin"]
 
 

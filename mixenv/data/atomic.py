@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +49,26 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def exclusive(path: str | os.PathLike[str]) -> Iterator[None]:
+def exclusive(path: str | os.PathLike[str], on_wait: Callable[[], object] | None = None) -> Iterator[None]:
     """Hold the body alone among processes making ``path``: an advisory lock on ``.NAME.lock`` beside it (kept
     there: deleting it while another process waits would let a third one in), released on exit or on a crash.
 
     For work that several processes may start at once, such as a default artefact built on first use by two runs
     or test workers: the second waits, then finds the first one's result instead of making it again.
+
+    Args:
+        path: What the body makes.
+        on_wait: Called once before waiting, if another process holds the lock (to say why nothing happens).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.with_name(f".{target.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the process dies
+    with open(target.with_name(f".{target.name}.lock"), "a") as lock:  # released on close, or when the process dies
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 
