@@ -93,7 +93,7 @@ def corpus(config: CorpusConfig | None = None, *, build: bool = True) -> Path:
             raise
 
     what = f"the {config.style} corpus ({config.songs} songs of {config.seconds:g} s)"
-    _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder))
+    _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder), folder / MANIFEST)
     return folder
 
 
@@ -280,12 +280,19 @@ def _corpus_command(config: CorpusConfig, folder: Path) -> str:
 
 
 def _build(
-    what: str, path: Path, duration: str, make: Callable[[], object], build: bool, command: str = PREPARE
+    what: str,
+    path: Path,
+    duration: str,
+    make: Callable[[], object],
+    build: bool,
+    command: str = PREPARE,
+    done: Path | None = None,
 ) -> None:
     """``make()`` with a log line before and after, or :class:`MissingArtifactError` if building is not allowed.
 
     One process at a time builds ``path`` (:func:`~mixenv.data.atomic.exclusive`); one that waited for another's
-    build, saying so, finds it there (every artefact appears whole or not at all) and does not build it again.
+    build, saying so, finds it there (``done``, by default ``path`` itself: every artefact appears whole or not at
+    all) and does not build it again.
     """
     if not build:
         raise MissingArtifactError(
@@ -293,7 +300,7 @@ def _build(
         )
     waiting = lambda: log.warning("waiting for %s: another process is building it into %s", what, path)  # noqa: E731
     with exclusive(path, on_wait=waiting):
-        if path.exists():
+        if (done or path).exists():
             return
         log.warning(
             "building %s into %s (first use; %s on 2 CPU cores; `%s` builds it up front)", what, path, duration, command

@@ -108,6 +108,15 @@ def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path, capl
     assert sorted(p.name for p in target.parent.iterdir()) == [".artefact.bin.lock", "artefact.bin"]
 
 
+def test_a_folder_in_the_default_corpus_place_without_its_manifest_is_not_taken_for_the_corpus(
+    tiny_defaults: list[tuple],
+) -> None:
+    folder = artifacts.default_corpus_path(TINY_CORPUS)
+    folder.mkdir(parents=True)  # something else, or a corpus copied by hand without its manifest
+    with pytest.raises(FileExistsError, match="already exists; delete it"):
+        artifacts.corpus()
+
+
 def test_a_missing_synthesiser_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
