@@ -58,6 +58,26 @@ def medley_song(root: Path, name: str, stems: list[tuple[str, np.ndarray]], meta
     target.write_text(yaml.safe_dump(metadata))
 
 
+def benchmark_songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
+    """Two songs of the tiny corpus linked into ``folder`` (their references left out unless ``reference``)."""
+    for name in ("song_0000", "song_0001"):
+        song = folder / name
+        song.mkdir(parents=True)
+        for file in (tiny_corpus / name).iterdir():
+            if reference or file.name != "reference.wav":
+                (song / file.name).symlink_to(file)
+    return folder
+
+
+def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
+    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders,
+    predict-the-mean of the tiny corpus's train split."""
+    backbone, good_mix = models
+    return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
+            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
+            "--train-corpus", str(corpus)]  # fmt: skip
+
+
 @pytest.fixture
 def four_stems() -> dict[str, np.ndarray]:
     """Two seconds of four distinct stems: mono vocals and bass, stereo drums and other, all quiet."""

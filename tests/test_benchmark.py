@@ -14,30 +14,14 @@ import pytest
 from experiments import benchmark, set_level
 from rewards.metrics import METRICS
 
-
-def _songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
-    for name in ("song_0000", "song_0001"):
-        song = folder / name
-        song.mkdir(parents=True)
-        for file in (tiny_corpus / name).iterdir():
-            if reference or file.name != "reference.wav":
-                (song / file.name).symlink_to(file)
-    return folder
+from conftest import benchmark_argv, benchmark_songs
 
 
 @pytest.fixture
 def folders(tiny_corpus: Path, tmp_path: Path) -> tuple[Path, Path]:
     """Two song folders of the tiny corpus: with references, and without."""
-    return _songs(tiny_corpus, tmp_path / "mixed", True), _songs(tiny_corpus, tmp_path / "blind", False)
-
-
-def _argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
-    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders,
-    predict-the-mean of the tiny corpus's train split."""
-    backbone, good_mix = models
-    return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
-            "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
-            "--train-corpus", str(corpus)]  # fmt: skip
+    mixed, blind = tmp_path / "mixed", tmp_path / "blind"
+    return benchmark_songs(tiny_corpus, mixed, True), benchmark_songs(tiny_corpus, blind, False)
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -51,7 +35,8 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
 ) -> None:
     mixed, blind = folders
     out = tmp_path / "out"
-    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1)), "--episodes", "1", "--out", str(out)]
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1)), "--episodes", "1"]
+    argv += ["--out", str(out)]
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["commit"] and results["date"].startswith("20") and results["versions"]["mixenv"]
@@ -97,7 +82,8 @@ def test_predict_the_mean_plays_the_train_splits_mean_settings_once_on_every_set
     monkeypatch.setattr(methods, "supervised", lambda *args, **kwargs: {})
     mixed, blind = folders
     out = tmp_path / "out"
-    assert benchmark.main([*_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1)), "--out", str(out)]) == 0
+    argv = benchmark_argv(tiny_corpus, tiny_reward_models, mixed, blind, seeds=(0, 1))
+    assert benchmark.main([*argv, "--out", str(out)]) == 0
     rows = [r for r in json.loads((out / "results.json").read_text())["rows"] if r["method"] == "predict the mean"]
     # Deterministic: once, on the first seed; it reads no reference, so the reference-free set has it too.
     assert sorted((r["set"], r["seed"]) for r in rows) == [("blind", 0)] * 2 + [("mixed", 0)] * 2
@@ -124,7 +110,7 @@ def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
         shutil.copyfile(SHIPPED, tmp_path / f"cnn__seed{seed}.pt")
     mixed, _ = folders
     models = [f"per seed={tmp_path}/cnn__seed{{seed}}.pt", f"fixed={SHIPPED}"]
-    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
     argv += ["--out", str(tmp_path / "out")]
     assert benchmark.main([*argv, "--models", *models, "--refine", "fixed"]) == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
@@ -159,7 +145,7 @@ def test_agents_one_run_per_seed_under_a_label_each_starting_where_its_training_
     for seed in (0, 1):  # as a training run per seed leaves them
         shutil.copytree(run, tmp_path / f"refine_seed{seed}")
     mixed, _ = folders
-    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, mixed, seeds=(0, 1)), "--episodes", "1"]
     argv += ["--out", str(tmp_path / "out")]
     # An agent refining a start is evaluated from that start: AgentPolicy refuses an episode from neutral settings.
     assert benchmark.main([*argv, "--agents", f"per seed={tmp_path}/refine_seed{{seed}}", str(run), "--refine"]) == 0
@@ -192,7 +178,7 @@ def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
 ) -> None:
     mixed, blind = folders
     out = tmp_path / "out"
-    argv = [*_argv(tiny_corpus, tiny_reward_models, mixed, blind), "--out", str(out)]
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, mixed, blind), "--out", str(out)]
     monkeypatch.setattr(set_level, "FAD_INF_MIN_SONGS", 2)  # two songs here, against eight for a real number
     assert benchmark.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
@@ -221,7 +207,8 @@ def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
 def test_ray_tasks_write_the_rows_of_one_process(
     tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    argv = [*_argv(tiny_corpus, tiny_reward_models, _songs(tiny_corpus, tmp_path / "mixed", True)), "--episodes", "1"]
+    songs = benchmark_songs(tiny_corpus, tmp_path / "mixed", True)
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, songs), "--episodes", "1"]
     runs = {"one": [], "ray": ["--engine", "ray"]}
     rows = {}
     for name, engine in runs.items():

@@ -25,6 +25,8 @@ from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.engines import Engine, importable, run_tasks
 
+from conftest import benchmark_argv, benchmark_songs
+
 TINY = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny_corpus fixture's
 
 
@@ -163,14 +165,8 @@ def test_the_corpus_and_the_benchmark_join_a_two_node_cluster_by_address_and_giv
     tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
 ) -> None:
     pytest.importorskip("ray.cluster_utils")
-    song = tmp_path / "songs" / "song_0000"
-    song.mkdir(parents=True)
-    for file in (tiny_corpus / "song_0000").iterdir():
-        (song / file.name).symlink_to(file)
-    backbone, good_mix = tiny_reward_models
-    scoring = ["--songs", str(song.parent), "--seeds", "0", "--episodes", "1", "--cmaes-budget", "3",
-               "--clip-seconds", "1.0", "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
-               "--train-corpus", str(tiny_corpus)]  # fmt: skip
+    songs = benchmark_songs(tiny_corpus, tmp_path / "songs", True)
+    scoring = [*benchmark_argv(tiny_corpus, tiny_reward_models, songs), "--episodes", "1"]
     commands = [
         ["-m", "mixenv.cli", "corpus", "--songs", "6", "--seconds", "3", "--seed", "7", "--out", str(tmp_path / "c")],
         ["-m", "experiments.benchmark", *scoring, "--out", str(tmp_path / "cluster")],
