@@ -128,8 +128,9 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
     np.random.seed(args.seed)  # SB3 draws some randomness from numpy's global state
     eval_env = None
     if args.env == MIXENV_ID:  # made first, so missing default artefacts are built here once, not in every worker
-        # Validated on the songs' own mixes, as it will be evaluated.
-        acting = acting_env_kwargs(env_kwargs_for(args, args.eval_split if args.eval_freq else "train"))
+        # Validated (and imitation stopped early) on the songs' own mixes, as it will be evaluated.
+        validates = args.eval_freq or args.imitate
+        acting = acting_env_kwargs(env_kwargs_for(args, args.eval_split if validates else "train"))
         eval_env = MixEnv(**acting, **starting)
     env = make_vec_env(args.env, train_kwargs | starting, args.n_envs, args.seed, flatten)
     config = {
@@ -144,8 +145,8 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
     write_json(out / "config.json", config)
     model = build_model(algo, args, env)
     if args.imitate:
-        validating = acting_env_kwargs(env_kwargs_for(args, args.eval_split))
-        _imitate(model, args, train_kwargs | starting, validating | starting, flatten, out)
+        assert eval_env is not None  # --imitate needs MixEnv-v0 (the arguments refuse anything else)
+        _imitate(model, args, train_kwargs | starting, eval_env, flatten, out)
     model.set_logger(configure(str(out), ["csv"]))
     callbacks: list[BaseCallback] = [_Progress(args.total_timesteps, args.progress)]
     if args.eval_freq and eval_env is not None:
@@ -167,16 +168,15 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
 
 
 def _imitate(
-    model: BaseAlgorithm, args: TrainArgs, train_kwargs: dict, val_kwargs: dict, flatten: bool, out: Path
+    model: BaseAlgorithm, args: TrainArgs, train_kwargs: dict, val_env: MixEnv, flatten: bool, out: Path
 ) -> None:
     """Fit the policy to the ground truth before reinforcement learning (``--imitate``); log to ``imitation.json``.
 
     Demonstrations come from the training env's own kind of clips (train split) and, for early stopping, from the
-    validation env's (validation split, a quarter as many episodes)."""
+    validation env (validation split, a quarter as many episodes; the env that validates the agent afterwards)."""
     with MixEnv(**train_kwargs) as demo_env:
         train_demos = demonstrations(demo_env, args.imitate, args.seed, flatten, args.progress)
-    with MixEnv(**val_kwargs) as demo_env:
-        val_demos = demonstrations(demo_env, max(8, args.imitate // 4), args.seed, flatten, args.progress)
+    val_demos = demonstrations(val_env, max(8, args.imitate // 4), args.seed, flatten, args.progress)
     began = time.perf_counter()
     history = imitate(model, train_demos, val_demos, args.seed, args.progress)
     best = min(history, key=lambda h: h["val_loss"])
