@@ -379,8 +379,8 @@ def mean_action(module: RLModule, observation: Any, env: gym.Env, flatten: bool)
 
 
 def _build_artifacts(args: RLlibArgs, acting: dict[str, Any]) -> None:
-    """Make the acting env once in the driver, so missing default artefacts (corpus, backbone, good-mix model) are
-    built here once, not by every env runner at the same time. On a cluster each node still needs them."""
+    """Make the acting env once in the driver, so missing default artefacts (:mod:`mixenv.artifacts`) are built here
+    once, not by every env runner at the same time. On a cluster each node still needs them."""
     if args.env == MIXENV_ID:
         MixEnv(**acting).close()
 

@@ -26,6 +26,8 @@ from rewards.metrics import METRICS, MetricSuite
 
 GOAL_HEURISTICS = ("loudness balance", "reference matching", "cma-es")
 """The heuristics a learned method must beat out of domain (the generalisation goals)."""
+TRAINING_FREE = "cma-es"
+"""A method that learns nothing: how its ratio moves between sets is the sets' own difficulty, not generalisation."""
 RATIO_TOLERANCE = 0.10
 """A learned method's out-of-domain ratio to neutral must be within this share of its in-domain one."""
 LUFS_GOAL = 0.5
@@ -63,7 +65,9 @@ def ratios(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], m
 
 
 def goals(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], learned: str) -> dict[str, Any]:
-    """The generalisation issue's goals for the method ``learned``, each with its numbers."""
+    """The generalisation issue's goals for the method ``learned``, each with its numbers; beside the gap in ratio
+    to neutral, the same gap of a search that learns nothing (:data:`TRAINING_FREE`), which is the part of the gap
+    the sets' own difficulty makes."""
     table = ratios(results)
     out: dict[str, Any] = {"method": learned, "sets": {}}
     base = table[TEST_SPLIT][learned]
@@ -76,6 +80,11 @@ def goals(results: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]], le
             "ratio": table[name][learned],
             "in_domain_ratio": base,
             "relative_gap": table[name][learned] / base - 1,
+            "training_free_gap": (
+                table[name][TRAINING_FREE] / table[TEST_SPLIT][TRAINING_FREE] - 1
+                if TRAINING_FREE in table[name] and TRAINING_FREE in table[TEST_SPLIT]
+                else None
+            ),
             "best_heuristic": min(heuristic.values()),
             "beats_every_heuristic": table[name][learned] < min(heuristic.values()),
             "lufs_error": lufs,
@@ -97,6 +106,11 @@ def format_goals(g: Mapping[str, Any]) -> str:
             f"(goal <= {LUFS_GOAL}: {verdict(s['lufs_error'] <= LUFS_GOAL)}); {100 * s['relative_gap']:+.0f}% "
             f"against its in-domain ratio {s['in_domain_ratio']:.3f} (goal within {100 * RATIO_TOLERANCE:.0f}%: "
             f"{verdict(abs(s['relative_gap']) <= RATIO_TOLERANCE)})"
+            + (
+                ""
+                if s.get("training_free_gap") is None
+                else f"; {TRAINING_FREE}, which learns nothing, moves {100 * s['training_free_gap']:+.0f}%"
+            )
         )
     return "\n".join(lines)
 

@@ -90,8 +90,8 @@ def main() -> None:
     start = time.perf_counter()
     checkpoint, model = artifacts.reward_models()
     if args.variations is not None:
-        train = list_songs("synthetic", artifacts.corpus(), "train")
-        model = build_good_mix_model(checkpoint, train, variations=args.variations, seed=args.seed)
+        pool = artifacts.good_mix_pool()  # the default model's songs, with another number of variations
+        model = build_good_mix_model(checkpoint, pool, variations=args.variations, seed=args.seed)
     sets = {
         TEST_SPLIT: artifacts.corpus(),
         **{name: artifacts.evaluation_set(name) for name in artifacts.EVALUATION_SETS},

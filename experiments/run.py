@@ -83,7 +83,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
     start = time.perf_counter()
 
-    test_env = MixEnv(split="test")  # builds corpus, backbone and good-mix model on first use
+    test_env = MixEnv(split="test")  # builds the default artefacts on first use
     ppo = train_ppo(args)
     supervised = args.supervised or default_model_path()
     evaluation_seed = 1000 + args.seed

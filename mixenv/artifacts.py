@@ -1,6 +1,7 @@
-"""The first-use builds, in one place: the synthetic corpus, the pretrained backbone and the good-mix model.
+"""The first-use builds, in one place: the synthetic corpus, the pretrained backbone, the classics training set
+and the good-mix model.
 
-``mixenv prepare`` builds all three up front (about 5 minutes on 2 CPU cores). Whatever asks for one of them
+``mixenv prepare`` builds all four up front (about 7 minutes on 2 CPU cores). Whatever asks for one of them
 later (``gymnasium.make("MixEnv-v0")``, the evaluations, the benchmarks) gets it through this module: found in the
 data cache (``$MIXENV_DATA``, default ``~/.cache/mixenv``) or, with ``build=True``, built there on first use with
 one log line saying what is built, where, and about how long it takes. With ``build=False`` a missing artefact is
@@ -11,7 +12,8 @@ same bytes) and written atomically, so an interrupted build leaves nothing half-
 |---|---|---|
 | synthetic corpus | :class:`~mixenv.data.corpus.CorpusConfig`'s defaults | ``synthetic-v1-n240-10s-22050hz-seed0/`` |
 | backbone | its train split, :data:`~mixenv.pretrain.DEFAULT_PRETRAIN` | ``backbones/backbone-v1-<corpus>.pt`` |
-| good-mix model | the corpus's train references under that backbone | beside the backbone, keyed by its content |
+| classics training set | :data:`TRAINING_SETS` (:mod:`mixenv.data.synth.classics`) | ``classics-v1-n96-...`` |
+| good-mix model | :func:`good_mix_pool`'s references under that backbone | beside the backbone, keyed by content |
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
-from mixenv.data import list_songs
+from mixenv.data import SongRef, list_songs
 from mixenv.data.atomic import exclusive
 from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, default_corpus_path
 from mixenv.engines import torch_threads
@@ -47,6 +49,15 @@ EVALUATION_SETS: dict[str, CorpusConfig] = {
 }
 """The out-of-domain evaluation sets (:mod:`mixenv.data.synth.styles`): every song in the test split, never
 trained or selected on; every benchmark reports them beside the corpus's test split."""
+TRAINING_SETS: dict[str, CorpusConfig] = {
+    "classics": CorpusConfig(songs=96, seconds=10.0, seed=0, fractions=(1, 0, 0), style="classics"),
+}
+"""More music to learn from than the corpus's arranger writes, every song in the train split: the default good-mix
+model's pool holds its references beside the corpus's (its good mixes then include real part-writing, so good mixes
+of unseen music are less often called anomalous), and ``supervised.train --more-data classics`` adds its songs.
+Built on first use (about 2 minutes on 2 cores: music21 parses a score per song)."""
+SECONDS_PER_SONG = {"synthetic": 0.25, "classics": 1.1}
+"""About how long a song of each style takes to build on 2 cores, for the build's log line (others: as classics)."""
 
 PRETRAIN_THREADS = 1
 """Torch threads the default backbone is pretrained with, whatever the calling process set: the order of
@@ -93,7 +104,8 @@ def corpus(config: CorpusConfig | None = None, *, build: bool = True) -> Path:
             raise
 
     what = f"the {config.style} corpus ({config.songs} songs of {config.seconds:g} s)"
-    _build(what, folder, _minutes(config.songs / 240), make, build, _corpus_command(config, folder), folder / MANIFEST)
+    minutes = config.songs * SECONDS_PER_SONG.get(config.style, SECONDS_PER_SONG["classics"]) / 60
+    _build(what, folder, _minutes(minutes), make, build, _corpus_command(config, folder), folder / MANIFEST)
     return folder
 
 
@@ -107,6 +119,27 @@ def evaluation_set(name: str, *, build: bool = True) -> Path:
     if name not in EVALUATION_SETS:
         raise KeyError(f"unknown evaluation set {name!r}; the sets are {', '.join(EVALUATION_SETS)}")
     return corpus(EVALUATION_SETS[name], build=build)
+
+
+def training_set(name: str, *, build: bool = True) -> Path:
+    """The folder of the training set ``name`` (:data:`TRAINING_SETS`), built first if missing.
+
+    Raises:
+        KeyError: For an unknown name.
+        MissingArtifactError: If it is missing and ``build`` is False.
+    """
+    if name not in TRAINING_SETS:
+        raise KeyError(f"unknown training set {name!r}; the sets are {', '.join(TRAINING_SETS)}")
+    return corpus(TRAINING_SETS[name], build=build)
+
+
+def good_mix_pool(*, build: bool = True) -> list[SongRef]:
+    """The songs whose references the default good-mix model holds as good mixes: the default corpus's train split
+    and every :data:`TRAINING_SETS` set (built first if missing)."""
+    songs = list_songs("synthetic", corpus(build=build), "train")
+    for name in TRAINING_SETS:
+        songs += list_songs("synthetic", training_set(name, build=build), "train")
+    return songs
 
 
 def backbone_path(corpus_folder: str | None = None) -> Path:
@@ -173,7 +206,7 @@ def reward_models(
     Args:
         backbone_file: A backbone checkpoint; ``None`` for the default backbone.
         good_mix_file: A good-mix model saved with :meth:`GoodMixModel.save` for that backbone; ``None`` for the one
-            fitted on the default corpus's training references (and MUSDB18-HQ's train mixtures with ``musdb_path``).
+            fitted on :func:`good_mix_pool`'s references (and MUSDB18-HQ's train mixtures with ``musdb_path``).
         musdb_path: A MUSDB18-HQ root whose train mixtures join the good mixes of a model built here.
         build: Build what is missing (else raise :class:`MissingArtifactError`).
 
@@ -193,12 +226,12 @@ def reward_models(
         return checkpoint, GoodMixModel.load(target)
 
     def make() -> Path:
-        songs = list_songs("synthetic", corpus(build=build), "train")
+        songs = good_mix_pool(build=build)
         if musdb_path is not None:
             songs += list_songs("musdb18hq", musdb_path, "train")
         return build_good_mix_model(checkpoint, songs).save(target)
 
-    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about a minute", make, build)
+    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 3 minutes", make, build)
     return checkpoint, GoodMixModel.load(target)
 
 
@@ -244,11 +277,16 @@ def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Pre
         progress: Show progress bars.
 
     Returns:
-        One :class:`Prepared` per artefact, in build order: corpus, backbone, good-mix model (then the sets).
+        One :class:`Prepared` per artefact, in build order: corpus, backbone, training sets, good-mix model (then
+        the evaluation sets).
     """
     steps: list[tuple[str, Callable[[], Path], Callable[[], object]]] = [
         ("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus),
         ("backbone", backbone_path, backbone),
+        *(
+            (f"{name} training set", lambda c=config: default_corpus_path(c), lambda n=name: training_set(n))
+            for name, config in TRAINING_SETS.items()
+        ),
         ("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models),  # after the backbone
     ]
     if evaluation_sets:
@@ -270,6 +308,8 @@ def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Pre
 def _corpus_command(config: CorpusConfig, folder: Path) -> str:
     """The command that builds the corpus of ``config`` into ``folder``."""
     if config == DEFAULT_CORPUS:
+        return PREPARE
+    if config in TRAINING_SETS.values():
         return PREPARE
     if config in EVALUATION_SETS.values():
         return f"{PREPARE} --evaluation-sets"

@@ -15,7 +15,7 @@ from pathlib import Path
 from mixenv import __version__
 from mixenv.cliargs import HelpFormatter
 
-STYLES = ("synthetic", "chorales", "folk")
+STYLES = ("synthetic", "classics", "chorales", "folk")
 """The corpus styles (:data:`mixenv.data.corpus.STYLES`, which a test holds equal), named here so that ``mixenv
 --help`` answers without importing the data layer."""
 
@@ -79,11 +79,12 @@ def _parser() -> argparse.ArgumentParser:
 
     prepare = commands.add_parser(
         "prepare",
-        help="build the default corpus, backbone and good-mix model (first use does it too)",
+        help="build the default corpus, backbone, classics training set and good-mix model (first use does it too)",
         description="Build what MixEnv-v0, the agents, the models and the benchmarks use by default, into the data "
         "cache ($MIXENV_DATA, default ~/.cache/mixenv): the synthetic corpus (about a minute on 2 CPU cores), the "
-        "backbone pretrained on it (about 3 minutes) and the good-mix model of FAD statistics and anomaly detector "
-        "(about 10 s). What is there already is kept. Deterministic: same versions, same bytes.",
+        "backbone pretrained on it (about 3 minutes), the classics training set of real compositions (about 2 minutes) "
+        "and the good-mix model of FAD statistics and anomaly detector fitted on both sets' references (about 3 "
+        "minutes). What is there already is kept. Deterministic: same versions, same bytes.",
         formatter_class=HelpFormatter,
     )
     prepare.add_argument(
@@ -107,8 +108,9 @@ def _parser() -> argparse.ArgumentParser:
         "--style",
         choices=STYLES,
         default="synthetic",
-        help="synthetic: the training corpus; chorales, folk: out-of-domain evaluation sets, every song in the test "
-        "split (other compositions, instruments, recording, mix prior; see mixenv.data.synth.styles)",
+        help="synthetic: the training corpus; classics: more training music, real compositions played and mixed as "
+        "the corpus is (supervised.train --more-data); chorales, folk: out-of-domain evaluation sets, every song in "
+        "the test split (other compositions, instruments, recording, mix prior; see mixenv.data.synth.styles)",
     )
     corpus.add_argument("--songs", type=int, help="number of songs (default: 240, or the evaluation set's 24)")
     corpus.add_argument("--seconds", type=float, help="length of each song (default: 10)")
@@ -402,7 +404,7 @@ def _run_corpus(args: argparse.Namespace) -> int:
 
     base = EVALUATION_SETS.get(args.style, DEFAULT_CORPUS)
     given = {"songs": args.songs, "seconds": args.seconds, "seed": args.seed, "sample_rate": args.sample_rate}
-    config = replace(base, **{k: v for k, v in given.items() if v is not None})
+    config = replace(base, style=args.style, **{k: v for k, v in given.items() if v is not None})
     out = args.out or default_corpus_path(config)
     try:
         engine = Engine(args.engine, workers=args.workers, address=args.address)

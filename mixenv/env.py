@@ -166,7 +166,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ## Example
 
     >>> import gymnasium as gym, mixenv
-    >>> env = gym.make("MixEnv-v0")  # the default corpus, backbone and good-mix model are built on first use
+    >>> env = gym.make("MixEnv-v0")  # the default artefacts are built on first use
     >>> obs, info = env.reset(seed=0)
     >>> env.action_space.shape, sorted(obs), obs["mix"].shape
     ((41,), ['mix', 'presence', 'reference', 'settings', 'stems'], (2, 64, 174))

@@ -3,11 +3,12 @@
 It holds, for one backbone, the Gaussian of the frame embeddings of many good mixes (for :class:`FADReward`),
 the anomaly detector fitted on their :func:`~rewards.anomaly.mix_features` (for :class:`AnomalyReward`), and
 those features themselves, so other detectors can be fitted and compared without embedding everything again.
-Good mixes are clips of the synthetic corpus's reference mixes (train split), of varied re-renders of each of
-those songs (its parts re-recorded, fewer instruments, other sample rates, mixed with its own settings: a pool
-wider than one generator's sound, so good mixes the model has not seen are not called anomalous) and, optionally,
-of real mixtures (MUSDB18-HQ's train split). :func:`build_good_mix_model` fits one (:mod:`mixenv.artifacts` builds and
-finds the default one); :func:`good_mix_terms` turns it into the env's FAD and anomaly terms.
+Good mixes are clips of the synthetic corpus's reference mixes (train split) and of the classics training set's
+(real compositions played and mixed as the corpus is), of varied re-renders of each of those songs (its parts
+re-recorded, fewer instruments, other sample rates, mixed with its own settings: a pool wider than one generator's
+sound, so good mixes the model has not seen are not called anomalous) and, optionally, of real mixtures
+(MUSDB18-HQ's train split). :func:`build_good_mix_model` fits one (:mod:`mixenv.artifacts` builds and finds the
+default one); :func:`good_mix_terms` turns it into the env's FAD and anomaly terms.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from rewards.descriptors import StemSummary, describe
 from rewards.fad import FADReward, GaussianStats
 
 GOODMIX_FORMAT = "mixenv-good-mix-model"
-GOODMIX_VERSION = 6
+GOODMIX_VERSION = 7
 """Bump when the recipe (clips, features, detector, pool) changes, so cached models of the old recipe are rebuilt.
-6: the detector's descriptors are measured against the stems (:mod:`rewards.descriptors`)."""
+6: the detector's descriptors are measured against the stems (:mod:`rewards.descriptors`). 7: the default pool
+holds the classics training set's references too (:func:`mixenv.artifacts.good_mix_pool`)."""
 DEFAULT_VARIATIONS = 2
 """Varied re-renders per training song in the default model's pool. Measured by ``experiments.eval_rewards``
 (2026-12-03, descriptors against the stems): with none, the references of the out-of-domain evaluation sets scored

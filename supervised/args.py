@@ -54,6 +54,14 @@ class TrainArgs:
         default=None,
         metadata={"help": "the collection's folder (default: the default synthetic corpus, built on first use)"},
     )
+    more_data: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "more collections whose train and val songs join --data's: a training set by name ('classics': "
+            "real compositions, built on first use) or a DIR of a corpus or of song folders, at the same sample rate",
+            "metavar": "NAME|DIR",
+        },
+    )
     mixes_per_song: int = field(
         default=0,
         metadata={

@@ -148,6 +148,7 @@ def resumed_args(stored: dict[str, Any], given: TrainArgs) -> TrainArgs:
         "data_path": Path(path) if path else None,
         "augment": tuple(stored["augment"]),
         "remix_rates": tuple(stored.get("remix_rates", ())),
+        "more_data": tuple(stored.get("more_data", ())),
     }
     per_call = {"epochs": given.epochs, "stop_after": given.stop_after, "progress": given.progress, "resume": True}
     return TrainArgs(**{**values, **per_call})

@@ -115,6 +115,7 @@ def load_training_data(
     features: FeatureConfig,
     *,
     source: str = "synthetic",
+    more: Sequence[str | Path] = (),
     remixing: Remixing | None = None,
     progress: bool = True,
 ) -> TrainingData:
@@ -125,6 +126,9 @@ def load_training_data(
         space: The settings layout of the targets.
         features: The log-mel front end.
         source: ``"synthetic"``, ``"musdb18hq"``, ``"medleydb"`` or ``"folder"`` (:func:`mixenv.data.list_songs`).
+        more: More collections whose songs join the source's, split as their manifests (or their names' hashes)
+            say: a name of :data:`mixenv.artifacts.TRAINING_SETS` (built first if missing), or a corpus folder or a
+            folder of song folders.
         remixing: Train on remixes of the stems (needed for sources without ground truth).
         progress: Show progress bars.
 
@@ -133,7 +137,8 @@ def load_training_data(
         InputError: If there are too few songs, or they lack settings or references (without remixing).
     """
     root = Path(path) if path is not None else artifacts.corpus()
-    songs = list_songs(source, root)
+    folders = [artifacts.training_set(str(m)) if m in artifacts.TRAINING_SETS else Path(m) for m in more]
+    songs = list_songs(source, root) + [song for folder in folders for song in list_songs("folder", folder)]
     train_songs = [s for s in songs if s.split == "train"]
     val_songs = [s for s in songs if s.split == "val"]
     if not val_songs:
@@ -146,7 +151,7 @@ def load_training_data(
         build_bank(train_songs, space, features, remixing=remixing, progress=progress, desc="train songs"),
         build_bank(val_songs, space, features, remixing=_val_remixing(remixing), progress=progress, desc="val songs"),
         features,
-        f"{source}:{root}",
+        " + ".join([f"{source}:{root}", *(f"folder:{folder}" for folder in folders)]),
     )
 
 
@@ -189,6 +194,7 @@ def _train(args: TrainArgs, data: TrainingData | None, world: World) -> TrainRes
         space,
         features,
         source=args.data,
+        more=args.more_data,
         remixing=args.remixing(),
         progress=args.progress and world.main,
     )

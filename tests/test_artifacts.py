@@ -1,4 +1,5 @@
-"""The first-use builds: one module builds the corpus, the backbone and the good-mix model, once each, saying so;
+"""The first-use builds: one module builds the corpus, the backbone, the classics training set and the good-mix
+model, once each, saying so;
 where building is not allowed a missing artefact names the command that builds it; reading data never needs the
 corpus synthesiser, and a missing synthesiser says how to install it. (The env building the real defaults on a
 user's first ``gymnasium.make`` is test_first_use.py.)"""
@@ -32,6 +33,7 @@ from conftest import SR
 
 TINY_CORPUS = CorpusConfig(songs=6, seconds=7.0, seed=7)
 """Songs long enough for two of the good-mix model's 4 s clips each (its detector needs ten)."""
+TINY_CLASSICS = CorpusConfig(songs=2, seconds=4.0, seed=7, fractions=(1, 0, 0), style="classics")
 TINY_PRETRAIN = PretrainConfig(steps=2, batch_songs=4, batch_mixes=2, mixes_per_song=3, crop_seconds=1.0)
 
 
@@ -40,6 +42,7 @@ def tiny_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple
     """An empty data cache whose defaults are tiny; returns the list of pretraining calls made."""
     monkeypatch.setenv("MIXENV_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(artifacts, "DEFAULT_CORPUS", TINY_CORPUS)
+    monkeypatch.setattr(artifacts, "TRAINING_SETS", {"classics": TINY_CLASSICS})
     monkeypatch.setattr(artifacts, "DEFAULT_PRETRAIN", TINY_PRETRAIN)
     calls: list[tuple] = []
 
@@ -71,17 +74,17 @@ def test_prepare_builds_each_artefact_once_and_says_so(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="mixenv"):
         first = artifacts.prepare(progress=False)
-    assert [p.name for p in first] == ["synthetic corpus", "backbone", "good-mix model"]
+    assert [p.name for p in first] == ["synthetic corpus", "backbone", "classics training set", "good-mix model"]
     assert all(p.built and p.path.exists() for p in first)
     building = [r.getMessage() for r in caplog.records if r.getMessage().startswith("building ")]
-    assert len(building) == 3  # one line per artefact: what, where, how long
+    assert len(building) == 4  # one line per artefact: what, where, how long
     assert all("CPU cores" in line and "mixenv prepare" in line for line in building)
     assert len(tiny_defaults) == 1
     assert cli_main(["prepare", "--no-progress"]) == 0  # everything is there now: nothing is built again
-    assert capsys.readouterr().out.count("already there") == 3
+    assert capsys.readouterr().out.count("already there") == 4
     assert len(tiny_defaults) == 1
     checkpoint, model = artifacts.reward_models(build=False)
-    assert checkpoint.training["steps"] == 2 and set(model.info["songs"]) == {"synthetic"}
+    assert checkpoint.training["steps"] == 2 and model.info["songs"] == {"synthetic": 5, "classics": 2}
     _, info = MixEnv(clip_seconds=2.0, build_artifacts=False).reset(seed=0)  # found, not built
     assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"} and len(tiny_defaults) == 1
 

@@ -22,7 +22,12 @@ pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for
 
 def test_first_use_says_what_it_builds_once_per_artefact(first_use: FirstUse) -> None:
     building = [m for m in first_use.messages if m.startswith("building ")]
-    expected = {"corpus": "the synthetic corpus", "backbone": "the default backbone"}
+    expected = {
+        "corpus": "the synthetic corpus",
+        "backbone": "the default backbone",
+        "classics": "the classics corpus",
+        "good-mix model": "the good-mix model",
+    }
     for name, what in expected.items():
         # Built here, or (another test worker building it at the same time) waited for: said once either way.
         said = sum(m.startswith((f"building {what}", f"waiting for {what}")) for m in first_use.messages)
@@ -49,4 +54,4 @@ def test_the_env_docstring_example_runs(first_use: FirstUse) -> None:
 
 def test_prepare_then_finds_everything_built(first_use: FirstUse, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["prepare", "--no-progress"]) == 0
-    assert capsys.readouterr().out.count("already there") == 3
+    assert capsys.readouterr().out.count("already there") == 4

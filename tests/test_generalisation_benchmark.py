@@ -44,6 +44,8 @@ def test_goals_say_which_are_met_with_their_numbers() -> None:
     assert result["relative_gap"] == pytest.approx(0.1) and result["lufs_error"] == pytest.approx(0.7)
     text = format_goals(goals(RESULTS, "learned"))
     assert "beat every heuristic: met" in text and "goal <= 0.5: NOT met" in text and "+10%" in text
+    assert result["training_free_gap"] == pytest.approx(0.75 / 0.65 - 1)  # the sets' difficulty, learning nothing
+    assert "cma-es, which learns nothing, moves +15%" in text
 
 
 def test_the_summary_has_a_ratio_and_a_loudness_column_per_set() -> None:

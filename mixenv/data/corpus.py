@@ -30,8 +30,9 @@ CORPUS_FORMAT = "mixenv-corpus"
 CORPUS_VERSION = 1
 """Bump when generation changes, so cached corpora of the old recipe are not mistaken for new ones."""
 MANIFEST = "manifest.json"
-STYLES: tuple[str, ...] = ("synthetic", "chorales", "folk")
-"""The corpus styles (:mod:`mixenv.data.synth.styles`): ``synthetic`` trains; the others are evaluation sets."""
+STYLES: tuple[str, ...] = ("synthetic", "classics", "chorales", "folk")
+"""The corpus styles (:mod:`mixenv.data.synth.styles`): ``synthetic`` and ``classics`` train; the others are
+evaluation sets."""
 
 
 @dataclass(frozen=True)

@@ -675,6 +675,18 @@ def _lead_part(rng: np.random.Generator, grid: _Grid) -> Part:
 # --- Song --------------------------------------------------------------------------------------------------------
 
 
+def groove_drums(rng: np.random.Generator, seconds: float) -> tuple[Part, float]:
+    """A drum part of one of the arranger's grooves over ``seconds``, and the tempo (BPM) it was drawn at: drums
+    for music the arranger did not write (:mod:`mixenv.data.synth.classics`), which then plays at that tempo."""
+    groove = _pick(rng, _GROOVES)
+    tempo = round(float(rng.uniform(*groove.tempo_range)), 1)
+    beat_seconds = 60.0 / tempo
+    bars = math.ceil(seconds / (_BEATS_PER_BAR * beat_seconds))
+    tonic_chord = _parse_numeral("I", 0, _SCALES["major"])  # the drums never read the harmony
+    grid = _Grid(seconds, beat_seconds, groove.swing, 0, _SCALES["major"], (tonic_chord,) * bars, _BEATS_PER_BAR)
+    return _drum_part(rng, grid, groove), tempo
+
+
 def arrange_song(rng: np.random.Generator, seconds: float) -> Arrangement:
     """Arrange a ``seconds``-long song (notes end :data:`RELEASE_ROOM_SECONDS` early) from ``rng`` alone.
 

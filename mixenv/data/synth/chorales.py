@@ -10,22 +10,19 @@ mixed by the conventional engineer (:mod:`mixenv.data.synth.engineer`), mastered
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from mixenv.data.corpus import CorpusConfig
-from mixenv.data.songref import require_module
-from mixenv.data.synth.arrange import Note, Part
+from mixenv.data.synth.arrange import Part
 from mixenv.data.synth.draft import Draft
 from mixenv.data.synth.engineer import EngineerPrior
 from mixenv.data.synth.room import record, sample_recording
+from mixenv.data.synth.scores import Voice, excerpt_notes, excerpt_start, part_voices, require_music21
 from mixenv.data.synth.soundfont import merlin_soundfont_path, soundfont_renderer
 
-MUSIC21 = "music21>=9,<11"
 TEMPO_BPM = (54.0, 84.0)
 TRANSPOSE = (-3, 3)
 LEAD_PROGRAMS = {
@@ -56,18 +53,6 @@ def played_by() -> str:
     return merlin_soundfont_path().name
 
 
-def require_music21() -> ModuleType:
-    """The ``music21`` module, imported only when an evaluation set is built.
-
-    Raises:
-        MissingDependencyError: If it is not installed, saying how to install it.
-    """
-    return require_module(
-        "music21",
-        f"the evaluation sets play real compositions from music21's corpus; install it with `pip install '{MUSIC21}'`",
-    )
-
-
 def draft(rng: np.random.Generator, config: CorpusConfig) -> Draft:
     """One chorale excerpt of ``config.seconds`` at ``config.sample_rate``: three recorded stems and their prior."""
     name, voices = _four_voices(rng)
@@ -75,7 +60,7 @@ def draft(rng: np.random.Generator, config: CorpusConfig) -> Draft:
     transpose = int(rng.integers(TRANSPOSE[0], TRANSPOSE[1] + 1))
     seconds_per_beat = 60.0 / tempo
     length_beats = config.seconds / seconds_per_beat
-    start = _excerpt_start(rng, voices, length_beats)
+    start = excerpt_start(rng, voices, length_beats)
     lead, inner, bass = (int(rng.choice(list(p))) for p in (LEAD_PROGRAMS, INNER_PROGRAMS, BASS_PROGRAMS))
     tenor = int(rng.choice(list(INNER_PROGRAMS))) if rng.random() < 0.5 else inner
     programs = {"vocals": [lead], "other": [inner, tenor], "bass": [bass]}
@@ -85,7 +70,7 @@ def draft(rng: np.random.Generator, config: CorpusConfig) -> Draft:
     stems, recordings = {}, {}
     for role in ("vocals", "bass", "other"):  # role order of the training corpus, drums left out
         parts = [
-            Part(program, False, _notes(rng, voice, start, seconds_per_beat, transpose, config.seconds), role)
+            Part(program, False, excerpt_notes(rng, voice, start, seconds_per_beat, transpose, config.seconds), role)
             for program, voice in zip(programs[role], roles[role], strict=True)
         ]
         clean = renderer.render(parts, num_samples)
@@ -105,10 +90,6 @@ def draft(rng: np.random.Generator, config: CorpusConfig) -> Draft:
     return Draft(stems, PRIOR, summary, {"recording": {role: r.as_dict() for role, r in recordings.items()}})
 
 
-Voice = Sequence[tuple[int, float, float]]
-"""One voice as (MIDI pitch, onset in beats, duration in beats), ties merged."""
-
-
 def _four_voices(rng: np.random.Generator) -> tuple[str, list[Voice]]:
     """A random chorale of exactly four voices (soprano, alto, tenor, bass), as notes."""
     music21 = require_music21()
@@ -118,44 +99,10 @@ def _four_voices(rng: np.random.Generator) -> tuple[str, list[Voice]]:
         path = paths[(first + offset) % len(paths)]
         score = music21.corpus.parse(str(path))
         if len(score.parts) == 4:
-            voices = [
-                [
-                    (int(n.pitch.midi), float(n.offset), float(n.quarterLength))
-                    for n in part.stripTies().flatten().notes
-                    if n.isNote
-                ]
-                for part in score.parts
-            ]
+            voices = part_voices(score)
             if all(voices):
                 return path.stem, voices
     raise RuntimeError("music21's corpus holds no four-part Bach chorale")
-
-
-def _excerpt_start(rng: np.random.Generator, voices: Sequence[Voice], length_beats: float) -> float:
-    """A start (in beats) on a soprano onset such that the excerpt fits before the end; 0 if nothing else does."""
-    end = max(onset + duration for voice in voices for _, onset, duration in voice)
-    starts = [onset for _, onset, _ in voices[0] if onset + length_beats <= end]
-    return float(rng.choice(starts)) if starts else 0.0
-
-
-def _notes(
-    rng: np.random.Generator, voice: Voice, start: float, seconds_per_beat: float, transpose: int, seconds: float
-) -> tuple[Note, ...]:
-    """The voice's notes inside the excerpt, in seconds, humanised a little, looped if the chorale runs out."""
-    end = max(onset + duration for _, onset, duration in voice)
-    notes, loop = [], 0.0
-    phrase_velocity = rng.uniform(70, 100)
-    while (loop - start) * seconds_per_beat < seconds:
-        for pitch, onset, duration in voice:
-            at = (onset + loop - start) * seconds_per_beat
-            if at < 0 or at >= seconds:
-                continue
-            jitter = rng.normal(0.0, 0.008) if at > 0.05 else 0.0
-            velocity = int(np.clip(phrase_velocity + rng.normal(0, 6), 40, 120))
-            release = at + max(0.05, duration * seconds_per_beat * 0.95)
-            notes.append(Note(max(0.0, at + jitter), min(release, seconds), pitch + transpose, velocity))
-        loop += end
-    return tuple(n for n in notes if n.end_seconds > n.start_seconds)
 
 
 def _name(program: int) -> str:

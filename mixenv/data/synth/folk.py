@@ -21,10 +21,10 @@ import numpy as np
 from mixenv.data.corpus import CorpusConfig
 from mixenv.data.synth import instruments
 from mixenv.data.synth.arrange import Note
-from mixenv.data.synth.chorales import require_music21
 from mixenv.data.synth.draft import Draft
 from mixenv.data.synth.engineer import EngineerPrior
 from mixenv.data.synth.room import record, sample_recording
+from mixenv.data.synth.scores import require_music21
 
 TEMPO_BPM = (84.0, 132.0)
 LEAD_CENTRE = (60, 67)
