@@ -116,9 +116,7 @@ def evaluation_set(name: str, *, build: bool = True) -> Path:
         KeyError: For an unknown name.
         MissingArtifactError: If it is missing and ``build`` is False.
     """
-    if name not in EVALUATION_SETS:
-        raise KeyError(f"unknown evaluation set {name!r}; the sets are {', '.join(EVALUATION_SETS)}")
-    return corpus(EVALUATION_SETS[name], build=build)
+    return _named_set(EVALUATION_SETS, "evaluation set", name, build)
 
 
 def training_set(name: str, *, build: bool = True) -> Path:
@@ -128,9 +126,14 @@ def training_set(name: str, *, build: bool = True) -> Path:
         KeyError: For an unknown name.
         MissingArtifactError: If it is missing and ``build`` is False.
     """
-    if name not in TRAINING_SETS:
-        raise KeyError(f"unknown training set {name!r}; the sets are {', '.join(TRAINING_SETS)}")
-    return corpus(TRAINING_SETS[name], build=build)
+    return _named_set(TRAINING_SETS, "training set", name, build)
+
+
+def _named_set(sets: dict[str, CorpusConfig], kind: str, name: str, build: bool) -> Path:
+    """The folder of ``sets[name]``, built first if missing; a ``KeyError`` naming the sets for an unknown name."""
+    if name not in sets:
+        raise KeyError(f"unknown {kind} {name!r}; the sets are {', '.join(sets)}")
+    return corpus(sets[name], build=build)
 
 
 def good_mix_pool(*, build: bool = True) -> list[SongRef]:
@@ -225,11 +228,11 @@ def reward_models(
     if target.is_file():
         return checkpoint, GoodMixModel.load(target)
 
+    songs = good_mix_pool(build=build)  # its sets first, each under its own lock and log line, as the backbone's
+
     def make() -> Path:
-        songs = good_mix_pool(build=build)
-        if musdb_path is not None:
-            songs += list_songs("musdb18hq", musdb_path, "train")
-        return build_good_mix_model(checkpoint, songs).save(target)
+        pool = songs + (list_songs("musdb18hq", musdb_path, "train") if musdb_path is not None else [])
+        return build_good_mix_model(checkpoint, pool).save(target)
 
     _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 3 minutes", make, build)
     return checkpoint, GoodMixModel.load(target)

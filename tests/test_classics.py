@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mixenv import artifacts
-from mixenv.data import list_songs
+from mixenv.data import DatasetError, list_songs
 from mixenv.data.corpus import CorpusConfig
 from mixenv.data.synth import arrange, classics
 from mixenv.data.synth.corpus import build_corpus
@@ -78,3 +78,10 @@ def test_more_data_by_name_builds_the_training_set_on_first_use(
     joined = load_training_data(tiny_corpus, ParamSpace(), FeatureConfig(), more=["classics"], progress=False)
     assert joined.train.songs + joined.val.songs == alone.train.songs + alone.val.songs + 2
     assert str(tmp_path / "data") in joined.source and (tmp_path / "data").is_dir()
+
+
+def test_an_unknown_training_set_or_missing_folder_is_refused_by_name(tiny_corpus: Path, tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="unknown training set 'nope'; the sets are classics"):
+        artifacts.training_set("nope")
+    with pytest.raises(DatasetError, match="nope does not exist"):
+        load_training_data(tiny_corpus, ParamSpace(), FeatureConfig(), more=[tmp_path / "nope"], progress=False)

@@ -1,11 +1,12 @@
 """What a user does first: ``gymnasium.make("MixEnv-v0")`` with nothing built. It builds the default corpus,
-backbone and good-mix model through :mod:`mixenv.artifacts`, saying so once per artefact, and gives an env that
-passes both checkers and runs the example of its own docstring. Built once per test run (the ``first_use``
-fixture) and shared."""
+backbone, classics training set and good-mix model through :mod:`mixenv.artifacts`, saying so once per artefact,
+and gives an env that passes both checkers and runs the example of its own docstring. Built once per test run (the
+``first_use`` fixture) and shared."""
 
 from __future__ import annotations
 
 import doctest
+import os
 import warnings
 
 import pytest
@@ -17,7 +18,7 @@ from mixenv.cli import main as cli_main
 
 from conftest import FirstUse
 
-pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for about 4 minutes on 2 cores
+pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for about 7 minutes on 2 cores
 
 
 def test_first_use_says_what_it_builds_once_per_artefact(first_use: FirstUse) -> None:
@@ -28,10 +29,16 @@ def test_first_use_says_what_it_builds_once_per_artefact(first_use: FirstUse) ->
         "classics": "the classics corpus",
         "good-mix model": "the good-mix model",
     }
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     for name, what in expected.items():
         # Built here, or (another test worker building it at the same time) waited for: said once either way.
         said = sum(m.startswith((f"building {what}", f"waiting for {what}")) for m in first_use.messages)
-        assert said == (name not in first_use.found)
+        if name in first_use.found:
+            assert said == 0
+        elif workers == 1:
+            assert said == 1
+        else:  # another worker may finish it between the fixture's look and this process's need: then nothing is said
+            assert said <= 1
     assert all("mixenv prepare" in m and "CPU cores" in m for m in building)
 
 
