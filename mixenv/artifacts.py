@@ -234,7 +234,7 @@ def reward_models(
         pool = songs + (list_songs("musdb18hq", musdb_path, "train") if musdb_path is not None else [])
         return build_good_mix_model(checkpoint, pool).save(target)
 
-    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 3 minutes", make, build)
+    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 2 minutes", make, build)
     return checkpoint, GoodMixModel.load(target)
 
 

@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Build what MixEnv-v0, the agents, the models and the benchmarks use by default, into the data "
         "cache ($MIXENV_DATA, default ~/.cache/mixenv): the synthetic corpus (about a minute on 2 CPU cores), the "
         "backbone pretrained on it (about 3 minutes), the classics training set of real compositions (about 2 minutes) "
-        "and the good-mix model of FAD statistics and anomaly detector fitted on both sets' references (about 3 "
+        "and the good-mix model of FAD statistics and anomaly detector fitted on both sets' references (about 2 "
         "minutes). What is there already is kept. Deterministic: same versions, same bytes.",
         formatter_class=HelpFormatter,
     )

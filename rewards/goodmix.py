@@ -13,6 +13,7 @@ default one); :func:`good_mix_terms` turns it into the env's FAD and anomaly ter
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 from collections.abc import Sequence
@@ -116,6 +117,7 @@ def build_good_mix_model(
     feature_set: str = DEFAULT_FEATURE_SET,
     variations: int = DEFAULT_VARIATIONS,
     seed: int = 0,
+    workers: int = 2,
     progress: bool = True,
 ) -> GoodMixModel:
     """Embed clips of the reference mixes of ``songs`` and fit the FAD statistics and the anomaly detector.
@@ -132,15 +134,18 @@ def build_good_mix_model(
             generator's sound: its stems re-coloured, some roles (not the lead) left out, at another sample rate,
             mixed with its own settings (:data:`VARIATIONS`).
         seed: Seeds the variations and the detector's calibration folds.
+        workers: Threads that make the songs' clips (rendering, the log-mel front end and the backbone release the
+            GIL); the model is the same for any number.
         progress: Show a progress bar.
 
     Raises:
         ValueError: If a song has no reference mix, or the songs give too few clips to fit a detector.
     """
     embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
-    frames, features = [], []
-    sources: dict[str, int] = {}
-    for index, ref in enumerate(tqdm(songs, desc="good-mix model", unit="song", disable=not progress)):
+
+    def examples(index: int) -> tuple[str, list[np.ndarray], list[np.ndarray]]:
+        """The song's source, and the frame embeddings and features of each good clip of its versions."""
+        ref = songs[index]
         song = ref.load()
         if song.reference is None:
             raise ValueError(f"song {song.name!r} ({ref.path}) has no reference mix; pass songs with a mix")
@@ -148,6 +153,7 @@ def build_good_mix_model(
         if song.settings is not None:
             for k in range(variations):
                 versions.append(remix(song, np.random.default_rng([seed, index, k]), VARIATIONS, song.settings.space))
+        song_frames, song_features = [], []
         for version in versions:
             rate, length = version.sample_rate, round(clip_seconds * version.sample_rate)
             parts = [version.segment(start, length) for start in good_clip_starts(version, clip_seconds, hop_seconds)]
@@ -155,11 +161,24 @@ def build_good_mix_model(
                 continue
             clips = [np.ascontiguousarray(part.reference) for part in parts]
             embeddings, clip_frames = embedder.at_rate(rate)(np.stack(clips))
-            frames.extend(clip_frames)
+            song_frames.extend(clip_frames)
             for embedding, clip_frame, clip, part in zip(embeddings, clip_frames, clips, parts, strict=True):
                 descriptors = describe(clip, rate, StemSummary.of(part.stems, rate))
-                features.append(mix_features(embedding, clip_frame, descriptors))
-        sources[ref.source] = sources.get(ref.source, 0) + 1
+                song_features.append(mix_features(embedding, clip_frame, descriptors))
+        return ref.source, song_frames, song_features
+
+    frames, features = [], []
+    sources: dict[str, int] = {}
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
+    try:  # in song order whatever the threads: the same model for any number of workers
+        with tqdm(total=len(songs), desc="good-mix model", unit="song", disable=not progress) as bar:
+            for source, song_frames, song_features in pool.map(examples, range(len(songs))):
+                frames += song_frames
+                features += song_features
+                sources[source] = sources.get(source, 0) + 1
+                bar.update(1)
+    finally:  # on an error or an interrupt, drop the queued songs instead of computing them all first
+        pool.shutdown(wait=True, cancel_futures=True)
     if not features:
         raise ValueError(f"no clip of {clip_seconds} s above {SILENT_CLIP_DBFS} dBFS in {len(songs)} songs")
     features_array = np.stack(features)

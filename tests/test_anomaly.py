@@ -127,6 +127,16 @@ def test_variations_widen_the_pool_of_good_mixes(
     assert np.isfinite(wider.features).all() and len(np.unique(wider.features, axis=0)) == wider.info["clips"]
 
 
+def test_the_model_is_the_same_whatever_the_threads_that_make_it(
+    checkpoint: BackboneCheckpoint, tiny_model: GoodMixModel, tiny_corpus: Path
+) -> None:
+    songs = list_songs("synthetic", tiny_corpus)[:4]
+    kwargs = {"clip_seconds": 1.0, "hop_seconds": 0.5, "variations": 1, "progress": False}
+    one, two = (build_good_mix_model(checkpoint, songs, workers=w, **kwargs) for w in (1, 2))
+    assert np.array_equal(one.features, two.features) and np.array_equal(one.fad.cov, two.fad.cov)
+    assert one.info == two.info and np.array_equal(one.detector.score(one.features), two.detector.score(one.features))
+
+
 @pytest.fixture(scope="module")
 def held_out_scores(tiny_model: GoodMixModel, embedder: AudioEmbedder, tiny_corpus: Path) -> dict[str, np.ndarray]:
     """Anomaly of 1 s clips of the last two songs, good and under each full-strength corruption."""
