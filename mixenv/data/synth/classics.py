@@ -43,11 +43,6 @@ BASS_PROGRAMS = (32, 33, 34, 35, 38, 39, 42, 43, 58, 70, 19, 87)
 """Basses (acoustic, electric, fretless, synth), cello, contrabass, tuba, bassoon, organ and a bass lead."""
 
 
-def requires() -> object:
-    """The music21 module (raises, saying how to install it, when missing)."""
-    return require_music21()
-
-
 def arrange(rng: np.random.Generator, seconds: float) -> tuple[dict[str, tuple[Part, ...]], dict[str, Any]]:
     """One excerpt of ``seconds``: the parts of each role it has (role order of the corpus) and a summary of them."""
     group = str(rng.choice(list(COMPOSERS)))

@@ -86,12 +86,14 @@ def _arranged(rng: np.random.Generator, seconds: float) -> tuple[Mapping[str, Se
     return arrangement.parts, arrangement.describe()
 
 
+def _timgm6mb() -> str:
+    return soundfont_path().name
+
+
 STYLES: dict[str, Style] = {
-    "synthetic": Style(_recorded_on_timgm6mb(_arranged), lambda: soundfont_path().name, require_tinysoundfont),
+    "synthetic": Style(_recorded_on_timgm6mb(_arranged), _timgm6mb, require_tinysoundfont),
     "classics": Style(
-        _recorded_on_timgm6mb(classics.arrange),
-        lambda: soundfont_path().name,
-        lambda: (require_tinysoundfont(), classics.requires()),
+        _recorded_on_timgm6mb(classics.arrange), _timgm6mb, lambda: (require_tinysoundfont(), require_music21())
     ),
     "chorales": Style(chorales.draft, chorales.played_by, lambda: (require_tinysoundfont(), chorales.played_by())),
     "folk": Style(folk.draft, folk.played_by, require_music21),
