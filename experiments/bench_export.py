@@ -16,8 +16,10 @@ Every variant of the shipped default model (:mod:`supervised.export`) is measure
 
 Variants: torch fp32, ONNX fp32, ONNX int8 dynamic and static, L1-pruned 30/50/70% (same shapes: sparsity alone
 is not faster on dense kernels) and channel-pruned 30/50/70% (smaller convolutions), each as pruned and after
-:func:`supervised.export.fine_tune` (``ft``: distilled from the unpruned model on the default recipe's data, 5
-epochs of 40 steps on 2 threads), the fine-tuned channel-pruned ones also with static int8. The int8 kept is, by
+:func:`supervised.export.fine_tune` (``ft``: distilled from the unpruned model on the default recipe's data and the
+classics training set, :data:`~supervised.export.FINE_TUNE_EPOCHS` epochs of 40 steps on 2 threads), the fine-tuned
+channel-pruned ones also with static int8 (reference matching and the output layer kept in float32, as
+:func:`supervised.export.quantize_onnx` does). The int8 kept is, by
 :func:`choose_int8`, the fastest of those within 2% of torch's MRSTFT on the validation split. Goal of the
 issue: an int8 (or pruned + int8) model at least 3x faster and 4x smaller than torch fp32 with at most 2% worse
 MRSTFT (on the test split).
@@ -122,7 +124,8 @@ def make_variants(folder: Path, corpus: Path, fine_tune_epochs: int) -> list[Var
     if fine_tune_epochs:
         loaded = load_model(source)
         remixing = RECIPE.remixing()
-        data = load_training_data(corpus, loaded.module.space, loaded.features, remixing=remixing, progress=False)
+        space, features = loaded.module.space, loaded.features
+        data = load_training_data(corpus, space, features, more=export.DISTIL_MORE, remixing=remixing, progress=False)
     for structured, kind in ((False, "L1"), (True, "channels")):
         for amount in PRUNE_AMOUNTS:
             name = f"{kind}-{round(100 * amount)}%"

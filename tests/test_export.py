@@ -76,6 +76,31 @@ def test_int8_close_to_fp32(mode: str, fp32: Path, clips: list[Multitrack], tiny
     export.check_onnx(quantised, default_model_path(), clips, export.INT8_TOLERANCE)
 
 
+def test_int8_keeps_reference_matching_and_the_output_layer_in_float(
+    fp32: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    model = onnx.load(fp32)
+    kept = export.float_nodes(model)
+    assert all(name.startswith(export.FLOAT_SCOPE) for name in kept[:-1]) and len(kept) > 1
+    output_layer = kept[-1]
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    (node,) = [n for n in model.graph.node if n.name == output_layer]
+    ops = []
+    while node.output[0] != model.graph.output[0].name:  # the settings come from it through element-wise ops only
+        (node,) = consumers[node.output[0]]
+        ops.append(node.op_type)
+    assert ops[-1] == "Tanh" and not set(ops) & set(export.QUANTISED_OPS)
+    quantised = onnx.load(export.quantize_onnx(fp32, tmp_path / "static.onnx", "static", corpus=tiny_corpus))
+    producers = {out: n for n in quantised.graph.node for out in n.output}
+    (layer,) = [n for n in quantised.graph.node if n.name == output_layer]
+    assert layer.op_type in export.QUANTISED_OPS  # left as it was, its weight read as stored, not dequantised
+    assert all(producers[name].op_type != "DequantizeLinear" for name in layer.input if name in producers)
+    assert sum(n.op_type == "DequantizeLinear" for n in quantised.graph.node) > 10  # while the rest is int8
+
+
 def test_unstructured_pruning(clips: list[Multitrack], tmp_path: Path) -> None:
     pruned = export.prune_model(default_model_path(), tmp_path / "pruned.pt", 0.3)
     loaded = load_model(pruned)
@@ -161,6 +186,20 @@ def test_missing_and_corrupt_files_are_named(fp32: Path, tmp_path: Path) -> None
     onnx.save(model, foreign)
     with pytest.raises(ValueError, match=r"foreign\.onnx is an ONNX model but not a mixenv predictor export"):
         OnnxPredictor(foreign)
+
+
+def test_command_line_distils_on_more_data(
+    tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["--model", str(default_model_path()), "--out", str(tmp_path / "small.onnx"), "--corpus", str(tiny_corpus)]
+    argv += ["--prune", "0.5", "--structured", "--fine-tune", "1", "--more-data", str(tmp_path / "missing")]
+    assert export.main(argv) == 2  # the songs are looked for before any training
+    assert "missing does not exist" in capsys.readouterr().err
+    calls: list[dict] = []
+    monkeypatch.setattr(export, "fine_tune", lambda model, out, **kwargs: calls.append(kwargs) or Path(model))
+    assert export.main([*argv, "--more-data", "classics"]) == 0
+    assert calls[0]["more"] == [str(tmp_path / "missing"), "classics"]
+    assert calls[0]["teacher"] == default_model_path()
 
 
 def test_command_line(tiny_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
