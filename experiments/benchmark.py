@@ -13,7 +13,8 @@ truth):
   PATH with ``{seed}`` names one model per seed, as training runs of several seeds are), each as it predicts,
   mastered to the reference's loudness, with its faders matched to the reference's balance as well,
   reference-free, and (those of ``--refine``, default all) refined by CMA-ES at CMA-ES's budget from its balance-
-  and loudness-matched settings (per seed);
+  and loudness-matched settings (per seed); ``--runtime onnx`` runs models exported by ``mixenv export`` (``.onnx``
+  files) on onnxruntime instead of torch (:func:`supervised.runtimes.load_predictor`);
 * each trained agent of ``--agents``: run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``,
   labelled by the folder's name or as ``LABEL=RUN``; a RUN with ``{seed}`` names one run per seed (one method, each
   seed's rows from that seed's run, as for ``--models``), one without it is evaluated once. Its episodes start where
@@ -87,6 +88,7 @@ from mixenv.data.folder import SETTINGS_FILE
 from mixenv.engines import ENGINES, Engine, run_tasks
 from mixenv.env import MixEnv
 from supervised.default import default_model_path
+from supervised.runtimes import RUNTIMES
 
 EVALUATION_SEED = 1000
 """Episode ``i`` of a set is reset with ``EVALUATION_SEED + i``, for every method."""
@@ -116,7 +118,8 @@ class Methods:
 
     ``models`` are (label, model file) pairs and ``agents`` (label, run folder) pairs; a path named with ``{seed}``
     is one per seed. ``refined`` are the labels of the models whose prediction is also refined; ``train_corpus`` is
-    the corpus whose train split predict-the-mean averages (``None``: the default corpus)."""
+    the corpus whose train split predict-the-mean averages (``None``: the default corpus); ``runtime`` runs the
+    models (torch, or onnxruntime for exported ``.onnx`` files)."""
 
     models: tuple[tuple[str, str], ...]
     refined: tuple[str, ...]
@@ -124,6 +127,7 @@ class Methods:
     cmaes_budget: int
     first_seed: int
     train_corpus: str | None = None
+    runtime: str = "torch"
 
 
 @dataclass(frozen=True)
@@ -154,7 +158,8 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
     seeded = {"cma-es"}
     for label, where in chosen_by.models:
         budget = chosen_by.cmaes_budget if label in chosen_by.refined else None
-        model = methods.supervised(env, Path(where.format(seed=seed)), label, refine_budget=budget, seed=seed)
+        path = Path(where.format(seed=seed))
+        model = methods.supervised(env, path, label, refine_budget=budget, seed=seed, runtime=chosen_by.runtime)
         chosen |= model
         seeded |= set(model) if "{seed}" in where else {f"{label}, refined"}
     if env.uses_reference:  # agents observe the reference
@@ -265,6 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="corpus whose train split's mean settings predict-the-mean plays (default: the default corpus)",
     )
+    parser.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what runs the supervised models: torch, or onnxruntime for models exported by `mixenv export` (give "
+        "the .onnx files as --model or --models)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds of the seeded methods")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song of CMA-ES and refining")
     parser.add_argument("--episodes", type=int, default=None, help="songs per set (default: all)")
@@ -286,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.model and args.models:
         parser.error("give --model or --models, not both")
+    if args.runtime == "onnx" and not (args.model or args.models):
+        parser.error("--runtime onnx runs exported models: give the .onnx files as --model or --models")
     try:
         models = tuple(_labelled(given, "--models", args.seeds) for given in args.models) or (
             (SUPERVISED, str(args.model or default_model_path())),
@@ -312,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"--refine {unknown}: no such model label (the models are {labels})")
     train_corpus = None if args.train_corpus is None else str(args.train_corpus)
-    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus)
+    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus, args.runtime)
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []

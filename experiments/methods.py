@@ -90,7 +90,7 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
 
 
 def supervised(
-    env: MixEnv, run: Any, label: str, refine_budget: int | None = None, seed: int = 0
+    env: MixEnv, run: Any, label: str, refine_budget: int | None = None, seed: int = 0, runtime: str = "torch"
 ) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained supervised model as it predicts, and as it predicts with the reference hidden (how much it reads
     the reference); with its prediction mastered to the reference's loudness, and with each stem's tone and fader
@@ -98,26 +98,29 @@ def supervised(
     user without a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
     by CMA-ES (predict, then refine) on what :func:`search_weights` climbs.
 
+    With ``runtime="onnx"`` (``run`` an exported ``.onnx`` file) the export fixes whether the model reads a
+    reference: a graph with one gives the forms that read it, a ``--no-reference`` graph the two that do not.
+
     Chosen on the validation songs (12 of the corpus's validation split, 12 of a folk set of another seed than the
     test set's; MRSTFT / neutral's, 100 renders): the search on the reference's spectral and loudness terms ends at
     0.341 and 0.358 from the loudness-matched start (on the env's whole reward 0.383 and 0.391), 0.329 and 0.359
     from the balance-matched one."""
-    model = SupervisedPolicy(run, name=label)
-    blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free")
-    chosen: dict[str, tuple[MixPolicy, MixEnv]] = {
-        label: (model, env),
-        f"{label}, reference hidden": (
-            SupervisedPolicy(run, use_reference=False, name=f"{label}, reference hidden"),
-            env,
-        ),
-        f"{label}, loudness matched": (LoudnessMatchedPolicy(model), env),
-        f"{label}, {MATCHED}": (LoudnessMatchedPolicy(model, match_stems=True), env),
-        f"{label}, reference-free": (LoudnessMatchedPolicy(blind, use_reference=False), env),
-    }
-    if refine_budget is not None:
-        start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label), match_stems=True)
-        refined = RefinedPolicy(start, budget=refine_budget, seed=seed, weights=search_weights(env))
-        chosen[f"{label}, refined"] = (refined, env)
+    model = SupervisedPolicy(run, name=label, runtime=runtime)
+    reads = model.predictor.metadata.reference if runtime == "onnx" else None  # type: ignore[attr-defined]
+    chosen: dict[str, tuple[MixPolicy, MixEnv]] = {}
+    if reads is not False:
+        chosen[label] = (model, env)
+        chosen[f"{label}, loudness matched"] = (LoudnessMatchedPolicy(model), env)
+        chosen[f"{label}, {MATCHED}"] = (LoudnessMatchedPolicy(model, match_stems=True), env)
+        if refine_budget is not None:
+            start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label, runtime=runtime), match_stems=True)
+            refined = RefinedPolicy(start, budget=refine_budget, seed=seed, weights=search_weights(env))
+            chosen[f"{label}, refined"] = (refined, env)
+    if reads is not True:
+        hidden = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference hidden", runtime=runtime)
+        blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free", runtime=runtime)
+        chosen[f"{label}, reference hidden"] = (hidden, env)
+        chosen[f"{label}, reference-free"] = (LoudnessMatchedPolicy(blind, use_reference=False), env)
     return chosen
 
 

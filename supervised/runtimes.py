@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from mixenv.checkpoint import Trained
+from supervised.checkpoint import LoadedModel
 from supervised.inputs import InputError
 from supervised.predictors import ModelPredictor, Predictor
 
@@ -17,7 +19,7 @@ RUNTIMES: tuple[str, ...] = ("torch", "onnx")
 
 
 def load_predictor(
-    path: str | os.PathLike[str],
+    path: LoadedModel | str | os.PathLike[str],
     runtime: str = "torch",
     *,
     roles: Sequence[str] | None = None,
@@ -27,8 +29,8 @@ def load_predictor(
     """A model file as a :class:`Predictor` on either runtime, with the same ``.predict`` and ``.space``.
 
     Args:
-        path: A checkpoint (``model.pt`` or its run folder) for ``torch``; an exported ``.onnx`` file for ``onnx``
-            (:mod:`supervised.export`).
+        path: A checkpoint (``model.pt`` or its run folder, or a loaded model) for ``torch``; an exported ``.onnx``
+            file for ``onnx`` (:mod:`supervised.export`).
         runtime: ``"torch"`` or ``"onnx"`` (onnxruntime, imported only here).
         roles: The roles the caller mixes; a model of other roles is refused.
         use_reference: Give the model the reference (when clips have one).
@@ -45,6 +47,8 @@ def load_predictor(
     elif runtime == "onnx":
         from supervised.onnx_predictor import OnnxPredictor
 
+        if isinstance(path, Trained):
+            raise ValueError("the onnx runtime runs an exported .onnx file, not a loaded torch model")
         predictor = OnnxPredictor(path, use_reference=use_reference, name=name)
     else:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")

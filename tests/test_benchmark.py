@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import benchmark, set_level
+from experiments import benchmark, methods, set_level
 from rewards.metrics import METRICS
 
 from conftest import benchmark_argv, benchmark_songs
@@ -71,7 +71,6 @@ def test_predict_the_mean_plays_the_train_splits_mean_settings_once_on_every_set
     folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, monkeypatch
 ) -> None:
     from agents.heuristics import NeutralPolicy
-    from experiments import methods
     from mixenv.data.corpus import corpus_songs
     from mixenv.params import ParamSpace
     from rewards.metrics import parameter_errors
@@ -224,3 +223,32 @@ def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:
     assert benchmark.main(["--address", "auto", "--out", str(tmp_path / "out")]) == 2
     assert "use it with the ray engine" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_exported_models_run_on_onnxruntime_and_mix_as_torch_does(
+    folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    from supervised import export
+    from supervised.default import SHIPPED
+
+    exported = export.export_onnx(SHIPPED, tmp_path / "model.onnx", check=False)
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, *folders), "--episodes", "1", "--refine"]  # none refined
+    rows = {}
+    for runtime, model in (("torch", SHIPPED), ("onnx", exported)):
+        out = tmp_path / runtime
+        assert benchmark.main([*argv, "--model", str(model), "--runtime", runtime, "--out", str(out)]) == 0
+        rows[runtime] = {(r["set"], r["method"]): r for r in json.loads((out / "results.json").read_text())["rows"]}
+    exported_methods = {method for _, method in rows["onnx"]}
+    assert {"supervised model", f"supervised model, {methods.MATCHED}"} <= exported_methods
+    assert "supervised model, reference-free" not in exported_methods  # this graph reads a reference
+    compared = 0
+    for key, row in rows["onnx"].items():
+        if key[1].startswith("supervised model"):
+            torch_settings = rows["torch"][key]["settings"]
+            np.testing.assert_allclose(row["settings"], torch_settings, atol=export.FP32_TOLERANCE.worst)
+            compared += 1
+    assert compared == 3  # as it predicts, loudness matched, matched (on the songs with references)
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--runtime", "onnx"])  # no exported model named
+    assert "--runtime onnx runs exported models" in capsys.readouterr().err

@@ -160,6 +160,10 @@ def test_load_predictor_runtimes_agree(fp32: Path, clips: list[Multitrack]) -> N
         load_predictor(fp32, "onnx", roles=("vocals", "drums"))
     with pytest.raises(ValueError, match="runtime must be one of"):
         load_predictor(fp32, "tflite")
+    loaded = load_model(default_model_path())
+    np.testing.assert_array_equal(load_predictor(loaded, "torch").predict(clips), on_torch.predict(clips))
+    with pytest.raises(ValueError, match="runs an exported .onnx file, not a loaded torch model"):
+        load_predictor(loaded, "onnx")
 
 
 def test_reference_free_export(clips: list[Multitrack], fp32: Path, tmp_path: Path) -> None:
