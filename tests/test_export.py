@@ -139,6 +139,21 @@ def test_fine_tuning_keeps_pruned_zeros(distil: bool, tiny_corpus: Path, tmp_pat
             assert torch.equal(after_weights[name][weight == 0], weight[weight == 0]), name
 
 
+def test_fine_tuning_is_the_same_for_the_same_seed_whatever_ran_before(tiny_corpus: Path, tmp_path: Path) -> None:
+    pruned = export.prune_model(default_model_path(), tmp_path / "narrow.pt", 0.5, structured=True)
+    loaded = load_model(pruned)
+    data = load_training_data(
+        tiny_corpus, loaded.module.space, loaded.features, remixing=Remixing(1, excerpt_seconds=3.0), progress=False
+    )
+    weights = []
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        torch.rand(3)  # moves torch's global generator, as other work in the process would
+        kwargs = {"epochs": 1, "steps_per_epoch": 2, "data": data, "teacher": default_model_path(), "seed": seed}
+        weights.append(load_model(export.fine_tune(pruned, tmp_path / f"{name}.pt", **kwargs)).module.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
 def test_structured_pruning_removes_channels(clips: list[Multitrack], tmp_path: Path) -> None:
     pruned = export.prune_model(default_model_path(), tmp_path / "narrow.pt", 0.3, structured=True)
     module = load_model(pruned).module
@@ -162,7 +177,7 @@ def test_load_predictor_runtimes_agree(fp32: Path, clips: list[Multitrack]) -> N
         load_predictor(fp32, "tflite")
     loaded = load_model(default_model_path())
     np.testing.assert_array_equal(load_predictor(loaded, "torch").predict(clips), on_torch.predict(clips))
-    with pytest.raises(ValueError, match="runs an exported .onnx file, not a loaded torch model"):
+    with pytest.raises(ValueError, match=r"runs an exported \.onnx file, not a loaded torch model"):
         load_predictor(loaded, "onnx")
 
 
