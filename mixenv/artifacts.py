@@ -1,9 +1,8 @@
 """The first-use builds, in one place: the synthetic corpus, the pretrained backbone, the classics training set
 and the good-mix model.
 
-``mixenv prepare`` builds all four up front (about 6 minutes on 2 CPU cores: the training sets are built on a
-second thread while the backbone pretrains on one core, as on a first use). Whatever asks for one of them later
-(``gymnasium.make("MixEnv-v0")``, the evaluations, the benchmarks) gets it through this module: found in the
+``mixenv prepare`` builds all four up front (about 7 minutes on 2 CPU cores). Whatever asks for one of them
+later (``gymnasium.make("MixEnv-v0")``, the evaluations, the benchmarks) gets it through this module: found in the
 data cache (``$MIXENV_DATA``, default ``~/.cache/mixenv``) or, with ``build=True``, built there on first use with
 one log line saying what is built, where, and about how long it takes. With ``build=False`` a missing artefact is
 a :class:`MissingArtifactError` that names the command that builds it. Every build is deterministic (same seeds,
@@ -24,7 +23,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,10 +216,7 @@ def reward_models(
     Raises:
         FileNotFoundError: If a given file does not exist.
     """
-    if backbone_file is None and good_mix_file is None and build and not backbone_path().is_file():
-        checkpoint, songs = _backbone_beside_pool()
-    else:
-        checkpoint, songs = backbone(backbone_file, build=build), None
+    checkpoint = backbone(backbone_file, build=build)
     if good_mix_file is not None:
         if not Path(good_mix_file).is_file():
             raise FileNotFoundError(
@@ -233,8 +228,7 @@ def reward_models(
     if target.is_file():
         return checkpoint, GoodMixModel.load(target)
 
-    if songs is None:
-        songs = good_mix_pool(build=build)  # its sets first, each under its own lock and log line, as the backbone's
+    songs = good_mix_pool(build=build)  # its sets first, each under its own lock and log line, as the backbone's
 
     def make() -> Path:
         pool = songs + (list_songs("musdb18hq", musdb_path, "train") if musdb_path is not None else [])
@@ -242,17 +236,6 @@ def reward_models(
 
     _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 2 minutes", make, build)
     return checkpoint, GoodMixModel.load(target)
-
-
-def _backbone_beside_pool() -> tuple[BackboneCheckpoint, list[SongRef]]:
-    """The default backbone and the good-mix pool, both built where missing: the pool's sets on a second thread
-    while the backbone pretrains (on :data:`PRETRAIN_THREADS`, one core; the sets' songs are made in spawned
-    processes), which saves about the sets' time on a first use with nothing built. Both need the corpus first."""
-    corpus()
-    with ThreadPoolExecutor(1, thread_name_prefix="mixenv-pool") as executor:
-        pool = executor.submit(good_mix_pool)
-        checkpoint = backbone()
-    return checkpoint, pool.result()
 
 
 SENSITIVITY_VERSION = 1
@@ -297,36 +280,31 @@ def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Pre
         progress: Show progress bars.
 
     Returns:
-        One :class:`Prepared` per artefact: corpus, backbone, training sets (built on a second thread while the
-        backbone pretrains on one core), good-mix model (then the evaluation sets).
+        One :class:`Prepared` per artefact, in build order: corpus, backbone, training sets, good-mix model (then
+        the evaluation sets).
     """
-    training_sets = [
-        (f"{name} training set", lambda c=config: default_corpus_path(c), lambda n=name: training_set(n))
-        for name, config in TRAINING_SETS.items()
+    steps: list[tuple[str, Callable[[], Path], Callable[[], object]]] = [
+        ("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus),
+        ("backbone", backbone_path, backbone),
+        *(
+            (f"{name} training set", lambda c=config: default_corpus_path(c), lambda n=name: training_set(n))
+            for name, config in TRAINING_SETS.items()
+        ),
+        ("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models),  # after the backbone
     ]
-    evaluations = [
-        (f"evaluation set {name}", lambda c=config: default_corpus_path(c), lambda n=name: evaluation_set(n))
-        for name, config in EVALUATION_SETS.items()
-        if evaluation_sets
-    ]
-    with tqdm(
-        total=3 + len(training_sets) + len(evaluations), desc=PREPARE, unit="artefact", disable=not progress
-    ) as bar:
-
-        def step(name: str, where: Callable[[], Path], make: Callable[[], object]) -> Prepared:
+    if evaluation_sets:
+        steps += [
+            (f"evaluation set {name}", lambda c=config: default_corpus_path(c), lambda n=name: evaluation_set(n))
+            for name, config in EVALUATION_SETS.items()
+        ]
+    done = []
+    with tqdm(steps, desc="mixenv prepare", unit="artefact", disable=not progress) as bar:
+        for name, where, make in bar:
+            bar.set_postfix_str(name)
             start = time.perf_counter()
             existed = where().exists()
             make()
-            bar.update()
-            return Prepared(name, where(), not existed, time.perf_counter() - start)
-
-        done = [step("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus)]
-        with ThreadPoolExecutor(1, thread_name_prefix="mixenv-sets") as executor:  # beside the one-core pretraining
-            beside = [executor.submit(step, *training) for training in training_sets]
-            done.append(step("backbone", backbone_path, backbone))
-            done += [future.result() for future in beside]
-        done.append(step("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models))
-        done += [step(*evaluation) for evaluation in evaluations]
+            done.append(Prepared(name, where(), not existed, time.perf_counter() - start))
     return done
 
 

@@ -159,7 +159,7 @@ class FirstUse:
 def first_use() -> FirstUse:
     """``gymnasium.make("MixEnv-v0")`` as a user's first call, once per test run, shared by every test that needs the
     default corpus, backbone, classics training set and good-mix model (CI starts from an empty data cache, so
-    there it builds all four: about 6 minutes on 2 cores)."""
+    there it builds all four: about 7 minutes on 2 cores)."""
     from mixenv import artifacts
     from mixenv.data.corpus import default_corpus_path
 
