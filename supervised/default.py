@@ -134,9 +134,10 @@ def differing_epochs(run: Path, recorded: list[str]) -> list[int]:
 def reproduction_problems(run: Path) -> list[str]:
     """What keeps a run of the recipe from reproducing the shipped record, one line per epoch; empty if it does.
 
-    On a platform the record has fingerprints for, every epoch must match them bit for bit; elsewhere each epoch's
-    validation loss must be within :data:`VAL_LOSS_RTOL` of the record's (the shipped run's, or else the first
-    platform's that recorded that epoch).
+    On a platform the record has fingerprints for, every epoch must match them bit for bit; elsewhere each epoch
+    must match some recorded run's fingerprint for it (the shipped run's or another platform's: a CPU of another
+    name can compute the same bits) or have its validation loss within :data:`VAL_LOSS_RTOL` of the record's (the
+    shipped run's, or else the first platform's that recorded that epoch).
     """
     record = shipped_record()
     runs = [record, *record.get("platforms", [])]
@@ -147,7 +148,10 @@ def reproduction_problems(run: Path) -> list[str]:
             for i in differing_epochs(run, here["weights"])
         ]
     problems = []
-    for i, value in enumerate(_epochs(run)["val_loss"], start=1):
+    trained = _epochs(run)
+    for i, (digest, value) in enumerate(zip(trained["weights"], trained["val_loss"], strict=True), start=1):
+        if any(len(r["weights"]) >= i and r["weights"][i - 1] == digest for r in runs):
+            continue  # bit for bit a recorded run's epoch
         recorded = next((r["val_loss"][i - 1] for r in runs if len(r.get("val_loss", [])) >= i), None)
         if recorded is None:
             problems.append(f"epoch {i}: no platform recorded its validation loss")

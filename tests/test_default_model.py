@@ -103,6 +103,9 @@ def test_a_recorded_platform_is_held_to_its_fingerprints_and_another_to_the_vali
     assert problem.startswith("epoch 1: validation loss") and "an unrecorded CPU" in problem
     [problem] = reproduction_problems(_history(tmp_path, ("0000000000000000", nearly), ("1111111111111111", 0.1)))
     assert problem == "epoch 2: no platform recorded its validation loss"
+    # The shipped run's (or any recorded platform's) very bits reproduce it, whatever the loss computes to here.
+    assert reproduction_problems(_history(tmp_path, ("fedcba9876543210", far), ("fedcba9876543211", 0.1))) == []
+    assert reproduction_problems(_history(tmp_path, ("0123456789abcdef", far))) == []
 
 
 def test_the_platform_names_the_cpu_its_kernels_and_torch() -> None:
