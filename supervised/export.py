@@ -588,8 +588,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME|DIR",
-        help="with --prune and --fine-tune: more songs to distil on (a training set's name, e.g. classics, or a "
-        "corpus or folder of song folders at the corpus's rate; repeatable). The benchmark distils with classics",
+        help="with --fine-tune: more songs to train on (a training set's name, e.g. classics, or a corpus or folder "
+        "of song folders at the corpus's rate; repeatable). The benchmark distils its pruned models with classics",
     )
     parser.add_argument("--no-reference", action="store_true", help="export the reference-free graph")
     parser.add_argument(
@@ -612,8 +612,9 @@ def run(args: argparse.Namespace) -> int:
         if args.fine_tune:
             teacher = args.model if args.prune is not None else None
             tuned = args.out.with_suffix(".pt")
-            more = args.more_data if teacher is not None else ()
-            model = fine_tune(model, tuned, epochs=args.fine_tune, corpus=args.corpus, more=more, teacher=teacher)
+            model = fine_tune(
+                model, tuned, epochs=args.fine_tune, corpus=args.corpus, more=args.more_data, teacher=teacher
+            )
             print(f"wrote the fine-tuned checkpoint {model}")
         with tempfile.TemporaryDirectory() as tmp:
             fp32 = args.out if args.int8 is None else Path(tmp) / "fp32.onnx"
