@@ -36,8 +36,9 @@ asked for once and keeps them, and a row depends only on its song and seed, so e
 Writes ``results.json`` (one row per set, method, seed and song with every metric and the final settings, each set's
 MixEnv arguments, the date, the commit and the versions), prints a table per set, the out-of-domain summary and how
 the metrics agree (Spearman), and plots. Each (set, method, seed) is cached under ``rows/`` once its songs are done,
-so an interrupted benchmark continues; ``--reuse`` re-scores every cached row under the current metrics (its clip
-rendered under its final settings) without running any method again.
+with what it was made from (:func:`made_by`), so an interrupted benchmark continues and a rerun with another model,
+runtime or budget in the same ``--out`` runs the parts that changed again; ``--reuse`` re-scores every cached row
+under the current metrics (its clip rendered under its final settings) without running any method again.
 
 Beside the per-song means, each table has set-level columns (:mod:`experiments.set_level`): ``kad``, the paired
 Kernel Audio Distance of the final mixes to their songs' references (0 for the references themselves), and
@@ -49,6 +50,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import hashlib
 import json
 import logging
 import platform
@@ -93,6 +95,7 @@ from supervised.runtimes import RUNTIMES
 EVALUATION_SEED = 1000
 """Episode ``i`` of a set is reset with ``EVALUATION_SEED + i``, for every method."""
 SUPERVISED = "supervised model"
+log = logging.getLogger(__name__)
 
 
 def song_sets(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
@@ -177,6 +180,54 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
         blind |= {f"{label}, reference-free" for label, _ in chosen_by.models}
         chosen = {name: pair for name, pair in chosen.items() if name in blind}
     return chosen
+
+
+def made_by(data: str, method: str, seed: int, chosen_by: Methods) -> dict[str, Any]:
+    """What one (set, method, seed)'s rows are made from: the set's env arguments, the seed, and the method's
+    source (its model file or agent run folder by content, the runtime that runs a model, CMA-ES's budget for a
+    search, the corpus predict-the-mean averages). Kept with the rows, so that a rerun in the same ``--out`` uses
+    them again only while this is unchanged: another model under the same label, another ``--runtime`` or another
+    budget runs the part again instead of mixing rows of two configurations into one table."""
+    source: dict[str, Any] = {}
+    labelled = [(label, where, "model") for label, where in chosen_by.models]
+    labelled += [(label, where, "agent") for label, where in chosen_by.agents]
+    for label, where, kind in sorted(labelled, key=lambda entry: -len(entry[0])):  # the longest label that names it
+        if method == label or method.startswith(f"{label}, "):
+            source[kind] = _content_digest(Path(where.format(seed=seed)))
+            if kind == "model":
+                source["runtime"] = chosen_by.runtime
+            break
+    if method == "cma-es" or method.endswith(", refined"):
+        source["cmaes_budget"] = chosen_by.cmaes_budget
+    if method == methods.MeanPolicy.name:
+        source["train_corpus"] = chosen_by.train_corpus
+    return {"set": json.loads(data), "method": method, "seed": seed} | source
+
+
+def _content_digest(path: Path) -> str:
+    """A digest of a file's bytes, or of every file under a folder (their relative paths and bytes)."""
+    digest = hashlib.sha256()
+    for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if file.is_file():
+            digest.update(f"{file.relative_to(path) if path.is_dir() else file.name}:".encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_rows(path: Path, made: dict[str, Any], keep_other: bool) -> list[dict[str, Any]] | None:
+    """The rows kept at ``path`` when they were made from ``made`` (:func:`made_by`); ``None`` when there are none,
+    or when they were made otherwise and not ``keep_other`` (said on the log, so the rerun is no surprise)."""
+    if not path.is_file():
+        return None
+    kept = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(kept, dict) and kept.get("made_by") == made:
+        return kept["rows"]
+    rows = kept["rows"] if isinstance(kept, dict) else kept  # a list: kept before rows recorded their source
+    if keep_other:
+        log.warning("%s: kept rows made by another configuration than this run's; re-scoring them as they are", path)
+        return rows
+    log.warning("%s: made by another configuration (model, runtime, budget or set); running it again", path)
+    return None
 
 
 def run_song(job: SongJob) -> dict[str, Any]:
@@ -329,6 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus, args.runtime)
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
+    made_from: dict[tuple[str, str, int], dict[str, Any]] = {}  # (set, method, seed) -> what its rows come from
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
     keys: dict[str, str] = {}  # set -> its MixEnv arguments as JSON
     for set_name, data in sets.items():
@@ -338,11 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in args.seeds:
             for method in lineup(key, seed, chosen_by):
                 path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
-                if path.is_file():
-                    song_rows = json.loads(path.read_text(encoding="utf-8"))
+                made_from[(set_name, method, seed)] = source = made_by(key, method, seed, chosen_by)
+                song_rows = cached_rows(path, source, keep_other=args.reuse)
+                if song_rows is not None:
                     if args.reuse:
                         song_rows = rescore(song_rows, env, metric_suite_of(env))
-                        write_json(path, song_rows)
+                        write_json(path, {"made_by": source, "rows": song_rows})
                     found[(set_name, method, seed)] = song_rows
                 elif not args.reuse:
                     found[(set_name, method, seed)] = [{} for _ in names]
@@ -357,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         found[part][job.index] = row
         left[part] -= 1
         if not left[part]:  # the (set, method, seed) is complete: cache it
-            write_json(todo[part], found[part])
+            write_json(todo[part], {"made_by": made_from[part], "rows": found[part]})
     numbers = set_level(found, {name: set_env(key) for name, key in keys.items()}, keys, args.out)
     rows: list[dict[str, Any]] = []
     results: dict[str, dict[str, list[dict[str, float]]]] = {}

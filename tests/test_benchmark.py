@@ -32,6 +32,7 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     tmp_path: Path,
     monkeypatch,
     capsys,
+    caplog,
 ) -> None:
     mixed, blind = folders
     out = tmp_path / "out"
@@ -58,12 +59,27 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     # --reuse measures the kept settings again and runs no method.
     cached = out / "rows" / "mixed" / "loudness-balance_seed0.json"
     original = json.loads(cached.read_text())
-    tampered = [row | {"mrstft": 99.0} for row in original]
+    assert original["made_by"]["method"] == "loudness balance" and original["made_by"]["set"]["data_path"]
+    tampered = original | {"rows": [row | {"mrstft": 99.0} for row in original["rows"]]}
     cached.write_text(json.dumps(tampered))
+    run_song = benchmark.run_song
     monkeypatch.setattr(benchmark, "run_song", lambda *a, **k: pytest.fail("--reuse ran a method"))
     assert benchmark.main([*argv, "--reuse"]) == 0
     again = json.loads(cached.read_text())
-    assert again[0]["mrstft"] == pytest.approx(original[0]["mrstft"], rel=1e-6)
+    assert again["rows"][0]["mrstft"] == pytest.approx(original["rows"][0]["mrstft"], rel=1e-6)
+
+    # Another search budget in the same --out runs again exactly the parts it changes, and keeps the rest.
+    ran = []
+    monkeypatch.setattr(
+        benchmark, "run_song", lambda job: ran.append((job.methods.cmaes_budget, job.method)) or run_song(job)
+    )
+    assert benchmark.main([*argv, "--cmaes-budget", "4"]) == 0
+    assert {method for _, method in ran} == {"cma-es", "supervised model, refined"}
+    assert len(ran) == 6  # cma-es on both sets and the refined model on the referenced one, on two seeds each
+    assert sum("made by another configuration" in message for message in caplog.messages) == 6
+    ran.clear()
+    assert benchmark.main([*argv, "--cmaes-budget", "4"]) == 0  # now kept
+    assert not ran
 
 
 @pytest.mark.usefixtures("one_thread")
