@@ -106,7 +106,7 @@ def supervised(
     0.341 and 0.358 from the loudness-matched start (on the env's whole reward 0.383 and 0.391), 0.329 and 0.359
     from the balance-matched one."""
     model = SupervisedPolicy(run, name=label, runtime=runtime)
-    reads = model.predictor.metadata.reference if runtime == "onnx" else None  # type: ignore[attr-defined]
+    reads = model.predictor.reads_reference
     chosen: dict[str, tuple[MixPolicy, MixEnv]] = {}
     if reads is not False:
         chosen[label] = (model, env)

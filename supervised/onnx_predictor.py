@@ -173,6 +173,8 @@ class OnnxPredictor:
         self.space = ParamSpace(self.metadata.roles)
         self.features = self.metadata.features
         self.use_reference = use_reference
+        self.reads_reference: bool | None = self.metadata.reference
+        """The graph fixes it: exported with a reference input it always reads one, without it never."""
         self.name = name or f"{self.metadata.name} (onnx {self.metadata.variant})"
 
     def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:

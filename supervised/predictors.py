@@ -59,6 +59,9 @@ class ModelPredictor:
         self.model = self.loaded.module.eval()
         self.space = self.model.space
         self.use_reference = use_reference
+        self.reads_reference: bool | None = None
+        """Whether the model always (True) or never (False) reads a reference; None: either, as asked (a torch
+        model mixes with and without one; an exported graph is fixed, see ``OnnxPredictor``)."""
         self.name = name or self.model.config.name + ("" if use_reference else " (no reference)")
 
     def predict(self, clips: Sequence[Multitrack]) -> np.ndarray:

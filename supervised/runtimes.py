@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mixenv.checkpoint import Trained
 from supervised.checkpoint import LoadedModel
 from supervised.inputs import InputError
-from supervised.predictors import ModelPredictor, Predictor
+from supervised.predictors import ModelPredictor
+
+if TYPE_CHECKING:
+    from supervised.onnx_predictor import OnnxPredictor
 
 RUNTIMES: tuple[str, ...] = ("torch", "onnx")
 """What :func:`load_predictor` can run a model on."""
@@ -25,8 +29,9 @@ def load_predictor(
     roles: Sequence[str] | None = None,
     use_reference: bool = True,
     name: str | None = None,
-) -> Predictor:
-    """A model file as a :class:`Predictor` on either runtime, with the same ``.predict`` and ``.space``.
+) -> ModelPredictor | OnnxPredictor:
+    """A model file as a :class:`~supervised.predictors.Predictor` on either runtime, with the same ``.predict``,
+    ``.space`` and ``.reads_reference`` (``None`` for torch: either; an export's graph fixes it).
 
     Args:
         path: A checkpoint (``model.pt`` or its run folder, or a loaded model) for ``torch``; an exported ``.onnx``
@@ -41,7 +46,7 @@ def load_predictor(
         FileNotFoundError: For a missing model file.
         InputError: For a model of other roles than ``roles``.
     """
-    predictor: Predictor
+    predictor: ModelPredictor | OnnxPredictor
     if runtime == "torch":
         predictor = ModelPredictor(path, use_reference=use_reference, name=name)
     elif runtime == "onnx":
