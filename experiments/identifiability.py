@@ -254,8 +254,9 @@ def report(reports: Sequence[ControlReport], yardstick: float, model: str | None
             f"{goals['spearman_sensitivity_vs_ratio']:.2f}"
         )
         lines.append(
-            f"audible parameter error (each control's error weighted by its sensitivity), model / predict-the-mean: "
-            f"{goals['audible_error_ratio']:.2f} (goal: at most 0.5)"
+            f"audible parameter error from these per-control MAEs (each weighted by its sensitivity), model / "
+            f"predict-the-mean: {goals['audible_error_ratio']:.2f} (the benchmarks' param_audible measures each song "
+            f"from its settings' nearest equivalent in gain staging, rewards.metrics.nearest_equivalent; goal 0.5)"
         )
     if goals["ratio_oracle"] is not None:
         lines.append(

@@ -36,6 +36,8 @@ import pedalboard
 from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings
 
+GAIN_STAGING_MASTER = ("master_comp_threshold_db", "master_limiter_db")
+"""The bus controls that move with the faders in :func:`gain_staging`."""
 MIN_SAMPLE_RATE = 16_000
 """Below this the EQ's highest corner (6 kHz) would not fit under Nyquist."""
 
@@ -63,6 +65,21 @@ DEFAULT_CEILING_DB = -1.0
 MAX_NORMALIZATION_GAIN_DB = 40.0
 """A LUFS target never raises a mix by more than this: beyond it we would only be amplifying noise."""
 LOUDNESS_TOLERANCE_LU = 0.1
+GAIN_STAGING_MASTER = ("master_comp_threshold_db", "master_limiter_db")
+"""The bus controls that move with the faders in :func:`gain_staging`."""
+
+
+def gain_staging(roles: Iterable[str]) -> tuple[str, ...]:
+    """The controls one gain change moves together without changing the render: the faders of ``roles`` (the
+    stems a song has), the bus compressor's threshold and the limiter's threshold.
+
+    Raising all of them by the same dB raises the summed bus by that much (the bus shelves are linear) into a
+    compressor whose threshold rose with it, which then drives the limiter as much less: the same master, sample
+    for sample (within float rounding), while every control stays within its range. Faders at -3 dB into 6 dB of
+    drive and faders at 0 dB into 3 dB are one mix, so a parameter error should not tell them apart
+    (:func:`rewards.metrics.nearest_equivalent`).
+    """
+    return (*(f"{role}.gain_db" for role in roles), *GAIN_STAGING_MASTER)
 
 
 @dataclass(frozen=True)

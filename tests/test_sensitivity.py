@@ -11,7 +11,8 @@ from mixenv import artifacts
 from mixenv.clip import song_clips
 from mixenv.data.corpus import corpus_songs
 from mixenv.params import ParamSpace
-from rewards.metrics import MetricSuite, audible_parameter_error, clip_metrics
+from mixenv.render import gain_staging, render
+from rewards.metrics import MetricSuite, audible_parameter_error, clip_metrics, nearest_equivalent
 from rewards.sensitivity import Sensitivity, ground_truths, measure_sensitivity, typical_moves
 
 
@@ -63,6 +64,43 @@ def test_the_audible_error_weighs_each_control_by_its_sensitivity() -> None:
     assert audible_parameter_error({"a": 0.2, "c": 0.2}, weights) == pytest.approx(0.2)  # equal errors: their size
     with pytest.raises(ValueError, match="no control"):
         audible_parameter_error({"b": 0.3}, weights)
+
+
+def test_settings_that_differ_only_in_gain_staging_render_alike_and_have_no_audible_error(clips: list) -> None:
+    clip = clips[0]
+    truth, roles, stems = clip.excerpt.settings, clip.excerpt.roles, clip.excerpt.stems
+    shifted = truth.replace({name: truth[name] - 3.0 for name in gain_staging(roles)})  # 3 dB more drive
+    assert shifted["master_limiter_db"] == truth["master_limiter_db"] - 3.0  # within range: not clipped
+    same = render(stems, shifted, clip.sample_rate).mix - render(stems, truth, clip.sample_rate).mix
+    assert np.abs(same).max() < 1e-4  # one mix, sample for sample
+    suite = MetricSuite.of_reward([], control_weights=dict.fromkeys(ParamSpace().names, 1.0))
+    row = clip_metrics(suite, clip, clip.excerpt.reference, shifted)
+    assert row["param_mae"] > 0.01 and row["param_audible"] == pytest.approx(0.0, abs=1e-9)
+    # One fader off is a different mix, and still its whole error: 3 dB of 36, over every control of the song.
+    louder = truth.replace({f"{roles[0]}.gain_db": truth[f"{roles[0]}.gain_db"] + 3.0})
+    off = clip_metrics(suite, clip, clip.excerpt.reference, louder)
+    assert off["param_audible"] == pytest.approx(3.0 * 2 / 36 / len(off["errors"]))
+
+
+def test_the_nearest_equivalent_takes_the_weighted_median_shift_within_the_ranges() -> None:
+    space = ParamSpace(("vocals", "bass"))
+    truth = space.neutral().replace({"master_limiter_db": -1.0, "master_comp_threshold_db": -5.0})
+    weights = dict.fromkeys(space.names, 1.0)
+    shift = {"vocals.gain_db": -5.0, "bass.gain_db": -5.0, "master_comp_threshold_db": -10.0}
+    predicted = truth.replace(shift | {"master_limiter_db": -6.0})
+    assert nearest_equivalent(predicted, truth, space.roles, weights) == truth  # 5 dB more drive, all else equal
+    # The faders ask for +5 dB (the limiter, weighing little here, for +1), but the limiter's threshold can rise
+    # by 2 only: the closest equivalent within range.
+    faders_first = weights | {"master_limiter_db": 0.1, "master_comp_threshold_db": 0.1}
+    near = nearest_equivalent(truth.replace(shift | {"master_limiter_db": -2.0}), truth, space.roles, faders_first)
+    assert near["master_limiter_db"] == 0.0 and near["vocals.gain_db"] == pytest.approx(-3.0)
+    # Weighing alike per normalised unit, the limiter's 1 dB (a sixth of its range) outweighs the rest.
+    even = nearest_equivalent(truth.replace(shift | {"master_limiter_db": -2.0}), truth, space.roles, weights)
+    assert even["master_limiter_db"] == -1.0 and even["vocals.gain_db"] == pytest.approx(-4.0)
+    # A song without a bass: its fader is no part of the gain staging.
+    alone = nearest_equivalent(predicted, truth, ("vocals",), weights)
+    assert alone["bass.gain_db"] == -5.0 and alone["vocals.gain_db"] == 0.0
+    assert nearest_equivalent(predicted, truth, space.roles, {}) == predicted  # nothing to weigh
 
 
 def test_the_corpus_sensitivity_is_measured_once_and_kept_beside_the_corpus(
