@@ -91,14 +91,15 @@ def test_a_stem_the_fit_cannot_place_moves_by_the_limit_at_most(song: Multitrack
 
 
 def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> None:
-    """The reference's bass has 6 dB of low shelf and its other stem -6 dB of mid band: matched from neutral, those
-    two gains move most of the way and no other EQ gain moves by 2 dB."""
+    """The reference's bass has 6 dB of low shelf and its other stem -6 dB of mid band at 3 kHz: matched from
+    neutral (mid bands at 1.1 kHz), those two gains move most of the way, the other stem's mid band moves to within
+    a third of an octave of 3 kHz, and no other EQ gain moves by 2 dB."""
     space = ParamSpace()
     start = space.neutral()
     placed = _played(song)
     truth = {"bass.low_shelf_db": 6.0, "other.mid_db": -6.0}
     low = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
-    mid = pedalboard.PeakFilter(cutoff_frequency_hz=start["other.mid_freq_hz"], gain_db=-6.0, q=MID_Q)
+    mid = pedalboard.PeakFilter(cutoff_frequency_hz=3_000.0, gain_db=-6.0, q=MID_Q)
     shaped = placed | {
         "bass": low(np.ascontiguousarray(placed["bass"]), song.sample_rate),
         "other": mid(np.ascontiguousarray(placed["other"]), song.sample_rate),
@@ -107,9 +108,12 @@ def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> N
     toned = match_stem_tone(start, placed, reference, song.sample_rate)
     for name, value in truth.items():
         assert 0.5 <= toned[name] / value <= 1.1, name
+    assert abs(np.log2(toned["other.mid_freq_hz"] / 3_000.0)) <= 1 / 3
+    assert toned["vocals.mid_freq_hz"] == start["vocals.mid_freq_hz"]  # no tone there to move a centre for
     eq = [f"{role}.{c}" for role in GAINS_DB for c in ("low_shelf_db", "mid_db", "high_shelf_db")]
     assert max(abs(toned[name]) for name in eq if name not in truth) < 2.0
-    assert {n for n, v in zip(space.names, toned.normalized() != start.normalized(), strict=True) if v} <= set(eq)
+    centres = {f"{role}.mid_freq_hz" for role in GAINS_DB}
+    assert {n for n, v in zip(space.names, toned.normalized() != start.normalized(), strict=True) if v} <= {*eq, *centres}
     renderer = Renderer(song.sample_rate, space.roles)
     both = match_stems(
         space.neutral(), lambda s: renderer.render(song.stems, s, return_stems=True).stems, reference, song.sample_rate
