@@ -187,8 +187,8 @@ def match_stem_tone(
     share of the reference's energy in it the stem holds (where a stem is quiet it cannot be heard), held near no
     change by :data:`EQ_SHRINK`, and moved by at most :data:`STEM_TONE_LIMIT_DB`. The mid band's centre is fitted
     too: the same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the best
-    kept when it beats the current centre's by :data:`MID_MOVE_MARGIN`. Silent stems, and songs of one stem, keep
-    their EQ.
+    kept when it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or
+    more. Silent stems, and songs of one stem, keep their EQ.
     """
     energies = {role: band_energy(*_power(audio, sample_rate)) for role, audio in placed.items()}
     roles = audible_stems(energies)
@@ -208,7 +208,6 @@ def match_stem_tone(
         _response_db(pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, q=SHELF_Q), centres, sample_rate),
     ]
     candidates = _peak_responses(sample_rate)
-    ridge = np.sqrt(EQ_SHRINK) * np.eye(4)[1:]  # the gains, not the offset
     changes = {}
     for i, role in enumerate(roles):
         if overall[i] <= 0:
@@ -217,23 +216,28 @@ def match_stem_tone(
         centre, mid_db = settings[f"{role}.mid_freq_hz"], settings[f"{role}.mid_db"]
         current = _peak_response(centre, centres, sample_rate)
         weight = np.sqrt(share[:, i] * heard)
-        # The tone wanted without the current mid band, then a band at each centre (pulled toward its gain).
+        # The tone wanted without the current mid band (its gain, pulled toward the current one's, is refitted).
         wanted = np.concatenate([(error_db + mid_db * current) * weight, np.sqrt(EQ_SHRINK) * np.array([0, 0, mid_db])])
-        best: tuple[float, float, np.ndarray] | None = None
-        for hz, response in [(centre, current), *zip(MID_CENTRES_HZ, candidates, strict=True)]:
-            system = np.concatenate([np.stack([*shelves, response], axis=1) * weight[:, None], ridge])
-            gains, *_ = np.linalg.lstsq(system, wanted, rcond=None)
-            residual = float(np.sum((system @ gains - wanted) ** 2))
-            if best is None or (
-                residual < best[0] * (1 - MID_MOVE_MARGIN * (best[1] == centre)) and abs(gains[3]) >= MID_MOVE_MIN_DB
-            ):
-                best = (residual, float(hz), gains)
-        assert best is not None
-        _, hz, (_, low, high, mid) = best
+        bar, gains = _fit_eq(np.stack([*shelves, current], axis=1) * weight[:, None], wanted)
+        bar *= 1 - MID_MOVE_MARGIN  # what another centre must beat
+        for hz, response in zip(MID_CENTRES_HZ, candidates, strict=True):
+            residual, moved = _fit_eq(np.stack([*shelves, response], axis=1) * weight[:, None], wanted)
+            if residual < bar and abs(moved[3]) >= MID_MOVE_MIN_DB:
+                bar, gains, centre = residual, moved, float(hz)
+        _, low, high, mid = gains
         for name, move in (("low_shelf_db", low), ("high_shelf_db", high), ("mid_db", mid - mid_db)):
             changes[f"{role}.{name}"] = settings[f"{role}.{name}"] + _limited(move)
-        changes[f"{role}.mid_freq_hz"] = hz
+        changes[f"{role}.mid_freq_hz"] = centre
     return settings.replace(changes)
+
+
+def _fit_eq(basis: np.ndarray, wanted: np.ndarray) -> tuple[float, np.ndarray]:
+    """Least squares of a strip's (offset, low shelf, high shelf, mid band) gains in dB on ``basis`` (weighted
+    responses, one row per band), with :data:`EQ_SHRINK`'s ridge rows on the three gains: the weighted squared
+    residual, and the gains."""
+    system = np.concatenate([basis, np.sqrt(EQ_SHRINK) * np.eye(4)[1:]])
+    gains, *_ = np.linalg.lstsq(system, wanted, rcond=None)
+    return float(np.sum((system @ gains - wanted) ** 2)), gains
 
 
 def _limited(move_db: float) -> float:
