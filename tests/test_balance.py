@@ -113,7 +113,8 @@ def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> N
     eq = [f"{role}.{c}" for role in GAINS_DB for c in ("low_shelf_db", "mid_db", "high_shelf_db")]
     assert max(abs(toned[name]) for name in eq if name not in truth) < 2.0
     centres = {f"{role}.mid_freq_hz" for role in GAINS_DB}
-    assert {n for n, v in zip(space.names, toned.normalized() != start.normalized(), strict=True) if v} <= {*eq, *centres}
+    moved = {n for n, v in zip(space.names, toned.normalized() != start.normalized(), strict=True) if v}
+    assert moved <= {*eq, *centres}
     renderer = Renderer(song.sample_rate, space.roles)
     both = match_stems(
         space.neutral(), lambda s: renderer.render(song.stems, s, return_stems=True).stems, reference, song.sample_rate
