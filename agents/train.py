@@ -30,7 +30,7 @@ from stable_baselines3.common.logger import configure
 from tqdm.auto import tqdm
 
 import mixenv
-from agents.algorithms import FLAT_OBSERVATIONS, build_model
+from agents.algorithms import FLAT_OBSERVATIONS, build_model, with_rewards_scaled
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.episodes import ModelPolicy, ValidationLog, validation_score
@@ -133,6 +133,7 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
         acting = acting_env_kwargs(env_kwargs_for(args, args.eval_split if validates else "train"))
         eval_env = MixEnv(**acting, **starting)
     env = make_vec_env(args.env, train_kwargs | starting, args.n_envs, args.seed, flatten)
+    env = with_rewards_scaled(algo, args, env)
     config = {
         "algo": algo,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(args).items()},

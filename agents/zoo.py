@@ -19,7 +19,7 @@ import yaml
 from gymnasium import spaces
 from stable_baselines3.common.noise import NormalActionNoise
 
-from agents.algorithms import ALGORITHMS, FLAT_OBSERVATIONS, algorithm_kwargs, policy_for
+from agents.algorithms import ALGORITHMS, FLAT_OBSERVATIONS, NORMALIZED_REWARDS, algorithm_kwargs, policy_for
 from agents.args import MIXENV_ID, TrainArgs
 from agents.envs import TRAINING_CLIP_SECONDS
 from mixenv.data.atomic import atomic_path
@@ -66,6 +66,8 @@ def zoo_hyperparams(algo: str) -> dict[str, Any]:
             entry["noise_type"], entry["noise_std"] = "normal", float(np.asarray(value._sigma).flat[0])
         else:
             entry[key] = value
+    if algo in NORMALIZED_REWARDS:  # the zoo's VecNormalize takes its gamma from the entry's
+        entry["normalize"] = "dict(norm_obs=False, norm_reward=True)"
     entry["policy_kwargs"] = _python(policy_kwargs)
     return {MIXENV_ID: entry}
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.algorithms import algorithm_kwargs, build_model
+from agents.algorithms import algorithm_kwargs, build_model, with_rewards_scaled
 from agents.args import parse_args
 from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
 from agents.episodes import evaluate_policy
@@ -88,6 +88,26 @@ def test_the_discount_follows_the_action_mode_and_the_user_wins() -> None:
     assert algorithm_kwargs("ppo", delta, box)["gamma"] == 0.9  # a move's effect lasts
     given = parse_args("td3", ["--algo-kwargs", "gamma=0.5"])
     assert algorithm_kwargs("td3", given, box)["gamma"] == 0.5
+
+
+def test_sac_learns_from_rewards_scaled_by_their_running_spread_and_the_others_from_raw_ones() -> None:
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    env = DummyVecEnv([lambda: gym.make("Pendulum-v1")])
+    assert with_rewards_scaled("ppo", parse_args("ppo", []), env) is env
+    assert with_rewards_scaled("td3", parse_args("td3", []), env) is env
+    given = with_rewards_scaled("sac", parse_args("sac", ["--algo-kwargs", "gamma=0.5"]), env)
+    assert isinstance(given, VecNormalize) and given.gamma == 0.5  # the user's discount, as the algorithm's
+    sac = with_rewards_scaled("sac", parse_args("sac", []), env)
+    assert isinstance(sac, VecNormalize) and sac.norm_reward and not sac.norm_obs and sac.gamma == 0.0
+    sac.seed(0)
+    sac.reset()
+    for _ in range(50):
+        _, scaled, _, _ = sac.step(np.array([sac.action_space.sample()]))
+        raw = sac.get_original_reward()
+        expected = np.clip(raw / np.sqrt(sac.ret_rms.var + sac.epsilon), -sac.clip_reward, sac.clip_reward)
+        np.testing.assert_allclose(scaled, expected, rtol=1e-5)
+    assert np.sqrt(sac.ret_rms.var) > 1.0  # Pendulum's rewards spread over several units: scaled down
 
 
 def test_training_envs_step_on_shorter_clips_only_where_the_observation_allows() -> None:
