@@ -36,8 +36,6 @@ import pedalboard
 from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings
 
-GAIN_STAGING_MASTER = ("master_comp_threshold_db", "master_limiter_db")
-"""The bus controls that move with the faders in :func:`gain_staging`."""
 MIN_SAMPLE_RATE = 16_000
 """Below this the EQ's highest corner (6 kHz) would not fit under Nyquist."""
 
