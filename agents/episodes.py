@@ -24,7 +24,11 @@ from rewards.metrics import MetricSuite
 
 
 class MixPolicy(Protocol):
-    """Anything that mixes: a trained agent, a heuristic, a supervised model."""
+    """Anything that mixes: a trained agent, a heuristic, a supervised model.
+
+    A policy whose ``keeps_best`` attribute is true (:class:`BestOfEpisode`) ends its episode on the best-scoring
+    mix it rendered rather than on the last one (:func:`evaluate_song`).
+    """
 
     name: str
 
@@ -70,19 +74,51 @@ def evaluate_song(
     """One row of :func:`evaluate_policy`: ``policy``'s episode on ``song``, reset with ``episode_seed``.
 
     A row depends on nothing but its arguments, so the songs of a split can be evaluated in any order or on
-    other machines (``experiments.benchmark --engine``).
+    other machines (``experiments.benchmark --engine``). For a policy that ``keeps_best`` the row is the episode's
+    best-scoring mix, the start's included (``best_step``: 0 for the start, ``i`` for the ``i``-th step's).
     """
     obs, info = env.reset(seed=episode_seed, options={"song": song})
+    base = env.unwrapped
+    start = best = info["score"]
+    chosen, best_step = (base.current_mix, base.current_settings), 0
     policy.reset(env)
-    total = 0.0
-    for _ in range(episode_limit(env)):
-        obs, reward, terminated, truncated, info = env.step(policy.act(obs, env))
-        total += reward
+    for step in range(1, episode_limit(env) + 1):
+        obs, _, terminated, truncated, info = env.step(policy.act(obs, env))
+        if info["score"] > best or not getattr(policy, "keeps_best", False):
+            best, chosen, best_step = info["score"], (base.current_mix, base.current_settings), step
         if terminated or truncated:
             break
-    final = env.unwrapped.current_settings.normalized().tolist()  # what was mixed, to re-score it later
-    row = {"song": song, "episode_seed": episode_seed, "return": total, "score": info["score"], "settings": final}
-    return row | env.unwrapped.measure(suite)
+    settings = chosen[1].normalized().tolist()  # what was mixed, to re-score it later
+    row = {"song": song, "episode_seed": episode_seed, "return": best - start, "score": best, "settings": settings}
+    if getattr(policy, "keeps_best", False):
+        row["best_step"] = best_step
+    return row | base.measure(suite, chosen)
+
+
+BEST_OF_EPISODE = "best of its renders"
+"""What :class:`BestOfEpisode` adds to a policy's name."""
+
+
+class BestOfEpisode:
+    """Another policy whose episode ends on the best mix it rendered by the env's own score, its start included.
+
+    The policy proposes a mix at every step and the score, which the env computes at every step anyway, picks
+    among them, as a search keeps its best candidate: no render more, and an agent that refines a start is never
+    worse by the score than that start. The reward an agent learns from is unchanged; only where its evaluation
+    episode ends is (:func:`evaluate_song`).
+    """
+
+    keeps_best = True
+
+    def __init__(self, policy: MixPolicy) -> None:
+        self.policy = policy
+        self.name = f"{policy.name}, {BEST_OF_EPISODE}"
+
+    def reset(self, env: MixEnv) -> None:
+        self.policy.reset(env)
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        return self.policy.act(observation, env)
 
 
 def validation_score(policy: MixPolicy, env: MixEnv, episodes: int, seed: int) -> dict[str, float]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.episodes import BEST_OF_EPISODE, BestOfEpisode
 from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
 from agents.policies import LoudnessMatchedPolicy, MixPolicy
 from agents.trained import TrainedAgent
@@ -134,8 +135,9 @@ def model_start() -> MixPolicy:
 def agent(agent_policy: TrainedAgent, data: dict[str, Any], label: str) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained agent (stable-baselines3's or RLlib's: :func:`agents.policies.load_agent`), in an env on the songs
     of ``data`` (their test split, unless ``data`` names a split) that observes what it was trained on and starts
-    where its training did (an agent that refines a start policy's settings, from that policy's); and, for an agent
-    of absolute actions, with its mixes mastered to the reference's loudness.
+    where its training did (an agent that refines a start policy's settings, from that policy's); ending on the
+    best-scoring mix it rendered (:class:`agents.episodes.BestOfEpisode`); and, for an agent of absolute actions,
+    with its mixes mastered to the reference's loudness.
 
     Raises:
         ValueError: If the agent's run names a start it does not record how to make
@@ -143,6 +145,7 @@ def agent(agent_policy: TrainedAgent, data: dict[str, Any], label: str) -> dict[
     """
     rest = {k: v for k, v in data.items() if k != "split"}
     env = agent_policy.env(data.get("split", "test"), **rest)
-    if env.action_mode != "absolute":
-        return {label: (agent_policy, env)}
-    return {label: (agent_policy, env), f"{label}, loudness matched": (LoudnessMatchedPolicy(agent_policy), env)}
+    chosen = {label: (agent_policy, env), f"{label}, {BEST_OF_EPISODE}": (BestOfEpisode(agent_policy), env)}
+    if env.action_mode == "absolute":
+        chosen[f"{label}, loudness matched"] = (LoudnessMatchedPolicy(agent_policy), env)
+    return chosen

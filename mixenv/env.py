@@ -392,19 +392,24 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mix = self.render_settings(self.space.from_clean(self.space.sanitize(np.asarray(action))[0])).mix
         return self.reward.scores(mix, episode.context)
 
-    def measure(self, suite: MetricSuite | None = None) -> dict[str, Any]:
+    def measure(
+        self, suite: MetricSuite | None = None, earlier: tuple[np.ndarray, MixSettings] | None = None
+    ) -> dict[str, Any]:
         """Every evaluation metric of the current mix (:func:`rewards.metrics.clip_metrics`), per-control errors too.
 
         Args:
             suite: The metrics to use; default: the env's own reward terms, so metrics and rewards agree.
+            earlier: ``(mix, settings)`` of an earlier reset or step of this episode (:attr:`current_mix`,
+                :attr:`current_settings` then), measured instead of the current mix.
         """
         episode = self._require_episode()
         assert episode.mix is not None and episode.settings is not None
+        mix, settings = earlier if earlier is not None else (episode.mix, episode.settings)
         suite = suite or MetricSuite.of_reward(self.reward.terms)
         # The episode's memo holds this mix's loudness and embeddings, unless it was made without the reference.
         same_reference = episode.context.reference is not None or episode.clip.excerpt.reference is None
         context = episode.context if same_reference else None
-        return clip_metrics(suite, episode.clip, episode.mix, episode.settings, context)
+        return clip_metrics(suite, episode.clip, mix, settings, context)
 
     # --- internals -----------------------------------------------------------------------------------------------
 

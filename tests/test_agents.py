@@ -13,7 +13,7 @@ import torch
 from agents.algorithms import algorithm_kwargs, build_model, with_rewards_scaled
 from agents.args import parse_args
 from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.episodes import evaluate_policy
+from agents.episodes import BestOfEpisode, evaluate_policy, evaluate_song
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import (
@@ -293,6 +293,53 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     truth = RefinedPolicy(GroundTruthPolicy(), budget=6, seed=1)
     truth.reset(spectral)
     np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=1e-6)
+
+
+class _Proposals:
+    """Plays the given normalised settings, one per step (the last repeated)."""
+
+    name = "proposals"
+
+    def __init__(self, *proposals: np.ndarray) -> None:
+        self.proposals, self.step = proposals, 0
+
+    def reset(self, env: MixEnv) -> None:
+        self.step = 0
+
+    def act(self, observation: dict[str, np.ndarray], env: MixEnv) -> np.ndarray:
+        self.step += 1
+        return self.proposals[min(self.step, len(self.proposals)) - 1]
+
+
+def test_a_policy_that_keeps_its_best_ends_on_its_best_scoring_render_the_start_included(
+    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]
+) -> None:
+    backbone, good_mix = tiny_reward_models
+    env = MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, max_episode_steps=3, backbone_path=str(backbone),
+                 good_mix_path=str(good_mix))  # fmt: skip
+    song = env.songs[0].name
+    env.reset(seed=5, options={"song": song})
+    truth = env.clip.settings.normalized()
+    worst = np.where(truth > 0, -1.0, 1.0).astype(np.float32)
+    total = env.reward.total
+    start_score = total(env.score_settings(env.space.neutral_vector()))
+    truth_score, worst_score = total(env.score_settings(truth)), total(env.score_settings(worst))
+    assert worst_score < start_score < truth_score
+
+    # The truth at step 2 of 3: the last step (the worst mix) is measured, unless the policy keeps its best.
+    last = evaluate_song(_Proposals(worst, truth, worst), env, song, 5)
+    best = evaluate_song(BestOfEpisode(_Proposals(worst, truth, worst)), env, song, 5)
+    assert best["best_step"] == 2 and "best_step" not in last
+    assert best["score"] == pytest.approx(truth_score) and last["score"] == pytest.approx(worst_score)
+    assert best["return"] == pytest.approx(truth_score - start_score)
+    assert best["mrstft"] < 0.01 < last["mrstft"] and best["param_mae"] < 1e-5 < last["param_mae"]
+    np.testing.assert_allclose(best["settings"], truth, atol=1e-6)
+    # Nothing beats the start: the start's mix is the row (a refining agent never ends worse than it began).
+    kept = evaluate_song(BestOfEpisode(_Proposals(worst)), env, song, 5)
+    assert kept["best_step"] == 0 and kept["return"] == 0.0
+    np.testing.assert_allclose(kept["settings"], env.space.neutral_vector(), atol=1e-6)
+    neutral = evaluate_song(NeutralPolicy(), env, song, 5)
+    assert kept["mrstft"] == pytest.approx(neutral["mrstft"]) and kept["score"] == pytest.approx(neutral["score"])
 
 
 def test_refining_keeps_the_re_match_only_where_it_scores_better() -> None:
