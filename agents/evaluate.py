@@ -7,7 +7,8 @@ Every song of the split is one episode from a fixed seed (``seed + index``), so 
 the same numbers (the episodes: :mod:`agents.episodes`). The final mix is measured by
 :meth:`mixenv.env.MixEnv.measure` (:func:`rewards.metrics.clip_metrics`): MRSTFT and LUFS error against the
 reference clip, FAD and anomaly against the good-mix model, parameter MAE/MSE and each control's error against the
-ground truth.
+ground truth. ``--best-of-episode`` measures each episode's best-scoring mix instead of its last
+(:class:`agents.episodes.BestOfEpisode`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from agents.envs import acting_env_kwargs
-from agents.episodes import MixPolicy, evaluate_policy
+from agents.episodes import BestOfEpisode, MixPolicy, evaluate_policy
 from agents.heuristics import HEURISTICS
 from agents.policies import load_agent
 from mixenv.cliargs import parse_key_values
@@ -76,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="extra MixEnv arguments")
     parser.add_argument("--budget", type=int, default=200, help="renders per song for --heuristic cmaes")
     parser.add_argument("--json", type=Path, default=None, help="where to write the results (default: beside)")
+    parser.add_argument(
+        "--best-of-episode",
+        action="store_true",
+        help="end each episode on the best mix it rendered by the env's score, the start included (no render more)",
+    )
     args = parser.parse_args(argv)
     try:
         extra = parse_key_values(args.env_kwargs)
@@ -97,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env_kwargs = extra | {"split": args.split}
         env = MixEnv(**env_kwargs)
         out = args.json or Path("outputs") / f"evaluation_{args.heuristic}_{args.split}.json"
+    if args.best_of_episode:
+        policy = BestOfEpisode(policy)
     rows = evaluate_policy(policy, env, episodes=args.episodes, seed=args.seed, progress=True)
     print(format_rows(rows, f"{policy.name} on {args.split} ({len(rows)} songs)"))
     write_json(

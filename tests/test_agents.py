@@ -171,6 +171,17 @@ def test_same_seed_gives_the_same_evaluation(tmp_path: Path, env_kwargs, ppo_run
     assert outputs[0] == outputs[1]
 
 
+def test_an_agent_is_evaluated_on_its_best_renders_on_request(tmp_path: Path, ppo_run: Path) -> None:
+    runs = {}
+    for name, extra in (("last", []), ("best", ["--best-of-episode"])):
+        out = tmp_path / f"{name}.json"
+        assert evaluate_main(["--model", str(ppo_run), "--split", "test", "--json", str(out), *extra]) == 0
+        runs[name] = json.loads(out.read_text())
+    assert runs["best"]["policy"].endswith(", best of its renders")
+    for last, best in zip(runs["last"]["songs"], runs["best"]["songs"], strict=True):
+        assert best["score"] >= last["score"] and best["return"] >= 0.0 and "best_step" in best
+
+
 def test_finetuning_runs_the_backbone_on_log_mel(tmp_path: Path, env_kwargs) -> None:
     extra = ("--backbone", "finetune", "--eval-freq", "0", "--total-timesteps", "64")  # one rollout, one update
     run = _train("ppo", tmp_path / "ft", env_kwargs, extra=extra)
