@@ -237,7 +237,8 @@ def plot_generalisation(
 
 
 def plot_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], path: Path, title: str) -> Path:
-    """Bars of each metric per method, with the standard deviation over runs as error bars."""
+    """Horizontal bars of each metric per method (the methods named once per row of panels, top to bottom in
+    ``results``' order, so that two dozen methods stay legible), the standard deviation over runs as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -246,16 +247,20 @@ def plot_comparison(results: Mapping[str, Sequence[Mapping[str, float]]], path: 
     columns = [c for c in COLUMNS if all(c in runs[0] for runs in results.values())]
     width = min(len(columns), 4)  # at most four panels a row
     height = -(-len(columns) // width)
-    fig, axes = plt.subplots(height, width, figsize=(3.4 * width, 4.2 * height), squeeze=False)
+    methods = list(results)
+    fig, axes = plt.subplots(
+        height, width, figsize=(4.0 + 2.6 * width, (1.0 + 0.2 * len(methods)) * height), squeeze=False, sharey=True
+    )
     for ax in axes.flat[len(columns) :]:
         ax.axis("off")
-    methods = list(results)
     colours = plt.cm.tab10(np.arange(len(methods)) % 10)
     for ax, column in zip(axes.flat, columns, strict=False):
         stats = [over_runs(results[m])[column] for m in methods]
-        ax.bar(range(len(methods)), [s[0] for s in stats], yerr=[s[1] for s in stats], color=colours, capsize=3)
-        ax.set_xticks(range(len(methods)), methods, rotation=60, ha="right", fontsize=8)
+        ax.barh(range(len(methods)), [s[0] for s in stats], xerr=[s[1] for s in stats], color=colours, capsize=2)
+        ax.set_yticks(range(len(methods)), methods, fontsize=8)
+        ax.tick_params(axis="x", labelsize=8)
         ax.set_title(f"{column} (lower is better)", fontsize=9)
+    axes[0, 0].invert_yaxis()  # shared: the first method on top in every panel
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, path, dpi=90)
