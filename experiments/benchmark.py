@@ -264,11 +264,15 @@ def _labelled(given: str, option: str, seeds: Sequence[int]) -> tuple[str, str]:
 
 
 def provenance(args: argparse.Namespace) -> dict[str, Any]:
-    """When the run started, from which commit (``-dirty`` with uncommitted changes) and with which versions."""
+    """When the run started, from which commit of this code (``-dirty`` with uncommitted changes; ``None`` outside a
+    git checkout, whatever the working directory) and with which versions."""
+    source = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=source
+        ).stdout.strip()
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=source
         )
         commit += "-dirty" if changed.stdout.strip() else ""
     except (OSError, subprocess.CalledProcessError):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +270,13 @@ def test_exported_models_run_on_onnxruntime_and_mix_as_torch_does(
     with pytest.raises(SystemExit):
         benchmark.main([*argv, "--runtime", "onnx"])  # no exported model named
     assert "--runtime onnx runs exported models" in capsys.readouterr().err
+
+
+def test_the_commit_recorded_is_this_codes_wherever_the_run_starts(tmp_path: Path, monkeypatch) -> None:
+    here = Path(benchmark.__file__).resolve().parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here)
+    if head.returncode != 0:
+        pytest.skip("the code is not in a git checkout here")
+    monkeypatch.chdir(tmp_path)  # a folder outside the checkout: git would find no commit (or another one) there
+    recorded = benchmark.provenance(argparse.Namespace())["commit"]
+    assert recorded is not None and recorded.removesuffix("-dirty") == head.stdout.strip()
