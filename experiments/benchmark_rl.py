@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.algorithms import ALGORITHMS
+from agents.episodes import BEST_OF_EPISODE
 from agents.train import train as train_agent
 from experiments import benchmark
 from experiments.compare import slug
@@ -96,6 +97,17 @@ def learning_curves(runs: Path, agents: dict[str, list[int]]) -> dict[str, list[
             for i in range(length)
         ]
     return curves
+
+
+def kept_steps(runs: Path, agents: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Per agent, the training step of each seed's kept model: its highest validation score's, the first of equal
+    ones as :class:`agents.episodes.ValidationLog` keeps it. 0 is the policy before any update: a run that never
+    validated above its start is evaluated as it began (the refining agent's does not move at all)."""
+    steps = {}
+    for method, seeds in agents.items():
+        histories = [json.loads((run_folder(runs, method, seed) / "validation.json").read_text()) for seed in seeds]
+        steps[method] = [int(max(history, key=lambda h: h["score"])["timesteps"]) for history in histories]
+    return steps
 
 
 def plot_learning_curves(curves: dict[str, list[dict[str, float]]], path: Path, title: str) -> Path:
@@ -177,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A method of every seed names its runs per seed; one of the first seed alone is evaluated once, as that seed.
     runs = [f"{m}={run_folder(args.runs, m, '{seed}' if s == args.seeds else s[0])}" for m, s in agents.items()]
     # The goals of each agent, and of its mixes mastered to the reference's loudness (agents of absolute actions).
-    learned = [name for method in agents for name in (method, f"{method}, loudness matched")]
+    learned = [
+        name for method in agents for name in (method, f"{method}, {BEST_OF_EPISODE}", f"{method}, loudness matched")
+    ]
     code = benchmark.main(
         ["--agents", *runs, "--learned", *learned, "--seeds", *map(str, args.seeds), "--cmaes-budget",
          str(args.cmaes_budget), "--workers", str(args.workers), "--out", str(args.out)]
@@ -189,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     curves = learning_curves(args.runs, agents)
     write_json(args.out / "learning_curves.json", curves)
     plot = plot_learning_curves(curves, args.out / "learning_curves.png", title)
-    print("\ntraining throughput: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
+    kept = "; ".join(f"{method} {steps}" for method, steps in kept_steps(args.runs, agents).items())
+    print(f"\nthe training step of each seed's kept model (0: before any update): {kept}")
+    print("training throughput: " + ", ".join(f"{k} {v:.2f}" for k, v in rates.items()))
     print(f"wrote {args.out / 'throughput.json'}, {args.out / 'learning_curves.json'} and {plot}")
     return 0
 

@@ -41,6 +41,18 @@ def test_learning_curves_average_validation_returns_over_seeds(tmp_path) -> None
     assert plot_learning_curves(curves, tmp_path / "curves.png", "title").stat().st_size > 1000
 
 
+def test_the_kept_model_is_each_seeds_first_best_validation(tmp_path) -> None:
+    from experiments.benchmark_rl import kept_steps
+
+    for seed, scores in ((0, [-1.0, -0.5, -0.5, -0.9]), (1, [-1.0, -1.2, -1.1, -1.0])):
+        run = tmp_path / f"ppo_seed{seed}"
+        run.mkdir(parents=True)
+        history = [{"timesteps": 1000 * i, "score": score, "return": score + 1.0} for i, score in enumerate(scores)]
+        (run / "validation.json").write_text(json.dumps(history))
+    # Seed 1 never validated above its start: its kept model is the one before any update.
+    assert kept_steps(tmp_path, {"ppo": [0, 1]}) == {"ppo": [1000, 0]}
+
+
 def test_comparisons_measure_the_audible_error_on_a_corpus_only(
     tiny_corpus, tiny_reward_models, tmp_path, monkeypatch
 ) -> None:
@@ -81,7 +93,7 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
         out = Path(argv[argv.index("--out") + 1])
         out.mkdir(parents=True)
         (out / "model.zip").touch()
-        (out / "validation.json").write_text(json.dumps([{"timesteps": 64, "return": 0.1}]))
+        (out / "validation.json").write_text(json.dumps([{"timesteps": 64, "score": -1.0, "return": 0.1}]))
         (out / "training.json").write_text(json.dumps({"steps_per_second": 10.0 * len(trained)}))
         return out
 
@@ -108,7 +120,8 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
                       f"ppo, remixes={runs}/ppo-remixes_seed0",
                       f"ppo, imitation first={runs}/ppo-imitation-first_seed0"]  # fmt: skip
     assert passed[passed.index("--seeds") + 1 : passed.index("--cmaes-budget")] == ["0", "1"]
-    assert "ppo, loudness matched" in passed and passed[-1] == str(out)
+    assert "ppo, loudness matched" in passed and "ppo, best of its renders" in passed and passed[-1] == str(out)
+    assert "kept model (0: before any update): ppo [64, 64]; sac [64]" in capsys.readouterr().out
     assert json.loads((out / "throughput.json").read_text())["2 envs vs 1"] == pytest.approx(8 / 7)
     assert set(json.loads((out / "learning_curves.json").read_text())) == {"ppo", "sac", benchmark_rl.REFINE,
                                                                            benchmark_rl.REMIXED,
