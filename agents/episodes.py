@@ -78,19 +78,19 @@ def evaluate_song(
     best-scoring mix, the start's included (``best_step``: 0 for the start, ``i`` for the ``i``-th step's).
     """
     obs, info = env.reset(seed=episode_seed, options={"song": song})
-    base = env.unwrapped
+    base, keeps_best = env.unwrapped, getattr(policy, "keeps_best", False)
     start = best = info["score"]
     chosen, best_step = (base.current_mix, base.current_settings), 0
     policy.reset(env)
     for step in range(1, episode_limit(env) + 1):
         obs, _, terminated, truncated, info = env.step(policy.act(obs, env))
-        if info["score"] > best or not getattr(policy, "keeps_best", False):
+        if info["score"] > best or not keeps_best:  # the last step's mix, unless the policy keeps its best
             best, chosen, best_step = info["score"], (base.current_mix, base.current_settings), step
         if terminated or truncated:
             break
     settings = chosen[1].normalized().tolist()  # what was mixed, to re-score it later
     row = {"song": song, "episode_seed": episode_seed, "return": best - start, "score": best, "settings": settings}
-    if getattr(policy, "keeps_best", False):
+    if keeps_best:
         row["best_step"] = best_step
     return row | base.measure(suite, chosen)
 

@@ -86,7 +86,7 @@ def learning_curves(runs: Path, agents: dict[str, list[int]]) -> dict[str, list[
     final mix's score minus the start's on the same clips: 0 is the start, whatever clips a seed drew)."""
     curves = {}
     for method, seeds in agents.items():
-        histories = [json.loads((run_folder(runs, method, seed) / "validation.json").read_text()) for seed in seeds]
+        histories = validation_histories(runs, method, seeds)
         length = min(len(h) for h in histories)
         curves[method] = [
             {
@@ -103,11 +103,18 @@ def kept_steps(runs: Path, agents: dict[str, list[int]]) -> dict[str, list[int]]
     """Per agent, the training step of each seed's kept model: its highest validation score's, the first of equal
     ones as :class:`agents.episodes.ValidationLog` keeps it. 0 is the policy before any update: a run that never
     validated above its start is evaluated as it began (the refining agent's does not move at all)."""
-    steps = {}
-    for method, seeds in agents.items():
-        histories = [json.loads((run_folder(runs, method, seed) / "validation.json").read_text()) for seed in seeds]
-        steps[method] = [int(max(history, key=lambda h: h["score"])["timesteps"]) for history in histories]
-    return steps
+    return {
+        method: [
+            int(max(history, key=lambda h: h["score"])["timesteps"])
+            for history in validation_histories(runs, method, seeds)
+        ]
+        for method, seeds in agents.items()
+    }
+
+
+def validation_histories(runs: Path, method: str, seeds: Sequence[int]) -> list[list[dict[str, float]]]:
+    """Each seed's validation history of ``method`` (its run's ``validation.json``)."""
+    return [json.loads((run_folder(runs, method, seed) / "validation.json").read_text()) for seed in seeds]
 
 
 def plot_learning_curves(curves: dict[str, list[dict[str, float]]], path: Path, title: str) -> Path:
