@@ -62,6 +62,14 @@ class TrainArgs:
             "0: start from an untrained policy"
         },
     )
+    best_of_episode: bool = field(
+        default=False,
+        metadata={
+            "help": "validate on each episode's best-scoring render, the start included "
+            "(agents.episodes.BestOfEpisode), and keep the model that proposes the best mixes: for an agent used in "
+            "that form, such as one refining a start policy's settings, which must never end worse than its start"
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar", "no_help": "hide the progress bar"})
 
 
@@ -78,6 +86,8 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
         parser.error("--n-envs and --total-timesteps must be at least 1")
     if args.imitate < 0 or (args.imitate and args.env != MIXENV_ID):
         parser.error(f"--imitate takes a number of episodes >= 0 and needs {MIXENV_ID}'s ground-truth settings")
+    if args.best_of_episode and (not args.eval_freq or args.env != MIXENV_ID):
+        parser.error(f"--best-of-episode chooses among validations by {MIXENV_ID}'s score: it needs --eval-freq > 0")
     return args
 
 

@@ -33,7 +33,7 @@ import mixenv
 from agents.algorithms import FLAT_OBSERVATIONS, build_model, with_rewards_scaled
 from agents.args import MIXENV_ID, TrainArgs, parse_args
 from agents.envs import acting_env_kwargs, env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.episodes import ModelPolicy, ValidationLog, validation_score
+from agents.episodes import BestOfEpisode, ModelPolicy, ValidationLog, validation_score
 from agents.imitation import demonstrations, imitate
 from agents.trained import StartFactory, start_reference
 from mixenv.data.atomic import atomic_path, write_json
@@ -65,7 +65,7 @@ class _Progress(BaseCallback):
 
 class _Validation(BaseCallback):
     """Before training and every ``every`` steps, evaluate on the validation split; keep the best model (highest
-    mean final score)."""
+    mean final score; with ``--best-of-episode``, the highest mean score of each episode's best render)."""
 
     def __init__(self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path) -> None:
         super().__init__()
@@ -153,7 +153,8 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
     if args.eval_freq and eval_env is not None:
 
         def evaluate(m: BaseAlgorithm) -> dict[str, float]:
-            return validation_score(ModelPolicy(m), eval_env, args.eval_episodes, args.seed)
+            policy = BestOfEpisode(ModelPolicy(m)) if args.best_of_episode else ModelPolicy(m)
+            return validation_score(policy, eval_env, args.eval_episodes, args.seed)
 
         callbacks.append(_Validation(args.eval_freq, evaluate, out))
     began = time.perf_counter()

@@ -13,7 +13,9 @@ benchmark evaluates (one 4 s clip per song, rendering 10 times per song, 11 with
 ``--cmaes-budget`` 100 renders per song over the seeds). The refining agent (``--refine``, ``ppo, refining the
 model``) is PPO in delta mode whose episodes start from the default supervised model's settings, mastered to the
 reference's loudness (:func:`experiments.methods.model_start`); its run records that start, so the benchmark's
-episodes begin there too, and the start alone is the benchmark's ``supervised model, loudness matched``.
+episodes begin there too, and the start alone is the benchmark's ``supervised model, loudness matched``. It is
+validated in the form it is used in, each episode ending on its best-scoring render (``--best-of-episode``), so
+the model kept is the one that proposes the best mixes, not the one whose last move is best.
 ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
 issue), evaluated on the songs' own mixes; ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates
 the ground truth before it learns from the reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the
@@ -47,7 +49,7 @@ from mixenv.plots import save_figure
 
 REFINE = "ppo, refining the model"
 """The refining agent's name: PPO in delta mode, its episodes starting from the settings of
-:func:`experiments.methods.model_start`."""
+:func:`experiments.methods.model_start`, validated on each episode's best render."""
 REMIXED = "ppo, remixes"
 """PPO trained on remixed clips (re-coloured stems, dropped roles, half the references under the wide prior), the
 randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
@@ -56,7 +58,7 @@ IMITATED = "ppo, imitation first"
 (``--imitate``, :mod:`agents.imitation`), then learns from the reward as plain PPO does."""
 IMITATION_EPISODES = 1_000
 VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
-    REFINE: ("ppo", ["action_mode='delta'"], []),
+    REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"]),
     REMIXED: ("ppo", ["remix={'wide': 0.5}"], []),
     IMITATED: ("ppo", [], ["--imitate", str(IMITATION_EPISODES)]),
 }

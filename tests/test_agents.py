@@ -13,7 +13,7 @@ import torch
 from agents.algorithms import algorithm_kwargs, build_model, with_rewards_scaled
 from agents.args import parse_args
 from agents.envs import env_kwargs_for, make_vec_env, training_env_kwargs
-from agents.episodes import BestOfEpisode, evaluate_policy, evaluate_song
+from agents.episodes import BestOfEpisode, evaluate_policy, evaluate_song, validation_score
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import (
@@ -90,12 +90,14 @@ def test_the_discount_follows_the_action_mode_and_the_user_wins() -> None:
     assert algorithm_kwargs("td3", given, box)["gamma"] == 0.5
 
 
-def test_sac_learns_from_rewards_scaled_by_their_running_spread_and_the_others_from_raw_ones() -> None:
+def test_sac_and_tqc_learn_from_rewards_scaled_by_their_running_spread_and_the_others_from_raw_ones() -> None:
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     env = DummyVecEnv([lambda: gym.make("Pendulum-v1")])
     assert with_rewards_scaled("ppo", parse_args("ppo", []), env) is env
     assert with_rewards_scaled("td3", parse_args("td3", []), env) is env
+    assert with_rewards_scaled("crossq", parse_args("crossq", []), env) is env
+    assert isinstance(with_rewards_scaled("tqc", parse_args("tqc", []), env), VecNormalize)
     given = with_rewards_scaled("sac", parse_args("sac", ["--algo-kwargs", "gamma=0.5"]), env)
     assert isinstance(given, VecNormalize) and given.gamma == 0.5  # the user's discount, as the algorithm's
     sac = with_rewards_scaled("sac", parse_args("sac", []), env)
@@ -467,6 +469,33 @@ def test_an_agent_refines_a_start_policys_settings_in_delta_mode(tmp_path: Path,
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="does not record how to make that start"):
         load_agent(run).env("test")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_refining_agent_validated_on_its_best_renders_keeps_the_model_that_proposes_the_best(
+    tmp_path: Path, env_kwargs, monkeypatch
+) -> None:
+    import agents.train
+
+    judged: list[tuple[object, dict[str, float]]] = []
+
+    def recorded(policy, env, episodes, seed):
+        result = validation_score(policy, env, episodes, seed)
+        judged.append((policy, result))
+        return result
+
+    monkeypatch.setattr(agents.train, "validation_score", recorded)
+    run = _train(
+        "ppo", tmp_path / "refine", env_kwargs, extra=("--best-of-episode",), env_extra=("action_mode='delta'",),
+        start=LoudnessBalancePolicy,
+    )  # fmt: skip
+    assert len(judged) == 3 and all(isinstance(policy, BestOfEpisode) for policy, _ in judged)
+    history = json.loads((run / "validation.json").read_text())
+    assert [h["return"] for h in history] == [r["return"] for _, r in judged]
+    assert history[0]["return"] == 0.0  # the untrained policy holds still: its best render is the start
+    assert min(h["return"] for h in history) >= 0.0  # never worse than the start by the score
+    with pytest.raises(SystemExit):
+        parse_args("ppo", ["--best-of-episode", "--eval-freq", "0"])  # nothing to choose among
 
 
 @pytest.mark.parametrize("factory", [lambda: LoudnessBalancePolicy(), LoudnessBalancePolicy().reset])
