@@ -87,7 +87,10 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
     if args.imitate < 0 or (args.imitate and args.env != MIXENV_ID):
         parser.error(f"--imitate takes a number of episodes >= 0 and needs {MIXENV_ID}'s ground-truth settings")
     if args.best_of_episode and (not args.eval_freq or args.env != MIXENV_ID):
-        parser.error(f"--best-of-episode chooses among validations by {MIXENV_ID}'s score: it needs --eval-freq > 0")
+        parser.error(
+            f"--best-of-episode judges validation episodes by {MIXENV_ID}'s score: it needs that env and "
+            "--eval-freq > 0"
+        )
     return args
 
 
