@@ -32,9 +32,9 @@ validation return (2 s training clips, seed 0) reads 0.09 / 0.13 / 0.14 / 0.01 a
 0.06 / -0.09 / -0.31 / -0.56 on the raw rewards (seed 1: 0.05 / 0.11 / 0.09 after 1 000-3 000). TQC's actor
 carries the same entropy term: scaled, it validates above the neutral mix from 1 000 to 6 000 steps, peaking at
 0.16 / 0.15 (seeds 0 / 1, 4 000 / 6 000 steps) where on raw rewards it fell from -0.03 to -0.29 within 3 000;
-CrossQ's rises from -0.44 before any update to 0.15 at 5 000 steps (seed 0, 2 envs) where on raw rewards it
-stayed at -0.79 to -0.89. TD3, which has no entropy term, still runs to the box's corners with it (-2.77 at
-1 000 steps), so it is left as it was."""
+CrossQ's rises from -0.44 before any update to 0.15 at 5 000 steps (seed 0, 2 envs) where on raw rewards (and
+the former discount of 0.9) it stayed at -0.79 to -0.89. TD3, which has no entropy term, still runs to the box's
+corners with it (-2.77 at 1 000 steps), so it is left as it was."""
 
 PPO_LOG_STD_INIT = -1.0
 """PPO's initial exploration spread, std 0.37 in normalised units: SB3's std 1 clips a third of the actions to
