@@ -133,20 +133,36 @@ def validation_score(policy: MixPolicy, env: MixEnv, episodes: int, seed: int) -
 
 class ValidationLog:
     """A training run's validation results, kept in ``out / "validation.json"``, and its best model so far (the
-    highest mean final score): one bookkeeping for the stable-baselines3 callback and RLlib's loop."""
+    highest mean final score): one bookkeeping for the stable-baselines3 callback and RLlib's loop.
 
-    def __init__(self, out: Path) -> None:
+    Args:
+        out: The run folder.
+        patience: Validations in a row without a new best after which :attr:`exhausted` says to stop (0: never).
+    """
+
+    def __init__(self, out: Path, patience: int = 0) -> None:
         self.path = out / "validation.json"
         self.best = -np.inf
         self.history: list[dict[str, float]] = []
+        self.patience = patience
+        self.stale = 0
+        """Validations since the best one."""
 
     def add(self, result: dict[str, float], save_best: Callable[[], None]) -> None:
         """Record ``result``; if its ``score`` is the best so far, ``save_best()`` keeps the model first."""
         self.history.append(result)
         if result["score"] > self.best:
-            self.best = result["score"]
+            self.best, self.stale = result["score"], 0
             save_best()
+        else:
+            self.stale += 1
         write_json(self.path, self.history)
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether ``patience`` validations in a row have not beaten the best: training on would only find a
+        better model if the agent recovered from a longer fall than that (never with patience 0)."""
+        return 0 < self.patience <= self.stale
 
 
 class ModelPolicy:

@@ -65,12 +65,15 @@ class _Progress(BaseCallback):
 
 class _Validation(BaseCallback):
     """Before training and every ``every`` steps, evaluate on the validation split; keep the best model (highest
-    mean final score; with ``--best-of-episode``, the highest mean score of each episode's best render)."""
+    mean final score; with ``--best-of-episode``, the highest mean score of each episode's best render); stop
+    training once ``patience`` validations in a row have not beaten it (:class:`~agents.episodes.ValidationLog`)."""
 
-    def __init__(self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path) -> None:
+    def __init__(
+        self, every: int, evaluate: Callable[[BaseAlgorithm], dict[str, float]], out: Path, patience: int = 0
+    ) -> None:
         super().__init__()
         self.every, self.evaluate, self.out = every, evaluate, out
-        self.log = ValidationLog(out)
+        self.log = ValidationLog(out, patience)
         self._next = every
 
     def _on_training_start(self) -> None:
@@ -80,7 +83,7 @@ class _Validation(BaseCallback):
         if self.every and self.num_timesteps >= self._next:
             self._next += self.every
             self._validate()
-        return True
+        return not self.log.exhausted
 
     def _validate(self) -> None:
         result = {"timesteps": self.num_timesteps, **self.evaluate(self.model)}
@@ -156,7 +159,7 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
             policy = BestOfEpisode(ModelPolicy(m)) if args.best_of_episode else ModelPolicy(m)
             return validation_score(policy, eval_env, args.eval_episodes, args.seed)
 
-        callbacks.append(_Validation(args.eval_freq, evaluate, out))
+        callbacks.append(_Validation(args.eval_freq, evaluate, out, args.patience))
     began = time.perf_counter()
     try:
         model.learn(args.total_timesteps, callback=CallbackList(callbacks))
@@ -165,7 +168,8 @@ def train(algo: str, argv: Sequence[str] | None = None, start: StartFactory | No
         model.logger.close()  # progress.csv stays open until closed (a ResourceWarning when collected)
     save_model(model, out / "model.zip")
     seconds = time.perf_counter() - began
-    write_json(out / "training.json", {"seconds": seconds, "steps_per_second": args.total_timesteps / seconds})
+    steps = int(model.num_timesteps)  # fewer than asked when --patience stopped it
+    write_json(out / "training.json", {"seconds": seconds, "steps": steps, "steps_per_second": steps / seconds})
     return out
 
 

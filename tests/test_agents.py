@@ -498,6 +498,24 @@ def test_a_refining_agent_validated_on_its_best_renders_keeps_the_model_that_pro
         parse_args("ppo", ["--best-of-episode", "--eval-freq", "0"])  # nothing to choose among
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_patience_stops_training_after_that_many_validations_without_a_new_best(
+    tmp_path: Path, env_kwargs, monkeypatch
+) -> None:
+    import agents.train
+
+    scores = iter([0.0, 0.5, 0.4, 0.3, 0.9, 0.9])  # the best at step 64, then two worse: stop at 192
+    monkeypatch.setattr(agents.train, "validation_score", lambda *_: {"score": next(scores), "return": 0.0})
+    extra = ("--patience", "2", "--total-timesteps", "640")
+    run = _train("ppo", tmp_path / "patient", env_kwargs, extra=extra)
+    history = json.loads((run / "validation.json").read_text())
+    assert [(h["timesteps"], h["score"]) for h in history] == [(0, 0.0), (64, 0.5), (128, 0.4), (192, 0.3)]
+    assert json.loads((run / "training.json").read_text())["steps"] == 192  # of the 640 asked
+    for argv in (["--patience", "2", "--eval-freq", "0"], ["--patience", "-1"]):
+        with pytest.raises(SystemExit):
+            parse_args("ppo", argv)  # nothing to count, or a negative count
+
+
 @pytest.mark.parametrize("factory", [lambda: LoudnessBalancePolicy(), LoudnessBalancePolicy().reset])
 def test_a_start_is_recorded_only_by_a_factory_importable_by_name(factory) -> None:
     assert start_reference(LoudnessBalancePolicy) == "agents.heuristics:LoudnessBalancePolicy"
