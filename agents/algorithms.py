@@ -15,6 +15,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from agents.args import TrainArgs
 from agents.extractor import BackboneExtractor
+from agents.td3_policy import PenalisedMultiInputPolicy, PenalisedTD3Policy
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "sac": SAC, "td3": TD3, "tqc": TQC, "crossq": CrossQ}
 """Every entry point's algorithm: stable-baselines3's PPO, SAC and TD3, and sb3-contrib's TQC (truncated quantile
@@ -23,7 +24,7 @@ FLAT_OBSERVATIONS = frozenset({"crossq"})
 """Algorithms whose policies take only a flat vector (sb3-contrib's CrossQ has no multi-input policy): they train on
 MixEnv's embedding observation flattened (gymnasium's ``FlattenObservation``) and act through :func:`predict`."""
 
-NORMALIZED_REWARDS = frozenset({"sac", "tqc", "crossq"})
+NORMALIZED_REWARDS = frozenset({"sac", "tqc", "crossq", "td3"})
 """Algorithms that learn from rewards divided by their running standard deviation (:func:`with_rewards_scaled`).
 
 SAC's entropy coefficient starts at 1, sized for rewards of about one; MixEnv's are a few tenths, so the entropy
@@ -33,8 +34,9 @@ validation return (2 s training clips, seed 0) reads 0.09 / 0.13 / 0.14 / 0.01 a
 carries the same entropy term: scaled, it validates above the neutral mix from 1 000 to 6 000 steps, peaking at
 0.16 / 0.15 (seeds 0 / 1, 4 000 / 6 000 steps) where on raw rewards it fell from -0.03 to -0.29 within 3 000;
 CrossQ's rises from -0.44 before any update to 0.15 at 5 000 steps (seed 0, 2 envs) where on raw rewards (and
-the former discount of 0.9) it stayed at -0.79 to -0.89. TD3, which has no entropy term, still runs to the box's
-corners with it (-2.77 at 1 000 steps), so it is left as it was."""
+the former discount of 0.9) it stayed at -0.79 to -0.89. TD3, which has no entropy term, still ran to the box's
+corners with it (-2.77 at 1 000 steps) until its actor's objective was given a penalty in the entropy's place
+(:mod:`agents.td3_policy`, whose weight is sized for the scaled rewards)."""
 
 PPO_LOG_STD_INIT = -1.0
 """PPO's initial exploration spread, std 0.37 in normalised units: SB3's std 1 clips a third of the actions to
@@ -95,13 +97,18 @@ def predict(model: BaseAlgorithm, observation: dict[str, np.ndarray], space: spa
     return np.asarray(action, dtype=np.float32)
 
 
-def policy_for(algo: str, args: TrainArgs, observation_space: spaces.Space) -> tuple[str, dict[str, Any]]:
-    """The stable-baselines3 policy name and its keyword arguments: the backbone extractor for MixEnv's
-    observations, two hidden layers of 256."""
+def policy_for(algo: str, args: TrainArgs, observation_space: spaces.Space) -> tuple[str | type, dict[str, Any]]:
+    """The stable-baselines3 policy (its name, or for TD3 the class with the action penalty of
+    :mod:`agents.td3_policy`) and its keyword arguments: the backbone extractor for MixEnv's observations, two
+    hidden layers of 256."""
+    dict_observations = isinstance(observation_space, spaces.Dict)
+    policy: str | type = "MultiInputPolicy" if dict_observations else "MlpPolicy"
+    if algo == "td3":
+        policy = PenalisedMultiInputPolicy if dict_observations else PenalisedTD3Policy
     policy_kwargs: dict[str, Any] = {"net_arch": [256, 256]}
     if algo == "ppo":
         policy_kwargs["log_std_init"] = PPO_LOG_STD_INIT
-    if isinstance(observation_space, spaces.Dict) and "mix" in observation_space.spaces:
+    if dict_observations and "mix" in observation_space.spaces:
         policy_kwargs |= {
             "features_extractor_class": BackboneExtractor,
             "features_extractor_kwargs": {"backbone_path": args.backbone_path, "freeze": args.backbone == "frozen"},
@@ -109,8 +116,7 @@ def policy_for(algo: str, args: TrainArgs, observation_space: spaces.Space) -> t
         }
         if algo != "ppo":
             policy_kwargs["share_features_extractor"] = True
-        return "MultiInputPolicy", policy_kwargs
-    return ("MultiInputPolicy" if isinstance(observation_space, spaces.Dict) else "MlpPolicy"), policy_kwargs
+    return policy, policy_kwargs
 
 
 def build_model(algo: str, args: TrainArgs, env: VecEnv) -> BaseAlgorithm:

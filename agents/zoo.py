@@ -54,7 +54,7 @@ def zoo_hyperparams(algo: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "n_timesteps": args.total_timesteps,
         "n_envs": args.n_envs,
-        "policy": policy,
+        "policy": policy if isinstance(policy, str) else f"{policy.__module__}.{policy.__name__}",  # zoo imports it
         "env_kwargs": {"observation": "embedding", "clip_seconds": TRAINING_CLIP_SECONDS},
     }
     if flat:

@@ -498,6 +498,26 @@ def test_a_refining_agent_validated_on_its_best_renders_keeps_the_model_that_pro
         parse_args("ppo", ["--best-of-episode", "--eval-freq", "0"])  # nothing to choose among
 
 
+def test_td3s_actor_climbs_its_first_critic_less_an_action_penalty_and_the_model_reloads_with_it(
+    tmp_path: Path,
+) -> None:
+    from stable_baselines3 import TD3
+
+    from agents.td3_policy import ACTION_PENALTY, PenalisedCritic, PenalisedTD3Policy
+
+    model = build_model("td3", parse_args("td3", ["--env", "Pendulum-v1"]), make_vec_env("Pendulum-v1", {}, 1, 0))
+    model.save(tmp_path / "td3.zip")
+    loaded = TD3.load(tmp_path / "td3.zip", device="cpu")
+    observations, actions = torch.randn(6, 3), torch.linspace(-1.0, 1.0, 6).reshape(6, 1)
+    for critic in (model.critic, loaded.critic):
+        assert isinstance(critic, PenalisedCritic) and critic.penalty == ACTION_PENALTY == 20.0
+        plain = critic(observations, actions)[0]  # what the critics fit: the plain Q-values
+        penalty = ACTION_PENALTY * actions.pow(2)  # one action dimension: its square is its mean square
+        torch.testing.assert_close(critic.q1_forward(observations, actions), plain - penalty)
+    assert type(loaded.policy) is PenalisedTD3Policy
+    torch.testing.assert_close(loaded.critic(observations, actions)[0], model.critic(observations, actions)[0])
+
+
 @pytest.mark.usefixtures("one_thread")
 def test_patience_stops_training_after_that_many_validations_without_a_new_best(
     tmp_path: Path, env_kwargs, monkeypatch

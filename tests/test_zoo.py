@@ -49,3 +49,25 @@ def test_rl_zoo3_trains_mixenv_with_the_shipped_ppo_file(
     assert model.lr_schedule(1.0) == defaults["learning_rate"] == 1e-4
     assert isinstance(model.policy.features_extractor, BackboneExtractor)
     assert model.policy.log_std.detach().mean().item() == pytest.approx(-1.0, abs=0.05)  # one short update from -1
+
+
+def test_rl_zoo3_trains_td3_with_the_action_penalty_from_the_shipped_file(
+    tmp_path: Path, tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]
+) -> None:
+    pytest.importorskip("rl_zoo3")
+    from stable_baselines3 import TD3
+
+    from agents.td3_policy import ACTION_PENALTY, PenalisedMultiInputPolicy
+
+    backbone, good_mix = tiny_reward_models
+    env_kwargs = [f"data_path:'{tiny_corpus}'", f"backbone_path:'{backbone}'", f"good_mix_path:'{good_mix}'",
+                  "clip_seconds:1.0", "max_episode_steps:4", "observation:'embedding'"]  # fmt: skip
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "td3", "--env", "MixEnv-v0",
+               "--gym-packages", "mixenv", "-conf", str(HYPERPARAMS / "td3.yml"), "-n", "24", "-f", str(tmp_path),
+               "--seed", "0", "--eval-freq", "-1", "--hyperparams", "learning_starts:16", "batch_size:8",
+               "--env-kwargs", *env_kwargs]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    model = TD3.load(next(tmp_path.glob("td3/MixEnv-v0_*/MixEnv-v0.zip")), device="cpu")
+    assert type(model.policy) is PenalisedMultiInputPolicy and model.critic.penalty == ACTION_PENALTY
+    assert next(tmp_path.glob("td3/MixEnv-v0_*/MixEnv-v0/vecnormalize.pkl")).is_file()  # rewards scaled, as ours
