@@ -25,25 +25,32 @@ def test_write_all_writes_one_file_per_algorithm(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
 
 
+def _zoo_train(algo: str, out: Path, tiny_corpus: Path, models: tuple[Path, Path], *hyperparams: str) -> Path:
+    """Train ``algo`` for a few steps with ``python -m rl_zoo3.train`` and the shipped file on the tiny corpus;
+    returns the zoo's run folder."""
+    pytest.importorskip("rl_zoo3")
+    backbone, good_mix = models
+    # The zoo replaces the file's env_kwargs with the command line's, so the embedding observation is repeated.
+    env_kwargs = [f"data_path:'{tiny_corpus}'", f"backbone_path:'{backbone}'", f"good_mix_path:'{good_mix}'",
+                  "clip_seconds:1.0", "max_episode_steps:4", "observation:'embedding'"]  # fmt: skip
+    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", algo, "--env", "MixEnv-v0",
+               "--gym-packages", "mixenv", "-conf", str(HYPERPARAMS / f"{algo}.yml"), "-n", "32", "-f", str(out),
+               "--seed", "0", "--eval-freq", "-1", "--hyperparams", *hyperparams,
+               "--env-kwargs", *env_kwargs]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return next(out.glob(f"{algo}/MixEnv-v0_*"))
+
+
 def test_rl_zoo3_trains_mixenv_with_the_shipped_ppo_file(
     tmp_path: Path, tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]
 ) -> None:
-    pytest.importorskip("rl_zoo3")
     from stable_baselines3 import PPO
 
     from agents.extractor import BackboneExtractor
 
-    backbone, good_mix = tiny_reward_models
-    # The zoo replaces the file's env_kwargs with the command line's, so the embedding observation is repeated.
-    env_kwargs = [f"data_path:'{tiny_corpus}'", f"backbone_path:'{backbone}'", f"good_mix_path:'{good_mix}'",
-                  "clip_seconds:1.0", "max_episode_steps:4", "observation:'embedding'"]  # fmt: skip
-    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "ppo", "--env", "MixEnv-v0",
-               "--gym-packages", "mixenv", "-conf", str(HYPERPARAMS / "ppo.yml"), "-n", "32", "-f", str(tmp_path),
-               "--seed", "0", "--eval-freq", "-1", "--hyperparams", "n_steps:32", "batch_size:16", "n_epochs:1",
-               "--env-kwargs", *env_kwargs]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    model = PPO.load(next(tmp_path.glob("ppo/MixEnv-v0_*/MixEnv-v0.zip")), device="cpu")
+    run = _zoo_train("ppo", tmp_path, tiny_corpus, tiny_reward_models, "n_steps:32", "batch_size:16", "n_epochs:1")
+    model = PPO.load(run / "MixEnv-v0.zip", device="cpu")
     defaults = zoo_hyperparams("ppo")["MixEnv-v0"]
     assert model.gamma == defaults["gamma"] == 0.0  # absolute actions: each step is a bandit (discount())
     assert model.lr_schedule(1.0) == defaults["learning_rate"] == 1e-4
@@ -54,20 +61,11 @@ def test_rl_zoo3_trains_mixenv_with_the_shipped_ppo_file(
 def test_rl_zoo3_trains_td3_with_the_action_penalty_from_the_shipped_file(
     tmp_path: Path, tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]
 ) -> None:
-    pytest.importorskip("rl_zoo3")
     from stable_baselines3 import TD3
 
     from agents.td3_policy import ACTION_PENALTY, PenalisedMultiInputPolicy
 
-    backbone, good_mix = tiny_reward_models
-    env_kwargs = [f"data_path:'{tiny_corpus}'", f"backbone_path:'{backbone}'", f"good_mix_path:'{good_mix}'",
-                  "clip_seconds:1.0", "max_episode_steps:4", "observation:'embedding'"]  # fmt: skip
-    command = [sys.executable, "-m", "rl_zoo3.train", "--algo", "td3", "--env", "MixEnv-v0",
-               "--gym-packages", "mixenv", "-conf", str(HYPERPARAMS / "td3.yml"), "-n", "24", "-f", str(tmp_path),
-               "--seed", "0", "--eval-freq", "-1", "--hyperparams", "learning_starts:16", "batch_size:8",
-               "--env-kwargs", *env_kwargs]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    model = TD3.load(next(tmp_path.glob("td3/MixEnv-v0_*/MixEnv-v0.zip")), device="cpu")
+    run = _zoo_train("td3", tmp_path, tiny_corpus, tiny_reward_models, "learning_starts:16", "batch_size:8")
+    model = TD3.load(run / "MixEnv-v0.zip", device="cpu")
     assert type(model.policy) is PenalisedMultiInputPolicy and model.critic.penalty == ACTION_PENALTY
-    assert next(tmp_path.glob("td3/MixEnv-v0_*/MixEnv-v0/vecnormalize.pkl")).is_file()  # rewards scaled, as ours
+    assert (run / "MixEnv-v0" / "vecnormalize.pkl").is_file()  # rewards scaled, as the entry point scales them
