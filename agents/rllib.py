@@ -120,6 +120,13 @@ class RLlibArgs:
         default=2_000, metadata={"help": "validate every this many env steps, keeping the best module (0: never)"}
     )
     eval_episodes: int = field(default=8, metadata={"help": "validation episodes (one per song)"})
+    patience: int = field(
+        default=0,
+        metadata={
+            "help": "stop once this many validations in a row have not beaten the best (as agents.<algo>'s "
+            "--patience; 0: train for --steps)"
+        },
+    )
     eval_split: str = field(default="val", metadata={"help": "split validated on (small collections may lack val)"})
     algo_kwargs: dict[str, Any] = field(
         default_factory=dict,
@@ -165,6 +172,8 @@ def parse_args(argv: Sequence[str] | None = None) -> RLlibArgs:
     args = parse_into(RLlibArgs, parser, argv)
     if args.steps < 1 or args.num_env_runners < 0 or args.num_epochs < 1 or args.eval_freq < 0:
         parser.error("--steps and --num-epochs must be at least 1, --num-env-runners and --eval-freq at least 0")
+    if args.patience < 0 or (args.patience and not args.eval_freq):
+        parser.error("--patience counts validations: it takes a number >= 0 and needs --eval-freq > 0")
     if args.address is not None and args.num_cpus is not None:
         parser.error("--num-cpus sizes a local Ray; a cluster joined with --address has its own CPUs")
     return args
@@ -256,10 +265,10 @@ def build_config(args: RLlibArgs, training: dict[str, Any]) -> AlgorithmConfig:
 
 
 def _iterate(
-    algo: Algorithm, steps: int, bar: tqdm, after: Callable[[int], None] | None = None
+    algo: Algorithm, steps: int, bar: tqdm, after: Callable[[int], bool] | None = None
 ) -> list[dict[str, float]]:
     """``algo.train()`` until ``steps`` more env steps are sampled; one record per iteration. ``after`` is called
-    with the steps done after each iteration (validation)."""
+    with the steps done after each iteration (validation) and stops the loop early by returning True."""
     from ray.rllib.utils.metrics import (
         ENV_RUNNER_RESULTS,
         EPISODE_RETURN_MEAN,
@@ -290,8 +299,8 @@ def _iterate(
         history.append(record)
         bar.update(min(sampled, max(0, bar.total - bar.n)))
         bar.set_postfix(ret=f"{record['return_mean']:.3f}", sps=f"{record['steps_per_second']:.0f}")
-        if after is not None:
-            after(done)
+        if after is not None and after(done):
+            break
     return history
 
 
@@ -323,17 +332,19 @@ def _start_like_agents_ppo(algo: Algorithm, log_std: float) -> None:
 
 
 class _Validation:
-    """Every ``every`` env steps: the learner's module validated on ``env`` (mean final score over
-    ``episodes`` songs), the best one kept in ``out / BEST`` and every result in ``validation.json``."""
+    """Every ``eval_freq`` env steps: the learner's module validated on ``env`` (mean final score over
+    ``eval_episodes`` songs), the best one kept in ``out / BEST`` and every result in ``validation.json``; says to
+    stop once ``patience`` validations in a row have not beaten the best."""
 
     def __init__(self, algo: Algorithm, env: MixEnv, args: RLlibArgs, flatten: bool, out: Path) -> None:
         self.algo, self.env, self.args, self.flatten, self.out = algo, env, args, flatten, out
         self.next = args.eval_freq
-        self.log = ValidationLog(out)
+        self.log = ValidationLog(out, args.patience)
 
-    def __call__(self, done: int) -> None:
+    def __call__(self, done: int) -> bool:
+        """Validate if ``done`` steps reach the next check; whether training should stop."""
         if done < self.next:
-            return
+            return False
         self.next = (done // self.args.eval_freq + 1) * self.args.eval_freq
         module = _learner_module(self.algo)
         policy = _ModulePolicy(module, self.flatten)
@@ -344,6 +355,7 @@ class _Validation:
                 module.save_to_path(tmp)
 
         self.log.add(result, save_best)
+        return self.log.exhausted
 
 
 class _ModulePolicy:

@@ -140,3 +140,30 @@ def test_the_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsy
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the scale extra were not installed
     assert main(["--steps", "8", "--out", str(tmp_path / "r")]) == 2
     assert "pip install -e '.[scale]'" in capsys.readouterr().err
+
+
+def test_patience_stops_the_training_loop_when_validation_says_so(tmp_path: Path) -> None:
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED
+    from tqdm import tqdm
+
+    from agents.episodes import ValidationLog
+    from agents.rllib import _iterate
+
+    class Sampling:
+        """Stands in for an RLlib Algorithm: each iteration samples 100 env steps."""
+
+        def train(self) -> dict:
+            return {ENV_RUNNER_RESULTS: {NUM_ENV_STEPS_SAMPLED: 100}}
+
+    log = ValidationLog(tmp_path, patience=2)
+
+    def validate(done: int) -> bool:  # scores: the best at 200 steps, then two worse
+        log.add({"timesteps": done, "score": {100: 0.1, 200: 0.5}.get(done, 0.2)}, lambda: None)
+        return log.exhausted
+
+    with tqdm(total=1_000, disable=True) as bar:
+        history = _iterate(Sampling(), 1_000, bar, validate)  # type: ignore[arg-type]
+    assert [record["steps"] for record in history] == [100, 200, 300, 400]
+    assert json.loads((tmp_path / "validation.json").read_text())[-1] == {"timesteps": 400, "score": 0.2}
+    with pytest.raises(SystemExit):
+        parse_args(["--patience", "1", "--eval-freq", "0"])
