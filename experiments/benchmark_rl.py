@@ -17,8 +17,9 @@ episodes begin there too, and the start alone is the benchmark's ``supervised mo
 validated in the form it is used in, each episode ending on its best-scoring render (``--best-of-episode``), so
 the model kept is the one that proposes the best mixes, not the one whose last move is best.
 ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
-issue), evaluated on the songs' own mixes; ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates
-the ground truth before it learns from the reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the
+issue), evaluated on the songs' own mixes (``--remixed td3 ppo``: ``<algo>, remixes`` for each algorithm named);
+``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates the ground truth before it learns from the
+reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the
 variants on the first seed only, or on all of them. Finished training runs and the benchmark's rows are reused,
 so an interrupted benchmark continues where it stopped.
 
@@ -50,18 +51,19 @@ from mixenv.plots import save_figure
 REFINE = "ppo, refining the model"
 """The refining agent's name: PPO in delta mode, its episodes starting from the settings of
 :func:`experiments.methods.model_start`, validated on each episode's best render."""
-REMIXED = "ppo, remixes"
-"""PPO trained on remixed clips (re-coloured stems, dropped roles, half the references under the wide prior), the
-randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
+REMIXES = ", remixes"
+"""The name suffix of an agent trained on remixed clips (re-coloured stems, dropped roles, half the references under
+the wide prior), the randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
+REMIXED = f"ppo{REMIXES}"
+"""PPO trained on remixed clips (``--remixed`` alone)."""
 IMITATED = "ppo, imitation first"
 """PPO whose policy first imitates the ground-truth settings of ``IMITATION_EPISODES`` training episodes
 (``--imitate``, :mod:`agents.imitation`), then learns from the reward as plain PPO does."""
 IMITATION_EPISODES = 1_000
 VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
     REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"]),
-    REMIXED: ("ppo", ["remix={'wide': 0.5}"], []),
     IMITATED: ("ppo", [], ["--imitate", str(IMITATION_EPISODES)]),
-}
+} | {f"{algo}{REMIXES}": (algo, ["remix={'wide': 0.5}"], []) for algo in ALGORITHMS}
 """Agent name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with (the plain
 algorithms train with none)."""
 
@@ -165,7 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True, help="the refining agent")
     parser.add_argument(
-        "--remixed", action=argparse.BooleanOptionalAction, default=False, help="PPO trained on remixes (issue 14)"
+        "--remixed",
+        nargs="*",
+        choices=sorted(ALGORITHMS),
+        default=None,
+        help="these algorithms also trained on remixes (issue 14); alone: PPO",
     )
     parser.add_argument(
         "--imitated", action=argparse.BooleanOptionalAction, default=False, help="PPO after imitation (issue 16)"
@@ -188,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
-    wanted = {REFINE: args.refine, REMIXED: args.remixed, IMITATED: args.imitated}
+    remixed = [] if args.remixed is None else args.remixed or ["ppo"]
+    wanted = {REFINE: args.refine} | {f"{algo}{REMIXES}": True for algo in remixed} | {IMITATED: args.imitated}
     agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():
         for seed in seeds:
