@@ -94,14 +94,19 @@ def parse_args(algo: str, argv: Sequence[str] | None = None) -> TrainArgs:
         parser.error("--n-envs and --total-timesteps must be at least 1")
     if args.imitate < 0 or (args.imitate and args.env != MIXENV_ID):
         parser.error(f"--imitate takes a number of episodes >= 0 and needs {MIXENV_ID}'s ground-truth settings")
-    if args.patience < 0 or (args.patience and not args.eval_freq):
-        parser.error("--patience counts validations: it takes a number >= 0 and needs --eval-freq > 0")
+    check_patience(parser, args.patience, args.eval_freq)
     if args.best_of_episode and (not args.eval_freq or args.env != MIXENV_ID):
         parser.error(
             f"--best-of-episode judges validation episodes by {MIXENV_ID}'s score: it needs that env and "
             "--eval-freq > 0"
         )
     return args
+
+
+def check_patience(parser: argparse.ArgumentParser, patience: int, eval_freq: int) -> None:
+    """Refuse through ``parser.error`` a ``--patience`` below 0, or one without validations to count."""
+    if patience < 0 or (patience and not eval_freq):
+        parser.error("--patience counts validations: it takes a number >= 0 and needs --eval-freq > 0")
 
 
 T = TypeVar("T")

@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 import mixenv
 from agents.algorithms import PPO_LOG_STD_INIT, discount
-from agents.args import MIXENV_ID, TrainArgs, parse_into
+from agents.args import MIXENV_ID, TrainArgs, check_patience, parse_into
 from agents.envs import acting_env_kwargs, env_kwargs_for, training_env_kwargs
 from agents.episodes import ValidationLog, validation_score
 from agents.trained import TrainedAgent
@@ -172,8 +172,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RLlibArgs:
     args = parse_into(RLlibArgs, parser, argv)
     if args.steps < 1 or args.num_env_runners < 0 or args.num_epochs < 1 or args.eval_freq < 0:
         parser.error("--steps and --num-epochs must be at least 1, --num-env-runners and --eval-freq at least 0")
-    if args.patience < 0 or (args.patience and not args.eval_freq):
-        parser.error("--patience counts validations: it takes a number >= 0 and needs --eval-freq > 0")
+    check_patience(parser, args.patience, args.eval_freq)
     if args.address is not None and args.num_cpus is not None:
         parser.error("--num-cpus sizes a local Ray; a cluster joined with --address has its own CPUs")
     return args

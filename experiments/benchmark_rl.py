@@ -19,9 +19,8 @@ the model kept is the one that proposes the best mixes, not the one whose last m
 ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
 issue), evaluated on the songs' own mixes (``--remixed td3 ppo``: ``<algo>, remixes`` for each algorithm named);
 ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates the ground truth before it learns from the
-reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the
-variants on the first seed only, or on all of them. Finished training runs and the benchmark's rows are reused,
-so an interrupted benchmark continues where it stopped.
+reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the variants on the first seed only, or on all of them.
+Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
 and plots each agent's validation learning curve (return against steps, mean and spread over seeds).
