@@ -13,7 +13,8 @@ truth):
   PATH with ``{seed}`` names one model per seed, as training runs of several seeds are), each as it predicts,
   mastered to the reference's loudness, with its faders matched to the reference's balance as well,
   reference-free, and (those of ``--refine``, default all) refined by CMA-ES at CMA-ES's budget from its balance-
-  and loudness-matched settings (per seed); ``--runtime onnx`` runs models exported by ``mixenv export`` (``.onnx``
+  and loudness-matched settings (per seed); those of ``--predicted-only`` only as they predict (ablations whose
+  other forms no table reads); ``--runtime onnx`` runs models exported by ``mixenv export`` (``.onnx``
   files) on onnxruntime instead of torch (:func:`supervised.runtimes.load_predictor`);
 * each trained agent of ``--agents``: run folders of ``python -m agents.<algo>`` or ``python -m agents.rllib``,
   labelled by the folder's name or as ``LABEL=RUN``; a RUN with ``{seed}`` names one run per seed (one method, each
@@ -120,7 +121,8 @@ class Methods:
     """What decides the methods run on a set (small and picklable: every worker makes the same methods from it).
 
     ``models`` are (label, model file) pairs and ``agents`` (label, run folder) pairs; a path named with ``{seed}``
-    is one per seed. ``refined`` are the labels of the models whose prediction is also refined; ``train_corpus`` is
+    is one per seed. ``refined`` are the labels of the models whose prediction is also refined, ``predicted_only``
+    those run only as they predict (no other form); ``train_corpus`` is
     the corpus whose train split predict-the-mean averages (``None``: the default corpus); ``runtime`` runs the
     models (torch, or onnxruntime for exported ``.onnx`` files)."""
 
@@ -131,6 +133,7 @@ class Methods:
     first_seed: int
     train_corpus: str | None = None
     runtime: str = "torch"
+    predicted_only: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ def lineup(data: str, seed: int, chosen_by: Methods) -> dict[str, tuple[MixPolic
         budget = chosen_by.cmaes_budget if label in chosen_by.refined else None
         path = Path(where.format(seed=seed))
         model = methods.supervised(env, path, label, refine_budget=budget, seed=seed, runtime=chosen_by.runtime)
+        if label in chosen_by.predicted_only:
+            model = {label: model[label]} if label in model else {}
         chosen |= model
         seeded |= set(model) if "{seed}" in where else {f"{label}, refined"}
     if env.uses_reference:  # agents observe the reference
@@ -311,7 +316,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="several supervised models instead of --model, each labelled; {seed} in a PATH: one model per seed",
     )
     parser.add_argument(
-        "--refine", nargs="*", default=None, metavar="LABEL", help="the models also refined by CMA-ES (default: all)"
+        "--refine",
+        nargs="*",
+        default=None,
+        metavar="LABEL",
+        help="the models also refined by CMA-ES (default: all but those of --predicted-only)",
+    )
+    parser.add_argument(
+        "--predicted-only",
+        nargs="+",
+        default=[],
+        metavar="LABEL",
+        help="models run only as they predict, in no other form (say, ablations read for their prediction alone)",
     )
     parser.add_argument(
         "--learned",
@@ -376,12 +392,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "good_mix_path": args.good_mix_path,
     }
     labels = [label for label, _ in models]
-    refined = tuple(labels if args.refine is None else args.refine)
-    unknown = sorted(set(refined) - set(labels))
-    if unknown:
-        parser.error(f"--refine {unknown}: no such model label (the models are {labels})")
+    for option, given in (("--refine", args.refine or []), ("--predicted-only", args.predicted_only)):
+        unknown = sorted(set(given) - set(labels))
+        if unknown:
+            parser.error(f"{option} {unknown}: no such model label (the models are {labels})")
+    both = sorted(set(args.predicted_only) & set(args.refine or []))
+    if both:
+        parser.error(f"--refine and --predicted-only both name {both}: a model run only as it predicts is not refined")
+    refined = tuple(
+        [label for label in labels if label not in args.predicted_only] if args.refine is None else args.refine
+    )
     train_corpus = None if args.train_corpus is None else str(args.train_corpus)
-    chosen_by = Methods(models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus, args.runtime)
+    predicted_only = tuple(args.predicted_only)
+    chosen_by = Methods(
+        models, refined, agents, args.cmaes_budget, args.seeds[0], train_corpus, args.runtime, predicted_only
+    )
     found: dict[tuple[str, str, int], list[dict[str, Any]]] = {}  # (set, method, seed) -> its song rows
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     made_from: dict[tuple[str, str, int], dict[str, Any]] = {}  # (set, method, seed) -> what its rows come from

@@ -137,9 +137,18 @@ def test_several_models_one_of_them_per_seed_and_only_the_chosen_ones_refined(
     assert seeds["per seed, loudness matched"] == {0, 1} and seeds["fixed, loudness matched"] == {0}
     assert seeds["fixed, refined"] == {0, 1} and "per seed, refined" not in seeds
     assert "supervised model" not in seeds  # --models replaces the default model
+    forms = {"per seed, reference hidden", "per seed, loudness matched", f"per seed, {methods.MATCHED}"}
+    assert forms | {"per seed, reference-free", "per seed"} <= set(seeds)
+
+    assert benchmark.main([*argv, "--models", *models, "--predicted-only", "per seed"]) == 0  # the rest refined
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    assert {row["method"] for row in rows if row["method"].startswith("per seed")} == {"per seed"}
+    assert {row["seed"] for row in rows if row["method"] == "fixed, refined"} == {0, 1}
 
     for wrong, message in [(["--models", "no-label"], "LABEL=PATH"), (["--models", "x=nowhere.pt"], "no such model"),
                            (["--models", *models, "--refine", "nope"], "no such model label"),
+                           (["--models", *models, "--predicted-only", "nope"], "no such model label"),
+                           (["--models", *models, "--refine", "fixed", "--predicted-only", "fixed"], "both name"),
                            (["--models", *models, "--model", str(SHIPPED)], "not both")]:  # fmt: skip
         with pytest.raises(SystemExit) as exit_info:
             benchmark.main([*argv, *wrong])

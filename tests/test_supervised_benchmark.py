@@ -121,10 +121,13 @@ def test_every_recipe_trained_then_scored_by_the_benchmark_and_the_tables_read_f
 
     chosen = results["ablation_model"]
     argv = called[0]
-    models = argv[argv.index("--models") + 1 : argv.index("--refine")]
+    models = argv[argv.index("--models") + 1 : argv.index("--predicted-only")]
     assert f"cnn={runs}/cnn__seed{{seed}}/model.pt" in models  # a main model: one per seed
     assert f"{chosen}, none={runs}/{chosen}__augment-__seed0/model.pt" in models  # an ablation: the first seed's
     assert len(models) == 16 and argv[argv.index("--refine") + 1] == "--learned"  # none refined
+    # Every form of the ablation model and the cvae; only the prediction of the others (no table reads the rest).
+    only = argv[argv.index("--predicted-only") + 1 : argv.index("--refine")]
+    assert sorted(only) == sorted(label for label, _ in (m.split("=") for m in models) if label not in (chosen, "cvae"))
     seeds = argv.index("--seeds")
     assert argv[seeds + 1 : seeds + 3] == ["0", "1"] and argv[argv.index("--out") + 1] == str(out)
     rows = json.loads((out / "results.json").read_text())["rows"]
