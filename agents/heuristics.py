@@ -268,13 +268,15 @@ def matched_on_env(
     match_stems: bool = False,
 ) -> MixSettings:  # fmt: skip
     """``settings`` mastered to the loudness of ``env``'s current clip's reference (``target_lufs`` without one, or
-    without ``use_reference``) on the very mix the env renders; with ``match_stems`` and a reference, each stem's
-    tone and fader matched to how it sounds in the reference first (:func:`mixenv.balance.match_stems`)."""
+    without ``use_reference``) on the very mix the env renders; with ``match_stems``, each stem's tone and fader
+    matched to how it sounds in the reference first, or without one its fader set by the loudness-balance
+    convention on the stem as its strip plays it (:func:`mixenv.balance.match_stems`)."""
     clip = env.clip
     known = use_reference and clip.reference is not None
-    if known and match_stems:
+    if match_stems:
+        reference = clip.reference if known else None
         settings = match_stems_to(
-            settings, lambda s: env.render_settings(s, stems=True).stems, clip.reference, clip.sample_rate
+            settings, lambda s: env.render_settings(s, stems=True).stems, reference, clip.sample_rate
         )
     target = integrated_lufs(clip.reference, clip.sample_rate) if known else target_lufs
     return _to_loudness(env, settings, target)

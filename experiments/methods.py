@@ -95,8 +95,9 @@ def supervised(
 ) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained supervised model as it predicts, and as it predicts with the reference hidden (how much it reads
     the reference); with its prediction mastered to the reference's loudness, and with each stem's tone and fader
-    matched to the reference too (:func:`mixenv.balance.match_stems`); reference-free, mastered to -14 LUFS (what a
-    user without a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
+    matched to the reference too (:func:`mixenv.balance.match_stems`); reference-free, its faders set by the
+    loudness-balance convention on the stems as its strips play them and mastered to -14 LUFS (what a user without
+    a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
     by CMA-ES (predict, then refine) on what :func:`search_weights` climbs.
 
     With ``runtime="onnx"`` (``run`` an exported ``.onnx`` file) the export fixes whether the model reads a
@@ -121,7 +122,7 @@ def supervised(
         hidden = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference hidden", runtime=runtime)
         blind = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference-free", runtime=runtime)
         chosen[f"{label}, reference hidden"] = (hidden, env)
-        chosen[f"{label}, reference-free"] = (LoudnessMatchedPolicy(blind, use_reference=False), env)
+        chosen[f"{label}, reference-free"] = (LoudnessMatchedPolicy(blind, use_reference=False, match_stems=True), env)
     return chosen
 
 

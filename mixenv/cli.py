@@ -162,13 +162,14 @@ def _parser() -> argparse.ArgumentParser:
         "strips and master bus and mastered to the target loudness. Writes the mix at the stems' sample rate and, "
         "with --preset-out, the settings as a preset that `mixenv render` reproduces the mix from.",
         epilog="methods: model: the default mixing model (or --model) predicts the settings from three 4 s excerpts, "
-        "reading the reference if it is a mix of these stems (same length); refine: the model's settings refined by "
+        "reading the reference if it is a mix of these stems (same length), else balancing the faders by the loudness "
+        "convention on the stems as its strips play them; refine: the model's settings refined by "
         "a CMA-ES search on MixEnv's reward over those excerpts (mastered; toward a reference of these stems its "
         "spectral and loudness terms), --budget renders; cmaes: that search from the "
         "neutral mix; loudness: each stem to its role's loudness (vocals on top), mastered to --target-lufs; "
         "reference: the bus tone matched to the reference's long-term spectrum and mastered to its loudness (the "
         "reference may be another song); auto: refine with a reference of these stems, reference with another "
-        "song's, loudness without one. A search without a reference first builds the reward's backbone and good-mix "
+        "song's, model without one. A search without a reference first builds the reward's backbone and good-mix "
         "model if missing (about 5 minutes, once).",
         formatter_class=HelpFormatter,
     )

@@ -90,9 +90,8 @@ class SongExcerpts:
     def match_stems(self, vector: np.ndarray) -> np.ndarray:
         """Normalised settings ``vector`` with each stem's tone and fader matched to how it sounds in the reference
         excerpts (:func:`mixenv.balance.match_stems`, the excerpts heard one after another; two renders of each);
-        the vector as it is without a reference."""
-        if self.reference_free:
-            return vector
+        without a reference, each fader set by the loudness-balance convention on the stem as its strip plays it
+        (one render of each)."""
 
         def placed(settings: MixSettings) -> dict[str, np.ndarray]:
             renders = [
@@ -101,7 +100,7 @@ class SongExcerpts:
             ]
             return {role: np.concatenate([r.stems[role] for r in renders], axis=1) for role in renders[0].stems}
 
-        reference = np.concatenate([clip.excerpt.reference for clip in self.clips], axis=1)
+        reference = None if self.reference_free else np.concatenate([c.excerpt.reference for c in self.clips], axis=1)
         settings = self.space.to_physical(vector)
         return match_stems(settings, placed, reference, self.clips[0].sample_rate).normalized()
 

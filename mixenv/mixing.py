@@ -6,7 +6,8 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   predicts the settings from a few excerpts of the song (:mod:`mixenv.excerpts`), reading the reference where
   it is a mix of these very stems, and then matches each stem's EQ and fader to how it sounds in that reference
   (:func:`mixenv.balance.match_stems`: how loud each stem is and its tone are something the reference shows, like
-  its loudness);
+  its loudness); without one, it sets each fader by the loudness-balance convention on the stem as its strip plays
+  it (:func:`mixenv.balance.balance_placed`);
 * ``refine``: the model's settings (so matched) start a CMA-ES search on MixEnv's reward over those
   excerpts (each mastered as the mix will be; toward a reference of these stems its spectral and loudness terms,
   :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its reference-free terms), within ``budget`` renders
@@ -16,7 +17,7 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
 * ``loudness``: each stem to its role's loudness (:mod:`mixenv.balance`), no reference needed;
 * ``reference``: the bus tone matched to the reference's long-term spectrum, mastered to its loudness
   (matchering-style; the reference may be another song, of any length and rate);
-* ``auto``: ``refine`` with a reference of these stems, ``reference`` with another song's, ``loudness`` without.
+* ``auto``: ``refine`` with a reference of these stems, ``reference`` with another song's, ``model`` without.
 
 Whatever the method, the song is rendered once, whole, by the channel-strip renderer with its mastering set to
 the target loudness, so the preset written beside the mix reproduces it (``mixenv render STEMS --settings
@@ -45,7 +46,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from agents.heuristics import REFINE_SIGMA, refine, search
-from mixenv.balance import BUS_LUFS, as_played, balance_levels, match_spectra
+from mixenv.balance import BUS_LUFS, as_played, balance_levels, balance_placed, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
 from mixenv.env import REFERENCE_WEIGHTS
@@ -200,7 +201,7 @@ def mix(
     aligned = ref is not None and abs(ref.num_samples - song.num_samples) <= ALIGNED_TOLERANCE * song.num_samples
     song = _with_reference(song, ref if aligned else None)  # the model and search see aligned ones only
     if method == "auto":
-        method = "refine" if aligned else "reference" if ref is not None else "loudness"
+        method = "refine" if aligned else "reference" if ref is not None else "model"
     if method == "reference" and ref is None:
         raise MixError("method 'reference' needs a reference mix: pass --reference REF.wav (or reference=...)")
     target = target_lufs if target_lufs is not None else reference_lufs if reference_lufs is not None else BUS_LUFS
@@ -431,9 +432,10 @@ def _live_predictor(model: str | None) -> Predictor:
 
 class LiveEstimate:
     """Settings for the last seconds of a live stream (no reference), for :class:`mixenv.stream.LiveEstimator`: the
-    default model's (or ``model``'s) prediction from the window's last :data:`~mixenv.excerpts.EXCERPT_SECONDS`, or
-    the loudness balance of the whole window. Levels stay with the settings: a stream has no whole song to master
-    to a loudness. Picklable, and the model is loaded on first use, so it can run in a worker process.
+    default model's (or ``model``'s) prediction from the window's last :data:`~mixenv.excerpts.EXCERPT_SECONDS`, its
+    faders set by the loudness-balance convention on that excerpt as the strips play it (as ``mix`` does without a
+    reference), or the loudness balance of the whole window. Levels stay with the settings: a stream has no whole
+    song to master to a loudness. Picklable, and the model is loaded on first use, so it can run in a worker process.
 
     Raises:
         MixError: For a method not in :data:`LIVE_METHODS` (on creation) or a model of other roles (on first use).
@@ -452,7 +454,10 @@ class LiveEstimate:
         if self._predictor is None:
             self._predictor = _live_predictor(None if self.model is None else str(self.model))
         length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
-        return space.to_physical(self._predictor.predict([window.segment(window.num_samples - length, length)])[0])
+        excerpt = window.segment(window.num_samples - length, length)
+        settings = space.to_physical(self._predictor.predict([excerpt])[0])
+        placed = Renderer(window.sample_rate, ROLES).render(excerpt.stems, settings, return_stems=True).stems
+        return balance_placed(settings, placed, window.sample_rate)
 
     def __getstate__(self) -> dict[str, object]:
         return {"method": self.method, "model": self.model, "_predictor": None}

@@ -10,16 +10,20 @@ import pytest
 
 from mixenv.balance import (
     BALANCE_MOVE_LIMIT_DB,
+    ROLE_LUFS,
     _power,
     as_played,
+    balance_placed,
     band_energy,
+    loudness_balance,
     match_balance,
     match_stem_tone,
     match_stems,
     stem_powers,
 )
 from mixenv.data import Multitrack, list_songs
-from mixenv.params import ParamSpace
+from mixenv.loudness import integrated_lufs
+from mixenv.params import MixSettings, ParamSpace
 from mixenv.render import LOW_SHELF_HZ, MID_Q, SHELF_Q, Renderer
 
 GAINS_DB = {"vocals": 6.0, "drums": -4.0, "bass": 0.0, "other": -2.0}
@@ -121,3 +125,25 @@ def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> N
     )
     assert both["vocals.gain_db"] - both["drums.gain_db"] > 6.0  # 10 dB apart in the reference
     assert both["bass.low_shelf_db"] > 3.0 and both["other.mid_db"] < -3.0
+
+
+def test_without_a_reference_each_placed_stem_reaches_its_roles_loudness(song: Multitrack) -> None:
+    """The convention on the stems as their strips play them: a strip's EQ boost and its fader are both counted."""
+    space = ParamSpace()
+    renderer = Renderer(song.sample_rate, space.roles)
+
+    def placed(settings: MixSettings) -> dict[str, np.ndarray]:
+        return renderer.render(song.stems, settings, return_stems=True).stems
+
+    start = space.neutral().replace({"vocals.gain_db": -7.0, "bass.low_shelf_db": 9.0, "drums.high_shelf_db": 6.0})
+    balanced = match_stems(start, placed, None, song.sample_rate)
+    assert balanced is not start and balance_placed(start, placed(start), song.sample_rate) == balanced
+    for role, stem in placed(balanced).items():
+        assert integrated_lufs(stem, song.sample_rate) == pytest.approx(ROLE_LUFS[role], abs=0.05), role
+    changed = np.flatnonzero(balanced.normalized() != start.normalized())
+    assert {space.names[i] for i in changed} <= {f"{role}.gain_db" for role in GAINS_DB}  # only faders move
+    # The raw files' balance misses the boosted shelf: the bass sits louder than its role's loudness.
+    raw = loudness_balance(start, song.stems, song.sample_rate)
+    assert integrated_lufs(placed(raw)["bass"], song.sample_rate) > ROLE_LUFS["bass"] + 1.0
+    silent = placed(start) | {"other": np.zeros((2, song.num_samples), np.float32)}
+    assert balance_placed(start, silent, song.sample_rate)["other.gain_db"] == start["other.gain_db"]

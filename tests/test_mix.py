@@ -13,6 +13,7 @@ from mixenv.balance import ROLE_LUFS
 from mixenv.cli import main
 from mixenv.data import AudioFileError, StemsError, read_audio, write_audio
 from mixenv.env import REFERENCE_WEIGHTS
+from mixenv.excerpts import EXCERPT_SECONDS
 from mixenv.loudness import integrated_lufs
 from mixenv.mixing import MixError, mix
 from mixenv.params import ROLES, ParamSpace
@@ -45,6 +46,19 @@ def test_loudness_method_balances_the_roles_and_masters_to_the_target(stems: Pat
     # The quiet vocal ends on top of the loud drums as ROLE_LUFS says, as heard: after the strips, where a mono
     # stem plays in both channels (before the mastering).
     assert levels["vocals"] - levels["drums"] == pytest.approx(ROLE_LUFS["vocals"] - ROLE_LUFS["drums"], abs=1.0)
+
+
+def test_without_a_reference_auto_mixes_with_the_model_its_faders_by_the_convention(stems: Path) -> None:
+    result = mix(stems, target_lufs=-16.0)
+    assert result.method == "model" and not result.reference_aligned
+    assert result.loudness_lufs == pytest.approx(-16.0, abs=0.3)
+    processed = Renderer(SR, ROLES).process_stems(result.song.load().stems, result.settings)
+    levels = {role: integrated_lufs(audio, SR) for role, audio in processed.items()}
+    # The model's strips (EQ, compression, pan), and the roles as loud against each other as ROLE_LUFS says.
+    for role in ("drums", "bass"):
+        assert levels["vocals"] - levels[role] == pytest.approx(ROLE_LUFS["vocals"] - ROLE_LUFS[role], abs=1.0)
+    neutral = ParamSpace(ROLES).neutral()
+    assert any(result.settings[f"{role}.low_shelf_db"] != neutral[f"{role}.low_shelf_db"] for role in levels)
 
 
 def test_reference_method_takes_on_the_references_tone_and_loudness(stems: Path, tmp_path: Path) -> None:
@@ -105,7 +119,7 @@ def test_the_command_writes_a_mix_its_preset_reproduces(stems: Path, tmp_path: P
     out, preset = tmp_path / "mix.wav", tmp_path / "mix.json"
     assert main(["mix", str(stems), "-o", str(out), "--preset-out", str(preset), "--bit-depth", "16"]) == 0
     summary = capsys.readouterr().out
-    assert "drums (kick.wav + snare.wav)" in summary and "-14.0 LUFS" in summary and "loudness" in summary
+    assert "drums (kick.wav + snare.wav)" in summary and "-14.0 LUFS" in summary and "did: model at" in summary
     assert main(["render", str(stems), "--settings", str(preset), "-o", str(tmp_path / "again.wav")]) == 0
     np.testing.assert_allclose(read_audio(tmp_path / "again.wav"), read_audio(out), atol=1.5 / 32768)
 
@@ -266,8 +280,10 @@ def test_excerpts_match_the_faders_to_the_references_balance(corpus_songs: list)
         truth = song.settings.normalized()
         matched = SongExcerpts(song, space, -14.0).match_stems(space.neutral_vector())
         assert fader_error(matched, truth) < fader_error(space.neutral_vector(), truth)
-    blind = Multitrack(song.name, song.sample_rate, song.stems)  # no reference: nothing to match
-    np.testing.assert_array_equal(SongExcerpts(blind, space, -14.0).match_stems(truth), truth)
+    blind = Multitrack(song.name, song.sample_rate, song.stems)  # no reference: the faders by the convention
+    balanced = SongExcerpts(blind, space, -14.0).match_stems(truth)
+    moved = {space.names[i] for i in np.flatnonzero(balanced != truth)}
+    assert moved and moved <= {space.names[i] for i in faders}
 
 
 def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(
@@ -313,6 +329,11 @@ def test_live_estimates_run_in_a_worker_process_and_refuse_unknown_methods(corpu
         settings.space == ParamSpace(ROLES)
         and settings.normalized().tolist() != ParamSpace(ROLES).neutral_vector().tolist()
     )
+    length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
+    excerpt = window.segment(window.num_samples - length, length)
+    placed = Renderer(window.sample_rate, ROLES).render(excerpt.stems, settings, return_stems=True).stems
+    for role, stem in placed.items():  # its faders by the convention, on the excerpt it read as the strips play it
+        assert integrated_lufs(stem, window.sample_rate) == pytest.approx(ROLE_LUFS[role], abs=0.05), role
     balanced = LiveEstimate("loudness")(window)
     levels = {
         r: integrated_lufs(np.broadcast_to(a, (2, a.shape[1])), window.sample_rate) for r, a in window.stems.items()
