@@ -102,7 +102,8 @@ class LoudnessMatchedPolicy:
     ) -> None:
         self.policy, self.target_lufs, self.use_reference = policy, target_lufs, use_reference
         self.match_stems = match_stems
-        self.name = f"{policy.name}, {'balance, tone and ' if match_stems else ''}loudness matched"
+        matched = ("balance, tone and " if use_reference else "balance and ") if match_stems else ""
+        self.name = f"{policy.name}, {matched}loudness matched"
         self._last: tuple[bytes, np.ndarray] | None = None
 
     def reset(self, env: MixEnv) -> None:
