@@ -1,4 +1,4 @@
-"""`make run`: the main job on the embedded corpus, end to end, in under 20 minutes on 2 cores.
+"""`make run`: the main job on the embedded corpus, end to end: about 23 minutes on 2 cores, artefacts built.
 
 1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the good-mix model.
 2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model). The
