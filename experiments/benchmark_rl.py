@@ -19,7 +19,8 @@ the model kept is the one that proposes the best mixes, not the one whose last m
 ``--remixed`` adds ``ppo, remixes``: PPO trained on remixed clips (the randomised data of the generalisation
 issue), evaluated on the songs' own mixes (``--remixed td3 ppo``: ``<algo>, remixes`` for each algorithm named);
 ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates the ground truth before it learns from the
-reward (:mod:`agents.imitation`). ``--variant-seeds`` runs the variants on the first seed only, or on all of them.
+reward (:mod:`agents.imitation`; ``--imitated td3 ppo``: ``<algo>, imitation first`` for each algorithm named).
+``--variant-seeds`` runs the variants on the first seed only, or on all of them.
 Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
@@ -55,14 +56,17 @@ REMIXES = ", remixes"
 the wide prior), the randomised data the supervised models generalise from, evaluated on the songs' own mixes."""
 REMIXED = f"ppo{REMIXES}"
 """PPO trained on remixed clips (``--remixed`` alone)."""
-IMITATED = "ppo, imitation first"
-"""PPO whose policy first imitates the ground-truth settings of ``IMITATION_EPISODES`` training episodes
-(``--imitate``, :mod:`agents.imitation`), then learns from the reward as plain PPO does."""
+IMITATION = ", imitation first"
+"""The name suffix of an agent whose policy first imitates the ground-truth settings of ``IMITATION_EPISODES``
+training episodes (``--imitate``, :mod:`agents.imitation`), then learns from the reward as its algorithm does."""
+IMITATED = f"ppo{IMITATION}"
+"""PPO after imitation (``--imitated`` alone)."""
 IMITATION_EPISODES = 1_000
-VARIANTS: dict[str, tuple[str, list[str], list[str]]] = {
-    REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"]),
-    IMITATED: ("ppo", [], ["--imitate", str(IMITATION_EPISODES)]),
-} | {f"{algo}{REMIXES}": (algo, ["remix={'wide': 0.5}"], []) for algo in ALGORITHMS}
+VARIANTS: dict[str, tuple[str, list[str], list[str]]] = (
+    {REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"])}
+    | {f"{algo}{REMIXES}": (algo, ["remix={'wide': 0.5}"], []) for algo in ALGORITHMS}
+    | {f"{algo}{IMITATION}": (algo, [], ["--imitate", str(IMITATION_EPISODES)]) for algo in ALGORITHMS}
+)
 """Agent name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with (the plain
 algorithms train with none)."""
 
@@ -173,7 +177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="these algorithms also trained on remixes (issue 14); alone: PPO",
     )
     parser.add_argument(
-        "--imitated", action=argparse.BooleanOptionalAction, default=False, help="PPO after imitation (issue 16)"
+        "--imitated",
+        nargs="*",
+        choices=sorted(ALGORITHMS),
+        default=None,
+        help="these algorithms also trained after imitating the ground truth (issue 16); alone: PPO",
     )
     parser.add_argument(
         "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants: the first or all"
@@ -194,7 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
     remixed = [] if args.remixed is None else args.remixed or ["ppo"]
-    wanted = {REFINE: args.refine} | {f"{algo}{REMIXES}": True for algo in remixed} | {IMITATED: args.imitated}
+    imitated = [] if args.imitated is None else args.imitated or ["ppo"]
+    variants = [f"{algo}{REMIXES}" for algo in remixed] + [f"{algo}{IMITATION}" for algo in imitated]
+    wanted = {REFINE: args.refine} | dict.fromkeys(variants, True)
     agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():
         for seed in seeds:
