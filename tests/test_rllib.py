@@ -60,7 +60,11 @@ def test_rllib_ppo_trains_with_two_runners_and_its_checkpoint_evaluates(
     assert training["steps"] >= 256 and len(training["iterations"]) >= 2 and training["steps_per_second"] > 0
     assert (rllib_run / "checkpoint" / "rllib_checkpoint.json").is_file()
     validation = json.loads((rllib_run / "validation.json").read_text())
-    assert [v["timesteps"] for v in validation] == [128, 256] and all(np.isfinite(v["score"]) for v in validation)
+    # Validated after each iteration at the steps done by then: 128, 256 as a rule, more where a loaded machine let
+    # RLlib's two runners overshoot an iteration's 128 (a CI run once saw 192, 320).
+    steps = [iteration["steps"] for iteration in training["iterations"]]
+    assert [v["timesteps"] for v in validation] == steps and steps[0] >= 128 and steps[-1] >= 256
+    assert all(np.isfinite(v["score"]) for v in validation)
     assert config["log_std_init"] == -1.0 and not list(rllib_run.glob(".*"))  # nothing half-written left
 
     policy = load_agent(rllib_run)
