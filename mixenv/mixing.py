@@ -456,7 +456,7 @@ class LiveEstimate:
         length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
         excerpt = window.segment(window.num_samples - length, length)
         settings = space.to_physical(self._predictor.predict([excerpt])[0])
-        placed = Renderer(window.sample_rate, ROLES).render(excerpt.stems, settings, return_stems=True).stems
+        placed = Renderer(window.sample_rate, ROLES).process_stems(excerpt.stems, settings)
         return balance_placed(settings, placed, window.sample_rate)
 
     def __getstate__(self) -> dict[str, object]:

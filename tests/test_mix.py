@@ -331,7 +331,7 @@ def test_live_estimates_run_in_a_worker_process_and_refuse_unknown_methods(corpu
     )
     length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
     excerpt = window.segment(window.num_samples - length, length)
-    placed = Renderer(window.sample_rate, ROLES).render(excerpt.stems, settings, return_stems=True).stems
+    placed = Renderer(window.sample_rate, ROLES).process_stems(excerpt.stems, settings)
     for role, stem in placed.items():  # its faders by the convention, on the excerpt it read as the strips play it
         assert integrated_lufs(stem, window.sample_rate) == pytest.approx(ROLE_LUFS[role], abs=0.05), role
     balanced = LiveEstimate("loudness")(window)
