@@ -11,7 +11,8 @@ from mixenv.features import from_uint8
 
 
 class BackboneExtractor(BaseFeaturesExtractor):
-    """MixEnv observations -> one feature vector: per-stem, mix and reference embeddings, settings, presence.
+    """MixEnv observations -> one feature vector: per-stem, mix and reference embeddings, settings, presence, and
+    the stems' reference-matching features where the env observes them (``reference_match=True``).
 
     With embedding observations it concatenates them; with log-mel images it runs the shared backbone on each
     stem (mono duplicated to two channels), the mix and the reference, trained along with the policy unless
@@ -29,8 +30,10 @@ class BackboneExtractor(BaseFeaturesExtractor):
         backbone = None if self.embedded else artifacts.backbone(backbone_path).module
         d = observation_space["mix"].shape[0] if self.embedded else backbone.embedding_dim
         signals = n_roles + 1 + ("reference" in observation_space.spaces)
-        super().__init__(observation_space, signals * d + observation_space["settings"].shape[0] + n_roles)
+        match = observation_space["match"].shape[0] if "match" in observation_space.spaces else 0
+        super().__init__(observation_space, signals * d + observation_space["settings"].shape[0] + n_roles + match)
         self.has_reference = "reference" in observation_space.spaces
+        self.has_match = match > 0
         self.n_roles, self.d = n_roles, d
         if backbone is not None:
             self.backbone = backbone
@@ -46,4 +49,5 @@ class BackboneExtractor(BaseFeaturesExtractor):
             stem_embeddings = self.backbone(stems).embedding.reshape(batch, self.n_roles, self.d)
             parts = [(stem_embeddings * obs["presence"][..., None]).flatten(1)]
             parts += [self.backbone(from_uint8(obs[k])).embedding for k in keys[1:]]
-        return torch.cat([*parts, obs["settings"], obs["presence"]], dim=1)
+        extras = [obs["match"]] if self.has_match else []
+        return torch.cat([*parts, obs["settings"], obs["presence"], *extras], dim=1)

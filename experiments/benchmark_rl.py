@@ -20,6 +20,8 @@ the model kept is the one that proposes the best mixes, not the one whose last m
 issue), evaluated on the songs' own mixes (``--remixed td3 ppo``: ``<algo>, remixes`` for each algorithm named);
 ``--imitated`` adds ``ppo, imitation first``: PPO whose policy imitates the ground truth before it learns from the
 reward (:mod:`agents.imitation`; ``--imitated td3 ppo``: ``<algo>, imitation first`` for each algorithm named).
+``--matched`` adds ``ppo, reference match``: PPO that also observes each processed stem's reference-matching features
+(MixEnv's ``reference_match=True``, :mod:`mixenv.match`; ``--matched td3 ppo``: for each algorithm named).
 ``--variant-seeds`` runs the variants on the first seed only, or on all of them.
 Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues where it stopped.
 
@@ -62,10 +64,14 @@ training episodes (``--imitate``, :mod:`agents.imitation`), then learns from the
 IMITATED = f"ppo{IMITATION}"
 """PPO after imitation (``--imitated`` alone)."""
 IMITATION_EPISODES = 1_000
+MATCHED = ", reference match"
+"""The name suffix of an agent that also observes each processed stem's reference-matching features: how loud it
+sits in the reference, band by band (MixEnv's ``reference_match=True``), the comparison the supervised models read."""
 VARIANTS: dict[str, tuple[str, list[str], list[str]]] = (
     {REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"])}
     | {f"{algo}{REMIXES}": (algo, ["remix={'wide': 0.5}"], []) for algo in ALGORITHMS}
     | {f"{algo}{IMITATION}": (algo, [], ["--imitate", str(IMITATION_EPISODES)]) for algo in ALGORITHMS}
+    | {f"{algo}{MATCHED}": (algo, ["reference_match=True"], []) for algo in ALGORITHMS}
 )
 """Agent name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with (the plain
 algorithms train with none)."""
@@ -184,6 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="these algorithms also trained after imitating the ground truth (issue 16); alone: PPO",
     )
     parser.add_argument(
+        "--matched",
+        nargs="*",
+        choices=sorted(ALGORITHMS),
+        default=None,
+        help="these algorithms also trained observing reference matching (issues 14, 16); alone: PPO",
+    )
+    parser.add_argument(
         "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants: the first or all"
     )
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
@@ -203,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
     remixed = [] if args.remixed is None else args.remixed or ["ppo"]
     imitated = [] if args.imitated is None else args.imitated or ["ppo"]
-    variants = [f"{algo}{REMIXES}" for algo in remixed] + [f"{algo}{IMITATION}" for algo in imitated]
+    matched = [] if args.matched is None else args.matched or ["ppo"]
+    variants = [f"{algo}{suffix}" for algos, suffix in ((remixed, REMIXES), (imitated, IMITATION), (matched, MATCHED))
+                for algo in algos]  # fmt: skip
     wanted = {REFINE: args.refine} | dict.fromkeys(variants, True)
     agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():

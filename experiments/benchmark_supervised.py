@@ -22,7 +22,7 @@ validation loss and the training minutes per seed (each run's own record).
 2. Augmentation: gain jitter (the default, the main run) against all four augmentations and none, on the
    ablation model: the conv-backbone model with the lowest validation loss in (1), chosen on validation songs,
    never on test songs. Then reference matching: the main run against the same model without the
-   :mod:`supervised.models.match` features (the backbone embeddings alone).
+   :mod:`mixenv.match` features (the backbone embeddings alone).
 3. Transfer, on the same model: pretrained and fine-tuned (the main run), from scratch, pretrained and frozen.
 4. Head size on ``crnn`` (it has all three knobs), one knob at a time around its default (depth 2, dropout 0.1,
    kernel 3): depth 1 and 3, dropout 0 and 0.3, kernel 1 and 5.

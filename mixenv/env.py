@@ -20,7 +20,7 @@ from mixenv.backbone import AudioEmbedder
 from mixenv.clip import Clip, ClipRenderer, clip_window
 from mixenv.data import LoadPolicy, Multitrack, SongRef, list_songs
 from mixenv.features import FeatureConfig, to_uint8
-from mixenv.observe import Observer
+from mixenv.observe import Observer, SeenReference
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.remix import RemixConfig
 from mixenv.remix import remix as remix_song
@@ -98,6 +98,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `reference` | uint8   | `(2, F, T)`          | log-mel of the reference clip (only when rewards use it)  |
     | `settings`  | float32 | `(n_roles * 9 + 5,)` | the current normalised settings, in [-1, 1]               |
     | `presence`  | float32 | `(n_roles,)`         | 1 where the song has that stem, else 0                    |
+    | `match`     | float32 | `(n_roles * 80,)`    | each processed stem in the reference (with ``reference_match``) |
 
     With ``observation="embedding"`` the three log-mel entries become the shared backbone's clip embeddings
     instead (float32, ``D = 128``, clipped to +-100): `stems` ``(n_roles * D,)`` role after role (zeros if
@@ -105,6 +106,13 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     numbers per observation instead of 89 k bytes: the features a frozen :class:`agents.extractor.BackboneExtractor`
     would compute, computed once per step in the env's process (the mix's comes free from the FAD/anomaly terms).
     :mod:`mixenv.observe` makes both kinds.
+
+    With ``reference_match=True`` (and a reference) the observation also holds `match`: each processed stem's
+    reference-matching features (:class:`mixenv.match.ReferenceMatch`, the supervised models' comparison of stems
+    and reference): its gain in the reference fitted per group of 4 mel bands, channel and loud/quiet frames, and its
+    own level there, in dB / 20 (80 numbers per role, role after role, zeros if absent). Under settings that make the
+    reference every stem's fitted gains agree, up to the master bus's common gain, so their differences say what is
+    left to change. They cost a few small linear solves per step.
 
     ## Rewards
 
@@ -153,6 +161,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``delta_scale``: the largest move per step in delta mode, in normalised units (default 0.25).
     * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
     * ``observation``: ``"logmel"`` (default) or ``"embedding"`` (see Observation Space).
+    * ``reference_match``: add the `match` entry to the observation (see Observation Space; default off).
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
       synthetic corpus' training references; see :mod:`rewards.goodmix`).
     * ``preroll_seconds``: audio rendered before the clip so compressors and filters have settled (default 0.5).
@@ -194,6 +203,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         backbone_path: str | None = None,
         good_mix_path: str | None = None,
         observation: str = "logmel",
+        reference_match: bool = False,
         preroll_seconds: float = 0.5,
         roles: Sequence[str] = ROLES,
         remix: RemixConfig | Mapping[str, Any] | None = None,
@@ -250,7 +260,9 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
         # The observation and the FAD/anomaly terms share one embedder, so one backbone pass serves both.
         self.features = embedder.logmel.config if embedder is not None else FeatureConfig()
-        self.observer = Observer(self.space.roles, observation, self.features, embedder)
+        if reference_match and not self.uses_reference:
+            raise ValueError("reference_match needs a reference to match; it cannot go with reference-free scoring")
+        self.observer = Observer(self.space.roles, observation, self.features, embedder, match=reference_match)
         self.renderer = ClipRenderer(self.space.roles)
         # Silence is judged per song elsewhere; a clip may well be silent in one stem (a late entry).
         self._policy = LoadPolicy(
@@ -273,6 +285,8 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         }
         if self.uses_reference:
             box["reference"] = signal["mix"]
+        if reference_match:
+            box["match"] = self.observer.match_space()
         self.observation_space = spaces.Dict(box)
         self.action_space = spaces.Box(-1.0, 1.0, (self.space.size,), np.float32)
         self._episode: _Episode | None = None
@@ -310,7 +324,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._episode = _Episode(
             clip=clip,
             context=ScoreContext(rate, reference if self.uses_reference else None, clip.excerpt.stems),
-            reference_observation=None if reference is None else self.observer.reference(rate, reference),
+            reference=None if reference is None else self.observer.reference(rate, reference),
         )
         obs, info = self._evaluate(self._episode, settings, clipped_actions=0)
         if not isinstance(self.initial_settings, str):  # a policy's first action, seen from the neutral mix
@@ -455,7 +469,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         settings = self.space.from_clean(normalized)
         result = self.renderer.render(episode.clip, settings, stems=True)
         rate, mix = episode.clip.sample_rate, result.mix
-        seen = self.observer.observe(rate, mix, result.stems, self.observation_space["stems"].shape)
+        seen = self.observer.observe(rate, mix, result.stems, self.observation_space["stems"].shape, episode.reference)
         for key, value in seen.shared.items():  # what the reward terms would compute again
             episode.context.mix_value(mix, key, lambda _, v=value: v)
         terms = self.reward.scores(mix, episode.context)
@@ -465,8 +479,10 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             "settings": normalized.astype(np.float32),
             "presence": np.array([r in result.stems for r in self.space.roles], np.float32),
         }
-        if episode.reference_observation is not None and "reference" in self.observation_space.spaces:
-            obs["reference"] = episode.reference_observation.copy()
+        if episode.reference is not None and "reference" in self.observation_space.spaces:
+            obs["reference"] = episode.reference.signal.copy()
+        if seen.match is not None:
+            obs["match"] = seen.match
         episode.observation, episode.settings, episode.mix = obs, settings, mix
         info = {
             "song": episode.clip.song.name,
@@ -502,7 +518,7 @@ class _Episode:
 
     clip: Clip
     context: ScoreContext
-    reference_observation: np.ndarray | None
+    reference: SeenReference | None
     score: float = 0.0
     steps: int = 0
     observation: dict[str, np.ndarray] | None = None

@@ -36,7 +36,7 @@ class TrainArgs:
     freeze_backbone: bool = field(default=False, metadata={"help": "keep the backbone fixed; train the head only"})
     no_reference_match: bool = field(
         default=False,
-        metadata={"help": "leave out the reference-matching features (supervised.models.match); backbone only"},
+        metadata={"help": "leave out the reference-matching features (mixenv.match); backbone only"},
     )
     augment: tuple[str, ...] = field(
         default=DEFAULT_AUGMENTATIONS,

@@ -31,7 +31,7 @@ from supervised.data import Batch
 AUGMENTATIONS: tuple[str, ...] = ("time", "freq", "noise", "gain")
 DEFAULT_AUGMENTATIONS: tuple[str, ...] = ("gain",)
 """What training uses unless told otherwise. Masks and noise hit each signal independently, so they break the
-stems-vs-reference comparison the models rely on (:mod:`supervised.models.match`); gain jitter keeps it exact.
+stems-vs-reference comparison the models rely on (:mod:`mixenv.match`); gain jitter keeps it exact.
 Measured by ``experiments.benchmark_supervised`` (cnn, test songs, seed 0): MRSTFT 0.567 with gain only (0.564 +-
 0.012 over 3 seeds), 0.621 with none, 0.620 with all four."""
 

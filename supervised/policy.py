@@ -5,7 +5,7 @@ episode's clip (:attr:`mixenv.env.MixEnv.clip`: the raw stems and the reference,
 hear them) through the very code of :class:`supervised.predictors.ModelPredictor` (exported:
 :class:`supervised.onnx_predictor.OnnxPredictor`), so a model acts in MixEnv exactly as it is evaluated. It does not
 read the log-mel observation: that shows the stems through the neutral strip, whose 20 Hz high-pass moves the lowest
-bands by up to 18 dB, and the model's reference matching (:mod:`supervised.models.match`) would read that as EQ. So
+bands by up to 18 dB, and the model's reference matching (:mod:`mixenv.match`) would read that as EQ. So
 any MixEnv works, whatever it observes.
 
 >>> from agents.episodes import evaluate_policy  # doctest: +SKIP

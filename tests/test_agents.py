@@ -555,6 +555,21 @@ def test_an_agent_on_remixes_is_validated_on_the_songs_own_mixes(tmp_path: Path,
     assert len(made) == 1 and "remix" not in made[0]  # the validation env: what it will be evaluated on
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_an_agent_observing_reference_matching_acts_on_what_it_observed(tmp_path: Path, env_kwargs) -> None:
+    run = _train("td3", tmp_path / "matched", env_kwargs, env_extra=("reference_match=True",))
+    agent = load_agent(run)
+    env = agent.env("test")
+    observation, _ = env.reset(seed=0)
+    assert observation["match"].shape == (4 * 80,)  # the run records it, so its env observes it again
+    extractor = agent.model.actor.features_extractor
+    assert extractor.has_match and extractor.features_dim == 4 * 80 + 4 * 128 + 2 * 128 + 41 + 4
+    action = agent.act(observation, env)
+    assert action.shape == (41,) and np.all(np.abs(action) <= 1.0)
+    shifted = dict(observation, match=observation["match"] + 0.5)
+    assert not np.array_equal(agent.act(shifted, env), action)  # and reads it
+
+
 def test_an_untrained_ppo_of_delta_actions_keeps_the_settings(env_kwargs) -> None:
     kwargs, backbone = env_kwargs
     args = parse_args("ppo", ["--backbone-path", backbone, "--env-kwargs", *kwargs, "action_mode='delta'"])

@@ -182,6 +182,7 @@ def test_step_before_reset_is_refused(make) -> None:
         ({"reward_weights": {"loudness": -1.0}}, ValueError, "finite and >= 0"),
         ({"reference_free": True, "reward_weights": {"spectral": 1.0}}, ValueError, "spectral term needs a reference"),
         ({"good_mix_path": "/nonexistent/model.npz"}, FileNotFoundError, "fit one with rewards.goodmix"),
+        ({"reference_free": True, "reference_match": True}, ValueError, "reference_match needs a reference"),
     ],
 )
 def test_bad_configuration_is_refused(make, kwargs: dict, error: type, message: str) -> None:
@@ -250,6 +251,36 @@ def test_embedding_observations_are_deterministic(make) -> None:
         _flatten(_rollout(make(observation="embedding"), 5, 4)),
     )
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _median_gain_db(match: np.ndarray, presence: np.ndarray) -> np.ndarray:
+    """Each present stem's median fitted gain (dB) over the band groups where it plays (within 40 dB of its
+    loudest), from a ``match`` observation."""
+    features = match.reshape(len(presence), 16, 5) * 20.0
+    medians = []
+    for role in np.flatnonzero(presence):
+        level = features[role, :, 4]
+        medians.append(np.median(features[role, level > level.max() - 40.0, :4]))
+    return np.array(medians)
+
+
+@pytest.mark.parametrize("observation", ["embedding", "logmel"])
+def test_reference_match_observes_what_is_left_to_change(make, observation: str) -> None:
+    env = make(split="train", observation=observation, reference_match=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env, warn=True)
+    neutral, _ = env.reset(seed=0)
+    assert neutral["match"].shape == (4 * 80,) and neutral in env.observation_space
+    assert not neutral["match"].reshape(4, 80)[neutral["presence"] == 0].any()  # absent stems read zeros
+    truth, *_ = env.step(env.clip.settings.normalized())
+    # Under the ground truth every stem sits in the reference as its strip plays it, so the stems' fitted gains
+    # agree up to the master bus's common gain (3-4 dB here); the neutral mix's spread by the faders and EQ it lacks.
+    at_truth = _median_gain_db(truth["match"], truth["presence"])
+    at_neutral = _median_gain_db(neutral["match"], neutral["presence"])
+    assert np.ptp(at_truth) < 0.5 * np.ptp(at_neutral)
+    again, _ = make(split="train", observation=observation, reference_match=True).reset(seed=0)
+    np.testing.assert_array_equal(again["match"], neutral["match"])
 
 
 def test_clip_and_current_state_are_exposed(make) -> None:

@@ -13,6 +13,7 @@ import torch
 from mixenv.backbone import Backbone, BackboneConfig
 from mixenv.data import Multitrack
 from mixenv.features import FeatureConfig, normalize_db, to_uint8
+from mixenv.match import ReferenceMatch
 from mixenv.params import ParamSpace
 from mixenv.render import Renderer
 from supervised.augment import AugmentConfig, Augmenter, add_noise, gain_jitter, mask_spans
@@ -20,7 +21,6 @@ from supervised.checkpoint import LoadedModel, load_model, save_model
 from supervised.data import Batch
 from supervised.inputs import InputError, ModelInputs, clip_logmels
 from supervised.models import MODEL_NAMES, MixModel, ModelConfig, PatchBackbone, PatchConfig, build_model, preset
-from supervised.models.match import ReferenceMatch
 from supervised.variations import pairwise_distance, settings_spread
 
 from conftest import SR, noise, tone

@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixenv.backbone import BackboneOutput
+from mixenv.match import ReferenceMatch
 from mixenv.params import ParamSpace
 from supervised.inputs import InputError, ModelInputs
 from supervised.models.config import ModelConfig
 from supervised.models.layers import mlp
-from supervised.models.match import ReferenceMatch
 
 LOSSES: tuple[str, ...] = ("mse", "smooth_l1")
 SMOOTH_L1_BETA = 0.1

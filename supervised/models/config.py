@@ -37,7 +37,7 @@ class ModelConfig:
         beta: KL weight of the ``cvae``.
         free_bits: KL per latent dimension (nats, batch mean) that costs the ``cvae`` nothing; keeps its posterior
             from collapsing onto the prior.
-        reference_match: Add each stem's :class:`~supervised.models.match.ReferenceMatch` features (its fitted
+        reference_match: Add each stem's :class:`~mixenv.match.ReferenceMatch` features (its fitted
             gain in the reference per band, channel and loudness) to its embeddings when a reference is given.
         floor_db: The level of log-mel value -1 in the inputs (:attr:`mixenv.features.FeatureConfig.floor_db` of
             the features trained on), which reference matching needs to turn log-mels back into power.

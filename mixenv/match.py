@@ -4,8 +4,10 @@ A mix is (nearly) a sum of processed stems, and for stems that do not play the s
 mel band ``ref(t) ≈ Σ_i g_i · stem_i(t)``. Fitting the gains ``g_i`` by least squares over a clip's frames reads
 each stem's fader and EQ off the reference (the gain per band), its pan (left vs right channel) and its compression
 (the gain in the stem's loud frames vs its quiet ones). A backbone embedding of the stem alone cannot know these, and
-one of the reference alone mixes every stem together; this module gives the models the comparison explicitly. It
-is a fixed function of the log-mels (no weights, no gradients): a few small linear solves per clip.
+one of the reference alone mixes every stem together; this module gives the comparison explicitly, to the supervised
+models (on the raw stems) and to MixEnv's agents (on the stems as their strips play them, where a mix that matches
+the reference reads 0 dB everywhere). It is a fixed function of the log-mels (no weights, no gradients): a few small
+linear solves per clip.
 """
 
 from __future__ import annotations
