@@ -22,7 +22,9 @@ issue), evaluated on the songs' own mixes (``--remixed td3 ppo``: ``<algo>, remi
 reward (:mod:`agents.imitation`; ``--imitated td3 ppo``: ``<algo>, imitation first`` for each algorithm named).
 ``--matched`` adds ``ppo, reference match``: PPO that also observes each processed stem's reference-matching features
 (MixEnv's ``reference_match=True``, :mod:`mixenv.match`; ``--matched td3 ppo``: for each algorithm named).
-``--variant-seeds`` runs the variants on the first seed only, or on all of them.
+``--variants NAME ...`` adds agents by name, an algorithm followed by any of these suffixes in this order
+(``--variants "td3, remixes, reference match"``). ``--variant-seeds`` runs the variants on the first seed only, or
+on all of them.
 Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
@@ -67,14 +69,34 @@ IMITATION_EPISODES = 1_000
 MATCHED = ", reference match"
 """The name suffix of an agent that also observes each processed stem's reference-matching features: how loud it
 sits in the reference, band by band (MixEnv's ``reference_match=True``), the comparison the supervised models read."""
-VARIANTS: dict[str, tuple[str, list[str], list[str]]] = (
-    {REFINE: ("ppo", ["action_mode='delta'"], ["--best-of-episode"])}
-    | {f"{algo}{REMIXES}": (algo, ["remix={'wide': 0.5}"], []) for algo in ALGORITHMS}
-    | {f"{algo}{IMITATION}": (algo, [], ["--imitate", str(IMITATION_EPISODES)]) for algo in ALGORITHMS}
-    | {f"{algo}{MATCHED}": (algo, ["reference_match=True"], []) for algo in ALGORITHMS}
-)
-"""Agent name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with (the plain
-algorithms train with none)."""
+SUFFIXES: dict[str, tuple[list[str], list[str]]] = {
+    REMIXES: (["remix={'wide': 0.5}"], []),
+    IMITATION: ([], ["--imitate", str(IMITATION_EPISODES)]),
+    MATCHED: (["reference_match=True"], []),
+}
+"""Name suffix -> the ``--env-kwargs`` and the other training arguments it adds; an agent's name is its algorithm's
+followed by any of them, in this order (``td3, remixes, reference match``)."""
+
+
+def variant(method: str) -> tuple[str, list[str], list[str]]:
+    """An agent's name -> its algorithm, the ``--env-kwargs`` and the other training arguments it trains with.
+
+    Raises:
+        ValueError: If the name is not an algorithm followed by suffixes of :data:`SUFFIXES` in their order.
+    """
+    if method == REFINE:
+        return "ppo", ["action_mode='delta'"], ["--best-of-episode"]
+    algo, *parts = method.split(", ")
+    suffixes = [f", {part}" for part in parts]
+    order = [suffix for suffix in SUFFIXES if suffix in suffixes]
+    if algo not in ALGORITHMS or suffixes != order:
+        raise ValueError(
+            f"unknown agent {method!r}: an algorithm ({', '.join(sorted(ALGORITHMS))}) followed by any of "
+            f"{', '.join(repr(s) for s in SUFFIXES)}, in that order"
+        )
+    env_args = [arg for suffix in suffixes for arg in SUFFIXES[suffix][0]]
+    train_args = [arg for suffix in suffixes for arg in SUFFIXES[suffix][1]]
+    return algo, env_args, train_args
 
 
 def run_folder(runs: Path, method: str, seed: int | str) -> Path:
@@ -86,7 +108,7 @@ def train_run(method: str, seed: int, args: argparse.Namespace) -> Path:
     """The training run of one agent and seed (trained here unless it is finished already)."""
     run = run_folder(args.runs, method, seed)
     if not (run / "model.zip").is_file():
-        algo, env_args, train_args = VARIANTS.get(method, (method, [], []))
+        algo, env_args, train_args = variant(method)
         argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
                 "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8", *train_args]  # fmt: skip
         env = ["--env-kwargs", *env_args] if env_args else []
@@ -197,6 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="these algorithms also trained observing reference matching (issues 14, 16); alone: PPO",
     )
     parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="more agents by name: an algorithm and suffixes, e.g. 'td3, remixes, reference match'",
+    )
+    parser.add_argument(
         "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants: the first or all"
     )
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
@@ -211,6 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     variant_seeds = args.variant_seeds or args.seeds
     if variant_seeds not in (args.seeds, args.seeds[:1]):
         parser.error(f"--variant-seeds {variant_seeds}: give the first of --seeds {args.seeds} or all of them")
+    for name in args.variants:
+        try:
+            variant(name)
+        except ValueError as err:
+            parser.error(f"--variants: {err}")
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
@@ -218,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imitated = [] if args.imitated is None else args.imitated or ["ppo"]
     matched = [] if args.matched is None else args.matched or ["ppo"]
     variants = [f"{algo}{suffix}" for algos, suffix in ((remixed, REMIXES), (imitated, IMITATION), (matched, MATCHED))
-                for algo in algos]  # fmt: skip
+                for algo in algos] + args.variants  # fmt: skip
     wanted = {REFINE: args.refine} | dict.fromkeys(variants, True)
     agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():

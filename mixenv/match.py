@@ -5,9 +5,9 @@ mel band ``ref(t) ≈ Σ_i g_i · stem_i(t)``. Fitting the gains ``g_i`` by leas
 each stem's fader and EQ off the reference (the gain per band), its pan (left vs right channel) and its compression
 (the gain in the stem's loud frames vs its quiet ones). A backbone embedding of the stem alone cannot know these, and
 one of the reference alone mixes every stem together; this module gives the comparison explicitly, to the supervised
-models (on the raw stems) and to MixEnv's agents (on the stems as their strips play them, where a mix that matches
-the reference reads 0 dB everywhere). It is a fixed function of the log-mels (no weights, no gradients): a few small
-linear solves per clip.
+models (on the raw stems) and to MixEnv's agents (on the stems as their strips play them: under the reference's own
+settings every stem's gains agree, up to the master bus's). It is a fixed function of the log-mels (no weights, no
+gradients): a few small linear solves per clip.
 """
 
 from __future__ import annotations

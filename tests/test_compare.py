@@ -102,14 +102,14 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
     monkeypatch.setattr(benchmark_rl.benchmark, "main", lambda argv: called.append(argv) or 0)
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--seeds", "0", "1", "--algos", "ppo", "sac", "--one-seed", "sac", "--variant-seeds", "0", "--remixed",
-            "ppo", "sac", "--imitated", "ppo", "sac", "--matched", "ppo", "sac", "--cmaes-budget", "3", "--runs",
-            str(runs), "--out", str(out)]  # fmt: skip
+            "ppo", "sac", "--imitated", "ppo", "sac", "--matched", "ppo", "sac", "--variants",
+            "sac, remixes, reference match", "--cmaes-budget", "3", "--runs", str(runs), "--out", str(out)]  # fmt: skip
     assert benchmark_rl.main(argv) == 0
     starts = {Path(a[a.index("--out") + 1]).name: start for _, a, start in trained}
     assert list(starts) == ["ppo_seed0", "ppo_seed1", "sac_seed0", "ppo-refining-the-model_seed0",
                             "ppo-remixes_seed0", "sac-remixes_seed0", "ppo-imitation-first_seed0",
                             "sac-imitation-first_seed0", "ppo-reference-match_seed0", "sac-reference-match_seed0",
-                            "ppo_1env", "ppo_2env"]  # fmt: skip
+                            "sac-remixes-reference-match_seed0", "ppo_1env", "ppo_2env"]  # fmt: skip
     assert starts["ppo-refining-the-model_seed0"] is model_start and starts["ppo_seed0"] is None
     assert start_reference(model_start) == "experiments.methods:model_start"  # what its run records
     refine = next(a for _, a, start in trained if start is not None)
@@ -119,6 +119,8 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
         assert name == algo and args[args.index("--imitate") + 1] == str(benchmark_rl.IMITATION_EPISODES)
     name, args = next((n, a) for n, a, _ in trained if "sac-reference-match_seed0" in a[a.index("--out") + 1])
     assert name == "sac" and args[args.index("--env-kwargs") + 1] == "reference_match=True"
+    name, args = next((n, a) for n, a, _ in trained if "sac-remixes-reference-match" in a[a.index("--out") + 1])
+    assert name == "sac" and args[args.index("--env-kwargs") + 1 :] == ["remix={'wide': 0.5}", "reference_match=True"]
     passed = called[0]
     agents = passed[passed.index("--agents") + 1 : passed.index("--learned")]
     assert agents == [f"ppo={runs}/ppo_seed{{seed}}", f"sac={runs}/sac_seed0",  # a method of one run: evaluated once
@@ -127,17 +129,19 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
                       f"ppo, imitation first={runs}/ppo-imitation-first_seed0",
                       f"sac, imitation first={runs}/sac-imitation-first_seed0",
                       f"ppo, reference match={runs}/ppo-reference-match_seed0",
-                      f"sac, reference match={runs}/sac-reference-match_seed0"]  # fmt: skip
+                      f"sac, reference match={runs}/sac-reference-match_seed0",
+                      f"sac, remixes, reference match={runs}/sac-remixes-reference-match_seed0"]  # fmt: skip
     assert passed[passed.index("--seeds") + 1 : passed.index("--cmaes-budget")] == ["0", "1"]
     assert "ppo, loudness matched" in passed and "ppo, best of its renders" in passed and passed[-1] == str(out)
     assert "kept model (0: before any update): ppo [64, 64]; sac [64]" in capsys.readouterr().out
-    assert json.loads((out / "throughput.json").read_text())["2 envs vs 1"] == pytest.approx(12 / 11)  # runs 11, 12
+    assert json.loads((out / "throughput.json").read_text())["2 envs vs 1"] == pytest.approx(13 / 12)  # runs 12, 13
     assert set(json.loads((out / "learning_curves.json").read_text())) == {"ppo", "sac", benchmark_rl.REFINE,
                                                                            benchmark_rl.REMIXED, "sac, remixes",
                                                                            benchmark_rl.IMITATED,
                                                                            "sac, imitation first",
                                                                            "ppo, reference match",
-                                                                           "sac, reference match"}  # fmt: skip
+                                                                           "sac, reference match",
+                                                                           "sac, remixes, reference match"}  # fmt: skip
 
     trained.clear()
     assert benchmark_rl.main(argv) == 0 and not trained  # finished runs are reused
@@ -151,3 +155,27 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
     with pytest.raises(SystemExit) as exit_info:
         benchmark_rl.main([*argv, "--variant-seeds", "1"])
     assert exit_info.value.code == 2 and "--variant-seeds" in capsys.readouterr().err
+
+
+def test_an_agents_name_says_how_it_trains() -> None:
+    from experiments import benchmark_rl
+
+    assert benchmark_rl.variant("td3") == ("td3", [], [])
+    assert benchmark_rl.variant("td3, remixes, reference match") == (
+        "td3", ["remix={'wide': 0.5}", "reference_match=True"], [],
+    )  # fmt: skip
+    assert benchmark_rl.variant("sac, imitation first, reference match") == (
+        "sac", ["reference_match=True"], ["--imitate", str(benchmark_rl.IMITATION_EPISODES)],
+    )  # fmt: skip
+    assert benchmark_rl.variant(benchmark_rl.REFINE)[1] == ["action_mode='delta'"]
+    for bad in ("td4", "td3, reference match, remixes", "td3, remixes, remixes", "td3, louder"):
+        with pytest.raises(ValueError, match="unknown agent"):
+            benchmark_rl.variant(bad)
+
+
+def test_the_rl_benchmark_refuses_an_unknown_variant(capsys) -> None:
+    from experiments import benchmark_rl
+
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_rl.main(["--variants", "td3, louder"])
+    assert exit_info.value.code == 2 and "unknown agent 'td3, louder'" in capsys.readouterr().err
