@@ -76,6 +76,12 @@ SUFFIXES: dict[str, tuple[list[str], list[str]]] = {
 }
 """Name suffix -> the ``--env-kwargs`` and the other training arguments it adds; an agent's name is its algorithm's
 followed by any of them, in this order (``td3, remixes, reference match``)."""
+SUFFIX_FLAGS: dict[str, tuple[str, str]] = {
+    "remixed": (REMIXES, "trained on remixes (issue 14); alone: PPO"),
+    "imitated": (IMITATION, "trained after imitating the ground truth (issue 16); alone: PPO"),
+    "matched": (MATCHED, "trained observing reference matching (issues 14, 16); alone: PPO"),
+}
+"""Command-line flag -> the suffix of the variants it adds (one per algorithm named) and its help."""
 
 
 def variant(method: str) -> tuple[str, list[str], list[str]]:
@@ -197,27 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--one-seed", nargs="*", default=[], choices=sorted(ALGORITHMS), help="algorithms run on the first seed only"
     )
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True, help="the refining agent")
-    parser.add_argument(
-        "--remixed",
-        nargs="*",
-        choices=sorted(ALGORITHMS),
-        default=None,
-        help="these algorithms also trained on remixes (issue 14); alone: PPO",
-    )
-    parser.add_argument(
-        "--imitated",
-        nargs="*",
-        choices=sorted(ALGORITHMS),
-        default=None,
-        help="these algorithms also trained after imitating the ground truth (issue 16); alone: PPO",
-    )
-    parser.add_argument(
-        "--matched",
-        nargs="*",
-        choices=sorted(ALGORITHMS),
-        default=None,
-        help="these algorithms also trained observing reference matching (issues 14, 16); alone: PPO",
-    )
+    for flag, (_, what) in SUFFIX_FLAGS.items():
+        parser.add_argument(
+            f"--{flag}", nargs="*", choices=sorted(ALGORITHMS), default=None, help=f"these algorithms also {what}"
+        )
     parser.add_argument(
         "--variants",
         nargs="+",
@@ -248,11 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
 
     agents = {algo: args.seeds[:1] if algo in args.one_seed else args.seeds for algo in args.algos}
-    remixed = [] if args.remixed is None else args.remixed or ["ppo"]
-    imitated = [] if args.imitated is None else args.imitated or ["ppo"]
-    matched = [] if args.matched is None else args.matched or ["ppo"]
-    variants = [f"{algo}{suffix}" for algos, suffix in ((remixed, REMIXES), (imitated, IMITATION), (matched, MATCHED))
-                for algo in algos] + args.variants  # fmt: skip
+    variants = [f"{algo}{suffix}" for flag, (suffix, _) in SUFFIX_FLAGS.items()
+                for algo in ([] if getattr(args, flag) is None else getattr(args, flag) or ["ppo"])]  # fmt: skip
+    variants += args.variants
     wanted = {REFINE: args.refine} | dict.fromkeys(variants, True)
     agents |= {variant: variant_seeds for variant, chosen in wanted.items() if chosen}
     for method, seeds in agents.items():
