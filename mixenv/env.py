@@ -98,7 +98,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     | `reference` | uint8   | `(2, F, T)`          | log-mel of the reference clip (only when rewards use it)  |
     | `settings`  | float32 | `(n_roles * 9 + 5,)` | the current normalised settings, in [-1, 1]               |
     | `presence`  | float32 | `(n_roles,)`         | 1 where the song has that stem, else 0                    |
-    | `match`     | float32 | `(n_roles * 80,)`    | each processed stem in the reference (with ``reference_match``) |
+    | `match`     | float32 | `(n_roles * 80,)`    | each stem as played, in the reference (optional, below)   |
 
     With ``observation="embedding"`` the three log-mel entries become the shared backbone's clip embeddings
     instead (float32, ``D = 128``, clipped to +-100): `stems` ``(n_roles * D,)`` role after role (zeros if
