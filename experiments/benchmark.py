@@ -1,6 +1,7 @@
 """One benchmark: every method on the corpus test split, the out-of-domain sets or any folder of songs.
 
-``python -m experiments.benchmark [--songs DIR ...] [--agents [LABEL=]RUN ...] [--seeds 0 1 2] [--reuse]``
+``python -m experiments.benchmark [--songs DIR ...] [--agents [LABEL=]RUN ...] [--seeds 0 1 2] [--methods NAME ...]
+[--reuse]``
 
 Methods, each mixing every song of every set in MixEnv (a 4 s clip, 10-step episodes, episode ``i`` seeded
 ``1000 + i``, the metrics of :mod:`rewards.metrics` with the audible parameter error where the songs have a ground
@@ -40,6 +41,8 @@ the metrics agree (Spearman), and plots. Each (set, method, seed) is cached unde
 with what it was made from (:func:`made_by`), so an interrupted benchmark continues and a rerun with another model,
 runtime or budget in the same ``--out`` runs the parts that changed again; ``--reuse`` re-scores every cached row
 under the current metrics (its clip rendered under its final settings) without running any method again.
+``--methods NAME ...`` runs only the methods named (each with its forms, ``NAME, ...``) and the neutral mix, the
+baseline of every ratio: one new agent's rows, say, without running CMA-ES and the supervised models again.
 
 Beside the per-song means, each table has set-level columns (:mod:`experiments.set_level`): ``kad``, the paired
 Kernel Audio Distance of the final mixes to their songs' references (0 for the references themselves), and
@@ -70,6 +73,7 @@ from agents.evaluate import rescore
 from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
+    BASELINE,
     TEST_SPLIT,
     evaluation_sets,
     format_agreement,
@@ -241,6 +245,15 @@ def run_song(job: SongJob) -> dict[str, Any]:
     return evaluate_song(policy, env, job.song, EVALUATION_SEED + job.index, metric_suite_of(env))
 
 
+def selected(method: str, names: Sequence[str] | None) -> bool:
+    """Whether ``--methods names`` runs ``method``: every method without the option; with it, the neutral mix (the
+    baseline of every ratio), each method named and its forms (the names that extend it after a comma: an agent's
+    ``LABEL`` also runs ``LABEL, best of its renders`` and ``LABEL, loudness matched``)."""
+    if names is None or method == BASELINE:
+        return True
+    return any(method == name or method.startswith(f"{name}, ") for name in names)
+
+
 LABELLED = {
     "--models": ("model", "'supervised cnn=runs/cnn/model.pt'"),
     "--agents": ("run", "'ppo=runs/ppo_seed{seed}'"),
@@ -336,6 +349,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="methods whose generalisation goals are printed (beat every heuristic out of domain, and so on)",
     )
     parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="run only these methods, each with its forms ('NAME, ...'), and the neutral mix every ratio is taken to: "
+        "say, one new agent's label, without running CMA-ES and the models again (default: every method)",
+    )
+    parser.add_argument(
         "--train-corpus",
         type=Path,
         default=None,
@@ -412,12 +433,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     made_from: dict[tuple[str, str, int], dict[str, Any]] = {}  # (set, method, seed) -> what its rows come from
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
     keys: dict[str, str] = {}  # set -> its MixEnv arguments as JSON
+    offered: set[str] = set()  # every method of the lineups, for --methods' check
     for set_name, data in sets.items():
         key = keys[set_name] = json.dumps(data | {k: v for k, v in common.items() if v is not None}, sort_keys=True)
         env = set_env(key)
         names = [song.name for song in env.songs][: args.episodes]
         for seed in args.seeds:
             for method in lineup(key, seed, chosen_by):
+                offered.add(method)
+                if not selected(method, args.methods):
+                    continue
                 path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
                 made_from[(set_name, method, seed)] = source = made_by(key, method, seed, chosen_by)
                 song_rows = cached_rows(path, source, keep_other=args.reuse)
@@ -433,6 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ((set_name, method, seed), SongJob(key, chosen_by, seed, method, song, index))
                         for index, song in enumerate(names)
                     ]
+    others = offered - {BASELINE}
+    unknown = [name for name in args.methods or [] if name != BASELINE and not any(selected(m, [name]) for m in others)]
+    if unknown:
+        parser.error(f"--methods {unknown}: no such method (the methods are {sorted(offered)})")
     left = {part: len(found[part]) for part in todo}
     for done, row in run_tasks(run_song, [job for _, job in jobs], engine, desc="benchmark", unit="episode"):
         part, job = jobs[done]

@@ -244,6 +244,26 @@ def test_ray_tasks_write_the_rows_of_one_process(
     assert rows["ray"] == rows["one"]  # every metric to the last bit
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_only_the_methods_named_run_with_their_forms_and_the_neutral_mix(
+    folders: tuple[Path, Path], tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path, capsys
+) -> None:
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, *folders), "--episodes", "1", "--out", str(tmp_path)]
+    assert benchmark.main([*argv, "--methods", "loudness balance", "supervised model, refined"]) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    ran = {(r["set"], r["method"]) for r in rows}
+    assert ran == {("mixed", "neutral"), ("mixed", "loudness balance"), ("mixed", "supervised model, refined"),
+                   ("blind", "neutral"), ("blind", "loudness balance")}  # fmt: skip
+    assert benchmark.main([*argv, "--methods", "supervised model"]) == 0  # a name runs its forms too
+    ran = {r["method"] for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
+    assert {"supervised model", "supervised model, loudness matched", "supervised model, refined"} <= ran
+    assert not ran & {"loudness balance", "cma-es", "reference matching", "ground truth"}
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--methods", "supervised"])  # not a method's whole name
+    assert "no such method" in capsys.readouterr().err
+
+
 def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:
     assert benchmark.main(["--songs", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "no such folder" in capsys.readouterr().err
