@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from experiments import benchmark, methods, set_level
+from experiments.compare import TEST_SPLIT
 from rewards.metrics import METRICS
 
 from conftest import benchmark_argv, benchmark_songs
@@ -262,6 +263,14 @@ def test_only_the_methods_named_run_with_their_forms_and_the_neutral_mix(
     with pytest.raises(SystemExit):
         benchmark.main([*argv, "--methods", "supervised"])  # not a method's whole name
     assert "no such method" in capsys.readouterr().err
+    # The generalisation goals compare a method with the heuristics: without their rows there is nothing to judge.
+    in_domain = benchmark_songs(tiny_corpus, tmp_path / TEST_SPLIT, True)
+    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, in_domain, folders[0]), "--episodes", "1"]
+    learned = ["--learned", "supervised model, refined", "--out", str(tmp_path / "judged")]
+    assert benchmark.main([*argv, *learned, "--methods", "supervised model, refined"]) == 0
+    assert "goals for" not in capsys.readouterr().out
+    assert benchmark.main([*argv, *learned]) == 0  # every method: the goals print
+    assert "goals for supervised model, refined" in capsys.readouterr().out
 
 
 def test_a_missing_songs_folder_is_refused(tmp_path: Path, capsys) -> None:
