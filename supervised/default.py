@@ -7,8 +7,9 @@ synthetic corpus with the default pretrained backbone, both built on first use. 
 torch build: :func:`platform`) the command gives identical weights, bit for bit, from an empty data cache too: the
 corpus is built the same whatever the workers, the backbone is pretrained with one torch thread
 (:data:`mixenv.artifacts.PRETRAIN_THREADS`) and the model trained with :data:`TRAIN_THREADS`, since the order of
-floating-point sums follows the thread count. Another CPU's kernels round differently in the last bits, so there
-the weights differ and the validation losses agree to :data:`VAL_LOSS_RTOL`. Beside the model ships its record
+floating-point sums follows the thread count. Another CPU's kernels round differently in the last bits, and from
+an empty data cache the backbone's pretraining carries that further, so there the weights differ and the
+validation losses agree to :data:`VAL_LOSS_RTOL`. Beside the model ships its record
 (``default_model.json``: the recipe, the best epoch, a fingerprint of the weights and the validation loss after
 every epoch, and the first epoch as other platforms reproduced it), so a rerun can be checked epoch by epoch; the
 tests rerun the first epoch from an empty data cache (a quarter of the time) and check that the shipped weights
@@ -50,11 +51,14 @@ RECORD = SHIPPED.with_name("default_model.json")
 record made before it was kept), ``weights`` (each epoch's :func:`~supervised.checkpoint.weights_digest`) and
 ``val_loss``, and ``platforms``: the first epochs as other platforms reproduced them (``platform``, ``weights``,
 ``val_loss``)."""
-VAL_LOSS_RTOL = 1e-4
+VAL_LOSS_RTOL = 0.03
 """How far a rerun's validation loss may stray, relatively, from the record's on a platform with no recorded
-fingerprints: a thousand times what last-bit differences did to the first epoch's on 2026-12-03 (training with one
-torch thread instead of two, which reorders sums as another CPU's kernels do: 1.3e-7 of itself; torch's portable
-kernels instead of AVX2: 3.2e-8)."""
+fingerprints: about twice what another CPU did to the first epoch's over the whole chain from an empty data cache
+(an Intel Xeon with AVX512 against the recorded AMD EPYC with AVX2, 2026-12-05: 0.1211 against 0.1195, 1.4%; the
+backbone's 500 pretraining steps grow last-bit differences into other weights). Training alone moves much less
+(2026-12-03, on one backbone: one torch thread instead of two, which reorders sums as another CPU's kernels do,
+1.3e-7 of itself; torch's portable kernels instead of AVX2, 3.2e-8), which is what the earlier tolerance of 1e-4
+was sized for."""
 TRAIN_THREADS = 2
 """Torch threads the shipped model was trained with: the order of floating-point sums depends on it, so
 :func:`reproduce` trains with exactly these (a process that set one thread, as the agents' envs do, would not
