@@ -433,15 +433,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     todo: dict[tuple[str, str, int], Path] = {}  # those to run, and where their rows go
     made_from: dict[tuple[str, str, int], dict[str, Any]] = {}  # (set, method, seed) -> what its rows come from
     jobs: list[tuple[tuple[str, str, int], SongJob]] = []
-    keys: dict[str, str] = {}  # set -> its MixEnv arguments as JSON
-    offered: set[str] = set()  # every method of the lineups, for --methods' check
-    for set_name, data in sets.items():
-        key = keys[set_name] = json.dumps(data | {k: v for k, v in common.items() if v is not None}, sort_keys=True)
+    given = {k: v for k, v in common.items() if v is not None}
+    keys = {name: json.dumps(data | given, sort_keys=True) for name, data in sets.items()}  # set -> env arguments
+    offered = {method for key in keys.values() for seed in args.seeds for method in lineup(key, seed, chosen_by)}
+    others = offered - {BASELINE}  # --methods is checked before any row is read, re-scored or run
+    unknown = [name for name in args.methods or [] if name != BASELINE and not any(selected(m, [name]) for m in others)]
+    if unknown:
+        parser.error(f"--methods {unknown}: no such method (the methods are {sorted(offered)})")
+    for set_name, key in keys.items():
         env = set_env(key)
         names = [song.name for song in env.songs][: args.episodes]
         for seed in args.seeds:
             for method in lineup(key, seed, chosen_by):
-                offered.add(method)
                 if not selected(method, args.methods):
                     continue
                 path = args.out / "rows" / slug(set_name) / f"{slug(method)}_seed{seed}.json"
@@ -459,10 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ((set_name, method, seed), SongJob(key, chosen_by, seed, method, song, index))
                         for index, song in enumerate(names)
                     ]
-    others = offered - {BASELINE}
-    unknown = [name for name in args.methods or [] if name != BASELINE and not any(selected(m, [name]) for m in others)]
-    if unknown:
-        parser.error(f"--methods {unknown}: no such method (the methods are {sorted(offered)})")
     left = {part: len(found[part]) for part in todo}
     for done, row in run_tasks(run_song, [job for _, job in jobs], engine, desc="benchmark", unit="episode"):
         part, job = jobs[done]
