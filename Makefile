@@ -27,11 +27,12 @@ run: $(STAMP)
 	$(PY) -m experiments.run
 
 # pytest-xdist: the suite in 2 worker processes (TEST_WORKERS=1 for one; each worker builds the session's tiny
-# fixtures for itself, and a default artefact built on first use is built by one of them while the other waits).
+# fixtures for itself). The tests that need the default artefacts built on first use form one group
+# (tests/conftest.py), so one worker builds them while the other runs the rest of the suite.
 # The 15 slowest tests are listed at the end, to keep an eye on the suite's time.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -145,6 +145,15 @@ def tiny_reward_models(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFacto
     return backbone, model.save(folder / "goodmix.npz")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that needs ``first_use`` runs in one xdist group (``--dist loadgroup``, as ``make test`` runs), so
+    one worker builds the default artefacts while the others run the rest of the suite instead of waiting for it."""
+    for item in items:
+        if "first_use" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("first_use"))
+
+
 @dataclass(frozen=True)
 class FirstUse:
     """What a user's first ``gymnasium.make("MixEnv-v0")`` did: the env, what it logged, and what it found built."""
