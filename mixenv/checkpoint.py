@@ -44,7 +44,10 @@ class Trained(Generic[M]):
 def save_trained(
     path: str | os.PathLike[str], kind: str, version: int, trained: Trained[Any], config: Mapping[str, Any]
 ) -> Path:
-    """Write ``trained`` and its architecture ``config`` to one file tagged ``kind`` and ``version``, atomically."""
+    """Write ``trained`` and its architecture ``config`` to one file tagged ``kind`` and ``version``, atomically.
+
+    Equal checkpoints make equal bytes wherever they are written: ``torch.save`` names the archive inside the file
+    after a path it is given (here the temporary one, random), so it is given an open file instead."""
     payload = {
         "format": kind,
         "version": version,
@@ -54,8 +57,8 @@ def save_trained(
         "training": trained.training or {},
         "state_dict": trained.module.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    with atomic_path(path) as tmp, tmp.open("wb") as out:
+        torch.save(payload, out)
     return Path(path)
 
 

@@ -72,8 +72,14 @@ def test_training_lowers_the_contrastive_loss(trained: BackboneCheckpoint) -> No
     assert np.mean(curve[-4:]) < 0.7 * np.mean(curve[:4])
 
 
-def test_same_seed_gives_bit_identical_weights(tiny_corpus: Path, trained: BackboneCheckpoint) -> None:
-    assert _weights_equal(_pretrain(tiny_corpus), trained)
+def test_same_seed_gives_bit_identical_weights_and_checkpoint_files(
+    tiny_corpus: Path, trained: BackboneCheckpoint, tmp_path: Path
+) -> None:
+    again = _pretrain(tiny_corpus)
+    assert _weights_equal(again, trained)
+    # The file's bytes too, wherever it is written: the default good-mix model is found by a digest of them.
+    first, second = save_backbone(tmp_path / "a.pt", trained), save_backbone(tmp_path / "b" / "backbone.pt", again)
+    assert first.read_bytes() == second.read_bytes()
 
 
 def test_another_seed_gives_other_weights(tiny_corpus: Path, trained: BackboneCheckpoint) -> None:
@@ -101,7 +107,6 @@ def test_training_metadata_records_provenance(trained: BackboneCheckpoint, tiny_
     t = trained.training
     assert (t["steps"], t["seed"], t["corpus"], t["train_songs"], t["val_songs"]) == (16, 0, tiny_corpus.name, 5, 1)
     assert t["config"] == asdict(TINY)
-    assert 0 < t["seconds"] < 60
 
 
 def test_training_metadata_records_the_validation_numbers(trained: BackboneCheckpoint) -> None:

@@ -45,8 +45,10 @@ def pretrain_backbone(
         progress: Show progress bars.
 
     Returns:
-        The trained backbone in eval mode, its features, sample rate and ``training`` metadata (steps, seconds,
-        seed, corpus folder, config, loss curve and, with ``val_songs``, the ``validation`` numbers).
+        The trained backbone in eval mode, its features, sample rate and ``training`` metadata (steps, seed,
+        corpus folder, config, loss curve and, with ``val_songs``, the ``validation`` numbers). Nothing of the run's
+        circumstances (no time taken), so one seed's checkpoint file is the same bytes wherever it is made: the
+        default good-mix model is found by a digest of those bytes (:func:`mixenv.artifacts.good_mix_model_path`).
 
     Raises:
         ValueError: For no songs, mixed sample rates, songs shorter than two crops, or a backbone whose ``n_mels``
@@ -99,5 +101,4 @@ def pretrain_backbone(
     }
     if val_bank is not None:
         training["validation"] = validate(backbone, untrained, bank, val_bank, config, crop_frames)
-    training["seconds"] = round(time.perf_counter() - start, 1)
     return BackboneCheckpoint(backbone, features, bank.sample_rate, training)
