@@ -145,13 +145,21 @@ def tiny_reward_models(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFacto
     return backbone, model.save(folder / "goodmix.npz")
 
 
+GROUPS = {"first_use": "first_use", "local_ray": "ray"}
+"""Expensive shared fixture -> the xdist group of every test that needs it (the first that applies): one worker
+builds the default artefacts while the other runs the rest of the suite instead of waiting on the build's lock,
+and one worker, not each, starts Ray and trains the RLlib run."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that needs ``first_use`` runs in one xdist group (``--dist loadgroup``, as ``make test`` runs), so
-    one worker builds the default artefacts while the others run the rest of the suite instead of waiting for it."""
+    """Put each test that needs a fixture of :data:`GROUPS` in its xdist group (``--dist loadgroup``, as ``make
+    test`` runs)."""
     for item in items:
-        if "first_use" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("first_use"))
+        needs = getattr(item, "fixturenames", ())
+        group = next((g for fixture, g in GROUPS.items() if fixture in needs), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @dataclass(frozen=True)
