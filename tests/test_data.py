@@ -119,6 +119,15 @@ def test_partial_read_and_resample(tmp_path: Path) -> None:
     assert read_audio(tmp_path / "a.wav", sample_rate=44_100).shape[1] == pytest.approx(2 * SR, abs=4)
 
 
+@pytest.mark.parametrize(("rate", "to"), [(48_000, 44_100), (44_100, 48_000), (48_000, 22_050)])
+def test_a_resampled_file_keeps_its_duration_to_the_sample(tmp_path: Path, rate: int, to: int) -> None:
+    # pedalboard's resampler alone drops a sample between 44.1 and 48 kHz; stems of one length must stay so.
+    write_audio(tmp_path / "a.wav", tone(440, 6.0, sr=rate), rate)
+    audio = read_audio(tmp_path / "a.wav", sample_rate=to)
+    assert audio.shape[1] == 6 * to and np.all(np.isfinite(audio))
+    assert np.sqrt(np.mean(audio[:, : -to // 10] ** 2)) == pytest.approx(0.1 / np.sqrt(2), rel=0.01)
+
+
 def test_clipping_on_write_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         clipped = write_audio(tmp_path / "a.wav", tone(440, 0.1, 1.5), SR)
@@ -250,13 +259,13 @@ def test_corrupt_stem_is_refused_naming_it(tmp_path: Path, write_song, load: Cal
 def test_other_sample_rate_is_refused_then_resampled(
     tmp_path: Path, write_song, caplog, load: Callable[..., Multitrack]
 ) -> None:
-    folder = write_song(tmp_path / "song", {"vocals.wav": tone(440)})
-    write_audio(folder / "bass.wav", tone(80, sr=44_100), 44_100)
-    with pytest.raises(StemsError, match=r"bass.wav is at 44100 Hz.*--resample"):
+    folder = write_song(tmp_path / "song", {"vocals.wav": tone(440, sr=44_100)}, sr=44_100)
+    write_audio(folder / "bass.wav", tone(80, sr=48_000), 48_000)
+    with pytest.raises(StemsError, match=r"bass.wav is at 48000 Hz.*--resample"):
         load(folder)
     with caplog.at_level(logging.WARNING):
-        song = load(folder, policy=LoadPolicy(on_rate_mismatch="resample"))
-    assert song.sample_rate == SR and song.stems["bass"].shape[1] == pytest.approx(SR, abs=2)
+        song = load(folder, policy=LoadPolicy(on_rate_mismatch="resample"))  # one length, so no length mismatch
+    assert song.sample_rate == 44_100 and song.stems["bass"].shape[1] == song.stems["vocals"].shape[1] == 44_100
     assert "resampling" in caplog.text
 
 

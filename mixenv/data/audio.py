@@ -134,7 +134,10 @@ class AudioReader:
         self.num_channels = min(f.num_channels, MAX_CHANNELS)
         self._folded = f.num_channels > MAX_CHANNELS
         self._reader = f.resampled_to(self.sample_rate) if self.sample_rate != rate else f
-        total = int(self._reader.frames)
+        # The file's duration at the output rate, rounded: pedalboard's resampler gives one sample fewer between
+        # 44.1 and 48 kHz (288 000 samples at 48 kHz come out as 264 599, not 264 600), which made stems of one
+        # length at those two rates differ by a sample after resampling; the last is read as silence.
+        total = int(f.frames) if self._reader is f else (int(f.frames) * self.sample_rate + rate // 2) // rate
         if held < declared:  # read only what is there: the decoder would pad the rest with silence
             total = min(total, -(-held * self.sample_rate // rate))
         self.num_samples = total
