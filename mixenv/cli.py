@@ -472,9 +472,9 @@ def _run_stream(args: argparse.Namespace) -> int:
     if args.estimate != "none":
         context = multiprocessing.get_context("spawn")
         worker = ProcessPoolExecutor(1, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
-        estimator = LiveEstimator(
-            LiveEstimate(args.estimate, args.model), song.sample_rate, ROLES, every_seconds=args.every, executor=worker
-        )
+        live = LiveEstimate(args.estimate, args.model)
+        worker.submit(live.load).result()  # the worker starts (and loads the model) before the first block, not in it
+        estimator = LiveEstimator(live, song.sample_rate, ROLES, every_seconds=args.every, executor=worker)
     skip, left = mixer.latency, song.num_samples  # the look-ahead's silence first; the flush's tail last
     try:
         with AudioWriter(args.output, song.sample_rate, 2, bit_depth=args.bit_depth) as out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -167,3 +168,15 @@ def test_the_command_streams_a_folder_as_the_renderer_mixes_it(tmp_path, write_s
     assert main([*command, "--force", "--estimate", "loudness", "--every", "0.5"]) == 0
     summary = capsys.readouterr().out
     assert "estimates applied" in summary and read_audio(out).shape == (2, round(1.5 * SR))
+
+
+def test_live_estimates_apply_from_the_first_one_on(tmp_path, write_song, capsys) -> None:
+    from mixenv.cli import main
+
+    # The worker starts before the stream (a few seconds), so the estimate asked for after 1 s of a 2.5 s song
+    # played in real time arrives within it; started on that first request, it arrived after the song had ended.
+    folder = write_song(tmp_path / "song", {f"{role}.wav": audio for role, audio in _stems(2.5).items()})
+    command = ["stream", str(folder), "-o", str(tmp_path / "live.wav"), "--realtime", "--every", "1"]
+    assert main([*command, "--estimate", "loudness"]) == 0
+    applied = int(re.search(r"(\d+) estimates applied", capsys.readouterr().out).group(1))
+    assert applied >= 1
