@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pedalboard.io import AudioFile
 
 from mixenv.data import (
     AudioFileError,
@@ -267,6 +268,20 @@ def test_other_sample_rate_is_refused_then_resampled(
         song = load(folder, policy=LoadPolicy(on_rate_mismatch="resample"))  # one length, so no length mismatch
     assert song.sample_rate == 44_100 and song.stems["bass"].shape[1] == song.stems["vocals"].shape[1] == 44_100
     assert "resampling" in caplog.text
+
+
+def test_mp3_stems_are_loaded_with_a_warning_that_they_are_not_sample_aligned(
+    tmp_path: Path, write_song, caplog, load: Callable[..., Multitrack]
+) -> None:
+    folder = write_song(tmp_path / "song", {"vocals.wav": tone(440, sr=44_100)}, sr=44_100)
+    with AudioFile(str(folder / "drums.mp3"), "w", 44_100, 1, quality=192) as f:
+        f.write(tone(80, sr=44_100))
+    with caplog.at_level(logging.WARNING):
+        song = load(folder, policy=LoadPolicy(on_length_mismatch="trim"))  # decoded, the MP3 runs long
+    assert set(song.stems) == {"vocals", "drums"}
+    assert [r.getMessage().split(":")[0] for r in caplog.records if "MP3" in r.getMessage()] == [
+        str(folder / "drums.mp3")
+    ]
 
 
 def test_different_lengths_are_refused_padded_or_trimmed(
