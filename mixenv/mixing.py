@@ -452,17 +452,21 @@ class LiveEstimate:
         moves the worker's start-up (about 4 s on 2 cores, 2026-12-05) out of the first estimate, which was
         otherwise late by that much, and skipped the next."""
         if self.method != "loudness":
-            _live_predictor(None if self.model is None else str(self.model))
+            self._loaded()
+
+    def _loaded(self) -> Predictor:
+        """The model, loaded on first use (once per worker process: :func:`_live_predictor`)."""
+        if self._predictor is None:
+            self._predictor = _live_predictor(None if self.model is None else str(self.model))
+        return self._predictor
 
     def __call__(self, window: Multitrack) -> MixSettings:
         space = ParamSpace(ROLES)
         if self.method == "loudness":
             return balance_levels(space.neutral(), _levels(window, window.num_samples))
-        if self._predictor is None:
-            self._predictor = _live_predictor(None if self.model is None else str(self.model))
         length = min(window.num_samples, round(EXCERPT_SECONDS * window.sample_rate))
         excerpt = window.segment(window.num_samples - length, length)
-        settings = space.to_physical(self._predictor.predict([excerpt])[0])
+        settings = space.to_physical(self._loaded().predict([excerpt])[0])
         placed = Renderer(window.sample_rate, ROLES).process_stems(excerpt.stems, settings)
         return balance_placed(settings, placed, window.sample_rate)
 
