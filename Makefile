@@ -27,8 +27,9 @@ run: $(STAMP)
 	$(PY) -m experiments.run
 
 # pytest-xdist: the suite in 2 worker processes (TEST_WORKERS=1 for one; each worker builds the session's tiny
-# fixtures for itself). The tests that need the default artefacts built on first use form one group
-# (tests/conftest.py), so one worker builds them while the other runs the rest of the suite.
+# fixtures for itself). The tests that need an expensive shared fixture form a group each (GROUPS in
+# tests/conftest.py): one worker builds the first-use artefacts while the other runs the rest of the suite, and one
+# worker, not each, starts Ray.
 # The 15 slowest tests are listed at the end, to keep an eye on the suite's time.
 TEST_WORKERS ?= 2
 test: $(STAMP)
