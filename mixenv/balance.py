@@ -1,6 +1,6 @@
 """Rule-based mix decisions shared by the heuristics and ``mixenv mix``: a loudness balance of the roles, the bus
-tone matched to a reference's long-term spectrum (matchering-style), and the faders matched to the balance of the
-stems in a reference (how loud each stem is in it, found by least squares on band energies).
+tone matched to a reference's long-term spectrum (matchering-style), and each stem's fader, pan and EQ matched to
+how it sounds in a reference of it (:mod:`mixenv.inversion`: its gain per channel and frequency, by least squares).
 
 Each returns settings and leaves the bus level to the caller, which lands it on a loudness with the mix's own
 controls (:func:`mixenv.mastering.drive_to_loudness`) or with the renderer's mastering.
@@ -18,9 +18,18 @@ import scipy.signal
 from scipy.optimize import nnls
 
 from mixenv.features import FeatureConfig
+from mixenv.inversion import StemResponse, stem_response
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
 from mixenv.params import MixSettings
-from mixenv.render import HIGH_SHELF_HZ, LOW_SHELF_HZ, MASTER_HIGH_SHELF_HZ, MASTER_LOW_SHELF_HZ, MID_Q, SHELF_Q
+from mixenv.render import (
+    HIGH_SHELF_HZ,
+    LOW_SHELF_HZ,
+    MASTER_HIGH_SHELF_HZ,
+    MASTER_LOW_SHELF_HZ,
+    MID_Q,
+    SHELF_Q,
+    through_bus_shelves,
+)
 
 ROLE_LUFS: Mapping[str, float] = {"vocals": -20.0, "drums": -22.0, "bass": -22.0, "other": -24.0}
 """Loudness of each stem in a balanced mix: the lead on top, the rhythm section close, the rest under them."""
@@ -32,11 +41,8 @@ BALANCE_BANDS_HZ: np.ndarray = np.geomspace(30.0, 11_000.0, 25)
 SILENT_STEM_DB = -60.0
 """A stem more than this far below the loudest one (its energy in the clip) sits out of a balance."""
 BALANCE_MOVE_LIMIT_DB = 10.0
-"""The furthest :func:`match_balance` moves a fader. Stems the reference cannot tell apart (voices of one timbre in
-one range) make the least-squares fit give one of them all the power and the other none, a 40 dB move; clamped
-here, validation mixes of chorales (a set of another seed than the test set's) came out at 0.69 of the neutral
-mix's MRSTFT instead of 0.81, folk at 0.62 instead of 0.65, the corpus unchanged at 0.50 (``mixenv mix --method
-model``, 8 songs each; ±20 dB: 0.80, 0.65, 0.50)."""
+"""The furthest :func:`match_balance` moves a fader: a stem the reference cannot tell from another (the same
+signal twice) is held to a plausible move however the fit shares their power out."""
 _BALANCE_STFT = FeatureConfig()
 """The frames :func:`match_balance` compares: the log-mel front end's (46 ms windows, 23 ms hop)."""
 
@@ -97,21 +103,16 @@ def audible_stems(energies: Mapping[str, np.ndarray]) -> list[str]:
     return [role for role, energy in energies.items() if loudest > 0 and float(energy.sum()) > floor]
 
 
-def stem_powers(stems: Sequence[np.ndarray], mix: np.ndarray, *, per_band: bool = False) -> np.ndarray:
+def stem_powers(stems: Sequence[np.ndarray], mix: np.ndarray) -> np.ndarray:
     """How much of each stem's power the mix holds: non-negative weights ``w`` with ``mix ≈ sum(w_i * stems_i)``.
 
-    Least squares over band energies ``(bands, frames)`` (:func:`band_energy`), stems and mix alike; the stems'
-    powers add in the mix where they do not overlap in a band and frame, and the frames tell them apart where
-    they do. ``per_band``: every band counts alike (its rows divided by the mix's mean energy in it) instead of
-    in proportion to its energy, where the lows, which hold most of the power, decide the fit. Measured on 4 s
-    clips of 10 corpus songs mixed with known gains, the per-band fit is off by 0.07-0.52 dB per role on average
-    (1.2 dB at worst), the plain one by 0.12-1.29 dB (4.1 dB at worst), so :func:`match_balance` fits per band;
-    the anomaly descriptors keep the plain fit, which told corrupted mixes apart better on the validation songs
-    (mean AUC 0.978 and 0.932 against 0.971 and 0.911).
+    Least squares over band energies ``(bands, frames)`` (:func:`band_energy`), stems and mix alike: the stems'
+    powers add in the mix where they do not overlap in a band and frame, and the frames tell them apart where they
+    do. What the anomaly descriptors read a mix's balance with (from the mix alone: no phase to compare); a
+    reference of the stems themselves is read more exactly by :func:`mixenv.inversion.stem_response`.
     """
-    weight = 1.0 / (mix.mean(axis=1, keepdims=True) + 1e-9 * mix.mean() + 1e-30) if per_band else 1.0
-    basis = np.stack([(stem * weight).ravel() for stem in stems], axis=1)
-    target = (mix * weight).ravel()
+    basis = np.stack([stem.ravel() for stem in stems], axis=1)
+    target = mix.ravel()
     scale = float(basis.mean()) + 1e-30  # in units of the stems' mean energy: well conditioned at any level
     weights, _ = nnls(basis / scale, target / scale)
     return weights
@@ -120,42 +121,67 @@ def stem_powers(stems: Sequence[np.ndarray], mix: np.ndarray, *, per_band: bool 
 def match_balance(
     settings: MixSettings, placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int
 ) -> MixSettings:
-    """``settings`` with the faders moved so that each stem is as loud against the others as it is in ``reference``.
+    """``settings`` with the faders and pans moved so that each stem is as loud against the others, and sits between
+    the channels, as it does in ``reference``.
 
     ``placed``: the stems as ``settings`` play them in the mix (after strip, fader and pan, ``(2, samples)`` each,
     the reference's length: :meth:`~mixenv.render.Renderer.render` with ``return_stems``). Each stem's power in the
-    reference is found by :func:`stem_powers` (every band counting alike) and its fader moved by the ratio, in dB,
-    around the median stem's, so the overall level is left to the loudness match that follows, and by at most
-    :data:`BALANCE_MOVE_LIMIT_DB` either way. Silent stems, and songs of one stem, keep their faders.
+    reference, against its power as placed, is read from its gains there (:func:`mixenv.inversion.stem_response`)
+    and its fader moved by the ratio, in dB, around the median stem's, so the overall level is left to the loudness
+    match that follows, and by at most :data:`BALANCE_MOVE_LIMIT_DB` either way; its pan is moved by its power's
+    ratio between the channels (:func:`matched_pan`). Silent stems, and songs of one stem, keep their settings.
     """
+    response = _response(placed, reference, sample_rate)
+    if response is None:
+        return settings
+    ratios = response.power_ratios()
+    gains_db = 10 * np.log10(np.maximum(ratios, 1e-4 * max(float(ratios.max()), 1e-30)) + 1e-30)
+    gains_db = np.clip(gains_db - np.median(gains_db), -BALANCE_MOVE_LIMIT_DB, BALANCE_MOVE_LIMIT_DB)
+    changes = {}
+    for role, db, (left, right) in zip(response.roles, gains_db, response.channel_ratios(), strict=True):
+        changes[f"{role}.gain_db"] = settings[f"{role}.gain_db"] + float(db)
+        changes[f"{role}.pan"] = matched_pan(settings[f"{role}.pan"], float(left), float(right))
+    return settings.replace(changes)
+
+
+PAN_EDGE = 0.02
+"""How close (radians of the pan law's angle) to a hard pan :func:`matched_pan` leaves a pan alone: there one
+channel holds next to nothing of the stem, and its ratio says nothing."""
+
+
+def matched_pan(pan: float, left: float, right: float) -> float:
+    """The pan that puts a stem between the channels as a reference does, from its pan now and its power in the
+    reference over its power now in each channel (``left``, ``right``).
+
+    Under the constant-power law (:func:`mixenv.render.pan_gains`) the right channel's gain over the left's is
+    ``tan θ``, ``θ = (pan + 1) π / 4``; the reference's is this one's times ``sqrt(right / left)``. A pan within
+    :data:`PAN_EDGE` of hard left or right, or a channel without the stem, keeps it.
+    """
+    theta = (min(max(pan, -1.0), 1.0) + 1.0) * np.pi / 4
+    if left <= 0 or right <= 0 or not PAN_EDGE < theta < np.pi / 2 - PAN_EDGE:
+        return pan
+    return float(np.clip(4 / np.pi * np.arctan(np.sqrt(right / left) * np.tan(theta)) - 1, -1.0, 1.0))
+
+
+def _response(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> StemResponse | None:
+    """:func:`mixenv.inversion.stem_response` of the audible stems of ``placed`` (:func:`audible_stems`), or None
+    where fewer than two are (nothing to balance)."""
     energies = {role: band_energy(*_power(audio, sample_rate)) for role, audio in placed.items()}
     roles = audible_stems(energies)
     if len(roles) < 2:
-        return settings
-    weights = stem_powers(
-        [energies[role] for role in roles], band_energy(*_power(reference, sample_rate)), per_band=True
-    )
-    gains_db = 10 * np.log10(np.maximum(weights, 1e-4 * max(float(weights.max()), 1e-30)) + 1e-30)
-    gains_db = np.clip(gains_db - np.median(gains_db), -BALANCE_MOVE_LIMIT_DB, BALANCE_MOVE_LIMIT_DB)
-    return settings.replace(
-        {f"{role}.gain_db": settings[f"{role}.gain_db"] + float(db) for role, db in zip(roles, gains_db, strict=True)}
-    )
+        return None
+    return stem_response({role: placed[role] for role in roles}, reference, sample_rate)
 
 
 STEM_TONE_LIMIT_DB = 6.0
 """The furthest :func:`match_stem_tone` moves a strip's EQ gain (limits of 9 and 12 dB did no clearer)."""
-TONE_SHRINK = 0.5
-"""How strongly :func:`match_stem_tone`'s fit of a stem's power in one band is pulled toward its power over all
-bands (a ridge term, in units of the stems' mean energy in the band), so that where the reference cannot tell two
-stems apart in a band (voices of one timbre) neither is given a tone it does not have. Chosen on validation songs
-(the corpus's validation split, chorales and folk of seed 12, 8 songs each; the shipped model's settings with
-shelves only fitted, then faders, then mastered to the reference's loudness; MRSTFT / neutral's): 0.281 / 0.457 /
-0.414 at 0.05, 0.288 / 0.447 / 0.406 at 0.5, 0.303 / 0.443 / 0.413 at 2."""
 EQ_SHRINK = 0.1
 """A ridge term on :func:`match_stem_tone`'s EQ gains (in units of one band the stem holds alone), so that a gain
 only bands where the stem is barely heard could set stays near where it was: a bass's high shelf fitted to the
-noise above 5 kHz moved 4.8 dB without it, 0.1 dB with it. Validation (as for :data:`TONE_SHRINK`, mid band
-fitted): 0.279 / 0.433 / 0.374 without, 0.273 / 0.420 / 0.380 at 0.1."""
+noise above 5 kHz moved 4.8 dB without it, 0.1 dB with it. Chosen on validation songs (the corpus's validation
+split, chorales and folk of seed 12, 8 songs each; the shipped model's settings with each stem's tone, then its
+fader matched, then the loudness; MRSTFT / neutral's), with the tone read from band energies then, as the limits
+and margins below were too: 0.279 / 0.433 / 0.374 without, 0.273 / 0.420 / 0.380 at 0.1."""
 
 MID_CENTRES_HZ: np.ndarray = np.geomspace(200.0, 6_000.0, 17)
 """The centres :func:`match_stem_tone` tries for a stem's mid band (the control's range, a third of an octave
@@ -176,25 +202,42 @@ seed 12, 8 songs each): centre kept 0.295, 0.113 / 0.412, 0.115 / 0.379, 0.164; 
 0.161."""
 
 
+STEM_PASSES = 2
+"""Rounds of :func:`match_stems` (tone, then faders and pans, each read from a fresh render). Chosen on validation
+songs (the shipped model's settings matched, then the loudness; MRSTFT / audible parameter error on the corpus's
+validation split, 24 songs / chorales / folk of seed 12, 8 songs each): one round 0.196 / 0.082, 0.174 / 0.062,
+0.259 / 0.140; two 0.185 / 0.078, 0.162 / 0.058, 0.257 / 0.136."""
+
+
 def match_stems(
     settings: MixSettings,
     render_stems: Callable[[MixSettings], Mapping[str, np.ndarray]],
     reference: np.ndarray | None,
     sample_rate: int,
 ) -> MixSettings:
-    """``settings`` with each stem's tone (:func:`match_stem_tone`), then its fader (:func:`match_balance`),
-    matched to ``reference``: what the reference shows of each stem, which a model would have to guess. Without a
-    reference, the faders alone are set by the convention instead (:func:`balance_placed`), the tone left as it is.
+    """``settings`` with each stem's tone (:func:`match_stem_tone`), then its fader and pan
+    (:func:`match_balance`), matched to ``reference``, :data:`STEM_PASSES` times: what the reference shows of each
+    stem, which a model would have to guess. Without a reference, the faders alone are set by the convention instead
+    (:func:`balance_placed`), the tone left as it is.
 
-    ``render_stems`` plays settings' stems as :func:`match_balance` takes them (called twice; once without a
-    reference). On validation songs (as for :data:`TONE_SHRINK`): faders only 0.384 / 0.454 / 0.502 of the neutral
-    mix's MRSTFT, tone and faders 0.273 / 0.420 / 0.380 (two passes of the tone fit, shelves only: 0.295 / 0.462 /
-    0.436).
+    ``render_stems`` plays settings' stems as :func:`match_balance` takes them (called twice a round; once without
+    a reference); each stem is compared with the reference through the bus's shelves
+    (:func:`mixenv.render.through_bus_shelves`), so that its tone is its strip's and not the bus's. On validation
+    songs (as for :data:`STEM_PASSES`; MRSTFT / neutral's): the model's settings 0.503 / 0.368 / 0.594; matched from
+    band energies (least squares on them, as before :mod:`mixenv.inversion`; no pans, one round) 0.274 / 0.409 /
+    0.377; by the stems' gains, tone and faders, one round 0.224 / 0.251 / 0.317; with pans 0.196 / 0.174 / 0.259;
+    two rounds 0.185 / 0.163 / 0.253; each stem through the bus's shelves 0.166 / 0.156 / 0.252.
     """
     if reference is None:
         return balance_placed(settings, render_stems(settings), sample_rate)
-    settings = match_stem_tone(settings, render_stems(settings), reference, sample_rate)
-    return match_balance(settings, render_stems(settings), reference, sample_rate)
+
+    def at_bus(current: MixSettings) -> dict[str, np.ndarray]:
+        return through_bus_shelves(render_stems(current), current.master, sample_rate)
+
+    for _ in range(STEM_PASSES):
+        settings = match_stem_tone(settings, at_bus(settings), reference, sample_rate)
+        settings = match_balance(settings, at_bus(settings), reference, sample_rate)
+    return settings
 
 
 def match_stem_tone(
@@ -203,25 +246,21 @@ def match_stem_tone(
     """``settings`` with each stem's EQ (low shelf, mid band, high shelf) moved so that the stem sounds in
     ``placed`` as it sounds in ``reference``.
 
-    ``placed`` as for :func:`match_balance`. Each stem's power in each of the 24 bands of the reference is fitted on
-    its own (over the band's frames, pulled toward its power over all bands by :data:`TONE_SHRINK`); the stem's
-    deviation from its overall power, band by band, is its tone error, and the strip's three EQ gains are fitted to
-    it by least squares on their responses (plus a free offset: the level is the faders'), each band weighted by the
-    share of the reference's energy in it the stem holds (where a stem is quiet it cannot be heard), held near no
-    change by :data:`EQ_SHRINK`, and moved by at most :data:`STEM_TONE_LIMIT_DB`. The mid band's centre is fitted
-    too: the same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the best
-    kept when it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or
-    more. Silent stems, and songs of one stem, keep their EQ.
+    ``placed`` as for :func:`match_balance`. Each stem's power ratio between the reference and ``placed`` in each
+    of the 24 balance bands (from its gains there, :func:`mixenv.inversion.stem_response`), against its ratio over
+    all bands, is its tone error, and the strip's three EQ gains are fitted to it by least squares on their
+    responses (plus a free offset: the level is the faders'), each band weighted by the share of the reference's
+    energy in it the stem holds (where a stem is quiet it cannot be heard), held near no change by
+    :data:`EQ_SHRINK`, and moved by at most :data:`STEM_TONE_LIMIT_DB`. The mid band's centre is fitted too: the
+    same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the best kept when
+    it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or more.
+    Silent stems, and songs of one stem, keep their EQ.
     """
-    energies = {role: band_energy(*_power(audio, sample_rate)) for role, audio in placed.items()}
-    roles = audible_stems(energies)
-    if len(roles) < 2:
+    response = _response(placed, reference, sample_rate)
+    if response is None:
         return settings
-    stems = [energies[role] for role in roles]
-    mix = band_energy(*_power(reference, sample_rate))
-    overall = stem_powers(stems, mix, per_band=True)
-    per_band = np.stack([_shrunk_powers([s[b] for s in stems], mix[b], overall) for b in range(len(mix))])
-    held = per_band * np.stack([s.sum(axis=1) for s in stems], axis=1)  # (bands, stems): each one's energy there
+    per_band, held = response.band_ratios(BALANCE_BANDS_HZ)  # (bands, stems) each
+    overall = response.power_ratios()
     share = held / (held.sum(axis=1, keepdims=True) + 1e-30)
     centres = _band_centres()
     heard = centres < 0.45 * sample_rate
@@ -232,7 +271,7 @@ def match_stem_tone(
     ]
     candidates = _peak_responses(sample_rate)
     changes = {}
-    for i, role in enumerate(roles):
+    for i, role in enumerate(response.roles):
         if overall[i] <= 0:
             continue
         error_db = 10 * np.log10(np.maximum(per_band[:, i], 1e-3 * overall[i]) / overall[i])
@@ -285,16 +324,6 @@ def _peak_responses(sample_rate: int) -> np.ndarray:
 def _band_centres() -> np.ndarray:
     """The geometric centre of each of the balance's bands (:data:`BALANCE_BANDS_HZ`)."""
     return np.sqrt(BALANCE_BANDS_HZ[:-1] * BALANCE_BANDS_HZ[1:])
-
-
-def _shrunk_powers(stems: Sequence[np.ndarray], mix: np.ndarray, prior: np.ndarray) -> np.ndarray:
-    """Non-negative ``w`` with ``mix ≈ sum(w_i * stems_i)`` over frames (one band's energies), pulled toward
-    ``prior`` by :data:`TONE_SHRINK`."""
-    basis = np.stack(stems, axis=1)
-    scale = float(np.sqrt((basis**2).sum(axis=0).mean())) + 1e-30
-    ridge = np.sqrt(TONE_SHRINK) * np.eye(len(stems))
-    weights, _ = nnls(np.concatenate([basis / scale, ridge]), np.concatenate([mix / scale, ridge @ prior]))
-    return weights
 
 
 def _power(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:

@@ -197,8 +197,7 @@ class Renderer:
         self._strips = {role: _strip_board(role) for role in self.roles}
         self._bus = pedalboard.Pedalboard(
             [
-                pedalboard.LowShelfFilter(cutoff_frequency_hz=MASTER_LOW_SHELF_HZ, gain_db=0.0, q=SHELF_Q),
-                pedalboard.HighShelfFilter(cutoff_frequency_hz=MASTER_HIGH_SHELF_HZ, gain_db=0.0, q=SHELF_Q),
+                *_bus_shelves(0.0, 0.0),
                 pedalboard.Compressor(
                     threshold_db=0.0, ratio=1.0, attack_ms=MASTER_DYNAMICS_MS[0], release_ms=MASTER_DYNAMICS_MS[1]
                 ),
@@ -405,6 +404,24 @@ def _process(board: pedalboard.Pedalboard, audio: np.ndarray, sample_rate: int, 
 
 def _joined(blocks: list[np.ndarray]) -> np.ndarray:
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+
+
+def through_bus_shelves(
+    placed: Mapping[str, np.ndarray], master: Mapping[str, float], sample_rate: int
+) -> dict[str, np.ndarray]:
+    """Each of ``placed`` (stems after strip, fader and pan, ``(2, samples)``) through the bus's shelves under the
+    bus controls ``master`` (``MixSettings.master``): the linear part of the bus, so each stem as it reaches the bus
+    compressor, whose input is their sum."""
+    board = pedalboard.Pedalboard(_bus_shelves(master["master_low_shelf_db"], master["master_high_shelf_db"]))
+    return {role: board(np.ascontiguousarray(audio), sample_rate) for role, audio in placed.items()}
+
+
+def _bus_shelves(low_db: float, high_db: float) -> list[pedalboard.Plugin]:
+    """The bus's low and high shelves at these gains."""
+    return [
+        pedalboard.LowShelfFilter(cutoff_frequency_hz=MASTER_LOW_SHELF_HZ, gain_db=low_db, q=SHELF_Q),
+        pedalboard.HighShelfFilter(cutoff_frequency_hz=MASTER_HIGH_SHELF_HZ, gain_db=high_db, q=SHELF_Q),
+    ]
 
 
 def pan_gains(pan: float, gain_db: float = 0.0) -> tuple[float, float]:

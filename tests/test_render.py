@@ -9,7 +9,7 @@ import pytest
 
 from mixenv.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 from mixenv.params import ParamSpace
-from mixenv.render import Renderer, pan_gains, render
+from mixenv.render import Renderer, pan_gains, render, through_bus_shelves
 
 from conftest import SR, band_db, noise, tone
 
@@ -226,3 +226,21 @@ def test_a_song_rendered_in_blocks_is_the_song_rendered_whole(target_lufs: float
     np.testing.assert_allclose(mix, whole.mix, atol=0.0 if target_lufs is None else 2e-5)
     assert stats.limiter_reduction_db == pytest.approx(whole.limiter_reduction_db, abs=1e-3)
     assert not Path(file).exists()  # the bus's temporary file is gone
+
+
+def test_stems_through_the_bus_shelves_sum_to_the_bus_before_its_compressor() -> None:
+    """The bus's shelves are linear: the stems shelved one by one sum to the summed bus as :meth:`Renderer.bus_stage`
+    shelves it (its compressor at ratio 1 passes it unchanged), and a 6 dB low shelf lifts a 40 Hz tone by 6 dB."""
+    rng = np.random.default_rng(0)
+    stems = {role: (0.1 * rng.standard_normal((2, SR))).astype(np.float32) for role in ("vocals", "bass")}
+    settings = (
+        ParamSpace()
+        .neutral()
+        .replace({"master_low_shelf_db": 6.0, "master_high_shelf_db": -3.0, "master_comp_ratio": 1.0})
+    )
+    each = through_bus_shelves(stems, settings.master, SR)
+    bus = Renderer(SR).bus_stage(stems["vocals"] + stems["bass"], settings.master)
+    np.testing.assert_allclose(each["vocals"] + each["bass"], bus, atol=1e-4)
+    sine = np.tile(np.sin(2 * np.pi * 40.0 * np.arange(SR) / SR).astype(np.float32), (2, 1))
+    lifted = through_bus_shelves({"bass": sine}, settings.master, SR)["bass"]
+    assert 20 * np.log10(np.std(lifted[:, SR // 2 :]) / np.std(sine[:, SR // 2 :])) == pytest.approx(6.0, abs=0.3)

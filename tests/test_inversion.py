@@ -1,0 +1,72 @@
+"""Each stem's gain in a reference of it, per channel and frequency (mixenv.inversion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pedalboard
+import pytest
+
+from mixenv import inversion
+from mixenv.balance import _power, as_played, band_energy, matched_pan, stem_powers
+from mixenv.data import list_songs
+from mixenv.inversion import stem_response
+from mixenv.render import LOW_SHELF_HZ, SHELF_Q, pan_gains
+
+SR = 22_050
+GAINS_DB = {"vocals": 6.0, "drums": -4.0, "bass": 0.0, "other": -2.0}
+
+
+def _panned(audio: np.ndarray, pan: float, gain_db: float) -> np.ndarray:
+    left, right = pan_gains(pan, gain_db)
+    return np.stack([audio[0] * left, audio[-1] * right]).astype(np.float32)
+
+
+def test_each_stems_level_and_pan_are_read_exactly_and_the_ridge_costs_a_little(
+    tiny_corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mixes of the corpus's stems (made mono) at known faders and pans: without the ridge each stem's power ratio
+    is its fader and its ratio between the channels gives its pan, to a ten-thousandth of a decibel; with it (what
+    keeps identical stems apart) 0.2 dB off on average; band energies, which lack the phase, 0.8 dB."""
+    pans = {"vocals": 0.0, "drums": -0.4, "bass": 0.1, "other": 0.7}
+    errors: dict[float, list[float]] = {0.0: [], inversion.RIDGE: []}
+    pan_errors, band_errors = [], []
+    for ref in list_songs("synthetic", tiny_corpus):
+        song = ref.load()
+        mono = {role: audio.mean(axis=0, keepdims=True) for role, audio in song.stems.items()}
+        placed = {role: as_played(audio) for role, audio in mono.items()}
+        gains = [GAINS_DB[role] for role in placed]
+        for ridge, found in errors.items():
+            monkeypatch.setattr(inversion, "RIDGE", ridge)
+            reference = sum(_panned(mono[role], pans[role], GAINS_DB[role]) for role in placed)
+            response = stem_response(placed, reference, song.sample_rate)
+            assert response.roles == tuple(placed)
+            found.extend(np.abs(10 * np.log10(response.power_ratios()) - gains))  # placed at centre, unity
+            if ridge == 0.0:
+                for role, (left, right) in zip(placed, response.channel_ratios(), strict=True):
+                    pan_errors.append(abs(matched_pan(0.0, float(left), float(right)) - pans[role]))
+        centred = sum(_panned(mono[role], 0.0, GAINS_DB[role]) for role in placed)
+        energies = [band_energy(*_power(placed[role], song.sample_rate)) for role in placed]
+        plain = stem_powers(energies, band_energy(*_power(centred, song.sample_rate)))
+        band_errors.extend(np.abs(10 * np.log10(plain) - gains))
+    assert len(band_errors) >= 8
+    assert max(errors[0.0]) < 1e-4 and max(pan_errors) < 1e-4
+    assert np.mean(errors[inversion.RIDGE]) < 0.3 < 0.6 < np.mean(band_errors)
+
+
+def test_a_stems_eq_shows_in_its_band_ratios_and_no_other_stems() -> None:
+    """The bass's 6 dB low shelf in the reference: its ratio below 100 Hz is 6 dB above its ratio over 1 kHz; the
+    other voice's bands stay flat to 0.5 dB, and a bus gain that changes over time (a compressor's) is absorbed."""
+    rng = np.random.default_rng(0)
+    bass, other = (rng.standard_normal((1, 3 * SR)).astype(np.float32) * 0.05 for _ in range(2))
+    shelf = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
+    placed = {"bass": as_played(bass), "other": as_played(other)}
+    envelope = np.interp(np.arange(3 * SR), [0, 3 * SR], [1.0, 0.6]).astype(np.float32)
+    reference = (as_played(shelf(bass, SR)) + placed["other"]) * envelope
+    response = stem_response(placed, reference, SR)
+    edges = np.array([30.0, 100.0, 1_000.0, 8_000.0])
+    ratios, _ = response.band_ratios(edges)
+    db = 10 * np.log10(ratios)  # (bands, stems)
+    assert db[0, 0] - db[2, 0] == pytest.approx(6.0, abs=0.5)
+    assert np.ptp(db[:, 1]) < 0.5
