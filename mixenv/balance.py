@@ -223,7 +223,7 @@ def match_stems(
     ``render_stems`` plays settings' stems as :func:`match_balance` takes them (called twice a round; once without
     a reference); each stem is compared with the reference through the bus's shelves
     (:func:`mixenv.render.through_bus_shelves`), so that its tone is its strip's and not the bus's. On validation
-    songs (as for :data:`STEM_PASSES`; MRSTFT / neutral's): the model's settings 0.503 / 0.368 / 0.594; matched from
+    songs (as for :data:`STEM_PASSES`; mean MRSTFT): the model's settings 0.503 / 0.368 / 0.594; matched from
     band energies (least squares on them, as before :mod:`mixenv.inversion`; no pans, one round) 0.274 / 0.409 /
     0.377; by the stems' gains, tone and faders, one round 0.224 / 0.251 / 0.317; with pans 0.196 / 0.174 / 0.259;
     two rounds 0.185 / 0.163 / 0.253; each stem through the bus's shelves 0.166 / 0.156 / 0.252.
