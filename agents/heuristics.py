@@ -92,6 +92,19 @@ class ReferenceMatchPolicy(_FixedPolicy):
         return _to_loudness(env, settings, integrated_lufs(clip.reference, rate))
 
 
+class StemMatchPolicy(_FixedPolicy):
+    """Each stem's tone, fader and pan matched to how it sounds in the reference, from the neutral mix, then the
+    loudness (:func:`matched_on_env`): what the reference shows of every stem (:mod:`mixenv.inversion`), with
+    nothing learned; the supervised model's matched form starts the same matching from its prediction instead."""
+
+    name = "stems"
+
+    def decide(self, env: MixEnv) -> MixSettings:
+        if env.clip.reference is None:
+            raise ValueError(f"song {env.clip.name!r} has no reference; the stem-matching heuristic needs one")
+        return matched_on_env(env, env.space.neutral(), match_stems=True)
+
+
 class CMAESPolicy(_FixedPolicy):
     """CMA-ES over the normalised settings, maximising the env's reward on the clip, ``budget`` renders per song.
 
@@ -259,7 +272,7 @@ def _search_scored(
 
 
 HEURISTICS: Mapping[str, type[_FixedPolicy]] = {
-    p.name: p for p in (NeutralPolicy, LoudnessBalancePolicy, ReferenceMatchPolicy, CMAESPolicy)
+    p.name: p for p in (NeutralPolicy, LoudnessBalancePolicy, ReferenceMatchPolicy, StemMatchPolicy, CMAESPolicy)
 }
 
 

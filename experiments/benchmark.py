@@ -7,9 +7,10 @@ Methods, each mixing every song of every set in MixEnv (a 4 s clip, 10-step epis
 ``1000 + i``, the metrics of :mod:`rewards.metrics` with the audible parameter error where the songs have a ground
 truth):
 
-* the heuristics: neutral, loudness balance, reference matching (once: deterministic) and CMA-ES with
-  ``--cmaes-budget`` renders per song (once per seed), climbing the reference's spectral and loudness terms
-  (:func:`experiments.methods.search_weights`);
+* the heuristics: neutral, loudness balance, reference matching (the bus's tone), stem matching (each stem's tone,
+  fader and pan read from the reference, :class:`agents.heuristics.StemMatchPolicy`; these four once: deterministic)
+  and CMA-ES with ``--cmaes-budget`` renders per song (once per seed), climbing the reference's spectral and
+  loudness terms (:func:`experiments.methods.search_weights`);
 * the supervised model (``--model``, default: the shipped default model), or several (``--models LABEL=PATH``; a
   PATH with ``{seed}`` names one model per seed, as training runs of several seeds are), each as it predicts,
   mastered to the reference's loudness, with its faders matched to the reference's balance as well,

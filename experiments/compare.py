@@ -24,7 +24,7 @@ from mixenv.plots import save_figure
 from mixenv.table import format_table
 from rewards.metrics import METRICS, MetricSuite
 
-GOAL_HEURISTICS = ("loudness balance", "reference matching", "cma-es")
+GOAL_HEURISTICS = ("loudness balance", "reference matching", "stem matching", "cma-es")
 """The heuristics a learned method must beat out of domain (the generalisation goals)."""
 TRAINING_FREE = "cma-es"
 """A method that learns nothing: how its ratio moves between sets is the sets' own difficulty, not generalisation."""

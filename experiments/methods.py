@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from agents.episodes import BEST_OF_EPISODE, BestOfEpisode
-from agents.heuristics import CMAESPolicy, LoudnessBalancePolicy, NeutralPolicy, ReferenceMatchPolicy, RefinedPolicy
+from agents.heuristics import (
+    CMAESPolicy,
+    LoudnessBalancePolicy,
+    NeutralPolicy,
+    ReferenceMatchPolicy,
+    RefinedPolicy,
+    StemMatchPolicy,
+)
 from agents.policies import LoudnessMatchedPolicy, MixPolicy
 from agents.trained import TrainedAgent
 from mixenv import artifacts
@@ -86,6 +93,7 @@ def heuristics(env: MixEnv, cmaes_budget: int, seed: int) -> dict[str, tuple[Mix
         "neutral": (NeutralPolicy(), env),
         "loudness balance": (LoudnessBalancePolicy(), env),
         "reference matching": (ReferenceMatchPolicy(), env),
+        "stem matching": (StemMatchPolicy(), env),
         "cma-es": (CMAESPolicy(budget=cmaes_budget, seed=seed, weights=search_weights(env)), env),
     }
 

@@ -5,8 +5,8 @@
    supervised model is the default mixing model that ``mixenv mix`` uses, shipped in the package
    (:mod:`supervised.default`; ``--supervised`` evaluates another run instead).
 3. Mixes every held-out (test) song with PPO, the supervised model, the classic heuristics (neutral, loudness
-   balance, reference matching, CMA-ES on the env's reward) and the ground truth (the ceiling), all measured
-   by the same metrics; then does the same on each out-of-domain evaluation set (other compositions,
+   balance, reference matching, stem matching, CMA-ES on the env's reward) and the ground truth (the ceiling),
+   all measured by the same metrics; then does the same on each out-of-domain evaluation set (other compositions,
    instruments, recording, mix prior and sample rate; built on first use, never trained on).
 4. Prints a table per set and a summary of how each method carries over, writes results JSON, two plots, and
    each method's mix of one test song as WAV (with their spectrograms) to ``--out``.

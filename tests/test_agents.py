@@ -22,6 +22,7 @@ from agents.heuristics import (
     NeutralPolicy,
     ReferenceMatchPolicy,
     RefinedPolicy,
+    StemMatchPolicy,
     env_loss,
     refine,
     search,
@@ -270,6 +271,14 @@ def test_reference_matching_gets_closer_to_the_reference_than_neutral(env: MixEn
     matched = evaluate_policy(ReferenceMatchPolicy(), env)
     assert np.mean([r["lufs_error"] for r in matched]) < 0.5 < np.mean([r["lufs_error"] for r in neutral])
     assert np.mean([r["mrstft"] for r in matched]) < np.mean([r["mrstft"] for r in neutral])
+
+
+def test_stem_matching_gets_closer_to_the_reference_than_matching_the_bus(env: MixEnv) -> None:
+    """Each stem's tone, fader and pan read from the reference beat the bus's tone alone, loudness matched both."""
+    bus = evaluate_policy(ReferenceMatchPolicy(), env)
+    stems = evaluate_policy(StemMatchPolicy(), env)
+    assert np.mean([r["lufs_error"] for r in stems]) < 0.5
+    assert np.mean([r["mrstft"] for r in stems]) < 0.8 * np.mean([r["mrstft"] for r in bus])
 
 
 def test_cmaes_improves_the_env_score_and_is_seeded(env: MixEnv) -> None:
