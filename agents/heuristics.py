@@ -133,7 +133,7 @@ class CMAESPolicy(_FixedPolicy):
 REFINE_SIGMA = 0.05
 """The first step of a search from a prediction (normalised units), also ``mixenv mix --method refine``'s. Chosen
 on validation songs (the corpus's validation split, chorales and folk of seed 12, the first 6 whole songs of each;
-the default model's settings with each stem's tone and fader and the loudness matched, refined by ``mixenv mix``
+the default model's settings with each stem's tone, fader and pan and the loudness matched, refined by ``mixenv mix``
 with 100 renders of its excerpts; MRSTFT / neutral's): 0.232 / 0.277 / 0.277 at 0.05, 0.265 / 0.361 / 0.356 at
 0.15 (the step before: from a start that close, steps of 0.15 on all 41 controls lead away, and seven generations
 do not shrink them enough)."""
@@ -148,7 +148,7 @@ def refine(
     seed: int,
 ) -> np.ndarray:
     """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` (the start scored and kept
-    unless beaten) within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone and fader
+    unless beaten) within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
     matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
     it beats what the search found.
 
@@ -171,7 +171,7 @@ class RefinedPolicy:
     """Another policy's settings, refined by a CMA-ES search on the env's reward that starts from them.
 
     The start is scored first and counts against ``budget``; the best settings seen are kept, so the refined mix
-    never scores below the start on the clip. With a reference, each stem's tone and fader and the loudness are
+    never scores below the start on the clip. With a reference, each stem's tone, fader and pan and the loudness are
     matched to it again from what the search found (:func:`refine`). Like :class:`CMAESPolicy` it sees the reward,
     hence the reference.
 
@@ -281,7 +281,7 @@ def matched_on_env(
     match_stems: bool = False,
 ) -> MixSettings:  # fmt: skip
     """``settings`` mastered to the loudness of ``env``'s current clip's reference (``target_lufs`` without one, or
-    without ``use_reference``) on the very mix the env renders; with ``match_stems``, each stem's tone and fader
+    without ``use_reference``) on the very mix the env renders; with ``match_stems``, each stem's tone, fader and pan
     matched to how it sounds in the reference first, or without one its fader set by the loudness-balance
     convention on the stem as its strip plays it (:func:`mixenv.balance.match_stems`)."""
     clip = env.clip

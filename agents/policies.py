@@ -84,16 +84,16 @@ class LoudnessMatchedPolicy:
     The limiter drives up to 12 dB and the faders do the rest (:func:`mixenv.mastering.drive_to_loudness`), on the
     very mix the env renders: what a supervised model gets from :class:`supervised.predictors.LoudnessMatched`,
     for any method, so every method can be compared with the loudness the reference states taken as given.
-    With ``match_stems``, each stem's EQ and fader are first matched to how it sounds in the reference
-    (:func:`mixenv.balance.match_stems`, two more renders): how loud each stem is and its tone are, like the
-    loudness, something the reference shows rather than something to guess. Without a reference each fader is set
-    by the loudness-balance convention instead, on the stem as its strip plays it (one more render).
+    With ``match_stems``, each stem's EQ, fader and pan are first matched to how it sounds in the reference
+    (:func:`mixenv.balance.match_stems`, four more renders): how loud each stem is, its tone and where it sits are,
+    like the loudness, something the reference shows rather than something to guess. Without a reference each fader
+    is set by the loudness-balance convention instead, on the stem as its strip plays it (one more render).
 
     Args:
         policy: The policy whose settings are mastered.
         target_lufs: The loudness without a reference, or for a policy that mixes without one.
         use_reference: Read the loudness off the reference; ``False`` masters to ``target_lufs`` (reference-free).
-        match_stems: Match each stem's tone and fader to the reference first (without one: its fader to the
+        match_stems: Match each stem's tone, fader and pan to the reference first (without one: its fader to the
             loudness-balance convention).
     """
 

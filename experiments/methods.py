@@ -102,7 +102,7 @@ def supervised(
     env: MixEnv, run: Any, label: str, refine_budget: int | None = None, seed: int = 0, runtime: str = "torch"
 ) -> dict[str, tuple[MixPolicy, MixEnv]]:
     """A trained supervised model as it predicts, and as it predicts with the reference hidden (how much it reads
-    the reference); with its prediction mastered to the reference's loudness, and with each stem's tone and fader
+    the reference); with its prediction mastered to the reference's loudness, and with each stem's tone, fader and pan
     matched to the reference too (:func:`mixenv.balance.match_stems`); reference-free, its faders set by the
     loudness-balance convention on the stems as its strips play them and mastered to -14 LUFS (what a user without
     a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined

@@ -88,8 +88,9 @@ class SongExcerpts:
         return [clip.excerpt for clip in self.clips]
 
     def match_stems(self, vector: np.ndarray) -> np.ndarray:
-        """Normalised settings ``vector`` with each stem's tone and fader matched to how it sounds in the reference
-        excerpts (:func:`mixenv.balance.match_stems`, the excerpts heard one after another; two renders of each);
+        """Normalised settings ``vector`` with each stem's tone, fader and pan matched to how it sounds in the
+        reference excerpts (:func:`mixenv.balance.match_stems`, the excerpts heard one after another; four renders
+        of each);
         without a reference, each fader set by the loudness-balance convention on the stem as its strip plays it
         (one render of each)."""
 
