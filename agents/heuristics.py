@@ -133,7 +133,7 @@ class CMAESPolicy(_FixedPolicy):
 REFINE_SIGMA = 0.05
 """The first step of a search from a prediction (normalised units), also ``mixenv mix --method refine``'s. Chosen
 on validation songs (the corpus's validation split, chorales and folk of seed 12, the first 6 whole songs of each;
-the default model's settings with each stem's tone, fader and pan and the loudness matched, refined by ``mixenv mix``
+the default model's settings with each stem's tone and fader and the loudness matched, refined by ``mixenv mix``
 with 100 renders of its excerpts; MRSTFT / neutral's): 0.232 / 0.277 / 0.277 at 0.05, 0.265 / 0.361 / 0.356 at
 0.15 (the step before: from a start that close, steps of 0.15 on all 41 controls lead away, and seven generations
 do not shrink them enough)."""

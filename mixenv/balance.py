@@ -44,7 +44,8 @@ BALANCE_MOVE_LIMIT_DB = 10.0
 """The furthest :func:`match_balance` moves a fader: a stem the reference cannot tell from another (the same
 signal twice) is held to a plausible move however the fit shares their power out."""
 _BALANCE_STFT = FeatureConfig()
-"""The frames :func:`match_balance` compares: the log-mel front end's (46 ms windows, 23 ms hop)."""
+"""The frames of the band energies that tell which stems are audible (:func:`audible_stems`): the log-mel front
+end's (46 ms windows, 23 ms hop)."""
 
 
 def loudness_balance(settings: MixSettings, stems: Mapping[str, np.ndarray], sample_rate: int) -> MixSettings:
