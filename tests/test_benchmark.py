@@ -241,7 +241,7 @@ def test_ray_tasks_write_the_rows_of_one_process(
     for name, engine in runs.items():
         assert benchmark.main([*argv, *engine, "--out", str(tmp_path / name)]) == 0
         rows[name] = json.loads((tmp_path / name / "results.json").read_text())["rows"]
-    assert len(rows["one"]) == 12  # one song, twelve methods (with the ground truth and predict-the-mean)
+    assert len(rows["one"]) == 13  # one song, thirteen methods (with the ground truth and predict-the-mean)
     assert rows["ray"] == rows["one"]  # every metric to the last bit
 
 
