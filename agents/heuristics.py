@@ -25,7 +25,7 @@ from mixenv.balance import match_stems as match_stems_to
 from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
-from mixenv.params import MixSettings
+from mixenv.params import MixSettings, ParamSpace
 
 if TYPE_CHECKING:
     from agents.episodes import MixPolicy
@@ -132,11 +132,38 @@ class CMAESPolicy(_FixedPolicy):
 
 REFINE_SIGMA = 0.05
 """The first step of a search from a prediction (normalised units), also ``mixenv mix --method refine``'s. Chosen
+again for the search of :data:`UNMATCHED_CONTROLS` (2026-12-05, the songs and measure given there): 0.123 / 0.133 /
+0.249 at 0.05, 0.128 / 0.138 / 0.256 at 0.15, and on the corpus's songs 0.130 at 0.025 and 0.131 at 0.1. First chosen
 on validation songs (the corpus's validation split, chorales and folk of seed 12, the first 6 whole songs of each;
 the default model's settings with each stem's tone and fader and the loudness matched, refined by ``mixenv mix``
 with 100 renders of its excerpts; MRSTFT / neutral's): 0.232 / 0.277 / 0.277 at 0.05, 0.265 / 0.361 / 0.356 at
 0.15 (the step before: from a start that close, steps of 0.15 on all 41 controls lead away, and seven generations
 do not shrink them enough)."""
+
+
+UNMATCHED_CONTROLS = (
+    "hpf_hz",
+    "comp_threshold_db",
+    "comp_ratio",
+    "master_comp_threshold_db",
+    "master_comp_ratio",
+    "master_limiter_db",
+)
+"""What a refinement with a reference searches: the controls the stem match leaves where they are (each stem's
+high-pass and compressor, the bus compressor and limiter: 15 of 41 for four stems), since no linear reading of
+the reference shows them; the match sets each stem's fader, pan and EQ again after the search (:func:`refine`),
+and the bus shelves keep the start's values. Chosen on validation songs (the corpus's validation split, chorales
+and folk of seed 12, 8 whole songs each, ``mixenv mix --method refine`` at 100 renders, 2026-12-05; MRSTFT /
+neutral's; the model's matched prediction alone 0.167 / 0.201 / 0.311): all 41 controls 0.144 / 0.137 / 0.278,
+these 0.123 / 0.133 / 0.249, these and the bus shelves 0.125 / 0.144 / 0.257. Since each stem is read from its
+complex gain in the reference (:mod:`mixenv.inversion`) the start is close on what the match sets, and a search
+of all 41 controls spent its renders moving them away and back."""
+
+
+def searched_controls(space: ParamSpace, matched: bool) -> np.ndarray:
+    """Boolean mask of the controls a refinement searches: :data:`UNMATCHED_CONTROLS` where each stem is matched to
+    a reference after the search (``matched``), every control otherwise."""
+    return space.controls_named(UNMATCHED_CONTROLS) if matched else np.ones(space.size, dtype=bool)
 
 
 def refine(
@@ -146,21 +173,36 @@ def refine(
     budget: int,
     sigma: float,
     seed: int,
+    searched: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` (the start scored and kept
-    unless beaten) within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
+    """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` over the ``searched``
+    controls (a boolean mask; default all; the others keep the start's values), the start scored and kept unless
+    beaten, within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
     matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
     it beats what the search found.
 
-    Why the re-match: the search moves all 41 controls a little and each stem's balance and tone drift with them;
-    the closed-form match puts them back where the reference shows them. Chosen on validation songs (the corpus's
-    validation split, chorales and folk of seed 12, 8 whole songs each, ``mixenv mix --method refine`` at 100
-    renders, MRSTFT / neutral's): 0.276 / 0.313 / 0.334 without, 0.267 / 0.313 / 0.332 with. (Tried there too and
-    worse: searching only the controls the corpus's sensitivity calls audible, 0.272 / 0.327 / 0.377; steps per
-    control scaled to equal sensitivity, 0.246 / 0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280
-    and 0.278 on the corpus; a diagonal covariance, 0.260 / 0.338 / 0.332.)
+    Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
+    lowers its stem's level; the searches before :data:`UNMATCHED_CONTROLS` moved all 41 controls); the
+    closed-form match puts them back where the reference shows them. Chosen on validation songs (2026-12-04, all 41
+    controls searched from the band-energy match; the corpus's validation split, chorales and folk of seed 12, 8
+    whole songs each, ``mixenv mix --method refine`` at 100 renders, MRSTFT / neutral's): 0.276 / 0.313 / 0.334
+    without, 0.267 / 0.313 / 0.332 with. (Tried there too and worse: searching only the controls the corpus's
+    sensitivity calls audible, 0.272 / 0.327 / 0.377; steps per control scaled to equal sensitivity, 0.246 /
+    0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280 and 0.278 on the corpus; a diagonal covariance,
+    0.260 / 0.338 / 0.332.)
     """
-    found, found_loss = _search_scored(loss, start, budget - 1, sigma, seed, keep_start=True)
+    start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
+    searched = np.ones(start.size, dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+
+    def placed(values: np.ndarray) -> np.ndarray:
+        vector = start.copy()
+        vector[searched] = values
+        return vector
+
+    values, found_loss = _search_scored(
+        lambda v: loss(placed(v)), start[searched], budget - 1, sigma, seed, keep_start=True
+    )
+    found = placed(values)
     again = rematch(found)
     if np.array_equal(again, found):  # nothing to match against (no reference)
         return found
@@ -171,14 +213,16 @@ class RefinedPolicy:
     """Another policy's settings, refined by a CMA-ES search on the env's reward that starts from them.
 
     The start is scored first and counts against ``budget``; the best settings seen are kept, so the refined mix
-    never scores below the start on the clip. With a reference, each stem's tone, fader and pan and the loudness are
-    matched to it again from what the search found (:func:`refine`). Like :class:`CMAESPolicy` it sees the reward,
+    never scores below the start on the clip. With a reference, the search moves only what the stem match cannot
+    read (:data:`UNMATCHED_CONTROLS`), and each stem's tone, fader and pan and the loudness are matched to it
+    again from what the search found (:func:`refine`). Like :class:`CMAESPolicy` it sees the reward,
     hence the reference.
 
     Args:
         policy: The policy whose first action starts the search.
         budget: Renders per song, the start's included (rounded up to whole CMA-ES generations, as for
-            :class:`CMAESPolicy`: 15 candidates each for 41 controls).
+            :class:`CMAESPolicy`: 12 candidates each for the 15 controls searched with a reference, 15 for all
+            41 without).
         sigma: Initial step size in normalised units (:data:`REFINE_SIGMA`: much smaller than a search from
             neutral, since the start is close).
         seed: Seeds the optimiser.
@@ -212,7 +256,9 @@ class RefinedPolicy:
                 settings = base.space.to_physical(np.clip(vector, -1.0, 1.0))
                 return matched_on_env(base, settings, match_stems=True).normalized()
 
-            found = refine(env_loss(base, self.weights), rematch, start, self.budget, self.sigma, self.seed)
+            searched = searched_controls(base.space, matched=base.clip.reference is not None)
+            loss = env_loss(base, self.weights)
+            found = refine(loss, rematch, start, self.budget, self.sigma, self.seed, searched)
             self.action = found.astype(np.float32)
         return self.action.copy()
 

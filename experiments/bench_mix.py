@@ -10,7 +10,7 @@
    resident memory, and the 10-minute song's peak as a ratio to the 4-minute one's (memory that grows with the
    song's length shows there).
 
-Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--out outputs/bench_mix]``
+Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--skip-quality | --skip-cost] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -98,12 +98,28 @@ def cost(minutes: float, method: str, work: Path, sample_rate: int = 44_100, cou
     return {"seconds": float(seconds), "peak_mib": float(peak_kib) / 1024}
 
 
+def costs_of(minutes: tuple[float, float]) -> dict[str, object]:
+    """``mixenv mix``'s time and peak memory on generated songs of each of ``minutes`` (and a 12-stem 48 kHz one of
+    the longer), printed, and the peak's growth from the shorter song to the longer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        costs = {f"{m:g} min, {method}": cost(m, method, work) for m in minutes for method in ("model", "loudness")}
+        costs[f"{minutes[1]:g} min, 12 stems at 48 kHz, model"] = cost(minutes[1], "model", work, 48_000, 12)
+    short, long_ = (f"{m:g} min, model" for m in minutes)
+    growth = costs[long_]["peak_mib"] / costs[short]["peak_mib"]
+    cost_rows = [[k, v["seconds"], v["peak_mib"]] for k, v in costs.items()]
+    print(format_table(["song, method", "seconds", "peak MiB"], cost_rows, digits=1))
+    print(f"peak memory, {long_} / {short}: {growth:.2f} (goal: within 1.10)")
+    return {"cost": costs, "memory_growth": growth}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--songs", type=int, default=8, help="songs of each set to mix (quality)")
     parser.add_argument("--budget", type=int, default=100, help="renders of each search")
     parser.add_argument("--minutes", type=float, nargs=2, default=(4.0, 10.0), help="song lengths for the cost")
     parser.add_argument("--skip-quality", action="store_true", help="measure the cost only")
+    parser.add_argument("--skip-cost", action="store_true", help="measure the quality only (timing needs an idle host)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_mix"), help="results JSON")
     args = parser.parse_args()
     start = time.perf_counter()
@@ -120,19 +136,8 @@ def main() -> None:
                 f"{name}: refine / the better of model and cmaes = {ratio:.3f} "
                 f"(goal <= 0.8: {'met' if ratio <= 0.8 else 'not met'})"
             )
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        costs = {
-            f"{m:g} min, {method}": cost(m, method, work) for m in args.minutes for method in ("model", "loudness")
-        }
-        costs[f"{args.minutes[1]:g} min, 12 stems at 48 kHz, model"] = cost(args.minutes[1], "model", work, 48_000, 12)
-    report["cost"] = costs
-    short, long_ = (f"{m:g} min, model" for m in args.minutes)
-    growth = costs[long_]["peak_mib"] / costs[short]["peak_mib"]
-    report["memory_growth"] = growth
-    cost_rows = [[k, v["seconds"], v["peak_mib"]] for k, v in costs.items()]
-    print(format_table(["song, method", "seconds", "peak MiB"], cost_rows, digits=1))
-    print(f"peak memory, {long_} / {short}: {growth:.2f} (goal: within 1.10)")
+    if not args.skip_cost:
+        report |= costs_of(args.minutes)
     write_json(args.out / "results.json", report)
     print(f"wrote {args.out / 'results.json'} ({(time.perf_counter() - start) / 60:.1f} min)")
 

@@ -181,7 +181,7 @@ EQ_SHRINK = 0.1
 only bands where the stem is barely heard could set stays near where it was: a bass's high shelf fitted to the
 noise above 5 kHz moved 4.8 dB without it, 0.1 dB with it. Chosen on validation songs (the corpus's validation
 split, chorales and folk of seed 12, 8 songs each; the shipped model's settings with each stem's tone, then its
-fader matched, then the loudness; MRSTFT / neutral's), with the tone read from band energies then, as the limits
+fader matched, then the loudness; mean MRSTFT), with the tone read from band energies then, as the limits
 and margins below were too: 0.279 / 0.433 / 0.374 without, 0.273 / 0.420 / 0.380 at 0.1."""
 
 MID_CENTRES_HZ: np.ndarray = np.geomspace(200.0, 6_000.0, 17)

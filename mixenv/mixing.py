@@ -12,7 +12,9 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   excerpts (each mastered as the mix will be; toward a reference of these stems its spectral and loudness terms,
   :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its reference-free terms), within ``budget`` renders
   (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten), then each stem
-  matched to the reference again from what the search found, kept if it scores better;
+  matched to the reference again from what the search found, kept if it scores better; with a reference the
+  search moves only what the match cannot read from it, the high-passes, compressors and limiter
+  (:data:`agents.heuristics.UNMATCHED_CONTROLS`);
 * ``cmaes``: the same search from the neutral mix;
 * ``loudness``: each stem to its role's loudness (:mod:`mixenv.balance`), no reference needed;
 * ``reference``: the bus tone matched to the reference's long-term spectrum, mastered to its loudness
@@ -45,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.heuristics import REFINE_SIGMA, refine, search
+from agents.heuristics import REFINE_SIGMA, refine, search, searched_controls
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, balance_placed, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
@@ -477,8 +479,9 @@ class LiveEstimate:
 def _search(
     excerpts: SongExcerpts, start: np.ndarray, method: str, budget: int, seed: int, progress: bool
 ) -> np.ndarray:
-    """CMA-ES on the env's reward over the excerpts from ``start``; when refining, the start is kept unless beaten
-    and each stem is matched to the reference again afterwards (:func:`agents.heuristics.refine`)."""
+    """CMA-ES on the env's reward over the excerpts from ``start``; when refining, the start is kept unless beaten,
+    only the controls the stem match cannot read are searched where there is a reference, and each stem is matched
+    to it again afterwards (:func:`agents.heuristics.refine`)."""
     with tqdm(total=budget, desc=f"{method}: renders", unit="render", disable=not progress, leave=False) as bar:
 
         def loss(vector: np.ndarray) -> float:
@@ -487,5 +490,6 @@ def _search(
             return value
 
         if method == "refine":
-            return refine(loss, excerpts.match_stems, start, budget, SIGMA[method], seed)
+            searched = searched_controls(excerpts.space, matched=not excerpts.reference_free)
+            return refine(loss, excerpts.match_stems, start, budget, SIGMA[method], seed, searched)
         return search(loss, start, budget, SIGMA[method], seed)

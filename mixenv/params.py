@@ -132,6 +132,19 @@ class ParamSpace:
         keep = set(roles)
         return np.array([r in keep for r in self.roles for _ in STEM_CONTROLS] + [True] * len(MASTER_CONTROLS))
 
+    def controls_named(self, names: Iterable[str]) -> np.ndarray:
+        """Boolean mask over :attr:`names`: every role's strip controls named ``names`` (``"comp_ratio"``) and the
+        master controls among them.
+
+        Raises:
+            KeyError: For a name no control table has.
+        """
+        wanted = set(names)
+        unknown = wanted - {c.name for c in STEM_CONTROLS + MASTER_CONTROLS}
+        if unknown:
+            raise KeyError(f"unknown control names {sorted(unknown)}; see STEM_CONTROLS and MASTER_CONTROLS")
+        return np.array([c.name in wanted for c in self.controls])
+
     def neutral(self) -> MixSettings:
         """Settings that leave every stem as it is (unity gain, centre, flat EQ, no compression)."""
         return MixSettings(self, self._neutral_physical.copy())

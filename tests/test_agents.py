@@ -26,6 +26,7 @@ from agents.heuristics import (
     env_loss,
     refine,
     search,
+    searched_controls,
 )
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
 from agents.train import main as train_main
@@ -35,6 +36,7 @@ from experiments.methods import GroundTruthPolicy
 from mixenv.cliargs import parse_key_values
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
 from mixenv.loudness import integrated_lufs
+from mixenv.params import ParamSpace
 
 
 @pytest.fixture(scope="module")
@@ -303,9 +305,10 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     policy = RefinedPolicy(NeutralPolicy(), budget=12, seed=1)
     policy.reset(env)
     refined = policy.act({}, env)
-    # The start, then whole generations of CMA-ES's population (4 + 3 ln 41 = 15) until the budget less one is
-    # reached, then the re-match of what it found to the reference.
-    assert policy.name == "neutral, refined" and len(calls) == 1 + 15 + 1
+    # The start, then whole generations of CMA-ES's population until the budget less one is reached, then the
+    # re-match of what it found to the reference. With a reference only the 15 controls the match cannot read are
+    # searched (the 4 strips' high-pass and compressor, the bus compressor and limiter): 4 + 3 ln 15 = 12 each.
+    assert policy.name == "neutral, refined" and len(calls) == 1 + 12 + 1
     total = env.reward.total
     assert total(score(refined)) >= total(score(env.space.neutral_vector()))
     # On the spectral distance alone nothing beats the ground truth, which renders the reference: it is kept, or
@@ -380,6 +383,28 @@ def test_refining_keeps_the_re_match_only_where_it_scores_better() -> None:
     calls.clear()
     refine(loss, lambda x: x, start, 12, 0.05, seed=0)  # nothing to match against: nothing more is scored
     assert len(calls) == 1 + 15
+
+
+def test_refining_searches_only_the_controls_it_is_given_and_keeps_the_others_at_the_start() -> None:
+    space = ParamSpace()
+    searched = searched_controls(space, matched=True)
+    assert [n.split(".")[-1] for n in np.array(space.names)[searched]] == [
+        *[c for _ in space.roles for c in ("hpf_hz", "comp_threshold_db", "comp_ratio")],
+        "master_comp_threshold_db",
+        "master_comp_ratio",
+        "master_limiter_db",
+    ]
+    assert searched_controls(space, matched=False).all()  # nothing re-matched: every control is searched
+    target, start = np.full(space.size, 0.3), np.zeros(space.size)
+
+    def loss(x: np.ndarray) -> float:
+        return float(np.sum((np.asarray(x) - target) ** 2))
+
+    found = refine(loss, lambda x: x, start, 40, 0.1, seed=0, searched=searched)
+    assert np.array_equal(found[~searched], start[~searched])
+    assert np.abs(found[searched] - target[searched]).mean() < np.abs(start[searched] - target[searched]).mean()
+    everything = refine(loss, lambda x: x, start, 40, 0.1, seed=0)
+    assert np.count_nonzero(everything != start) == space.size
 
 
 @pytest.mark.parametrize(("budget", "keep_start", "calls"), [(15, False, 15), (16, True, 16), (17, True, 31),

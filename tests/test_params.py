@@ -133,3 +133,16 @@ def test_controls_of_keeps_the_named_roles_and_the_master_bus() -> None:
     assert kept == {n for n in space.names if n.split(".")[0] in ("vocals", "bass") or "." not in n}
     assert mask.dtype == bool and mask.sum() == 2 * 9 + 5
     assert space.controls_of([]).sum() == 5 and space.controls_of(space.roles).all()
+
+
+def test_controls_named_picks_a_control_in_every_strip_and_on_the_bus() -> None:
+    space = ParamSpace(("vocals", "bass"))
+    mask = space.controls_named(["comp_ratio", "master_limiter_db"])
+    assert [n for n, keep in zip(space.names, mask, strict=True) if keep] == [
+        "vocals.comp_ratio",
+        "bass.comp_ratio",
+        "master_limiter_db",
+    ]
+    assert not space.controls_named([]).any()
+    with pytest.raises(KeyError, match="comp_ration"):
+        space.controls_named(["comp_ration"])
