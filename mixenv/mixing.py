@@ -160,7 +160,8 @@ def mix(
         model: A supervised model's checkpoint or run folder for ``model`` and ``refine`` (default: the shipped
             default model).
         budget: Renders of the excerpts a ``refine`` or ``cmaes`` search may spend (at least 3), rounded up to
-            whole CMA-ES generations (15 candidates for 41 controls; refining scores its start first).
+            whole CMA-ES generations (15 candidates for 41 controls; refining scores its start first and, with a
+            reference, searches 15 controls in generations of 12).
         seed: Seeds the search (the same seed, the same mix).
         roles: File name -> role overrides for a folder.
         policy: How a folder's mismatched, silent, cut-short or multichannel files are handled.

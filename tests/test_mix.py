@@ -176,7 +176,8 @@ def test_refining_never_scores_below_the_models_start_and_spends_the_budget(
     paths = {"backbone_path": backbone, "good_mix_path": good_mix}
     start = mix(song, method="model")
     refined = mix(song, method="refine", budget=16, **paths)
-    # The start, then whole CMA-ES generations of 15 candidates (41 controls) until the budget is spent.
+    # The start, then whole CMA-ES generations (12 candidates for the 15 controls the match cannot read) until the
+    # budget is spent, then the re-match.
     assert refined.method == "refine" and 16 <= refined.renders <= 16 + 15
     excerpts = SongExcerpts(song, ParamSpace(ROLES), refined.target_lufs, weights=REFERENCE_WEIGHTS, **paths)
     assert excerpts.loss(refined.settings.normalized()) <= excerpts.loss(start.settings.normalized()) + 1e-6
