@@ -229,8 +229,8 @@ def plot_generalisation(
         ax.bar(np.arange(len(methods)) + (k - (len(sets) - 1) / 2) * width, values, width, label=name)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     ax.set_xticks(range(len(methods)), methods, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("MRSTFT / neutral's (lower is better)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("MRSTFT / neutral's\n(lower is better)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path, dpi=90)
