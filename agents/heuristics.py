@@ -17,7 +17,6 @@ import abc
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-import cma
 import numpy as np
 
 from mixenv.balance import BUS_LUFS, loudness_balance, match_tone
@@ -26,6 +25,7 @@ from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
+from mixenv.search import search, search_scored
 
 if TYPE_CHECKING:
     from agents.episodes import MixPolicy
@@ -149,12 +149,14 @@ UNMATCHED_CONTROLS = (
     "master_comp_ratio",
     "master_limiter_db",
 )
-"""What a refinement with a reference searches: the controls the stem match leaves where they are (each stem's
-high-pass and compressor, the bus compressor and limiter: 15 of 41 for four stems), since no linear reading of
-the reference shows them; the match sets each stem's fader, pan and EQ again after the search (:func:`refine`),
-and the bus shelves keep the start's values. Chosen on validation songs (the corpus's validation split, chorales
-and folk of seed 12, 8 whole songs each, ``mixenv mix --method refine`` at 100 renders, 2026-12-05; MRSTFT /
-neutral's; the model's matched prediction alone 0.167 / 0.201 / 0.311): all 41 controls 0.144 / 0.137 / 0.278,
+"""What a refinement with a reference searches: the controls no linear reading of the reference shows (each
+stem's high-pass and compressor, the bus compressor and limiter: 15 of 41 for four stems); the match sets each
+stem's fader, pan and EQ again after the search (:func:`refine`), and the bus shelves keep the start's values. The
+stems' compressors are read from the reference by the start's match (:mod:`mixenv.dynamics`) and searched on from
+there by the mix's own score; the closing match does not read them again. Chosen on validation songs before the
+compressors were read (the corpus's validation split, chorales and folk of seed 12, 8 whole songs each, ``mixenv
+mix --method refine`` at 100 renders, 2026-12-05; MRSTFT / neutral's; the model's matched prediction alone 0.167 /
+0.201 / 0.311): all 41 controls 0.144 / 0.137 / 0.278,
 these 0.123 / 0.133 / 0.249, these and the bus shelves 0.125 / 0.144 / 0.257. Since each stem is read from its
 complex gain in the reference (:mod:`mixenv.inversion`) the start is close on what the match sets, and a search
 of all 41 controls spent its renders moving them away and back."""
@@ -178,8 +180,8 @@ def refine(
     """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` over the ``searched``
     controls (a boolean mask; default all; the others keep the start's values), the start scored and kept unless
     beaten, within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
-    matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
-    it beats what the search found.
+    matched to the reference again, from there, the compressors as the search left them; its renders are not
+    scored), scored (the last call) and kept if it beats what the search found.
 
     Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
     lowers its stem's level; the searches before :data:`UNMATCHED_CONTROLS` moved all 41 controls); the
@@ -199,7 +201,7 @@ def refine(
         vector[searched] = values
         return vector
 
-    values, found_loss = _search_scored(
+    values, found_loss = search_scored(
         lambda v: loss(placed(v)), start[searched], budget - 1, sigma, seed, keep_start=True
     )
     found = placed(values)
@@ -254,7 +256,7 @@ class RefinedPolicy:
 
             def rematch(vector: np.ndarray) -> np.ndarray:
                 settings = base.space.to_physical(np.clip(vector, -1.0, 1.0))
-                return matched_on_env(base, settings, match_stems=True).normalized()
+                return matched_on_env(base, settings, match_stems=True, read_compressors=False).normalized()
 
             searched = searched_controls(base.space, matched=base.clip.reference is not None)
             loss = env_loss(base, self.weights)
@@ -277,46 +279,6 @@ def env_loss(env: MixEnv, weights: Mapping[str, float] | None = None) -> Callabl
     return loss
 
 
-def search(
-    loss: Callable[[np.ndarray], float],
-    start: np.ndarray,
-    budget: int,
-    sigma: float,
-    seed: int,
-    *,
-    keep_start: bool = False,
-) -> np.ndarray:
-    """The best normalised settings CMA-ES finds for ``loss`` (one render and score per call: :func:`env_loss`, or
-    ``mixenv mix``'s excerpts of a song) from ``start`` within ``budget`` calls; with ``keep_start`` the start is
-    scored too (one of the calls) and wins ties."""
-    return _search_scored(loss, start, budget, sigma, seed, keep_start=keep_start)[0]
-
-
-def _search_scored(
-    loss: Callable[[np.ndarray], float],
-    start: np.ndarray,
-    budget: int,
-    sigma: float,
-    seed: int,
-    *,
-    keep_start: bool,
-) -> tuple[np.ndarray, float]:
-    """:func:`search`, with the loss of what it returns (infinite if nothing was scored)."""
-    start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
-    start_loss = loss(start) if keep_start else np.inf
-    # pycma stops once it has evaluated MORE than maxfevals, so a budget of whole generations ran one more.
-    evaluations = budget - int(keep_start)
-    options = {"bounds": [-1.0, 1.0], "maxfevals": max(evaluations - 1, 1), "seed": seed + 1, "verbose": -9}
-    strategy = cma.CMAEvolutionStrategy(start, sigma, options)
-    while not strategy.stop():
-        candidates = strategy.ask()
-        strategy.tell(candidates, [loss(x) for x in candidates])
-    best, best_loss = strategy.result.xbest, strategy.result.fbest
-    if best is None or start_loss <= best_loss:
-        return start, start_loss
-    return np.asarray(best), best_loss
-
-
 HEURISTICS: Mapping[str, type[_FixedPolicy]] = {
     p.name: p for p in (NeutralPolicy, LoudnessBalancePolicy, ReferenceMatchPolicy, StemMatchPolicy, CMAESPolicy)
 }
@@ -324,18 +286,23 @@ HEURISTICS: Mapping[str, type[_FixedPolicy]] = {
 
 def matched_on_env(
     env: MixEnv, settings: MixSettings, target_lufs: float = BUS_LUFS, *, use_reference: bool = True,
-    match_stems: bool = False,
+    match_stems: bool = False, read_compressors: bool = True,
 ) -> MixSettings:  # fmt: skip
     """``settings`` mastered to the loudness of ``env``'s current clip's reference (``target_lufs`` without one, or
     without ``use_reference``) on the very mix the env renders; with ``match_stems``, each stem's tone, fader and pan
-    matched to how it sounds in the reference first, or without one its fader set by the loudness-balance
-    convention on the stem as its strip plays it (:func:`mixenv.balance.match_stems`)."""
+    (and with ``read_compressors`` its compressor) matched to how it sounds in the reference first, or without one
+    its fader set by the loudness-balance convention on the stem as its strip plays it
+    (:func:`mixenv.balance.match_stems`)."""
     clip = env.clip
     known = use_reference and clip.reference is not None
     if match_stems:
         reference = clip.reference if known else None
         settings = match_stems_to(
-            settings, lambda s: env.render_settings(s, stems=True).stems, reference, clip.sample_rate
+            settings,
+            lambda s: env.render_settings(s, stems=True).stems,
+            reference,
+            clip.sample_rate,
+            read_compressors=read_compressors,
         )
     target = integrated_lufs(clip.reference, clip.sample_rate) if known else target_lufs
     return _to_loudness(env, settings, target)

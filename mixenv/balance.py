@@ -17,6 +17,7 @@ import pedalboard
 import scipy.signal
 from scipy.optimize import nnls
 
+from mixenv.dynamics import match_compressors
 from mixenv.features import FeatureConfig
 from mixenv.inversion import StemResponse, stem_response
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
@@ -215,19 +216,24 @@ def match_stems(
     render_stems: Callable[[MixSettings], Mapping[str, np.ndarray]],
     reference: np.ndarray | None,
     sample_rate: int,
+    *,
+    read_compressors: bool = True,
 ) -> MixSettings:
     """``settings`` with each stem's tone (:func:`match_stem_tone`), then its fader and pan
-    (:func:`match_balance`), matched to ``reference``, :data:`STEM_PASSES` times: what the reference shows of each
-    stem, which a model would have to guess. Without a reference, the faders alone are set by the convention instead
-    (:func:`balance_placed`), the tone left as it is.
+    (:func:`match_balance`), matched to ``reference``, :data:`STEM_PASSES` times, then (with ``read_compressors``)
+    each stem's compressor read from it (:func:`mixenv.dynamics.match_compressors`) and the tone, fader and pan
+    matched again: what the reference shows of each stem, which a model would have to guess. Without a reference,
+    the faders alone are set by the convention instead (:func:`balance_placed`), the tone left as it is.
 
-    ``render_stems`` plays settings' stems as :func:`match_balance` takes them (called twice a round; once without
-    a reference); each stem is compared with the reference through the bus's shelves
+    ``render_stems`` plays settings' stems as :func:`match_balance` takes them (called twice a round and once per
+    fit of the compressors' reading, :data:`~mixenv.dynamics.READ_BUDGET` fits; once without a reference); each
+    stem is compared with the reference through the bus's shelves
     (:func:`mixenv.render.through_bus_shelves`), so that its tone is its strip's and not the bus's. On validation
     songs (as for :data:`STEM_PASSES`; mean MRSTFT): the model's settings 0.503 / 0.368 / 0.594; matched from
     band energies (least squares on them, as before :mod:`mixenv.inversion`; no pans, one round) 0.274 / 0.409 /
     0.377; by the stems' gains, tone and faders, one round 0.224 / 0.251 / 0.317; with pans 0.196 / 0.174 / 0.259;
-    two rounds 0.185 / 0.163 / 0.253; each stem through the bus's shelves 0.166 / 0.156 / 0.252.
+    two rounds 0.185 / 0.163 / 0.253; each stem through the bus's shelves 0.166 / 0.156 / 0.252 (for the
+    compressors' reading see :data:`~mixenv.dynamics.READ_SIGMA`).
     """
     if reference is None:
         return balance_placed(settings, render_stems(settings), sample_rate)
@@ -235,10 +241,16 @@ def match_stems(
     def at_bus(current: MixSettings) -> dict[str, np.ndarray]:
         return through_bus_shelves(render_stems(current), current.master, sample_rate)
 
-    for _ in range(STEM_PASSES):
-        settings = match_stem_tone(settings, at_bus(settings), reference, sample_rate)
-        settings = match_balance(settings, at_bus(settings), reference, sample_rate)
-    return settings
+    def matched(current: MixSettings) -> MixSettings:
+        for _ in range(STEM_PASSES):
+            current = match_stem_tone(current, at_bus(current), reference, sample_rate)
+            current = match_balance(current, at_bus(current), reference, sample_rate)
+        return current
+
+    settings = matched(settings)
+    if not read_compressors:
+        return settings
+    return matched(match_compressors(settings, render_stems, reference, sample_rate))
 
 
 def match_stem_tone(

@@ -87,12 +87,11 @@ class SongExcerpts:
         """The excerpts without their pre-roll, equal in length: what a model reads."""
         return [clip.excerpt for clip in self.clips]
 
-    def match_stems(self, vector: np.ndarray) -> np.ndarray:
-        """Normalised settings ``vector`` with each stem's tone, fader and pan matched to how it sounds in the
-        reference excerpts (:func:`mixenv.balance.match_stems`, the excerpts heard one after another; four renders
-        of each);
-        without a reference, each fader set by the loudness-balance convention on the stem as its strip plays it
-        (one render of each)."""
+    def match_stems(self, vector: np.ndarray, *, read_compressors: bool = True) -> np.ndarray:
+        """Normalised settings ``vector`` with each stem's tone, fader and pan (and with ``read_compressors`` its
+        compressor) matched to how it sounds in the reference excerpts (:func:`mixenv.balance.match_stems`, the
+        excerpts heard one after another); without a reference, each fader set by the loudness-balance convention
+        on the stem as its strip plays it (one render of each)."""
 
         def placed(settings: MixSettings) -> dict[str, np.ndarray]:
             renders = [
@@ -103,7 +102,8 @@ class SongExcerpts:
 
         reference = None if self.reference_free else np.concatenate([c.excerpt.reference for c in self.clips], axis=1)
         settings = self.space.to_physical(vector)
-        return match_stems(settings, placed, reference, self.clips[0].sample_rate).normalized()
+        sample_rate = self.clips[0].sample_rate
+        return match_stems(settings, placed, reference, sample_rate, read_compressors=read_compressors).normalized()
 
     def loss(self, vector: np.ndarray) -> float:
         """Minus the mean score of normalised settings over the excerpts (sanitised as an env step would)."""

@@ -87,28 +87,58 @@ def stem_response(placed: Mapping[str, np.ndarray], reference: np.ndarray, sampl
         sample_rate: Of both.
     """
     roles = tuple(placed)
-    stems = np.stack([_stft(placed[role], sample_rate) for role in roles])  # (stems, 2, bins, frames)
-    target = _stft(reference, sample_rate)
+    stems, target = _spectra(placed, reference, sample_rate)
+    gains, bus = _fit(stems, target)
+    energy = (np.abs(stems) ** 2 * bus**2).sum(axis=-1)  # (2, bins, stems)
+    freqs = np.fft.rfftfreq(_n_fft(sample_rate), 1 / sample_rate)
+    return StemResponse(roles, np.moveaxis(gains, 2, 0), np.moveaxis(energy, 2, 0), freqs)
+
+
+def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> float:
+    """The share of ``reference``'s energy that no complex gain per stem, bin and channel and bus gain over time
+    (the fit of :func:`stem_response`) can explain from ``placed`` (as there): 0 when the reference is the stems
+    under some EQ, faders, pans and bus gain, more the more of what made it is not linear in the stems (their
+    compressors). What :func:`mixenv.balance.match_compressors` minimises."""
+    stems, target = _spectra(placed, reference, sample_rate)
+    gains, bus = _fit(stems, target)
+    residual = target - _combine(gains, stems) * bus
+    return float((np.abs(residual) ** 2).sum() / ((np.abs(target) ** 2).sum() + 1e-30))
+
+
+def _spectra(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+    """The stems' STFTs ``(2, bins, stems, frames)`` (the layout the fit's batched products want) and the
+    reference's ``(2, bins, frames)``."""
+    stems = np.stack([_stft(audio, sample_rate) for audio in placed.values()], axis=2)
+    return stems, _stft(reference, sample_rate)
+
+
+def _fit(stems: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The stems' gains ``(2, bins, stems)`` and the bus's gain over time ``(frames,)`` that best sum ``stems``
+    ``(2, bins, stems, frames)`` to ``target`` ``(2, bins, frames)``, fitted in turn :data:`GAIN_ROUNDS` times."""
     bus = np.ones(stems.shape[-1], dtype=np.float32)
     for _ in range(GAIN_ROUNDS):
         gains = _stem_gains(stems * bus, target)
-        fitted = np.einsum("cfi,icft->cft", gains, stems)
-        power = np.einsum("cft,cft->t", fitted.conj(), fitted).real
-        bus = np.clip(np.einsum("cft,cft->t", fitted.conj(), target).real / (power + 1e-30), 0.1, 10.0)
+        fitted = _combine(gains, stems)
+        power = (np.abs(fitted) ** 2).sum(axis=(0, 1))
+        bus = np.clip((fitted.conj() * target).real.sum(axis=(0, 1)) / (power + 1e-30), 0.1, 10.0)
         bus = bus.astype(np.float32)
-    energy = (np.abs(stems) ** 2 * bus**2).sum(axis=-1)
-    freqs = np.fft.rfftfreq(_n_fft(sample_rate), 1 / sample_rate)
-    return StemResponse(roles, np.moveaxis(gains, 2, 0), energy, freqs)
+    return gains, bus
+
+
+def _combine(gains: np.ndarray, stems: np.ndarray) -> np.ndarray:
+    """``(2, bins, frames)``: ``stems`` ``(2, bins, stems, frames)`` weighted by ``gains`` ``(2, bins, stems)``."""
+    return (gains[..., None, :].astype(np.complex64) @ stems)[..., 0, :]
 
 
 def _stem_gains(stems: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares gains ``(2, bins, stems)`` of ``stems`` ``(stems, 2, bins, frames)`` that sum to ``target``
+    """Least-squares gains ``(2, bins, stems)`` of ``stems`` ``(2, bins, stems, frames)`` that sum to ``target``
     ``(2, bins, frames)`` in each bin and channel, each pulled toward the bin's common gain by :data:`RIDGE`."""
-    count = len(stems)
-    normal = np.einsum("icft,jcft->cfij", stems.conj(), stems).astype(np.complex128)
-    projected = np.einsum("icft,cft->cfi", stems.conj(), target).astype(np.complex128)
-    total = stems.sum(axis=0)
-    common = np.einsum("cft,cft->cf", total.conj(), target) / (np.abs(total) ** 2).sum(axis=-1).clip(1e-30)
+    count = stems.shape[2]
+    conj = stems.conj()
+    normal = (conj @ np.swapaxes(stems, -1, -2)).astype(np.complex128)
+    projected = (conj @ target[..., None])[..., 0].astype(np.complex128)
+    total = stems.sum(axis=2)
+    common = (total.conj() * target).sum(axis=-1) / (np.abs(total) ** 2).sum(axis=-1).clip(1e-30)
     ridge = RIDGE * np.einsum("cfii->cf", normal).real / count + 1e-30
     normal += ridge[..., None, None] * np.eye(count)
     projected += ridge[..., None] * common[..., None]

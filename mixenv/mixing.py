@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.heuristics import REFINE_SIGMA, refine, search, searched_controls
+from agents.heuristics import REFINE_SIGMA, refine, searched_controls
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, balance_placed, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
@@ -57,6 +57,7 @@ from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import BusStore, Renderer
 from mixenv.report import MIX, MixReport, TrackMeter, mix_report
+from mixenv.search import search
 from supervised.default import default_model_path
 from supervised.inputs import InputError
 from supervised.predictors import Predictor
@@ -492,5 +493,6 @@ def _search(
 
         if method == "refine":
             searched = searched_controls(excerpts.space, matched=not excerpts.reference_free)
-            return refine(loss, excerpts.match_stems, start, budget, SIGMA[method], seed, searched)
+            rematch = functools.partial(excerpts.match_stems, read_compressors=False)  # the search set them
+            return refine(loss, rematch, start, budget, SIGMA[method], seed, searched)
         return search(loss, start, budget, SIGMA[method], seed)

@@ -25,7 +25,6 @@ from agents.heuristics import (
     StemMatchPolicy,
     env_loss,
     refine,
-    search,
     searched_controls,
 )
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
@@ -37,6 +36,7 @@ from mixenv.cliargs import parse_key_values
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.params import ParamSpace
+from mixenv.search import search
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""Each stem's compressor read from a reference (mixenv.dynamics) and what no linear setting explains
+(mixenv.inversion.unexplained)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mixenv.data import Multitrack, list_songs
+from mixenv.dynamics import match_compressors
+from mixenv.inversion import unexplained
+from mixenv.params import MixSettings, ParamSpace
+from mixenv.render import Renderer
+
+COMPRESSED = {"drums.comp_threshold_db": -30.0, "drums.comp_ratio": 6.0, "vocals.comp_threshold_db": -28.0,
+              "vocals.comp_ratio": 4.0}  # fmt: skip
+BUDGET = 60
+
+
+@pytest.fixture(scope="module")
+def song(tiny_corpus: Path) -> Multitrack:
+    return list_songs("synthetic", tiny_corpus)[0].load()
+
+
+@pytest.fixture(scope="module")
+def renderer(song: Multitrack) -> Renderer:
+    return Renderer(song.sample_rate, ParamSpace().roles)
+
+
+def _placed(song: Multitrack, renderer: Renderer, settings: MixSettings) -> dict[str, np.ndarray]:
+    return renderer.render(song.stems, settings, return_stems=True).stems
+
+
+def _compressed_reference(song: Multitrack, renderer: Renderer) -> tuple[MixSettings, np.ndarray]:
+    """Faders, a pan and a shelf (what the linear fit reads) and two stems' compressors (what it cannot)."""
+    linear = {"vocals.gain_db": 3.0, "bass.gain_db": -4.0, "other.pan": 0.4, "bass.low_shelf_db": 4.0}
+    truth = ParamSpace().neutral().replace(linear | COMPRESSED)
+    return truth, renderer.render(song.stems, truth).mix
+
+
+def test_what_a_linear_fit_leaves_is_nothing_for_linear_settings_and_grows_with_compression(
+    song: Multitrack, renderer: Renderer
+) -> None:
+    space = ParamSpace()
+    neutral = _placed(song, renderer, space.neutral())
+    linear = space.neutral().replace({"vocals.gain_db": 5.0, "drums.pan": -0.5, "other.high_shelf_db": -6.0})
+    assert unexplained(neutral, renderer.render(song.stems, linear).mix, song.sample_rate) < 1e-3
+    _, reference = _compressed_reference(song, renderer)
+    left = unexplained(neutral, reference, song.sample_rate)
+    assert left > 5 * unexplained(neutral, renderer.render(song.stems, linear).mix, song.sample_rate)
+    assert unexplained(neutral, np.zeros_like(reference), song.sample_rate) == 0.0  # nothing to explain
+
+
+def test_the_compressors_read_are_the_references_and_explain_it(song: Multitrack, renderer: Renderer) -> None:
+    """From the neutral settings (no compressor acting) the reading more than halves what is left unexplained and
+    finds the compressed stems compressing (ratio above 1, threshold within the stems' range); only compressor
+    controls move."""
+    space = ParamSpace()
+    _, reference = _compressed_reference(song, renderer)
+    start = space.neutral()
+    read = match_compressors(start, lambda s: _placed(song, renderer, s), reference, song.sample_rate, budget=BUDGET)
+    before = unexplained(_placed(song, renderer, start), reference, song.sample_rate)
+    after = unexplained(_placed(song, renderer, read), reference, song.sample_rate)
+    assert after < before / 2
+    for role in ("drums", "vocals"):
+        assert read[f"{role}.comp_ratio"] > 1.1, role
+        assert read[f"{role}.comp_threshold_db"] < -15.0, role
+    moved = {space.names[i] for i in np.flatnonzero(read.normalized() != start.normalized())}
+    assert moved and all(name.split(".")[-1] in ("comp_threshold_db", "comp_ratio") for name in moved)
+    again = match_compressors(start, lambda s: _placed(song, renderer, s), reference, song.sample_rate, budget=BUDGET)
+    assert np.array_equal(again.normalized(), read.normalized())  # same seed, same reading
+
+
+def test_silent_and_missing_stems_keep_their_compressors_and_a_linear_reference_keeps_the_start(
+    song: Multitrack, renderer: Renderer
+) -> None:
+    space = ParamSpace()
+    stems = {role: audio for role, audio in song.stems.items() if role != "other"}  # a song without that role
+    silent = Multitrack(song.name, song.sample_rate, stems | {"bass": np.zeros_like(song.stems["bass"])})
+    truth, _ = _compressed_reference(song, renderer)
+    reference = renderer.render(silent.stems, truth).mix
+    start = space.neutral().replace({"bass.comp_ratio": 3.0})
+    calls = []
+
+    def placed(settings: MixSettings) -> dict[str, np.ndarray]:
+        calls.append(1)
+        return _placed(silent, renderer, settings)
+
+    read = match_compressors(start, placed, reference, song.sample_rate, budget=BUDGET)
+    for role in ("bass", "other"):
+        assert all(read[f"{role}.{c}"] == start[f"{role}.{c}"] for c in ("comp_threshold_db", "comp_ratio")), role
+    assert read["drums.comp_ratio"] > 1.1  # the stems that play are read
+    assert BUDGET <= len(calls) <= BUDGET + 9  # + the silence check; whole generations of 8 (for 4 controls)
+    # A reference the stems make under a linear mix alone (no bus, whose limiter is not linear): the uncompressed
+    # start explains it, and nothing explains it better.
+    plain = _placed(song, renderer, space.neutral())
+    linear = sum(audio * (2.0 if role == "vocals" else 1.0) for role, audio in plain.items())
+    kept = match_compressors(space.neutral(), lambda s: _placed(song, renderer, s), linear, song.sample_rate)
+    assert np.array_equal(kept.normalized(), space.neutral_vector())
