@@ -63,7 +63,8 @@ def match_compressors(
     Args:
         settings: Where the reading starts; it is kept where nothing found explains the reference better.
         render_stems: Plays settings' stems as :func:`mixenv.balance.match_stems` takes them (after strip, fader
-            and pan, ``(2, samples)`` each, the reference's length); called ``budget`` times.
+            and pan, ``(2, samples)`` each, the reference's length); called once to find the audible stems, then
+            once per fit.
         reference: The mix to read, ``(2, samples)``.
         sample_rate: Of both.
         budget: Fits to spend (rounded up to whole CMA-ES generations).
