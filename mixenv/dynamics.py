@@ -63,8 +63,8 @@ def match_compressors(
     Args:
         settings: Where the reading starts; it is kept where nothing found explains the reference better.
         render_stems: Plays settings' stems as :func:`mixenv.balance.match_stems` takes them (after strip, fader
-            and pan, ``(2, samples)`` each, the reference's length); called once to find the audible stems, then
-            once per fit.
+            and pan, ``(2, samples)`` each, the reference's length); called once for the start, then once per
+            fit.
         reference: The mix to read, ``(2, samples)``.
         sample_rate: Of both.
         budget: Fits to spend (rounded up to whole CMA-ES generations).
@@ -83,12 +83,15 @@ def match_compressors(
         vector[mask] = values
         return space.to_physical(vector)
 
-    def left_unexplained(values: np.ndarray) -> float:
-        candidate = with_values(values)
-        stems = through_bus_shelves(render_stems(candidate), candidate.master, sample_rate)
+    def left(candidate: MixSettings, candidate_placed: Mapping[str, np.ndarray]) -> float:
+        stems = through_bus_shelves(candidate_placed, candidate.master, sample_rate)
         return unexplained(stems, reference, sample_rate)
 
-    start_left = left_unexplained(start[mask])
+    def left_unexplained(values: np.ndarray) -> float:
+        candidate = with_values(values)
+        return left(candidate, render_stems(candidate))
+
+    start_left = left(settings, placed)  # the start's stems are already rendered
     acting = _acting(settings, placed, audible).normalized()[mask]
     values, found_left = search_scored(left_unexplained, acting, budget - 1, READ_SIGMA, seed, keep_start=False)
     if found_left > (1.0 - MIN_GAIN) * start_left:

@@ -98,7 +98,7 @@ def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_
     """The share of ``reference``'s energy that no complex gain per stem, bin and channel and bus gain over time
     (the fit of :func:`stem_response`) can explain from ``placed`` (as there): 0 when the reference is the stems
     under some EQ, faders, pans and bus gain, more the more of what made it is not linear in the stems (their
-    compressors). What :func:`mixenv.balance.match_compressors` minimises."""
+    compressors). What :func:`mixenv.dynamics.match_compressors` minimises."""
     stems, target = _spectra(placed, reference, sample_rate)
     gains, bus = _fit(stems, target)
     residual = target - _combine(gains, stems) * bus

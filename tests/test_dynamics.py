@@ -92,7 +92,7 @@ def test_silent_and_missing_stems_keep_their_compressors_and_a_linear_reference_
     for role in ("bass", "other"):
         assert all(read[f"{role}.{c}"] == start[f"{role}.{c}"] for c in ("comp_threshold_db", "comp_ratio")), role
     assert read["drums.comp_ratio"] > 1.1  # the stems that play are read
-    assert BUDGET <= len(calls) <= BUDGET + 9  # + the silence check; whole generations of 8 (for 4 controls)
+    assert BUDGET <= len(calls) <= BUDGET + 9  # the start, then whole generations of 8 (4 controls)
     # A reference the stems make under a linear mix alone (no bus, whose limiter is not linear): the uncompressed
     # start explains it, and nothing explains it better.
     plain = _placed(song, renderer, space.neutral())
