@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +87,7 @@ def stem_response(placed: Mapping[str, np.ndarray], reference: np.ndarray, sampl
         sample_rate: Of both.
     """
     roles = tuple(placed)
-    stems, target = _spectra(placed, reference, sample_rate)
+    stems, target = _stem_spectra(placed, sample_rate), _stft(reference, sample_rate)
     gains, bus = _fit(stems, target)
     energy = (np.abs(stems) ** 2 * bus**2).sum(axis=-1)  # (2, bins, stems)
     freqs = np.fft.rfftfreq(_n_fft(sample_rate), 1 / sample_rate)
@@ -98,18 +98,27 @@ def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_
     """The share of ``reference``'s energy that no complex gain per stem, bin and channel and bus gain over time
     (the fit of :func:`stem_response`) can explain from ``placed`` (as there): 0 when the reference is the stems
     under some EQ, faders, pans and bus gain, more the more of what made it is not linear in the stems (their
-    compressors). What :func:`mixenv.dynamics.match_compressors` minimises."""
-    stems, target = _spectra(placed, reference, sample_rate)
-    gains, bus = _fit(stems, target)
-    residual = target - _combine(gains, stems) * bus
-    return float((np.abs(residual) ** 2).sum() / ((np.abs(target) ** 2).sum() + 1e-30))
+    compressors)."""
+    return unexplained_by(reference, sample_rate)(placed)
 
 
-def _spectra(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
-    """The stems' STFTs ``(2, bins, stems, frames)`` (the layout the fit's batched products want) and the
-    reference's ``(2, bins, frames)``."""
-    stems = np.stack([_stft(audio, sample_rate) for audio in placed.values()], axis=2)
-    return stems, _stft(reference, sample_rate)
+def unexplained_by(reference: np.ndarray, sample_rate: int) -> Callable[[Mapping[str, np.ndarray]], float]:
+    """:func:`unexplained` against one ``reference`` for any placement of the stems, its STFT taken once: what a
+    search that scores many placements calls (:func:`mixenv.dynamics.match_compressors`)."""
+    target = _stft(reference, sample_rate)
+    energy = float((np.abs(target) ** 2).sum()) + 1e-30
+
+    def share(placed: Mapping[str, np.ndarray]) -> float:
+        stems = _stem_spectra(placed, sample_rate)
+        gains, bus = _fit(stems, target)
+        return float((np.abs(target - _combine(gains, stems) * bus) ** 2).sum() / energy)
+
+    return share
+
+
+def _stem_spectra(placed: Mapping[str, np.ndarray], sample_rate: int) -> np.ndarray:
+    """The stems' STFTs ``(2, bins, stems, frames)``: the layout the fit's batched products want."""
+    return np.stack([_stft(audio, sample_rate) for audio in placed.values()], axis=2)
 
 
 def _fit(stems: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

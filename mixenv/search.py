@@ -5,7 +5,7 @@ scored; seeded, so the same seed finds the same point."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cma
 import numpy as np
@@ -38,14 +38,31 @@ def search_scored(
     """:func:`search`, with the loss of what it returns (infinite if nothing was scored)."""
     start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
     start_loss = loss(start) if keep_start else np.inf
+    best, best_loss = search_generations(
+        lambda candidates: [loss(x) for x in candidates], start, budget - int(keep_start), sigma, seed
+    )
+    if start_loss <= best_loss:
+        return start, start_loss
+    return best, best_loss
+
+
+def search_generations(
+    score: Callable[[Sequence[np.ndarray]], Sequence[float]],
+    start: np.ndarray,
+    budget: int,
+    sigma: float,
+    seed: int,
+) -> tuple[np.ndarray, float]:
+    """The CMA-ES of :func:`search_scored` (the start not scored), each generation's candidates scored by one call
+    of ``score`` (their losses in their order), so a caller may score them together, in threads."""
+    start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
     # pycma stops once it has evaluated MORE than maxfevals, so a budget of whole generations ran one more.
-    evaluations = budget - int(keep_start)
-    options = {"bounds": [-1.0, 1.0], "maxfevals": max(evaluations - 1, 1), "seed": seed + 1, "verbose": -9}
+    options = {"bounds": [-1.0, 1.0], "maxfevals": max(budget - 1, 1), "seed": seed + 1, "verbose": -9}
     strategy = cma.CMAEvolutionStrategy(start, sigma, options)
     while not strategy.stop():
         candidates = strategy.ask()
-        strategy.tell(candidates, [loss(x) for x in candidates])
+        strategy.tell(candidates, list(score(candidates)))
     best, best_loss = strategy.result.xbest, strategy.result.fbest
-    if best is None or start_loss <= best_loss:
-        return start, start_loss
+    if best is None:
+        return start, np.inf
     return np.asarray(best), best_loss
