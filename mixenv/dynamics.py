@@ -11,11 +11,11 @@ which the fit absorbs: it is not read here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import torch
 
 from mixenv.inversion import unexplained_by
 from mixenv.params import STEM_CONTROLS, MixSettings
@@ -47,9 +47,11 @@ MIN_GAIN = 0.05
 """A reading is kept only where it leaves at least this share less unexplained than the start: below it the
 difference is the fit's own inexactness (its ridge; a linear mix of the stems leaves 0.05% of its energy
 unexplained), not a compressor."""
-READ_THREADS = min(os.cpu_count() or 1, 8)
+READ_THREADS: int | None = None
 """Threads that score a generation's fits (their STFTs and solves release the GIL; the stems are rendered in turn,
-since a renderer's plugins hold state): 1.7x faster on 2 cores than one (2026-12-06, 4 s clips at 22.05 kHz)."""
+since a renderer's plugins hold state); None: torch's intra-op threads, at most 8, the compute threads this process
+is given (one in a benchmark's or Ray's workers, the cores otherwise). Two threads read 1.7x faster than one on 2
+cores (2026-12-06, 4 s clips at 22.05 kHz)."""
 SILENT_PEAK = 1e-6
 """A stem whose samples all stay below this (about -120 dBFS) plays nothing: its compressor is not read."""
 
@@ -96,7 +98,7 @@ def match_compressors(
     def left_unexplained(values: Sequence[np.ndarray]) -> list[float]:
         candidates = [with_values(v) for v in values]
         placements = [render_stems(candidate) for candidate in candidates]
-        with ThreadPoolExecutor(READ_THREADS) as pool:
+        with ThreadPoolExecutor(READ_THREADS or min(torch.get_num_threads(), 8)) as pool:
             return list(pool.map(left, candidates, placements))
 
     start_left = left(settings, placed)  # the start's stems are already rendered
