@@ -77,6 +77,10 @@ CHECKPOINT = "checkpoint"
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
 """The RLModule inside a checkpoint: ``RLModule.from_checkpoint(run / CHECKPOINT / *MODULE_PATH)``."""
 BEST = "best"
+SAMPLE_TIMEOUT_S = 600.0
+"""How long an iteration waits for the env runners' samples. RLlib's 60 s default discards a slow runner's samples
+without an error, and MixEnv renders and scores every step: on a loaded 2-core machine (a test run beside a
+benchmark, 2026-12-06) two runners' 64 steps each took longer, and the iteration sampled nothing."""
 """The run folder's best RLModule on validation (``RLModule.save_to_path``)."""
 
 
@@ -236,8 +240,9 @@ def training_kwargs(args: RLlibArgs) -> dict[str, Any]:
 
 def build_config(args: RLlibArgs, training: dict[str, Any]) -> AlgorithmConfig:
     """The RLlib algorithm config: new API stack, torch, ``args.num_env_runners`` runners of one CPU and one env
-    each, a local learner (:func:`_learner_module` reads its module), agents.ppo's hyper-parameters (discount,
-    learning rate, 256x256 tanh MLP, a free log standard deviation; :func:`_start_like_agents_ppo`)."""
+    each (their samples awaited :data:`SAMPLE_TIMEOUT_S`), a local learner (:func:`_learner_module` reads its
+    module), agents.ppo's hyper-parameters (discount, learning rate, 256x256 tanh MLP, a free log standard
+    deviation; :func:`_start_like_agents_ppo`)."""
     import_ray()
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig
@@ -252,7 +257,12 @@ def build_config(args: RLlibArgs, training: dict[str, Any]) -> AlgorithmConfig:
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
         .framework("torch")
         .environment(ENV_NAME, env_config={"env_id": args.env, "env_kwargs": training, "flatten": flatten})
-        .env_runners(num_env_runners=args.num_env_runners, num_envs_per_env_runner=1, num_cpus_per_env_runner=1)
+        .env_runners(
+            num_env_runners=args.num_env_runners,
+            num_envs_per_env_runner=1,
+            num_cpus_per_env_runner=1,
+            sample_timeout_s=SAMPLE_TIMEOUT_S,
+        )
         .learners(num_learners=0)
         .training(**training_kwargs(args))
         .rl_module(
