@@ -50,8 +50,8 @@ unexplained), not a compressor."""
 READ_THREADS: int | None = None
 """Threads that score a generation's fits (their STFTs and solves release the GIL; the stems are rendered in turn,
 since a renderer's plugins hold state); None: torch's intra-op threads, at most 8, the compute threads this process
-is given (one in a benchmark's or Ray's workers, the cores otherwise). Two threads read 1.7x faster than one on 2
-cores (2026-12-06, 4 s clips at 22.05 kHz)."""
+is given (one in a benchmark's or Ray's workers, the cores otherwise). Two threads read 1.66x faster than one on
+2 cores (``python -m experiments.bench_read``, 2026-12-06)."""
 SILENT_PEAK = 1e-6
 """A stem whose samples all stay below this (about -120 dBFS) plays nothing: its compressor is not read."""
 
