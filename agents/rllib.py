@@ -77,11 +77,11 @@ CHECKPOINT = "checkpoint"
 MODULE_PATH = ("learner_group", "learner", "rl_module", "default_policy")
 """The RLModule inside a checkpoint: ``RLModule.from_checkpoint(run / CHECKPOINT / *MODULE_PATH)``."""
 BEST = "best"
+"""The run folder's best RLModule on validation (``RLModule.save_to_path``)."""
 SAMPLE_TIMEOUT_S = 600.0
 """How long an iteration waits for the env runners' samples. RLlib's 60 s default discards a slow runner's samples
 without an error, and MixEnv renders and scores every step: on a loaded 2-core machine (a test run beside a
 benchmark, 2026-12-06) two runners' 64 steps each took longer, and the iteration sampled nothing."""
-"""The run folder's best RLModule on validation (``RLModule.save_to_path``)."""
 
 
 @dataclass
