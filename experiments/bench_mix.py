@@ -10,19 +10,25 @@
    resident memory, and the 10-minute song's peak as a ratio to the 4-minute one's (memory that grows with the
    song's length shows there).
 
-Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--skip-quality | --skip-cost] [--out DIR]``
+Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--jobs 1] [--skip-quality | --skip-cost]
+[--out DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from experiments.compare import TEST_SPLIT, evaluation_sets
@@ -41,29 +47,65 @@ MORE_STEM_NAMES = ("choir", "toms", "sub bass", "strings")
 """Four more, for the issue's 12-stem song."""
 
 
-def quality(songs_per_set: int, budget: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Mean MRSTFT ratio to neutral and LUFS error per method on each set's first ``songs_per_set`` test songs."""
+def score_song(
+    data_path: str, index: int, budget: int, methods: tuple[str, ...] = METHODS
+) -> dict[str, tuple[float, float]]:
+    """The ``index``-th test song of the set at ``data_path``, mixed by each of ``methods``: method -> (MRSTFT as a
+    ratio to the neutral mix's, LUFS error)."""
+    song = list_songs("synthetic", data_path, "test")[index].load()
     distance = SpectralDistance()
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    sets = {TEST_SPLIT: {"data_path": str(artifacts.corpus())}} | {
-        name: data for name, data in evaluation_sets().items() if name != TEST_SPLIT
-    }
-    for name, data in sets.items():
-        songs = [ref.load() for ref in list_songs("synthetic", data["data_path"], "test")[:songs_per_set]]
-        rows: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
-        for song in tqdm(songs, desc=f"mixing {name}", unit="song"):
-            neutral = distance.distance(mix(song, intensity=0.0, method="loudness").audio, song.reference)
-            target = integrated_lufs(song.reference, song.sample_rate)
-            for method in METHODS:
-                result = mix(song, method=method, budget=budget)
-                rows[method].append(
-                    (distance.distance(result.audio, song.reference) / neutral, abs(result.loudness_lufs - target))
+    neutral = distance.distance(mix(song, intensity=0.0, method="loudness").audio, song.reference)
+    target = integrated_lufs(song.reference, song.sample_rate)
+    scores = {}
+    for method in methods:
+        result = mix(song, method=method, budget=budget)
+        scores[method] = (distance.distance(result.audio, song.reference) / neutral, abs(result.loudness_lufs - target))
+    return scores
+
+
+def quality(
+    sets: dict[str, str], songs_per_set: int, budget: int, jobs: int = 1, methods: tuple[str, ...] = METHODS
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean MRSTFT ratio to neutral and LUFS error per method on the first ``songs_per_set`` test songs of each set
+    (name -> data path), the songs mixed ``jobs`` at a time (each in a worker of one torch thread, so the workers
+    do not oversubscribe the cores; the same numbers as one at a time, to rounding)."""
+    tasks = [(name, path, i) for name, path in sets.items() for i in range(min(songs_per_set, count_test_songs(path)))]
+    paths, indices = [t[1] for t in tasks], [t[2] for t in tasks]
+    score = functools.partial(score_song, budget=budget, methods=methods)
+    with contextlib.ExitStack() as stack:
+        if jobs > 1:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
                 )
+            )
+            scored = pool.map(score, paths, indices)
+        else:
+            scored = map(score, paths, indices)
+        per_song = list(tqdm(scored, total=len(tasks), desc="mixing songs", unit="song"))
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name in sets:
+        rows = [scores for (set_name, _, _), scores in zip(tasks, per_song, strict=True) if set_name == name]
         results[name] = {
-            m: {"mrstft_ratio": float(np.mean([r for r, _ in v])), "lufs_error": float(np.mean([e for _, e in v]))}
-            for m, v in rows.items()
+            m: {
+                "mrstft_ratio": float(np.mean([r[m][0] for r in rows])),
+                "lufs_error": float(np.mean([r[m][1] for r in rows])),
+            }
+            for m in methods
         }
     return results
+
+
+def count_test_songs(data_path: str) -> int:
+    """How many test songs the set at ``data_path`` holds."""
+    return len(list_songs("synthetic", data_path, "test"))
+
+
+def benchmark_sets() -> dict[str, str]:
+    """Set name -> data path: the corpus's test split, then each out-of-domain evaluation set."""
+    return {TEST_SPLIT: str(artifacts.corpus())} | {
+        name: data["data_path"] for name, data in evaluation_sets().items() if name != TEST_SPLIT
+    }
 
 
 def write_stems(folder: Path, minutes: float, sample_rate: int = 44_100, stems: int = 8) -> Path:
@@ -118,6 +160,7 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=8, help="songs of each set to mix (quality)")
     parser.add_argument("--budget", type=int, default=100, help="renders of each search")
     parser.add_argument("--minutes", type=float, nargs=2, default=(4.0, 10.0), help="song lengths for the cost")
+    parser.add_argument("--jobs", type=int, default=1, help="songs mixed at once (quality; one per core at most)")
     parser.add_argument("--skip-quality", action="store_true", help="measure the cost only")
     parser.add_argument("--skip-cost", action="store_true", help="measure the quality only (timing needs an idle host)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_mix"), help="results JSON")
@@ -125,7 +168,7 @@ def main() -> None:
     start = time.perf_counter()
     report: dict[str, object] = {"date": time.strftime("%Y-%m-%d"), "budget": args.budget}
     if not args.skip_quality:
-        results = quality(args.songs, args.budget)
+        results = quality(benchmark_sets(), args.songs, args.budget, args.jobs)
         report["quality"] = results
         rows = [[name, m, v["mrstft_ratio"], v["lufs_error"]] for name, per in results.items() for m, v in per.items()]
         print(format_table(["set", "method", "MRSTFT / neutral", "LUFS error"], rows))
