@@ -176,12 +176,14 @@ def refine(
     sigma: float,
     seed: int,
     searched: np.ndarray | None = None,
+    rounds: int = 1,
 ) -> np.ndarray:
     """Normalised settings refined from ``start``: a CMA-ES :func:`search` on ``loss`` over the ``searched``
     controls (a boolean mask; default all; the others keep the start's values), the start scored and kept unless
     beaten, within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
-    matched to the reference again, from there, the compressors as the search left them; its renders are not
-    scored), scored (the last call) and kept if it beats what the search found.
+    matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
+    it beats what the search found. In ``rounds`` rounds, each spends an equal share of the budget so from what
+    the round before kept (fewer rounds where a share would be under 3 calls; round ``r`` seeded ``seed + r``).
 
     Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
     lowers its stem's level; the searches before :data:`UNMATCHED_CONTROLS` moved all 41 controls); the
@@ -193,8 +195,24 @@ def refine(
     0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280 and 0.278 on the corpus; a diagonal covariance,
     0.260 / 0.338 / 0.332.)
     """
-    start = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
-    searched = np.ones(start.size, dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+    found = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
+    searched = np.ones(found.size, dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+    shares = np.array_split(np.arange(budget), max(1, min(rounds, budget // 3)))
+    for r, share in enumerate(shares):
+        found = _refine_round(loss, rematch, found, share.size, sigma, seed + r, searched)
+    return found
+
+
+def _refine_round(
+    loss: Callable[[np.ndarray], float],
+    rematch: Callable[[np.ndarray], np.ndarray],
+    start: np.ndarray,
+    budget: int,
+    sigma: float,
+    seed: int,
+    searched: np.ndarray,
+) -> np.ndarray:
+    """One round of :func:`refine`: the search from ``start`` within ``budget - 1`` calls, then the re-match."""
 
     def placed(values: np.ndarray) -> np.ndarray:
         vector = start.copy()

@@ -10,8 +10,8 @@
    resident memory, and the 10-minute song's peak as a ratio to the 4-minute one's (memory that grows with the
    song's length shows there).
 
-Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--jobs 1] [--skip-quality | --skip-cost]
-[--out DIR]``
+Usage: ``python -m experiments.bench_mix [--songs 8] [--budget 100] [--methods ...] [--jobs 1]
+[--skip-quality | --skip-cost] [--out DIR]``
 """
 
 from __future__ import annotations
@@ -160,6 +160,9 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=8, help="songs of each set to mix (quality)")
     parser.add_argument("--budget", type=int, default=100, help="renders of each search")
     parser.add_argument("--minutes", type=float, nargs=2, default=(4.0, 10.0), help="song lengths for the cost")
+    parser.add_argument(
+        "--methods", nargs="+", choices=METHODS, default=list(METHODS), help="methods to mix with (quality)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="songs mixed at once (quality; one per core at most)")
     parser.add_argument("--skip-quality", action="store_true", help="measure the cost only")
     parser.add_argument("--skip-cost", action="store_true", help="measure the quality only (timing needs an idle host)")
@@ -168,11 +171,11 @@ def main() -> None:
     start = time.perf_counter()
     report: dict[str, object] = {"date": time.strftime("%Y-%m-%d"), "budget": args.budget}
     if not args.skip_quality:
-        results = quality(benchmark_sets(), args.songs, args.budget, args.jobs)
+        results = quality(benchmark_sets(), args.songs, args.budget, args.jobs, tuple(args.methods))
         report["quality"] = results
         rows = [[name, m, v["mrstft_ratio"], v["lufs_error"]] for name, per in results.items() for m, v in per.items()]
         print(format_table(["set", "method", "MRSTFT / neutral", "LUFS error"], rows))
-        for name, per in results.items():
+        for name, per in results.items() if set(args.methods) == set(METHODS) else ():
             best_other = min(per["model"]["mrstft_ratio"], per["cmaes"]["mrstft_ratio"])
             ratio = per["refine"]["mrstft_ratio"] / best_other
             print(

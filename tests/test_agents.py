@@ -385,6 +385,27 @@ def test_refining_keeps_the_re_match_only_where_it_scores_better() -> None:
     assert len(calls) == 1 + 15
 
 
+def test_refining_in_rounds_splits_the_budget_and_re_matches_after_each_round() -> None:
+    target, start = np.full(41, 0.3), np.zeros(41)
+    calls, rematched = [], []
+
+    def loss(x: np.ndarray) -> float:
+        calls.append(1)
+        return float(np.sum((np.asarray(x) - target) ** 2))
+
+    def rematch(x: np.ndarray) -> np.ndarray:
+        rematched.append(x.copy())
+        return x + 0.5 * (target - x)  # halfway to what the reference shows
+
+    found = refine(loss, rematch, start, 24, 0.05, seed=0, rounds=2)
+    # Two rounds of 12: the start, a generation of 15, the re-match; the second from what the first kept.
+    assert len(calls) == 2 * (1 + 15 + 1) and len(rematched) == 2
+    assert loss(found) <= loss(start) / 16 + 1e-9  # each re-match halves the distance: a sixteenth of the loss
+    calls.clear(), rematched.clear()
+    refine(loss, rematch, start, 7, 0.05, seed=0, rounds=5)  # shares of at least 3: two rounds
+    assert len(rematched) == 2
+
+
 def test_refining_searches_only_the_controls_it_is_given_and_keeps_the_others_at_the_start() -> None:
     space = ParamSpace()
     searched = searched_controls(space, matched=True)
