@@ -195,38 +195,29 @@ def refine(
     0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280 and 0.278 on the corpus; a diagonal covariance,
     0.260 / 0.338 / 0.332.)
     """
+    searched = np.ones(np.size(start), dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+
+    def one_round(start: np.ndarray, budget: int, seed: int) -> np.ndarray:
+        """The search from ``start`` within ``budget - 1`` calls, then the re-match, kept if it scores better."""
+
+        def placed(values: np.ndarray) -> np.ndarray:
+            vector = start.copy()
+            vector[searched] = values
+            return vector
+
+        values, found_loss = search_scored(
+            lambda v: loss(placed(v)), start[searched], budget - 1, sigma, seed, keep_start=True
+        )
+        found = placed(values)
+        again = rematch(found)
+        if np.array_equal(again, found):  # nothing to match against (no reference)
+            return found
+        return again if loss(again) < found_loss else found
+
     found = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
-    searched = np.ones(found.size, dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
-    shares = np.array_split(np.arange(budget), max(1, min(rounds, budget // 3)))
-    for r, share in enumerate(shares):
-        found = _refine_round(loss, rematch, found, share.size, sigma, seed + r, searched)
+    for r, share in enumerate(np.array_split(np.arange(budget), max(1, min(rounds, budget // 3)))):
+        found = one_round(found, share.size, seed + r)
     return found
-
-
-def _refine_round(
-    loss: Callable[[np.ndarray], float],
-    rematch: Callable[[np.ndarray], np.ndarray],
-    start: np.ndarray,
-    budget: int,
-    sigma: float,
-    seed: int,
-    searched: np.ndarray,
-) -> np.ndarray:
-    """One round of :func:`refine`: the search from ``start`` within ``budget - 1`` calls, then the re-match."""
-
-    def placed(values: np.ndarray) -> np.ndarray:
-        vector = start.copy()
-        vector[searched] = values
-        return vector
-
-    values, found_loss = search_scored(
-        lambda v: loss(placed(v)), start[searched], budget - 1, sigma, seed, keep_start=True
-    )
-    found = placed(values)
-    again = rematch(found)
-    if np.array_equal(again, found):  # nothing to match against (no reference)
-        return found
-    return again if loss(again) < found_loss else found
 
 
 class RefinedPolicy:
