@@ -182,7 +182,7 @@ def refine(
     controls (a boolean mask; default all; the others keep the start's values), the start scored and kept unless
     beaten, within ``budget - 1`` calls, then ``rematch`` of what it found (each stem's tone, fader and pan
     matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
-    it beats what the search found. In ``rounds`` rounds, each spends an equal share of the budget so from what
+    it beats what the search found. In ``rounds`` rounds, each spending an equal share of the budget from what
     the round before kept (fewer rounds where a share would be under 3 calls; round ``r`` seeded ``seed + r``).
 
     Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
