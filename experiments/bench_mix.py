@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from experiments.compare import TEST_SPLIT, evaluation_sets
 from mixenv import artifacts
-from mixenv.data import list_songs, write_audio
+from mixenv.data import SongRef, list_songs, write_audio
 from mixenv.data.atomic import write_json
 from mixenv.loudness import integrated_lufs
 from mixenv.mixing import mix
@@ -47,12 +47,10 @@ MORE_STEM_NAMES = ("choir", "toms", "sub bass", "strings")
 """Four more, for the issue's 12-stem song."""
 
 
-def score_song(
-    data_path: str, index: int, budget: int, methods: tuple[str, ...] = METHODS
-) -> dict[str, tuple[float, float]]:
-    """The ``index``-th test song of the set at ``data_path``, mixed by each of ``methods``: method -> (MRSTFT as a
-    ratio to the neutral mix's, LUFS error)."""
-    song = list_songs("synthetic", data_path, "test")[index].load()
+def score_song(ref: SongRef, budget: int, methods: tuple[str, ...] = METHODS) -> dict[str, tuple[float, float]]:
+    """The song of ``ref``, mixed by each of ``methods``: method -> (MRSTFT as a ratio to the neutral mix's, LUFS
+    error)."""
+    song = ref.load()
     distance = SpectralDistance()
     neutral = distance.distance(mix(song, intensity=0.0, method="loudness").audio, song.reference)
     target = integrated_lufs(song.reference, song.sample_rate)
@@ -69,8 +67,10 @@ def quality(
     """Mean MRSTFT ratio to neutral and LUFS error per method on the first ``songs_per_set`` test songs of each set
     (name -> data path), the songs mixed ``jobs`` at a time (each in a worker of one torch thread, so the workers
     do not oversubscribe the cores; the same numbers as one at a time, to rounding)."""
-    tasks = [(name, path, i) for name, path in sets.items() for i in range(min(songs_per_set, count_test_songs(path)))]
-    paths, indices = [t[1] for t in tasks], [t[2] for t in tasks]
+    tasks = [
+        (name, ref) for name, path in sets.items() for ref in list_songs("synthetic", path, "test")[:songs_per_set]
+    ]
+    refs = [ref for _, ref in tasks]
     score = functools.partial(score_song, budget=budget, methods=methods)
     with contextlib.ExitStack() as stack:
         if jobs > 1:
@@ -79,13 +79,13 @@ def quality(
                     jobs, mp_context=get_context("spawn"), initializer=torch.set_num_threads, initargs=(1,)
                 )
             )
-            scored = pool.map(score, paths, indices)
+            scored = pool.map(score, refs)
         else:
-            scored = map(score, paths, indices)
+            scored = map(score, refs)
         per_song = list(tqdm(scored, total=len(tasks), desc="mixing songs", unit="song"))
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name in sets:
-        rows = [scores for (set_name, _, _), scores in zip(tasks, per_song, strict=True) if set_name == name]
+        rows = [scores for (set_name, _), scores in zip(tasks, per_song, strict=True) if set_name == name]
         results[name] = {
             m: {
                 "mrstft_ratio": float(np.mean([r[m][0] for r in rows])),
@@ -94,11 +94,6 @@ def quality(
             for m in methods
         }
     return results
-
-
-def count_test_songs(data_path: str) -> int:
-    """How many test songs the set at ``data_path`` holds."""
-    return len(list_songs("synthetic", data_path, "test"))
 
 
 def benchmark_sets() -> dict[str, str]:
