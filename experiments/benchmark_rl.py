@@ -25,6 +25,7 @@ reward (:mod:`agents.imitation`; ``--imitated td3 ppo``: ``<algo>, imitation fir
 ``--variants NAME ...`` adds agents by name, an algorithm followed by any of these suffixes in this order
 (``--variants "td3, remixes, reference match"``). ``--variant-seeds`` runs the variants on the first seed only, or
 on all of them.
+``--patience N`` stops each run after N validations in a row without a new best (the agents' ``--patience``).
 Finished training runs and the benchmark's rows are reused, so an interrupted benchmark continues where it stopped.
 
 Also measures training throughput, env steps per second with 1 and with 2 envs, as a ratio (``throughput.json``),
@@ -116,7 +117,8 @@ def train_run(method: str, seed: int, args: argparse.Namespace) -> Path:
     if not (run / "model.zip").is_file():
         algo, env_args, train_args = variant(method)
         argv = ["--total-timesteps", str(args.timesteps), "--seed", str(seed), "--n-envs", str(args.n_envs),
-                "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8", *train_args]  # fmt: skip
+                "--out", str(run), "--eval-freq", str(args.eval_freq), "--eval-episodes", "8",
+                "--patience", str(args.patience), *train_args]  # fmt: skip
         env = ["--env-kwargs", *env_args] if env_args else []
         train_agent(algo, argv + env, start=model_start if method == REFINE else None)
     return run
@@ -218,6 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variant-seeds", type=int, nargs="+", default=None, help="seeds of the variants: the first or all"
     )
     parser.add_argument("--eval-freq", type=int, default=1_000, help="validate every this many steps")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=0,
+        help="stop a run after this many validations without a new best (its best model is kept either way; "
+        "0: train for --timesteps)",
+    )
     parser.add_argument("--n-envs", type=int, default=2, help="parallel training envs")
     parser.add_argument("--episodes", type=int, default=None, help="songs per set (default: all)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")

@@ -103,7 +103,8 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--seeds", "0", "1", "--algos", "ppo", "sac", "--one-seed", "sac", "--variant-seeds", "0", "--remixed",
             "ppo", "sac", "--imitated", "ppo", "sac", "--matched", "ppo", "sac", "--variants",
-            "sac, remixes, reference match", "--cmaes-budget", "3", "--runs", str(runs), "--out", str(out)]  # fmt: skip
+            "sac, remixes, reference match", "--patience", "4", "--cmaes-budget", "3", "--runs", str(runs), "--out",
+            str(out)]  # fmt: skip
     assert benchmark_rl.main(argv) == 0
     starts = {Path(a[a.index("--out") + 1]).name: start for _, a, start in trained}
     assert list(starts) == ["ppo_seed0", "ppo_seed1", "sac_seed0", "ppo-refining-the-model_seed0",
@@ -111,6 +112,8 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
                             "sac-imitation-first_seed0", "ppo-reference-match_seed0", "sac-reference-match_seed0",
                             "sac-remixes-reference-match_seed0", "ppo_1env", "ppo_2env"]  # fmt: skip
     assert starts["ppo-refining-the-model_seed0"] is model_start and starts["ppo_seed0"] is None
+    agent_runs = [a for _, a, _ in trained if "--patience" in a]  # not the throughput runs, which never validate
+    assert len(agent_runs) == 11 and all(a[a.index("--patience") + 1] == "4" for a in agent_runs)
     assert start_reference(model_start) == "experiments.methods:model_start"  # what its run records
     refine = next(a for _, a, start in trained if start is not None)
     assert refine[refine.index("--env-kwargs") + 1] == "action_mode='delta'"
