@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.algorithms import ALGORITHMS
+from agents.args import check_patience
 from agents.episodes import BEST_OF_EPISODE
 from agents.train import train as train_agent
 from experiments import benchmark
@@ -235,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmark_rl"), help="training runs")
     parser.add_argument("--out", type=Path, default=Path("outputs/benchmark_rl"), help="results, tables and plots")
     args = parser.parse_args(argv)
+    check_patience(parser, args.patience, args.eval_freq)  # refused here, not in the first run it reaches
     variant_seeds = args.variant_seeds or args.seeds
     if variant_seeds not in (args.seeds, args.seeds[:1]):
         parser.error(f"--variant-seeds {variant_seeds}: give the first of --seeds {args.seeds} or all of them")

@@ -114,6 +114,10 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
     assert starts["ppo-refining-the-model_seed0"] is model_start and starts["ppo_seed0"] is None
     agent_runs = [a for _, a, _ in trained if "--patience" in a]  # not the throughput runs, which never validate
     assert len(agent_runs) == 11 and all(a[a.index("--patience") + 1] == "4" for a in agent_runs)
+    for refused in (["--patience", "-1"], ["--patience", "2", "--eval-freq", "0"]):
+        with pytest.raises(SystemExit):
+            benchmark_rl.main([*refused, "--runs", str(tmp_path / "refused"), "--out", str(out)])
+    assert not (tmp_path / "refused").exists()  # refused before any run is trained
     assert start_reference(model_start) == "experiments.methods:model_start"  # what its run records
     refine = next(a for _, a, start in trained if start is not None)
     assert refine[refine.index("--env-kwargs") + 1] == "action_mode='delta'"
