@@ -67,7 +67,15 @@ IMITATION = ", imitation first"
 training episodes (``--imitate``, :mod:`agents.imitation`), then learns from the reward as its algorithm does."""
 IMITATED = f"ppo{IMITATION}"
 """PPO after imitation (``--imitated`` alone)."""
-IMITATION_EPISODES = 1_000
+IMITATION_EPISODES = 4_000
+"""Demonstration episodes of ``imitation first`` (8 000 examples). Chosen on the validation songs (chorales and folk
+of seed 12; SAC's imitated actor at seed 0, observing reference matching, MRSTFT as it acts / best of its renders /
+loudness matched, 2026-12-06): 1 000 episodes of the corpus 0.723 / 0.741 / 0.578 on the chorales and 1.014 / 0.929 /
+0.624 on folk, 4 000 0.738 / 0.747 / 0.511 and 0.901 / 0.815 / 0.598; on remixes (``, remixes``) 1 000 0.659 / 0.644 /
+0.578 and 0.862 / 0.771 / 0.650, 4 000 **0.512 / 0.453 / 0.479** and **0.806 / 0.602** / 0.658 (loudness balance
+0.634 and 0.719). The corpus's train split holds 192 songs, each with one ground truth, so a thousand episodes
+repeat every target five times and the actor fits the songs after its first epoch; remixes draw a new one for half
+of them. Runs before 2026-12-06 imitated 1 000 episodes."""
 MATCHED = ", reference match"
 """The name suffix of an agent that also observes each processed stem's reference-matching features: how loud it
 sits in the reference, band by band (MixEnv's ``reference_match=True``), the comparison the supervised models read."""
