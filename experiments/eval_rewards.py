@@ -169,7 +169,7 @@ def _detection(clips: Mapping[str, list[Clip]], model: GoodMixModel) -> dict[str
     detectors = {
         feature_set: model.detector
         if feature_set == model.detector.feature_set
-        else AnomalyDetector.fit(model.features, feature_set=feature_set)
+        else AnomalyDetector.fit(model.features, weights=model.weights(), feature_set=feature_set)
         for feature_set in FEATURE_SETS
     }
     scorers = {fs: (lambda cs, d=d: d.score(np.stack([c.features for c in cs]))) for fs, d in detectors.items()}

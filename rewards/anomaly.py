@@ -33,8 +33,8 @@ from rewards.descriptors import DESCRIPTOR_FEATURES, DESCRIPTORS, StemSummary, d
 from rewards.fad import mix_embeddings, oas_shrink
 
 DETECTOR_FORMAT = "mixenv-anomaly-detector"
-DETECTOR_VERSION = 2
-"""2: descriptors measured against the stems (:mod:`rewards.descriptors`)."""
+DETECTOR_VERSION = 3
+"""2: descriptors measured against the stems (:mod:`rewards.descriptors`). 3: the low-end shape descriptor."""
 DEFAULT_FOLDS = 5
 DEFAULT_FEATURE_SET = "descriptors"
 
@@ -96,6 +96,7 @@ class AnomalyDetector:
         cls,
         good: np.ndarray,
         *,
+        weights: np.ndarray | None = None,
         feature_set: str = DEFAULT_FEATURE_SET,
         folds: int = DEFAULT_FOLDS,
         seed: int = 0,
@@ -105,8 +106,17 @@ class AnomalyDetector:
         The calibration is honest: each good mix's distance comes from a Gaussian fitted without it (``folds``-fold
         cross-fitting, folds drawn from ``seed``); the returned Gaussian is then fitted on all of them.
 
+        Args:
+            good: The good mixes' features.
+            weights: How much each mix counts ``(n,)``, in the Gaussian and in the calibration (so that each
+                collection of a pool can weigh the same however many songs it has); equal when None.
+            feature_set: What the detector reads.
+            folds: Folds of the calibration's cross-fitting.
+            seed: Draws the folds.
+
         Raises:
-            ValueError: For fewer than ``2 * folds`` mixes, non-finite features or an unknown feature set.
+            ValueError: For fewer than ``2 * folds`` mixes, non-finite features, weights that are not positive and
+                one per mix, or an unknown feature set.
         """
         x = np.asarray(good, dtype=np.float64)
         if x.ndim != 2 or x.shape[0] < 2 * folds:
@@ -116,15 +126,21 @@ class AnomalyDetector:
             )
         if not np.isfinite(x).all():
             raise ValueError("good-mix features contain NaN or infinite values; check the mixes and the embedder")
+        w = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != (x.shape[0],) or not (np.isfinite(w).all() and (w > 0).all()):
+            raise ValueError(f"weights must be positive and one per good mix ({x.shape[0]}), got shape {w.shape}")
+        w = w / w.sum()
         used = x[:, feature_columns(feature_set, x.shape[1])]
         assignment = np.random.default_rng(seed).permutation(used.shape[0]) % folds
         held_out = np.empty(used.shape[0])
         for fold in range(folds):
-            part = _Gaussian.fit(used[assignment != fold])
-            held_out[assignment == fold] = part.log_distance(used[assignment == fold])
-        full = _Gaussian.fit(used)
-        spread = max(float(held_out.std()), 1e-6)
-        return cls(feature_set, x.shape[1], full.centre, full.scale, full.precision, float(held_out.mean()), spread)
+            train = assignment != fold
+            part = _Gaussian.fit(used[train], w[train])
+            held_out[~train] = part.log_distance(used[~train])
+        full = _Gaussian.fit(used, w)
+        offset = float(w @ held_out)
+        spread = max(float(np.sqrt(w @ (held_out - offset) ** 2)), 1e-6)
+        return cls(feature_set, x.shape[1], full.centre, full.scale, full.precision, offset, spread)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated anomaly of :func:`mix_features` ``(3D + K,)`` or ``(n, 3D + K)``: ~0 good, larger unusual.
@@ -229,11 +245,13 @@ class _Gaussian:
     precision: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> _Gaussian:
-        centre = x.mean(axis=0)
-        scale = np.maximum(x.std(axis=0), 1e-6 * (np.abs(centre).max() + 1.0))
+    def fit(cls, x: np.ndarray, weights: np.ndarray) -> _Gaussian:
+        """The weighted Gaussian of ``x`` ``(n, F)``; the shrinkage counts the weights' effective sample size."""
+        w = weights / weights.sum()
+        centre = w @ x
+        scale = np.maximum(np.sqrt(w @ (x - centre) ** 2), 1e-6 * (np.abs(centre).max() + 1.0))
         z = (x - centre) / scale
-        covariance = oas_shrink(z.T @ z / x.shape[0], x.shape[0])
+        covariance = oas_shrink((z * w[:, None]).T @ z, 1.0 / float(w @ w))
         return cls(centre, scale, np.linalg.pinv(covariance, hermitian=True))
 
     def log_distance(self, x: np.ndarray) -> np.ndarray:

@@ -10,6 +10,9 @@ and the detector reads the difference, which is what the mixing did:
   percentile, in log (heavy bus compression flattens the envelope even when its loudness is matched);
 * tonal balance: the level of the lows (30-250 Hz), mids (250-2000 Hz) and highs (2000-8000 Hz), each relative
   to the other two (relative to the total instead, a dominant band, usually the bass, would saturate);
+* low-end shape: the level of 40-80 Hz relative to 80-120 Hz. A bus low shelf tilts the bottom octave up however
+  little of the music's energy lies there; on music without a bass line (a choir) the lows' level barely moves
+  under it, and a high-pass, the usual move on such music, tilts the same octave down;
 * centre share: the part of the 300-4000 Hz energy in time-frequency bins where left and right have the same
   level (panned to the centre), where the lead sits in almost every mix: it drops when the lead is missing;
 * pumping: the correlation of the lows' and the mids' levels over 23 ms frames. In a mix the bass and kick move
@@ -50,6 +53,11 @@ _BLOCK_SECONDS = 0.05
 _RANGE_PERCENTILES = (10.0, 95.0)
 _BAND_EDGES_HZ = (30.0, 250.0, 2000.0, 8000.0)
 _BANDS_HZ = tuple(itertools.pairwise(_BAND_EDGES_HZ))
+_LOW_TILT_HZ = ((40.0, 80.0), (80.0, 120.0))
+"""The low-end shape descriptor's two bands. Chosen on the validation songs (corpus validation split, chorales and
+folk of seed 12) among six pairs of bands between 30 and 250 Hz: the bus low shelf's AUC on the chorales went from
+0.43 to 0.64 (0.53-0.61 with the other pairs) and the mean AUC from 0.877 to 0.921, folk's 0.938 -> 0.947, the
+corpus's 0.980 -> 0.981."""
 _CENTRE_BAND_HZ = (300.0, 4000.0)
 _CENTRE_SIMILARITY = 0.99
 """A time-frequency bin counts as centre when ``2 |L| |R| / (|L|^2 + |R|^2)`` exceeds this (1 = equal levels).
@@ -68,6 +76,7 @@ MIX_DESCRIPTORS: tuple[str, ...] = (
     "crest_db",
     "log_loudness_range_50ms",
     *(f"band_{lo:g}_{hi:g}_hz_re_rest_db" for lo, hi in _BANDS_HZ),
+    "low_tilt_{:g}_{:g}_hz_re_{:g}_{:g}_hz_db".format(*_LOW_TILT_HZ[0], *_LOW_TILT_HZ[1]),
     "log_centre_share_300_4000_hz",
     "corr_low_mid_level",
     "log_high_flux_90_db",
@@ -162,7 +171,7 @@ def describe_mix(mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None =
     freqs = np.fft.rfftfreq(DESCRIPTOR_FEATURES.n_fft(sample_rate), 1 / sample_rate)
     if spectra.shape[:2] != (x.shape[0], freqs.size):
         raise ValueError(f"spectra must be mix_spectrogram's (channels, {freqs.size}, frames), got {spectra.shape}")
-    power = spectra.real**2 + spectra.imag**2  # (channels, bins, frames), float32: computed once, read four times
+    power = spectra.real**2 + spectra.imag**2  # (channels, bins, frames), float32: computed once, read five times
     bands_at = [slice(*np.searchsorted(freqs, band)) for band in _BANDS_HZ]  # bins with lo <= f < hi
     mono = spectra.sum(axis=0)
     mono_power = (mono.real**2 + mono.imag**2).sum(axis=1, dtype=np.float64) / spectra.shape[0] ** 2
@@ -172,11 +181,14 @@ def describe_mix(mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None =
         10 * np.log10(frame_power[band].sum(axis=0, dtype=np.float64) + _EPS) for band in bands_at
     )
     flux_db = np.percentile(np.abs(np.diff(high_db)), 90) if high_db.size > 1 else 0.0
+    bin_power = frame_power.sum(axis=1, dtype=np.float64)
+    low, above = (bin_power[slice(*np.searchsorted(freqs, band))].sum() for band in _LOW_TILT_HZ)
     return np.array(
         [
             peak_db - rms_db,
             np.log(_spread_db(short_db) + 0.1),
             *(10 * np.log10((bands + _EPS) / (bands.sum() - bands + _EPS))),
+            10 * np.log10((low + _EPS) / (above + _EPS)),
             np.log(_centre_share(power, freqs) + 1e-4),
             _correlation(low_db, mid_db),
             np.log(flux_db + 0.1),

@@ -74,8 +74,9 @@ class GaussianStats:
         return (vectors * eigenvalues.clamp_min(0.0).sqrt()) @ vectors.T
 
 
-def oas_shrink(cov: np.ndarray, n: int) -> np.ndarray:
-    """Oracle-Approximating Shrinkage of a maximum-likelihood covariance ``cov`` estimated from ``n`` samples.
+def oas_shrink(cov: np.ndarray, n: float) -> np.ndarray:
+    """Oracle-Approximating Shrinkage of a maximum-likelihood covariance ``cov`` estimated from ``n`` samples (or a
+    weighted one, ``n`` the weights' effective sample size).
 
     Shrinks towards ``trace(cov) / D * I`` by the closed-form OAS coefficient (as in scikit-learn's ``oas``).
     """

@@ -34,10 +34,11 @@ from rewards.descriptors import StemSummary, describe
 from rewards.fad import FADReward, GaussianStats
 
 GOODMIX_FORMAT = "mixenv-good-mix-model"
-GOODMIX_VERSION = 7
+GOODMIX_VERSION = 8
 """Bump when the recipe (clips, features, detector, pool) changes, so cached models of the old recipe are rebuilt.
 6: the detector's descriptors are measured against the stems (:mod:`rewards.descriptors`). 7: the default pool
-holds the classics training set's references too (:func:`mixenv.artifacts.good_mix_pool`)."""
+holds the classics training set's references too (:func:`mixenv.artifacts.good_mix_pool`). 8: the low-end shape
+descriptor, and each source of the pool weighs the same in the detector (:func:`source_weights`)."""
 DEFAULT_VARIATIONS = 2
 """Varied re-renders per training song in the default model's pool. Measured by ``experiments.eval_rewards``
 (2026-12-03, descriptors against the stems): with none, the references of the out-of-domain evaluation sets scored
@@ -64,6 +65,7 @@ class GoodMixModel:
         fad: Gaussian of the pooled frame embeddings (OAS covariance).
         detector: Anomaly detector fitted on ``features``.
         features: :func:`~rewards.anomaly.mix_features` of every good clip ``(clips, 3D + K)``, float32.
+        sources: The collection each clip comes from ``(clips,)`` (:attr:`mixenv.data.SongRef.source`).
         clip_seconds: Length of the clips the statistics come from (score mixes of about this length).
         info: Provenance: songs per source, clip count, clip length and hop.
     """
@@ -71,8 +73,13 @@ class GoodMixModel:
     fad: GaussianStats
     detector: AnomalyDetector
     features: np.ndarray
+    sources: np.ndarray
     clip_seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+
+    def weights(self) -> np.ndarray:
+        """Each clip's weight in the detector: :func:`source_weights` of :attr:`sources`."""
+        return source_weights(self.sources)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model to one ``.npz`` file, atomically."""
@@ -81,6 +88,7 @@ class GoodMixModel:
             "fad_cov": self.fad.cov,
             "fad_n": np.array(self.fad.n),
             "features": self.features.astype(np.float32),
+            "sources": self.sources.astype(str),
             "clip_seconds": np.array(self.clip_seconds),
             "info": np.array(json.dumps(self.info)),
             **{f"detector_{k}": v for k, v in self.detector.to_arrays().items()},
@@ -103,6 +111,7 @@ class GoodMixModel:
             GaussianStats(arrays["fad_mean"], arrays["fad_cov"], int(arrays["fad_n"])),
             AnomalyDetector.from_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}),
             arrays["features"],
+            arrays["sources"],
             float(arrays["clip_seconds"]),
             json.loads(str(arrays["info"])),
         )
@@ -167,7 +176,7 @@ def build_good_mix_model(
                 song_features.append(mix_features(embedding, clip_frame, descriptors))
         return ref.source, song_frames, song_features
 
-    frames, features = [], []
+    frames, features, clip_sources = [], [], []
     sources: dict[str, int] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
     try:  # in song order whatever the threads: the same model for any number of workers
@@ -175,6 +184,7 @@ def build_good_mix_model(
             for source, song_frames, song_features in pool.map(examples, range(len(songs))):
                 frames += song_frames
                 features += song_features
+                clip_sources += [source] * len(song_features)
                 sources[source] = sources.get(source, 0) + 1
                 bar.update(1)
     finally:  # on an error or an interrupt, drop the queued songs instead of computing them all first
@@ -182,6 +192,7 @@ def build_good_mix_model(
     if not features:
         raise ValueError(f"no clip of {clip_seconds} s above {SILENT_CLIP_DBFS} dBFS in {len(songs)} songs")
     features_array = np.stack(features)
+    clip_sources_array = np.array(clip_sources)
     info = {
         "songs": sources,
         "variations": variations,
@@ -191,11 +202,25 @@ def build_good_mix_model(
     }
     return GoodMixModel(
         GaussianStats.fit(np.concatenate(frames)),
-        AnomalyDetector.fit(features_array, feature_set=feature_set, seed=seed),
+        AnomalyDetector.fit(
+            features_array, weights=source_weights(clip_sources_array), feature_set=feature_set, seed=seed
+        ),
         features_array.astype(np.float32),
+        clip_sources_array,
         clip_seconds,
         info,
     )
+
+
+def source_weights(sources: np.ndarray) -> np.ndarray:
+    """Per clip, one over its source's clip count: each collection of a pool weighs the same in total.
+
+    The default pool holds twice as many corpus songs as classics ones; weighed by clip, the corpus's mixing would
+    define what a typical good mix is. Chosen on the validation songs (2026-12-06): the out-of-domain references'
+    anomaly above in-domain ones fell from 0.22 to 0.18, the corruption AUCs within 0.002.
+    """
+    _, index, counts = np.unique(sources, return_inverse=True, return_counts=True)
+    return 1.0 / counts[index]
 
 
 def good_clip_starts(song: Multitrack, clip_seconds: float, hop_seconds: float) -> list[int]:

@@ -13,11 +13,11 @@ from mixenv.backbone import AudioEmbedder, Backbone, BackboneCheckpoint
 from mixenv.data import Multitrack, list_songs
 from mixenv.features import FeatureConfig
 from mixenv.render import Renderer
-from rewards.anomaly import AnomalyDetector, AnomalyReward, feature_columns, mix_features
+from rewards.anomaly import DETECTOR_VERSION, AnomalyDetector, AnomalyReward, feature_columns, mix_features
 from rewards.base import ScoreContext
 from rewards.corrupt import CORRUPTIONS
 from rewards.descriptors import DESCRIPTORS, StemSummary, describe
-from rewards.goodmix import GoodMixModel, build_good_mix_model, good_clip_starts
+from rewards.goodmix import GoodMixModel, build_good_mix_model, good_clip_starts, source_weights
 
 from conftest import SR, noise
 
@@ -92,7 +92,7 @@ def test_saved_detector_loads_with_identical_scores(tmp_path: Path) -> None:
 
 def test_loading_a_foreign_npz_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", weights=np.zeros(3))
-    with pytest.raises(ValueError, match="not a version-2 mixenv anomaly detector"):
+    with pytest.raises(ValueError, match=f"not a version-{DETECTOR_VERSION} mixenv anomaly detector"):
         AnomalyDetector.load(tmp_path / "other.npz")
 
 
@@ -103,11 +103,31 @@ def test_loading_a_foreign_npz_is_refused(tmp_path: Path) -> None:
         (np.full((20, 3 * D + K), np.nan), {}, "NaN or infinite"),
         (np.zeros((20, 3 * D + K)), {"feature_set": "mfcc"}, "unknown feature set 'mfcc'"),
         (np.zeros((20, 3 * D + K + 1)), {}, r"is not 3 \* embedding_dim"),
+        (np.zeros((20, 3 * D + K)), {"weights": np.ones(19)}, "weights must be positive and one per good mix"),
+        (np.zeros((20, 3 * D + K)), {"weights": -np.ones(20)}, "weights must be positive"),
     ],
 )
 def test_fit_refuses_bad_input(features: np.ndarray, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AnomalyDetector.fit(features, **kwargs)
+
+
+def test_a_weight_counts_like_repeating_the_mix() -> None:
+    x = _features(100, seed=0)
+    weighted = AnomalyDetector.fit(x, weights=np.r_[np.full(50, 2.0), np.ones(50)])
+    repeated = AnomalyDetector.fit(np.concatenate([x, x[:50]]))
+    np.testing.assert_allclose(weighted.centre, repeated.centre, rtol=1e-12)
+    np.testing.assert_allclose(weighted.scale, repeated.scale, rtol=1e-12)
+    plain, equal = AnomalyDetector.fit(x), AnomalyDetector.fit(x, weights=np.full(100, 3.0))
+    np.testing.assert_allclose(equal.score(x), plain.score(x), rtol=1e-9)
+
+
+def test_each_source_of_a_pool_weighs_the_same() -> None:
+    sources = np.array(["corpus"] * 6 + ["classics"] * 2 + ["musdb18hq"] * 4)
+    weights = source_weights(sources)
+    totals = [weights[sources == name].sum() for name in ("corpus", "classics", "musdb18hq")]
+    np.testing.assert_allclose(totals, 1.0)
+    assert weights[0] == pytest.approx(1 / 6) and weights[6] == pytest.approx(1 / 2)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +179,7 @@ def held_out_scores(tiny_model: GoodMixModel, embedder: AudioEmbedder, tiny_corp
 @pytest.mark.parametrize("name", ["clipping", "stem_boost", "bus_low_shelf"])
 def test_detector_ranks_corrupted_corpus_mixes_above_good_ones(held_out_scores: dict, name: str) -> None:
     """On four training songs only the blatant defects separate, and 10 clips per class make the AUC coarse (an
-    11-D Gaussian from 20 clips): a defect must outrank a good clip seven times in ten (chance is one in two). The
+    12-D Gaussian from 20 clips): a defect must outrank a good clip seven times in ten (chance is one in two). The
     full-corpus AUCs are measured by ``experiments.eval_rewards``."""
     assert _auc(held_out_scores["good"], held_out_scores[name]) >= 0.7
 
@@ -176,6 +196,7 @@ def test_saved_good_mix_model_loads_identically(tiny_model: GoodMixModel, tmp_pa
         loaded.detector.score(tiny_model.features), tiny_model.detector.score(tiny_model.features)
     )
     assert loaded.info == tiny_model.info
+    assert loaded.sources.tolist() == tiny_model.sources.tolist() == ["synthetic"] * 20
 
 
 def test_good_clips_skip_silence() -> None:

@@ -125,6 +125,23 @@ def test_descriptors_do_not_change_with_gain() -> None:
     np.testing.assert_allclose(describe_mix(mix * 0.25, SR), describe_mix(mix, SR), atol=1e-5)  # float32 STFT
 
 
+def test_a_bus_low_shelf_on_music_without_bass_tilts_the_bottom_octave_though_the_lows_barely_move() -> None:
+    """A choir: voices from 196 Hz up over a faint room. A +12 dB shelf at 100 Hz lifts its lows (30-250 Hz) by
+    little, as little as the good mixes' own EQ does; the low-end shape moves by several dB."""
+    voices = {
+        "vocals": tone(392, 2.0, 0.2) + tone(784, 2.0, 0.05),
+        "other": tone(262, 2.0, 0.15) + tone(330, 2.0, 0.1),
+        "bass": tone(196, 2.0, 0.15) + noise(2.0, 0.002, seed=5),
+    }
+    mix = played_sum(voices)
+    shelf = pedalboard.Pedalboard([pedalboard.LowShelfFilter(cutoff_frequency_hz=100, gain_db=12)])(mix, SR)
+    summary = StemSummary.of(voices, SR)
+    moved = describe(shelf, SR, summary) - describe(mix, SR, summary)
+    lows = DESCRIPTORS.index("band_30_250_hz_re_rest_db_re_stems")
+    tilt = next(i for i, name in enumerate(DESCRIPTORS) if name.startswith("low_tilt_"))
+    assert moved[lows] < 1.5 and moved[tilt] > 3.0
+
+
 def test_bus_compression_breaks_the_link_between_lows_and_mids() -> None:
     t = np.arange(2 * SR) / SR
     kick = 0.8 * np.sin(2 * np.pi * 60 * t) * (np.mod(t, 0.5) < 0.12)
