@@ -181,8 +181,7 @@ def describe_mix(mix: np.ndarray, sample_rate: int, spectra: np.ndarray | None =
         10 * np.log10(frame_power[band].sum(axis=0, dtype=np.float64) + _EPS) for band in bands_at
     )
     flux_db = np.percentile(np.abs(np.diff(high_db)), 90) if high_db.size > 1 else 0.0
-    bin_power = frame_power.sum(axis=1, dtype=np.float64)
-    low, above = (bin_power[slice(*np.searchsorted(freqs, band))].sum() for band in _LOW_TILT_HZ)
+    low, above = (frame_power[slice(*np.searchsorted(freqs, band))].sum(dtype=np.float64) for band in _LOW_TILT_HZ)
     return np.array(
         [
             peak_db - rms_db,
