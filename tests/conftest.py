@@ -23,6 +23,14 @@ from mixenv.features import FeatureConfig
 SR = 22_050
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In a worker of ``pytest -n N`` torch computes on one thread: the N workers already share the cores, and its
+    default of one thread per core oversubscribes them (the engines' workers do the same, for the same reason;
+    a test that needs another count sets it, as the default model's reproduction does)."""
+    if hasattr(config, "workerinput"):  # set by pytest-xdist in its workers only
+        torch.set_num_threads(1)
+
+
 def tone(freq_hz: float, seconds: float = 1.0, amp: float = 0.1, sr: int = SR, channels: int = 1) -> np.ndarray:
     """A sine, shaped (channels, samples), float32."""
     t = np.arange(round(seconds * sr)) / sr
@@ -67,6 +75,11 @@ def benchmark_songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
             if reference or file.name != "reference.wav":
                 (song / file.name).symlink_to(file)
     return folder
+
+
+RAY_METHODS = ("cma-es", "supervised model, refined")
+"""What the tests on Ray run beside the neutral mix: a seeded search and a model loaded in the worker, then refined.
+The other methods take the same path through an engine, and the one-process tests run them all."""
 
 
 def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:

@@ -25,7 +25,7 @@ from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.engines import Engine, importable, run_tasks
 
-from conftest import benchmark_argv, benchmark_songs
+from conftest import RAY_METHODS, benchmark_argv, benchmark_songs
 
 TINY = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny_corpus fixture's
 
@@ -166,7 +166,7 @@ def test_the_corpus_and_the_benchmark_join_a_two_node_cluster_by_address_and_giv
 ) -> None:
     pytest.importorskip("ray.cluster_utils")
     songs = benchmark_songs(tiny_corpus, tmp_path / "songs", True)
-    scoring = [*benchmark_argv(tiny_corpus, tiny_reward_models, songs), "--episodes", "1"]
+    scoring = [*benchmark_argv(tiny_corpus, tiny_reward_models, songs), "--episodes", "1", "--methods", *RAY_METHODS]
     commands = [
         ["-m", "mixenv.cli", "corpus", "--songs", "6", "--seconds", "3", "--seed", "7", "--out", str(tmp_path / "c")],
         ["-m", "experiments.benchmark", *scoring, "--out", str(tmp_path / "cluster")],
@@ -179,5 +179,5 @@ def test_the_corpus_and_the_benchmark_join_a_two_node_cluster_by_address_and_giv
     assert _files(tmp_path / "c") == _files(tiny_corpus)
     assert benchmark.main([*scoring, "--out", str(tmp_path / "one")]) == 0
     rows = {run: json.loads((tmp_path / run / "results.json").read_text())["rows"] for run in ("cluster", "one")}
-    assert len(rows["one"]) == 13  # every method on the song, each metric compared to the last bit
+    assert len(rows["one"]) == 3  # the methods named and the neutral mix on the song, each metric to the last bit
     assert rows["cluster"] == rows["one"]
