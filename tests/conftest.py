@@ -77,9 +77,10 @@ def benchmark_songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
     return folder
 
 
-RAY_METHODS = ("cma-es", "supervised model, refined")
-"""What the tests on Ray run beside the neutral mix: a seeded search and a model loaded in the worker, then refined.
-The other methods take the same path through an engine, and the one-process tests run them all."""
+RAY_METHODS = ("cma-es", "supervised model, reference-free")
+"""What the tests on Ray run beside the neutral mix: a seeded search and a model loaded in the worker. The other
+methods take the same path through an engine, and the one-process tests run them all. None of these reads a
+compressor, so the Ray workers (which :func:`quick_compressor_reading` does not reach) mix as this process does."""
 
 
 def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
@@ -89,6 +90,14 @@ def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds:
     return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
             "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
             "--train-corpus", str(corpus)]  # fmt: skip
+
+
+@pytest.fixture
+def quick_compressor_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stem match reads the compressors in 12 fits instead of :data:`~mixenv.dynamics.READ_BUDGET`'s 60, in this
+    process: for the tests about mixing songs and benchmarking methods; ``test_dynamics`` measures the reading at
+    its own budgets."""
+    monkeypatch.setattr("mixenv.dynamics.READ_BUDGET", 12)
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ from mixenv.loudness import integrated_lufs
 from mixenv.params import ParamSpace
 from mixenv.search import search
 
+pytestmark = pytest.mark.usefixtures("quick_compressor_reading")  # tests of mixing, not of the reading
+
 
 @pytest.fixture(scope="module")
 def env_kwargs(tiny_corpus: Path, tiny_reward_models: tuple[Path, Path]) -> list[str]:

@@ -19,6 +19,8 @@ from rewards.metrics import METRICS
 
 from conftest import RAY_METHODS, benchmark_argv, benchmark_songs
 
+pytestmark = pytest.mark.usefixtures("quick_compressor_reading")  # tests of mixing, not of the reading
+
 
 @pytest.fixture
 def folders(tiny_corpus: Path, tmp_path: Path) -> tuple[Path, Path]:

@@ -22,12 +22,7 @@ from supervised import export
 
 from conftest import SR, band_db, noise, tone
 
-
-@pytest.fixture(autouse=True)
-def quick_compressor_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each match reads the compressors in 12 fits instead of 60: these tests are about mixing a song, and
-    ``test_dynamics`` measures the reading itself."""
-    monkeypatch.setattr("mixenv.dynamics.READ_BUDGET", 12)
+pytestmark = pytest.mark.usefixtures("quick_compressor_reading")
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from experiments.benchmark_supervised import (
 from experiments.compare import TEST_SPLIT
 from experiments.methods import MATCHED
 
+pytestmark = pytest.mark.usefixtures("quick_compressor_reading")  # tests of mixing, not of the reading
+
 
 def _row(label: str, seed: int | None, error: float, mrstft: float) -> dict:
     row = {"label": label, "seed": seed, "param_audible": error, "param_mae": 2 * error, "mrstft": mrstft}
