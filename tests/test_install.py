@@ -19,7 +19,9 @@ from conftest import noise, tone
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.slow  # builds a wheel and a virtual environment: about 10 s
+# Builds a wheel and a virtual environment: about 10 s. One xdist worker runs the module, so the wheel is built once
+# and never by two workers at a time (setuptools builds in the checkout's build/, where two builds collide).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install")]
 
 
 def _run(*command: str | Path, cwd: Path | None = None) -> str:
