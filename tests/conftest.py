@@ -77,12 +77,6 @@ def benchmark_songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
     return folder
 
 
-RAY_METHODS = ("cma-es", "supervised model, reference-free")
-"""What the tests on Ray run beside the neutral mix: a seeded search and a model loaded in the worker. The other
-methods take the same path through an engine, and the one-process tests run them all. None of these reads a
-compressor, so the Ray workers (which :func:`quick_compressor_reading` does not reach) mix as this process does."""
-
-
 def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
     """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders,
     predict-the-mean of the tiny corpus's train split."""

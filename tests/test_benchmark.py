@@ -17,7 +17,7 @@ from experiments import benchmark, methods, set_level
 from experiments.compare import TEST_SPLIT
 from rewards.metrics import METRICS
 
-from conftest import RAY_METHODS, benchmark_argv, benchmark_songs
+from conftest import benchmark_argv, benchmark_songs
 
 pytestmark = pytest.mark.usefixtures("quick_compressor_reading")  # tests of mixing, not of the reading
 
@@ -229,22 +229,6 @@ def test_set_level_kad_and_fad_inf_on_every_set_cached_beside_the_rows(
     monkeypatch.setattr(set_level, "final_mix_numbers", lambda *a, **k: pytest.fail("set-level computed again"))
     assert benchmark.main([*argv, "--reuse"]) == 0
     assert json.loads((out / "results.json").read_text())["means"]["mixed"] == whole
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("one_thread", "local_ray")
-def test_ray_tasks_write_the_rows_of_one_process(
-    tiny_corpus: Path, tiny_reward_models: tuple[Path, Path], tmp_path: Path
-) -> None:
-    songs = benchmark_songs(tiny_corpus, tmp_path / "mixed", True)
-    argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, songs), "--episodes", "1", "--methods", *RAY_METHODS]
-    runs = {"one": [], "ray": ["--engine", "ray"]}
-    rows = {}
-    for name, engine in runs.items():
-        assert benchmark.main([*argv, *engine, "--out", str(tmp_path / name)]) == 0
-        rows[name] = json.loads((tmp_path / name / "results.json").read_text())["rows"]
-    assert len(rows["one"]) == 3  # one song, the methods named and the neutral mix
-    assert rows["ray"] == rows["one"]  # every metric to the last bit
 
 
 @pytest.mark.usefixtures("one_thread")

@@ -25,7 +25,7 @@ from mixenv.data.songref import MissingDependencyError
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.engines import Engine, importable, run_tasks
 
-from conftest import RAY_METHODS, benchmark_argv, benchmark_songs
+from conftest import benchmark_argv, benchmark_songs
 
 TINY = CorpusConfig(songs=6, seconds=3.0, seed=7)  # the tiny_corpus fixture's
 
@@ -139,6 +139,13 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(
     assert main(["corpus", "--songs", "1", "--seconds", "2", "--engine", "ray", "--out", str(tmp_path / "c")]) == 2
     assert "[scale]" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+RAY_METHODS = ("cma-es", "supervised model, reference-free")
+"""What the benchmark runs on the cluster beside the neutral mix: a seeded search and a model loaded in the worker.
+The other methods take the same path through an engine, and the one-process tests run them all. None of these
+reads a compressor, so the Ray workers (which :func:`quick_compressor_reading` does not reach) mix as this process
+does."""
 
 
 TWO_NODES = """
