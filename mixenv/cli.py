@@ -208,7 +208,8 @@ def _parser() -> argparse.ArgumentParser:
         "--intensity",
         type=float,
         default=1.0,
-        help="0: the neutral mix (plain sum, mastered); 1: the method's settings; between: that share of the way",
+        help="0: the neutral mix (plain sum, mastered; the method is not run); 1: the method's settings; between: "
+        "that share of the way",
     )
     mix.add_argument("--preset-out", type=Path, metavar="PRESET.json", help="also write the settings rendered")
     mix.add_argument(

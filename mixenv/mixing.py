@@ -166,8 +166,9 @@ def mix(
             the stems' rate. Default: the song's own reference, if it has one.
         method: One of :data:`METHODS`.
         target_lufs: The master's loudness. Default: the reference's, else -14 LUFS.
-        intensity: 0 renders the neutral mix (plain sum, mastered), 1 the method's settings; between, each control
-            moves that share of the way in normalised units.
+        intensity: 0 renders the neutral mix (plain sum, mastered; the method is not run, since nothing it chose
+            would be heard), 1 the method's settings; between, each control moves that share of the way in
+            normalised units.
         model: A supervised model's checkpoint or run folder for ``model`` and ``refine`` (default: the shipped
             default model).
         budget: Renders of the excerpts a ``refine`` or ``cmaes`` search may spend (at least 3), rounded up to
@@ -220,9 +221,11 @@ def mix(
         raise MixError("method 'reference' needs a reference mix: pass --reference REF.wav (or reference=...)")
     target = target_lufs if target_lufs is not None else reference_lufs if reference_lufs is not None else BUS_LUFS
     space = ParamSpace(ROLES)
-    plain = _plain_mix(song, space, block) if method == "reference" or report else None
+    plain = _plain_mix(song, space, block) if report or (method == "reference" and intensity > 0.0) else None
     renders = 0
-    if method == "loudness":
+    if intensity == 0.0:
+        chosen = space.neutral()
+    elif method == "loudness":
         chosen = balance_levels(space.neutral(), _levels(song, block))
     elif method == "reference":
         assert plain is not None and reference_meter is not None

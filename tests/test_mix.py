@@ -79,10 +79,19 @@ def test_reference_method_takes_on_the_references_tone_and_loudness(stems: Path,
     assert matched.loudness_lufs == pytest.approx(matched.reference_lufs, abs=0.3)
 
 
-def test_intensity_zero_is_the_neutral_mix_exactly(stems: Path) -> None:
+def test_intensity_zero_is_the_neutral_mix_exactly(stems: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = mix(stems, method="loudness", intensity=0.0)
     neutral = Renderer(SR, ROLES, target_lufs=-14.0).render(result.song.load().stems, ParamSpace(ROLES).neutral()).mix
     np.testing.assert_array_equal(result.audio, neutral)
+
+    def not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a method ran for a mix at intensity 0, where nothing it chose is heard")
+
+    monkeypatch.setattr("mixenv.mixing.SongExcerpts", not_run)  # what the model and the searches mix through
+    for method in ("model", "cmaes", "refine"):
+        searched = mix(stems, method=method, intensity=0.0, budget=15)
+        assert searched.method == method and searched.renders == 0
+        np.testing.assert_array_equal(searched.audio, neutral)
     half = mix(stems, method="loudness", intensity=0.5).settings["vocals.gain_db"]
     full = mix(stems, method="loudness").settings["vocals.gain_db"]
     assert 0.0 < half < full or full < half < 0.0
