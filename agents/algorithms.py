@@ -136,7 +136,7 @@ def hold_still(model: BaseAlgorithm) -> None:
     action layer moves them by a few hundredths a step all the same, and a refining agent trained from there
     scored below its start from its first validation (2026-12-03). Zeroed, it starts by keeping the settings and
     learns moves from there; gradients still reach the layer through its inputs. (That alone did not make the
-    refiner beat its start: see the README's RL benchmark.)
+    refiner beat its start: see docs/benchmark_rl.md.)
     """
     layer = model.policy.action_net
     with torch.no_grad():

@@ -4,10 +4,11 @@ MixEnv's 41-dimensional box.
 TD3's deterministic actor climbs its first critic's gradient in the action (``-Q1(s, pi(s))``; stable-baselines3
 calls ``q1_forward`` for that and for nothing else). Fitted on a few thousand actions, the critic extrapolates
 toward where it has no data, and the actor ran to the box's corners under every fix tried on the critic (layer
-norm, ten critics, eight updates per step, TD3+BC: the README's table). SAC, TQC and CrossQ do not, because their
-actors also climb an entropy term, which is highest at the middle of the box. :class:`PenalisedCritic` gives TD3
-the deterministic counterpart: the actor climbs ``Q1(s, a) - penalty * mean(a**2)``. The critics themselves, their
-targets and everything TD3 stores are unchanged, so a trained model loads and acts like any TD3 model.
+norm, ten critics, eight updates per step, TD3+BC: the table in docs/benchmark_rl.md). SAC, TQC and CrossQ do not,
+because their actors also climb an entropy term, which is highest at the middle of the box.
+:class:`PenalisedCritic` gives TD3 the deterministic counterpart: the actor climbs ``Q1(s, a) - penalty *
+mean(a**2)``. The critics themselves, their targets and everything TD3 stores are unchanged, so a trained model
+loads and acts like any TD3 model.
 """
 
 from __future__ import annotations
