@@ -1,8 +1,9 @@
 """Side-by-side comparison of mixing methods on held-out songs: tables, plots and example WAVs.
 
-Shared by ``make run`` (experiments/run.py) and the benchmarks, so all report exactly the same way: every method
-on the corpus's test split and on each out-of-domain evaluation set (:data:`mixenv.artifacts.EVALUATION_SETS`),
-with a summary of how each method's MRSTFT, as a ratio to the neutral mix's, carries over from one to the others.
+Shared by the benchmarks (and ``make run``, which runs :mod:`experiments.benchmark`), so all report exactly the
+same way: every method on the corpus's test split and on each out-of-domain evaluation set
+(:data:`mixenv.artifacts.EVALUATION_SETS`), with a summary of how each method's MRSTFT, as a ratio to the neutral
+mix's, carries over from one to the others.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.episodes import evaluate_policy
-from agents.policies import MixPolicy
 from mixenv import artifacts
 from mixenv.data import write_audio
 from mixenv.data.corpus import MANIFEST
-from mixenv.env import MixEnv, episode_limit
+from mixenv.env import MixEnv
 from mixenv.plots import save_figure
 from mixenv.table import format_table
 from rewards.metrics import METRICS, MetricSuite
@@ -184,31 +183,27 @@ def metric_suite_of(env: MixEnv) -> MetricSuite:
     return MetricSuite.of_reward(env.unwrapped.reward.terms, weights)
 
 
-def run_policy(policy: MixPolicy, env: MixEnv, episodes: int | None, seed: int) -> list[dict[str, Any]]:
-    """Per-song rows of one method (see :func:`agents.episodes.evaluate_policy`), every metric of
-    :func:`metric_suite_of` the env."""
-    return evaluate_policy(policy, env, episodes=episodes, seed=seed, suite=metric_suite_of(env), progress=True)
-
-
-def write_example_mixes(
-    policies: Mapping[str, tuple[MixPolicy, MixEnv]], song: str, seed: int, out: Path
-) -> dict[str, np.ndarray]:
-    """Each method's final mix of one song (each policy in its own env), and the reference, as WAVs in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
+def final_mixes(rows: Sequence[Mapping[str, Any]], env: MixEnv, song: str) -> dict[str, np.ndarray]:
+    """Each method's final mix of ``song`` from its benchmark row: the song's clip (its episode's seed) rendered in
+    ``env`` (absolute actions) under the row's final settings, as :func:`agents.evaluate.rescore` measures it; the
+    reference first. The first row of each method counts (its first seed)."""
     mixes: dict[str, np.ndarray] = {}
-    for name, (policy, env) in policies.items():
-        obs, _ = env.reset(seed=seed, options={"song": song})
-        policy.reset(env)
-        for _ in range(episode_limit(env)):
-            obs, _, _, truncated, _ = env.step(policy.act(obs, env))
-            if truncated:
-                break
-        mixes[name] = env.current_mix
-    if env.clip.reference is not None:
-        mixes = {"reference": env.clip.reference, **mixes}
-    for name, mix in mixes.items():
-        write_audio(out / f"{song}_{name.replace(' ', '_')}.wav", mix, env.clip.sample_rate)
-    return mixes
+    for row in rows:
+        if row["song"] != song or row["method"] in mixes:
+            continue
+        env.reset(seed=row["episode_seed"], options={"song": song})
+        env.step(np.asarray(row["settings"], dtype=np.float32))
+        mixes[row["method"]] = env.unwrapped.current_mix.copy()
+    reference = env.unwrapped.clip.reference
+    return mixes if reference is None else {"reference": reference, **mixes}
+
+
+def write_mixes(mixes: Mapping[str, np.ndarray], song: str, sample_rate: int, out: Path) -> list[Path]:
+    """The mixes as WAVs in ``out``, named after the song and the method."""
+    paths = [out / f"{song}_{slug(name)}.wav" for name in mixes]
+    for path, mix in zip(paths, mixes.values(), strict=True):
+        write_audio(path, mix, sample_rate)
+    return paths
 
 
 def plot_generalisation(

@@ -1,131 +1,109 @@
-"""`make run`: the main job on the embedded corpus, end to end: about 23 minutes on 2 cores, artefacts built.
+"""`make run`: the main job on the embedded corpus, end to end: about N minutes on 2 cores, artefacts built.
 
-1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the good-mix model.
+1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the classics training set,
+   the good-mix model, then the out-of-domain evaluation sets.
 2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model). The
    supervised model is the default mixing model that ``mixenv mix`` uses, shipped in the package
    (:mod:`supervised.default`; ``--supervised`` evaluates another run instead).
-3. Mixes every held-out (test) song with PPO, the supervised model, the classic heuristics (neutral, loudness
-   balance, reference matching, stem matching, CMA-ES on the env's reward) and the ground truth (the ceiling),
-   all measured by the same metrics; then does the same on each out-of-domain evaluation set (other compositions,
-   instruments, recording, mix prior and sample rate; built on first use, never trained on).
-4. Prints a table per set and a summary of how each method carries over, writes results JSON, two plots, and
-   each method's mix of one test song as WAV (with their spectrograms) to ``--out``.
+3. Runs :mod:`experiments.benchmark`, the one benchmark, with the PPO run as an agent: every held-out (test) song of
+   the corpus and of each out-of-domain evaluation set (other compositions, instruments, recording, mix prior and
+   sample rate; never trained on) mixed by PPO, the supervised model, the heuristics (neutral, loudness balance,
+   reference matching, stem matching, CMA-ES on the reference's spectrum and loudness), predict-the-mean and the
+   ground truth (the ceiling), each in its forms, all measured by the same metrics, in ``--workers`` processes. The
+   model's refined form (100 more renders a song) is left out for time: ``python -m experiments.benchmark`` runs it.
+4. Prints the benchmark's table per set, how each method carries over and the generalisation goals, and writes its
+   results JSON and plots, then each method's mix of one test song as WAV (with their spectrograms), to ``--out``.
+
+Each (set, method) is kept under ``--out``/rows as it finishes, so an interrupted run continues where it stopped,
+and a second run reuses the trained PPO (delete ``--out`` to start again).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
+import os
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from agents.policies import AgentPolicy, MixPolicy
 from agents.train import train as train_agent
-from experiments import methods
-from experiments.compare import (
-    TEST_SPLIT,
-    evaluation_sets,
-    format_comparison,
-    format_generalisation,
-    plot_comparison,
-    plot_generalisation,
-    ratios,
-    run_policy,
-    song_means,
-    write_example_mixes,
-)
-from mixenv.data.atomic import write_json
+from experiments import benchmark
+from experiments.compare import TEST_SPLIT, evaluation_sets, final_mixes, write_mixes
 from mixenv.env import MixEnv
 from mixenv.plots import plot_spectrograms
-from supervised.default import default_model_path
 
-SUPERVISED_LABEL = "supervised cnn"
+AGENT_LABEL = "ppo"
 
 
-def train_ppo(args: argparse.Namespace) -> AgentPolicy:
-    """PPO, trained into ``args.out`` (a finished run is reused)."""
-    run = args.out / "ppo"
+def train_ppo(out: Path, timesteps: int, seed: int) -> Path:
+    """PPO's run folder, trained into ``out/ppo`` (a finished run is reused)."""
+    run = out / AGENT_LABEL
     if (run / "model.zip").is_file():
-        print(f"reusing the PPO run in {run} (delete {args.out} to train again)")
+        print(f"reusing the PPO run in {run} (delete {out} to train again)")
     else:
-        print(f"training PPO for {args.timesteps} steps into {run} ...")
-        train_agent("ppo", ["--total-timesteps", str(args.timesteps), "--seed", str(args.seed), "--n-envs", "2",
+        print(f"training PPO for {timesteps} steps into {run} ...")
+        train_agent("ppo", ["--total-timesteps", str(timesteps), "--seed", str(seed), "--n-envs", "2",
                             "--out", str(run), "--eval-freq", "2000", "--eval-episodes", "8"])  # fmt: skip
-    return AgentPolicy(run)
+    return run
 
 
-def methods_on(
-    env: MixEnv, data: dict[str, Any], ppo: AgentPolicy, supervised_run: Path, args: argparse.Namespace
-) -> dict[str, tuple[MixPolicy, MixEnv]]:
-    """Every method, each with the env it mixes the songs of ``data`` in."""
-    return {
-        **methods.heuristics(env, args.cmaes_budget, args.seed),
-        **methods.agent(ppo, data, "ppo"),
-        **methods.supervised(env, supervised_run, SUPERVISED_LABEL),
-        "ground truth": (methods.GroundTruthPolicy(), env),
-    }
+def benchmark_argv(args: argparse.Namespace, ppo: Path) -> list[str]:
+    """The benchmark's command line for this run: the PPO run as an agent, one seed, no model refined."""
+    argv = ["--agents", f"{AGENT_LABEL}={ppo}", "--seeds", str(args.seed), "--refine"]
+    argv += ["--cmaes-budget", str(args.cmaes_budget), "--workers", str(args.workers), "--out", str(args.out)]
+    return argv + (["--model", str(args.supervised)] if args.supervised is not None else [])
 
 
-def main() -> None:
+def write_example_mixes(out: Path, seed: int) -> list[Path]:
+    """Each method's mix of the first test song of the corpus, from the benchmark's rows (``out/results.json``), as
+    WAVs in ``out/mixes`` beside a plot of their spectrograms."""
+    rows = json.loads((out / "results.json").read_text(encoding="utf-8"))["rows"]
+    rows = [row for row in rows if row["set"] == TEST_SPLIT and row["seed"] == seed]
+    env = MixEnv(**({"split": "test"} | evaluation_sets()[TEST_SPLIT]))
+    song = rows[0]["song"]
+    mixes = final_mixes(rows, env, song)
+    sample_rate = env.unwrapped.clip.sample_rate
+    written = write_mixes(mixes, song, sample_rate, out / "mixes")
+    title = f"{song}: each method's mix"
+    return [*written, plot_spectrograms(mixes, sample_rate, out / "spectrograms.png", title=title)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m experiments.run`` (``make run``)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("outputs/run"), help="results, plots and WAVs")
     parser.add_argument("--timesteps", type=int, default=6_000, help="PPO training steps (more: better, slower)")
     parser.add_argument("--cmaes-budget", type=int, default=100, help="renders per song for CMA-ES")
     parser.add_argument(
-        "--supervised",
-        type=Path,
-        default=None,
-        help="a supervised run to evaluate (default: the shipped default model)",
+        "--supervised", type=Path, default=None, help="a supervised run to evaluate (default: the shipped model)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seeds training and evaluation")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="mixenv: %(message)s")
+    parser.add_argument("--seed", type=int, default=0, help="seeds training and the seeded methods")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(8, os.cpu_count() or 1),
+        help="processes the benchmark's episodes run in (default: one per core, at most 8)",
+    )
+    args = parser.parse_args(argv)
     start = time.perf_counter()
-
-    test_env = MixEnv(split="test")  # builds the default artefacts on first use
-    ppo = train_ppo(args)
-    supervised = args.supervised or default_model_path()
-    evaluation_seed = 1000 + args.seed
-    results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    songs: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for name, data in evaluation_sets().items():
-        env = test_env if name == TEST_SPLIT else MixEnv(split="test", **data)
-        lineup = methods_on(env, data, ppo, supervised, args)
-        print(f"\nmixing the songs of the {name} with each method ...")
-        songs[name] = {method: run_policy(policy, e, None, evaluation_seed) for method, (policy, e) in lineup.items()}
-        results[name] = {method: [song_means(rows)] for method, rows in songs[name].items()}
-
-    title = f"{len(test_env.songs)} test songs, 4 s clips, 10-step episodes; PPO trained {args.timesteps} steps"
-    for name, table in results.items():
-        print("\n" + format_comparison(table, title if name == TEST_SPLIT else f"{name}: out-of-domain evaluation set"))
-    summary = "each method on the corpus test split and on the out-of-domain evaluation sets"
-    print("\n" + format_generalisation(results, summary))
-    write_json(args.out / "results.json", {"title": title, "songs": songs, "means": results, "ratios": ratios(results)})
-    plots = [
-        plot_comparison(results[TEST_SPLIT], args.out / "results.png", title),
-        plot_generalisation(results, args.out / "generalisation.png", summary),
-    ]
-    song = test_env.songs[0].name
-    mixes = write_example_mixes(
-        methods_on(test_env, {}, ppo, supervised, args), song, evaluation_seed, args.out / "mixes"
-    )
-    plots.append(
-        plot_spectrograms(
-            mixes, test_env.clip.sample_rate, args.out / "spectrograms.png", title=f"{song}: each method's mix"
-        )
-    )
+    ppo = train_ppo(args.out, args.timesteps, args.seed)
+    code = benchmark.main(benchmark_argv(args, ppo))
+    if code:
+        return code
+    written = write_example_mixes(args.out, args.seed)
     minutes = (time.perf_counter() - start) / 60
-    written = ", ".join(map(str, [args.out / "results.json", *plots]))
-    print(f"\nwrote {written} and {len(mixes)} WAVs of {song} ({minutes:.1f} min)")
+    print(f"wrote {len(written) - 1} WAVs to {args.out / 'mixes'} and {written[-1]} ({minutes:.1f} min in all)")
     print(
         "Lower is better in every column but the return. To train longer: python -m agents.ppo --total-timesteps"
         " 100000 --n-envs 2 (or agents.sac / agents.td3), then python -m agents.evaluate --model RUN --split test;"
         " python -m supervised.train --model cnn --epochs 30 (python -m supervised.default reproduces the default"
-        " model). The multi-seed comparisons are"
-        " python -m experiments.benchmark_rl and python -m experiments.benchmark_supervised."
+        " model). Every method with 3 seeds, the model refined: python -m experiments.benchmark; the agents and"
+        " the supervised models compared: python -m experiments.benchmark_rl and experiments.benchmark_supervised."
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from experiments import benchmark, methods, set_level
-from experiments.compare import TEST_SPLIT
+from experiments.compare import TEST_SPLIT, final_mixes
 from rewards.metrics import METRICS
 
 from conftest import benchmark_argv, benchmark_songs
@@ -60,6 +60,14 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     assert "Spearman" in capsys.readouterr().out
     # Set-level numbers: none of one song.
     assert not {"kad", "fad_inf"} & {k for runs in results["means"]["mixed"].values() for run in runs for k in run}
+    # Each method's final mix renders again from its row (what `make run` writes as WAVs): the ground truth's is the
+    # reference, to its 16-bit file's precision.
+    first = [row for row in rows if row["set"] == "mixed" and row["seed"] == 0]
+    env = benchmark.set_env(json.dumps(results["sets"]["mixed"]))
+    mixes = final_mixes(first, env, first[0]["song"])
+    assert list(mixes) == ["reference", *dict.fromkeys(row["method"] for row in first)]
+    assert np.abs(mixes["ground truth"] - mixes["reference"]).max() < 1e-3
+    assert np.abs(mixes["neutral"] - mixes["reference"]).max() > 0.01
 
     # --reuse measures the kept settings again and runs no method.
     cached = out / "rows" / "mixed" / "loudness-balance_seed0.json"
