@@ -1,4 +1,4 @@
-"""`make run`: the main job on the embedded corpus, end to end: about N minutes on 2 cores, artefacts built.
+"""`make run`: the main job on the embedded corpus, end to end: about 40 minutes on 2 cores, artefacts built.
 
 1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the classics training set,
    the good-mix model, then the out-of-domain evaluation sets.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,7 +52,7 @@ def plot_spectrograms(
     extent = (0.0, seconds, 0, config.n_mels)
     for row, (label, mel) in enumerate(mels.items()):
         image = axes[row, 0].imshow(mel, origin="lower", aspect="auto", extent=extent, vmin=-80, vmax=0, cmap="magma")
-        axes[row, 0].set_ylabel(f"{label}\nmel band")
+        axes[row, 0].set_ylabel(f"{textwrap.fill(label, 24)}\nmel band", fontsize=8)  # long names: several lines
         if row == 0:
             axes[row, 1].axis("off")
             axes[row, 1].text(0.5, 0.5, "difference panels:\nmix minus " + label, ha="center", va="center")
