@@ -30,8 +30,7 @@ from pathlib import Path
 
 from agents.train import train as train_agent
 from experiments import benchmark
-from experiments.compare import TEST_SPLIT, evaluation_sets, final_mixes, write_mixes
-from mixenv.env import MixEnv
+from experiments.compare import TEST_SPLIT, final_mixes, write_mixes
 from mixenv.plots import plot_spectrograms
 
 AGENT_LABEL = "ppo"
@@ -59,9 +58,9 @@ def benchmark_argv(args: argparse.Namespace, ppo: Path) -> list[str]:
 def write_example_mixes(out: Path, seed: int) -> list[Path]:
     """Each method's mix of the first test song of the corpus, from the benchmark's rows (``out/results.json``), as
     WAVs in ``out/mixes`` beside a plot of their spectrograms."""
-    rows = json.loads((out / "results.json").read_text(encoding="utf-8"))["rows"]
-    rows = [row for row in rows if row["set"] == TEST_SPLIT and row["seed"] == seed]
-    env = MixEnv(**({"split": "test"} | evaluation_sets()[TEST_SPLIT]))
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    rows = [row for row in results["rows"] if row["set"] == TEST_SPLIT and row["seed"] == seed]
+    env = benchmark.set_env(json.dumps(results["sets"][TEST_SPLIT]))  # the env the rows were mixed in
     song = rows[0]["song"]
     mixes = final_mixes(rows, env, song)
     sample_rate = env.unwrapped.clip.sample_rate
