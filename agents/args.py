@@ -35,7 +35,7 @@ class TrainArgs:
         default="frozen",
         metadata={"help": "frozen (embeddings from the env) or finetune", "choices": ("frozen", "finetune")},
     )
-    backbone_path: str | None = field(default=None, metadata={"help": "backbone checkpoint (default: pretrained)"})
+    backbone_path: str | None = field(default=None, metadata={"help": "backbone checkpoint (default: the shipped one)"})
     eval_freq: int = field(default=2_000, metadata={"help": "validate every this many env steps (0: never)"})
     eval_episodes: int = field(default=8, metadata={"help": "validation episodes (one per song)"})
     patience: int = field(

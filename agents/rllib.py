@@ -105,7 +105,7 @@ class RLlibArgs:
     out: Path | None = field(
         default=None, metadata={"help": "run folder (default: runs/<env>__rllib-<algo>__<seed>__<time>)"}
     )
-    backbone_path: str | None = field(default=None, metadata={"help": "backbone checkpoint (default: pretrained)"})
+    backbone_path: str | None = field(default=None, metadata={"help": "backbone checkpoint (default: the shipped one)"})
     train_clip_seconds: float | None = field(
         default=None, metadata={"help": "clip length of the training envs (default: 2 s, as agents.ppo)"}
     )

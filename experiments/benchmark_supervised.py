@@ -533,7 +533,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
 
 
 def setup(budget: Budget, runs: Path, progress: Callable[[str], None]) -> Bench:
-    """Corpus, backbone and training data (each made on first use)."""
+    """Corpus (made on first use), the shipped backbone's features and the training data."""
     corpus = artifacts.corpus()
     features = artifacts.backbone().features
     if features != FeatureConfig():

@@ -1,7 +1,7 @@
 """Do the reward terms notice bad mixes, know good mixes they have not seen, and point toward the right mix?
 
 On held-out songs of the default corpus and on the out-of-domain evaluation sets, with the default pretrained
-backbone and good-mix model (both built on first use), four measurements:
+backbone (shipped) and good-mix model (built on first use), four measurements:
 
 1. Anomaly detection: ROC-AUC of good mixes against each corruption of ``rewards.corrupt`` at full strength, for
    the shipped detector and for detectors on the other feature sets (and the per-clip FAD as a detector), on the

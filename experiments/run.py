@@ -1,7 +1,7 @@
 """`make run`: the main job on the embedded corpus, end to end: about 40 minutes on 2 cores, artefacts built.
 
-1. Builds what is missing on first use: the synthetic corpus, the pretrained backbone, the classics training set,
-   the good-mix model, then the out-of-domain evaluation sets.
+1. Builds what is missing on first use: the synthetic corpus, the classics training set, the good-mix model (under
+   the shipped backbone), then the out-of-domain evaluation sets.
 2. Trains PPO briefly on MixEnv-v0 (train split, validation on the val split keeps the best model). The
    supervised model is the default mixing model that ``mixenv mix`` uses, shipped in the package
    (:mod:`supervised.default`; ``--supervised`` evaluates another run instead).

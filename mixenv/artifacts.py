@@ -1,7 +1,7 @@
-"""The first-use builds, in one place: the synthetic corpus, the pretrained backbone, the classics training set
-and the good-mix model.
+"""The first-use builds, in one place: the synthetic corpus, the classics training set and the good-mix model;
+and the default backbone, which ships with mixenv.
 
-``mixenv prepare`` builds all four up front (about 7 minutes on 2 CPU cores). Whatever asks for one of them
+``mixenv prepare`` builds the three up front (about 3 minutes on 2 CPU cores). Whatever asks for one of them
 later (``gymnasium.make("MixEnv-v0")``, the evaluations, the benchmarks) gets it through this module: found in the
 data cache (``$MIXENV_DATA``, default ``~/.cache/mixenv``) or, with ``build=True``, built there on first use with
 one log line saying what is built, where, and about how long it takes. With ``build=False`` a missing artefact is
@@ -11,9 +11,9 @@ same bytes) and written atomically, so an interrupted build leaves nothing half-
 | artefact | made from | where in ``DATA`` |
 |---|---|---|
 | synthetic corpus | :class:`~mixenv.data.corpus.CorpusConfig`'s defaults | ``synthetic-v1-n240-10s-22050hz-seed0/`` |
-| backbone | its train split, :data:`~mixenv.pretrain.DEFAULT_PRETRAIN` | ``backbones/backbone-v1-<corpus>.pt`` |
+| backbone | its train split, :data:`~mixenv.pretrain.DEFAULT_PRETRAIN` | shipped: :mod:`mixenv.pretrain.default` |
 | classics training set | :data:`TRAINING_SETS` (:mod:`mixenv.data.synth.classics`) | ``classics-v1-n96-...`` |
-| good-mix model | :func:`good_mix_pool`'s references under that backbone | beside the backbone, keyed by content |
+| good-mix model | :func:`good_mix_pool`'s references under that backbone | ``goodmix/``, by the backbone's bytes |
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from mixenv.backbone import BackboneCheckpoint, load_backbone, save_backbone
+from mixenv.backbone import BackboneCheckpoint, load_backbone
 from mixenv.data import SongRef, list_songs
 from mixenv.data.atomic import exclusive
-from mixenv.data.corpus import MANIFEST, CorpusConfig, corpus_songs, data_root, default_corpus_path
-from mixenv.engines import torch_threads
-from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, pretrain_backbone
+from mixenv.data.corpus import MANIFEST, CorpusConfig, data_root, default_corpus_path
+from mixenv.pretrain.default import shipped_path
 from rewards.goodmix import GOODMIX_VERSION, GoodMixModel, build_good_mix_model, good_mix_terms
 from rewards.metrics import MetricSuite
 from rewards.sensitivity import Sensitivity, corpus_sensitivity
@@ -42,7 +41,8 @@ from rewards.spectral import SpectralReward
 PREPARE = "mixenv prepare"
 """The command that builds every default artefact."""
 DEFAULT_CORPUS = CorpusConfig()
-"""The default corpus; the default backbone is pretrained on its train split with :data:`DEFAULT_PRETRAIN`."""
+"""The default corpus; the shipped default backbone was pretrained on its train split
+(:mod:`mixenv.pretrain.default`)."""
 EVALUATION_SETS: dict[str, CorpusConfig] = {
     "chorales": CorpusConfig(songs=24, seconds=10.0, seed=1, sample_rate=44_100, fractions=(0, 0, 1), style="chorales"),
     "folk": CorpusConfig(songs=24, seconds=10.0, seed=2, sample_rate=48_000, fractions=(0, 0, 1), style="folk"),
@@ -59,12 +59,6 @@ Built on first use (about 2 minutes on 2 cores: music21 parses a score per song)
 SECONDS_PER_SONG = {"synthetic": 0.25, "classics": 1.1}
 """About how long a song of each style takes to build on 2 cores, for the build's log line (others: as classics)."""
 
-PRETRAIN_THREADS = 1
-"""Torch threads the default backbone is pretrained with, whatever the calling process set: the order of
-floating-point sums in its training depends on the thread count, and the shipped default model was trained on a
-backbone pretrained with one thread (:func:`supervised.default.reproduce` trains with two, so without this a
-backbone built on first use inside it came out different)."""
-
 log = logging.getLogger("mixenv")
 
 
@@ -74,11 +68,12 @@ class MissingArtifactError(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Prepared:
-    """What :func:`prepare` did for one artefact: its name, where it is, whether it was built now and in what time."""
+    """What :func:`prepare` did for one artefact: its name, where it is, its status (``built now``, ``already there``
+    or ``shipped with mixenv``) and the time it took."""
 
     name: str
     path: Path
-    built: bool
+    status: str
     seconds: float
 
 
@@ -145,48 +140,26 @@ def good_mix_pool(*, build: bool = True) -> list[SongRef]:
     return songs
 
 
-def backbone_path(corpus_folder: str | None = None) -> Path:
-    """Where the backbone pretrained on a corpus lives: ``DATA/backbones/backbone-v<recipe>-<corpus folder>.pt``.
-
-    Args:
-        corpus_folder: The corpus folder's name; ``None`` for the default corpus (so: the default backbone).
-    """
-    name = corpus_folder or DEFAULT_CORPUS.folder_name()
-    return data_root() / "backbones" / f"backbone-v{PRETRAIN_VERSION}-{name}.pt"
-
-
-def backbone(path: str | os.PathLike[str] | None = None, *, build: bool = True) -> BackboneCheckpoint:
-    """A user's backbone checkpoint, or the default one (pretrained on the default corpus first if missing).
+def backbone(path: str | os.PathLike[str] | None = None) -> BackboneCheckpoint:
+    """A user's backbone checkpoint, or the default one, shipped with mixenv (:mod:`mixenv.pretrain.default`).
 
     Raises:
-        FileNotFoundError: If ``path`` is given and does not exist.
-        MissingArtifactError: If the default backbone (or its corpus) is missing and ``build`` is False.
+        FileNotFoundError: If ``path`` is given and does not exist, or the package was installed without the default.
         ValueError: If the file is not a backbone checkpoint this mixenv reads.
     """
-    if path is not None:
-        if not Path(path).is_file():
-            raise FileNotFoundError(
-                f"backbone checkpoint {path} does not exist; write one with `python -m mixenv.pretrain --out {path}`, "
-                "or pass no path to use the default backbone"
-            )
-        return load_backbone(path)
-    target = backbone_path()
-    if target.is_file():
-        return load_backbone(target)
-    folder = corpus(build=build)
-
-    def make() -> Path:
-        train, val = corpus_songs(folder, "train"), corpus_songs(folder, "val")
-        with torch_threads(PRETRAIN_THREADS):
-            checkpoint = pretrain_backbone(train, DEFAULT_PRETRAIN, val_songs=val)
-        return save_backbone(target, checkpoint)
-
-    _build("the default backbone (self-supervised pretraining)", target, _minutes(3.0), make, build)
-    return load_backbone(target)
+    if path is None:
+        return load_backbone(shipped_path())
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"backbone checkpoint {path} does not exist; write one with `python -m mixenv.pretrain --out {path}`, "
+            "or pass no path to use the default backbone"
+        )
+    return load_backbone(path)
 
 
 def good_mix_model_path(checkpoint: str | os.PathLike[str], musdb_path: str | os.PathLike[str] | None = None) -> Path:
-    """Where the good-mix model of a backbone file lives: beside it, named after it and a digest of its content.
+    """Where the good-mix model of a backbone file lives: ``DATA/goodmix/``, named after the file and a digest of its
+    content (the shipped backbone's folder may not be writable, and a user's is not ours to write in).
 
     The digest also covers the MUSDB18-HQ folder, if one is used, so models with and without it do not collide.
     """
@@ -194,7 +167,8 @@ def good_mix_model_path(checkpoint: str | os.PathLike[str], musdb_path: str | os
     digest = hashlib.sha256(checkpoint.read_bytes())
     if musdb_path is not None:
         digest.update(str(Path(musdb_path).resolve()).encode())
-    return checkpoint.with_name(f"{checkpoint.stem}.goodmix-v{GOODMIX_VERSION}-{digest.hexdigest()[:12]}.npz")
+    name = f"{checkpoint.stem}.goodmix-v{GOODMIX_VERSION}-{digest.hexdigest()[:12]}.npz"
+    return data_root() / "goodmix" / name
 
 
 def reward_models(
@@ -216,7 +190,7 @@ def reward_models(
     Raises:
         FileNotFoundError: If a given file does not exist.
     """
-    checkpoint = backbone(backbone_file, build=build)
+    checkpoint = backbone(backbone_file)
     if good_mix_file is not None:
         if not Path(good_mix_file).is_file():
             raise FileNotFoundError(
@@ -224,17 +198,17 @@ def reward_models(
                 "and GoodMixModel.save, or pass no path to use the default one"
             )
         return checkpoint, GoodMixModel.load(good_mix_file)
-    target = good_mix_model_path(backbone_file or backbone_path(), musdb_path)
+    target = good_mix_model_path(backbone_file or shipped_path(), musdb_path)
     if target.is_file():
         return checkpoint, GoodMixModel.load(target)
 
-    songs = good_mix_pool(build=build)  # its sets first, each under its own lock and log line, as the backbone's
+    songs = good_mix_pool(build=build)  # its sets first, each under its own lock and log line
 
     def make() -> Path:
         pool = songs + (list_songs("musdb18hq", musdb_path, "train") if musdb_path is not None else [])
         return build_good_mix_model(checkpoint, pool).save(target)
 
-    _build("the good-mix model (FAD statistics and anomaly detector)", target, "about 2 minutes", make, build)
+    _build("the good-mix model (FAD statistics and anomaly detector)", target, "under 2 minutes", make, build)
     return checkpoint, GoodMixModel.load(target)
 
 
@@ -280,31 +254,31 @@ def prepare(*, evaluation_sets: bool = False, progress: bool = True) -> list[Pre
         progress: Show progress bars.
 
     Returns:
-        One :class:`Prepared` per artefact, in build order: corpus, backbone, training sets, good-mix model (then
-        the evaluation sets).
+        One :class:`Prepared` per artefact: the shipped backbone, then in build order the corpus, the training sets
+        and the good-mix model (then the evaluation sets).
     """
+    done = [Prepared("backbone", shipped_path(), "shipped with mixenv", 0.0)]
     steps: list[tuple[str, Callable[[], Path], Callable[[], object]]] = [
         ("synthetic corpus", lambda: default_corpus_path(DEFAULT_CORPUS), corpus),
-        ("backbone", backbone_path, backbone),
         *(
             (f"{name} training set", lambda c=config: default_corpus_path(c), lambda n=name: training_set(n))
             for name, config in TRAINING_SETS.items()
         ),
-        ("good-mix model", lambda: good_mix_model_path(backbone_path()), reward_models),  # after the backbone
+        ("good-mix model", lambda: good_mix_model_path(shipped_path()), reward_models),
     ]
     if evaluation_sets:
         steps += [
             (f"evaluation set {name}", lambda c=config: default_corpus_path(c), lambda n=name: evaluation_set(n))
             for name, config in EVALUATION_SETS.items()
         ]
-    done = []
     with tqdm(steps, desc="mixenv prepare", unit="artefact", disable=not progress) as bar:
         for name, where, make in bar:
             bar.set_postfix_str(name)
             start = time.perf_counter()
             existed = where().exists()
             make()
-            done.append(Prepared(name, where(), not existed, time.perf_counter() - start))
+            status = "already there" if existed else "built now"
+            done.append(Prepared(name, where(), status, time.perf_counter() - start))
     return done
 
 

@@ -93,3 +93,11 @@ def load_trained(
     module.load_state_dict(payload["state_dict"])
     module.eval()
     return Trained(module, FeatureConfig(**payload["features"]), payload["sample_rate"], payload["training"])
+
+
+def shipped_file(path: Path, what: str, remedy: str) -> Path:
+    """``path``, a network that ships in the package, or a ``FileNotFoundError`` naming ``what`` it is and the
+    ``remedy`` (the command that makes it, or what to pass instead) if this installation lacks it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} is missing from this installation; {remedy}")
+    return path

@@ -159,7 +159,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``initial_settings``: ``"neutral"``, ``"random"``, or a policy whose first action starts every episode.
     * ``action_mode``: ``"absolute"`` (each action is the full settings vector) or ``"delta"`` (a move).
     * ``delta_scale``: the largest move per step in delta mode, in normalised units (default 0.25).
-    * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: pretrained on first use).
+    * ``backbone_path``: backbone checkpoint for FAD and anomaly (default: the one shipped with mixenv).
     * ``observation``: ``"logmel"`` (default) or ``"embedding"`` (see Observation Space).
     * ``reference_match``: add the `match` entry to the observation (see Observation Space; default off).
     * ``good_mix_path``: good-mix statistics and detector for that backbone (default: built on first use from the
@@ -168,7 +168,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     * ``remix``: remix every episode's clip (a :class:`~mixenv.remix.RemixConfig`, or its fields as a dict, e.g.
       ``{"wide": 0.5}``): its stems re-coloured, some roles left out, a new reference rendered under settings from
       the wide prior or its own, so agents train on the randomised data the supervised models can (default: off).
-    * ``build_artifacts``: build a missing default corpus, backbone or good-mix model on first use (default);
+    * ``build_artifacts``: build a missing default corpus or good-mix model on first use (default);
       ``False`` raises :class:`~mixenv.artifacts.MissingArtifactError` naming ``mixenv prepare`` instead.
     * ``render_mode``: ``"rgb_array"`` gives a spectrogram picture of the mix (above the reference).
 
@@ -256,7 +256,7 @@ class MixEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         )
         self.uses_reference = self.reward.needs_reference
         if embedder is None and observation == "embedding":
-            checkpoint = artifacts.backbone(backbone_path, build=build_artifacts)
+            checkpoint = artifacts.backbone(backbone_path)
             embedder = AudioEmbedder(checkpoint, checkpoint.sample_rate)
         # The observation and the FAD/anomaly terms share one embedder, so one backbone pass serves both.
         self.features = embedder.logmel.config if embedder is not None else FeatureConfig()

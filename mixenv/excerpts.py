@@ -42,7 +42,7 @@ class SongExcerpts:
             one: loudness against ``target_lufs``, FAD and anomaly against good mixes.
         space: The settings space the scored vectors live in.
         target_lufs: The loudness a reference-free score aims at.
-        backbone_path: Backbone of the FAD and anomaly terms (default: the default one, built on first use).
+        backbone_path: Backbone of the FAD and anomaly terms (default: the one shipped with mixenv).
         good_mix_path: Their good-mix model (default: the default one, built on first use).
         weights: Reward term weights over MixEnv's defaults (``mixenv.env.DEFAULT_WEIGHTS``), as the env takes them.
         count: How many excerpts.

@@ -177,7 +177,7 @@ def mix(
         seed: Seeds the search (the same seed, the same mix).
         roles: File name -> role overrides for a folder.
         policy: How a folder's mismatched, silent, cut-short or multichannel files are handled.
-        backbone_path: Backbone of the search's FAD and anomaly terms (default: built on first use).
+        backbone_path: Backbone of the search's FAD and anomaly terms (default: the shipped one).
         good_mix_path: Good-mix model of those terms (default: built on first use).
         progress: Show progress bars while searching and rendering.
         report: Also measure each stem and the mix before and after (spectra, loudness over time) for a report.

@@ -28,7 +28,7 @@ class TrainArgs:
     init_backbone: str = field(
         default="default",
         metadata={
-            "help": "backbone weights to start from: 'default' (the pretrained default backbone, made on first use), "
+            "help": "backbone weights to start from: 'default' (the pretrained default backbone, shipped with mixenv), "
             "a checkpoint PATH, or 'none' (from scratch); the patch model has no pretrained weights and always "
             "starts from scratch"
         },

@@ -7,11 +7,8 @@ rate it was trained on, and how it was trained; loading it needs no other file a
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
-
-import torch
 
 from mixenv.checkpoint import Trained, load_trained, save_trained
 from supervised.models import MixModel, ModelConfig, build_model
@@ -56,13 +53,3 @@ def load_model(path: str | os.PathLike[str]) -> LoadedModel:
         "train the model again",
         lambda config: build_model(ModelConfig.from_dict(config)),
     )
-
-
-def weights_digest(module: torch.nn.Module) -> str:
-    """A fingerprint of every weight and buffer of ``module`` (names, dtypes, shapes and bytes): equal exactly when
-    the state dicts are. Training logs it after each epoch, so a rerun can be checked epoch by epoch."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]

@@ -3,13 +3,14 @@ command that reproduces it.
 
 It is there on a fresh machine (``supervised/default_model.pt``, 2 MB: the whole network, backbone included, and
 the features it reads; loading it needs nothing else). It is a ``cnn`` trained by :data:`RECIPE` on the default
-synthetic corpus with the default pretrained backbone, both built on first use. On the same platform (CPU and
-torch build: :func:`platform`) the command gives identical weights, bit for bit, from an empty data cache too: the
-corpus is built the same whatever the workers, the backbone is pretrained with one torch thread
-(:data:`mixenv.artifacts.PRETRAIN_THREADS`) and the model trained with :data:`TRAIN_THREADS`, since the order of
-floating-point sums follows the thread count. Another CPU's kernels round differently in the last bits, and from
-an empty data cache the backbone's pretraining carries that further, so there the weights differ and the
-validation losses agree to :data:`VAL_LOSS_RTOL`. Beside the model ships its record
+synthetic corpus (built on first use) with the shipped default backbone (:mod:`mixenv.pretrain.default`). On the
+same platform (CPU and torch build: :func:`~mixenv.fingerprint.platform`) the command gives identical weights, bit
+for bit, from an empty data cache too: the corpus is built the same whatever the workers and the model is trained
+with :data:`TRAIN_THREADS`, since the order of floating-point sums follows the thread count. Another CPU's kernels
+round differently in the last bits, so there the weights differ and the validation losses agree to
+:data:`VAL_LOSS_RTOL`. (The shipped weights themselves were trained on a backbone pretrained on their own machine,
+before the backbone shipped, so a rerun now reproduces the record's fingerprints of the platforms it lists, not
+them.) Beside the model ships its record
 (``default_model.json``: the recipe, the best epoch, a fingerprint of the weights and the validation loss after
 every epoch, and the first epoch as other platforms reproduced it), so a rerun can be checked epoch by epoch; the
 tests rerun the first epoch from an empty data cache (a quarter of the time) and check that the shipped weights
@@ -28,8 +29,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
-import platform as host
 import shutil
 import sys
 from collections.abc import Sequence
@@ -38,8 +37,11 @@ from typing import Any
 
 import torch
 
+from mixenv import fingerprint
+from mixenv.checkpoint import shipped_file
 from mixenv.data.atomic import atomic_path, write_json
 from mixenv.engines import torch_threads
+from mixenv.fingerprint import platform
 from supervised.args import TrainArgs
 from supervised.checkpoint import load_model
 from supervised.run_state import epoch_column, epoch_weights, jsonable
@@ -48,17 +50,17 @@ from supervised.train import train
 SHIPPED = Path(__file__).with_name("default_model.pt")
 RECORD = SHIPPED.with_name("default_model.json")
 """The shipped model's training record: ``recipe``, ``best_epoch``, ``platform`` (:func:`platform`; absent in a
-record made before it was kept), ``weights`` (each epoch's :func:`~supervised.checkpoint.weights_digest`) and
+record made before it was kept), ``weights`` (each epoch's :func:`~mixenv.fingerprint.weights_digest`) and
 ``val_loss``, and ``platforms``: the first epochs as other platforms reproduced them (``platform``, ``weights``,
 ``val_loss``)."""
 VAL_LOSS_RTOL = 0.03
 """How far a rerun's validation loss may stray, relatively, from the record's on a platform with no recorded
-fingerprints: about twice what another CPU did to the first epoch's over the whole chain from an empty data cache
+fingerprints: about twice what another CPU did to the first epoch's when each machine pretrained its own backbone
 (an Intel Xeon with AVX512 against the recorded AMD EPYC with AVX2, 2026-12-05: 0.1211 against 0.1195, 1.4%; the
-backbone's 500 pretraining steps grow last-bit differences into other weights). Training alone moves much less
-(2026-12-03, on one backbone: one torch thread instead of two, which reorders sums as another CPU's kernels do,
-1.3e-7 of itself; torch's portable kernels instead of AVX2, 3.2e-8), which is what the earlier tolerance of 1e-4
-was sized for."""
+backbone's 500 pretraining steps grew last-bit differences into other weights). On the shipped backbone training
+alone moves much less (2026-12-03, on one backbone: one torch thread instead of two, which reorders sums as another
+CPU's kernels do, 1.3e-7 of itself; torch's portable kernels instead of AVX2, 3.2e-8), so the tolerance is now
+generous; it stays until another CPU measures what training alone moves there."""
 TRAIN_THREADS = 2
 """Torch threads the shipped model was trained with: the order of floating-point sums depends on it, so
 :func:`reproduce` trains with exactly these (a process that set one thread, as the agents' envs do, would not
@@ -88,12 +90,8 @@ def default_model_path() -> Path:
     Raises:
         FileNotFoundError: If the package was installed without it (the message says how to make it).
     """
-    if not SHIPPED.is_file():
-        raise FileNotFoundError(
-            f"the default mixing model {SHIPPED} is missing from this installation; make it with "
-            "python -m supervised.default --out runs/default --update, or pass a model of your own"
-        )
-    return SHIPPED
+    remedy = "make it with python -m supervised.default --out runs/default --update, or pass a model of your own"
+    return shipped_file(SHIPPED, "the default mixing model", remedy)
 
 
 def differing_weights(a: str | Path, b: str | Path) -> list[str]:
@@ -101,19 +99,6 @@ def differing_weights(a: str | Path, b: str | Path) -> list[str]:
     first, second = load_model(a).module.state_dict(), load_model(b).module.state_dict()
     names = sorted(set(first) | set(second))
     return [n for n in names if n not in first or n not in second or not torch.equal(first[n], second[n])]
-
-
-def platform() -> str:
-    """What the last bits of a trained model depend on: the CPU model, the instruction set torch's kernels use, and
-    torch's version."""
-    cpu = host.processor() or host.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return f"{cpu}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"
 
 
 def reproduce(out: Path, stop_after: int | None = None) -> Path:
@@ -128,41 +113,18 @@ def shipped_record() -> dict[str, Any]:
     return json.loads(RECORD.read_text(encoding="utf-8"))
 
 
-def differing_epochs(run: Path, recorded: list[str]) -> list[int]:
-    """The epochs (from 1) of a run of the recipe whose weight fingerprints differ from ``recorded``; empty if the
-    run reproduces every epoch it trained."""
-    trained = epoch_weights(run)
-    return [i for i, digest in enumerate(trained, start=1) if i > len(recorded) or recorded[i - 1] != digest]
-
-
 def reproduction_problems(run: Path) -> list[str]:
-    """What keeps a run of the recipe from reproducing the shipped record, one line per epoch; empty if it does.
-
-    On a platform the record has fingerprints for, every epoch must match them bit for bit; elsewhere each epoch
-    must match some recorded run's fingerprint for it (the shipped run's or another platform's: a CPU of another
-    name can compute the same bits) or have its validation loss within :data:`VAL_LOSS_RTOL` of the record's (the
-    shipped run's, or else the first platform's that recorded that epoch).
-    """
+    """What keeps a run of the recipe from reproducing the shipped record, one line per epoch; empty if it does
+    (:func:`mixenv.fingerprint.reproduction_problems`: bit for bit on a recorded platform, elsewhere each epoch a
+    recorded run's or its validation loss within :data:`VAL_LOSS_RTOL` of the shipped run's, or else the first
+    platform's that recorded that epoch)."""
     record = shipped_record()
-    runs = [record, *record.get("platforms", [])]
-    here = next((r for r in runs if r.get("platform") == platform()), None)
-    if here is not None:
-        return [
-            f"epoch {i}: weights differ from the record's on {platform()}"
-            for i in differing_epochs(run, here["weights"])
-        ]
-    problems = []
     trained = _epochs(run)
-    for i, (digest, value) in enumerate(zip(trained["weights"], trained["val_loss"], strict=True), start=1):
-        if any(len(r["weights"]) >= i and r["weights"][i - 1] == digest for r in runs):
-            continue  # bit for bit a recorded run's epoch
-        recorded = next((r["val_loss"][i - 1] for r in runs if len(r.get("val_loss", [])) >= i), None)
-        if recorded is None:
-            problems.append(f"epoch {i}: no platform recorded its validation loss")
-        elif not math.isclose(value, recorded, rel_tol=VAL_LOSS_RTOL):
-            problems.append(f"epoch {i}: validation loss {value:.9g}, the record's {recorded:.9g} (more than "
-                            f"{VAL_LOSS_RTOL:g} apart; {platform()} has no recorded fingerprints)")  # fmt: skip
-    return problems
+    labels = [f"epoch {i}" for i in range(1, len(trained["weights"]) + 1)]
+    runs = [record, *record.get("platforms", [])]
+    return fingerprint.reproduction_problems(
+        runs, trained, platform(), loss="val_loss", loss_name="validation loss", rtol=VAL_LOSS_RTOL, labels=labels
+    )
 
 
 def _epochs(run: Path) -> dict[str, Any]:

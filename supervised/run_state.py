@@ -41,7 +41,8 @@ class Book:
     per_param: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, train_loss: float, validation: dict[str, Any], lr: float, improved: bool, weights: str) -> None:
-        """Append this epoch's row to the logs (``weights``: the model's :func:`weights_digest` after it)."""
+        """Append this epoch's row to the logs (``weights``: the model's
+        :func:`~mixenv.fingerprint.weights_digest` after it)."""
         self.history.append(
             {
                 "epoch": self.epoch,
@@ -67,7 +68,7 @@ def epoch_column(run: Path, column: str) -> list[str]:
 
 
 def epoch_weights(run: Path) -> list[str]:
-    """Each epoch's weight fingerprint (:func:`supervised.checkpoint.weights_digest`) in a run's ``history.csv``."""
+    """Each epoch's weight fingerprint (:func:`mixenv.fingerprint.weights_digest`) in a run's ``history.csv``."""
     return epoch_column(run, "weights")
 
 

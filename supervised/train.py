@@ -45,10 +45,12 @@ from mixenv import artifacts
 from mixenv.data import DatasetError, list_songs
 from mixenv.data.atomic import write_json
 from mixenv.features import FeatureConfig
+from mixenv.fingerprint import weights_digest
 from mixenv.params import ParamSpace
+from mixenv.pretrain.default import SHIPPED
 from supervised.args import TrainArgs, parse_args
 from supervised.augment import AugmentConfig, Augmenter
-from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model, weights_digest
+from supervised.checkpoint import MODEL_FILE, LoadedModel, save_model
 from supervised.data import Batch, FeatureBank, Remixing, build_bank, check_crop, fixed_batches, random_batch
 from supervised.distributed import Objective, World, launched_rank, objective, process_group
 from supervised.inputs import InputError
@@ -185,7 +187,7 @@ def _train(args: TrainArgs, data: TrainingData | None, world: World) -> TrainRes
         args = resumed_args(state["args"], args)
         backbone, features, provenance = None, FeatureConfig(**state["features"]), state["provenance"]
         config = ModelConfig.from_dict(state["model_config"])
-    else:  # rank 0 alone loads (or on first use builds) the backbone
+    else:  # rank 0 alone loads the backbone
         backbone, features, provenance = world.from_main(lambda: _initial_backbone(args))
         config = _model_config(args, backbone, features)
     space = ParamSpace(config.roles)
@@ -339,7 +341,7 @@ def _initial_backbone(args: TrainArgs) -> tuple[nn.Module | None, FeatureConfig,
     checkpoint = artifacts.backbone(path)
     recipe = {key: checkpoint.training.get(key) for key in ("objective", "recipe_version", "steps", "seed", "corpus")}
     provenance = {
-        "init_backbone": str(path or artifacts.backbone_path()),
+        "init_backbone": str(path or SHIPPED),
         "pretrained": True,
         "backbone_training": recipe,
     }

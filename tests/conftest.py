@@ -191,19 +191,17 @@ class FirstUse:
 @pytest.fixture(scope="session")
 def first_use() -> FirstUse:
     """``gymnasium.make("MixEnv-v0")`` as a user's first call, once per test run, shared by every test that needs the
-    default corpus, backbone, classics training set and good-mix model (CI starts from an empty data cache, so
-    there it builds all four: about 7 minutes on 2 cores)."""
+    default corpus, classics training set and good-mix model (CI starts from an empty data cache, so there it builds
+    all three: about 3 minutes on 2 cores; the backbone ships with mixenv)."""
     from mixenv import artifacts
     from mixenv.data.corpus import default_corpus_path
 
-    backbone = artifacts.backbone_path()
     paths = {
         "corpus": default_corpus_path(artifacts.DEFAULT_CORPUS),
-        "backbone": backbone,
         "classics": default_corpus_path(artifacts.TRAINING_SETS["classics"]),
-        "good-mix model": artifacts.good_mix_model_path(backbone) if backbone.exists() else None,
+        "good-mix model": artifacts.good_mix_model_path(artifacts.shipped_path()),
     }
-    found = tuple(name for name, path in paths.items() if path is not None and path.exists())
+    found = tuple(name for name, path in paths.items() if path.exists())
     messages: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: messages.append(record.getMessage())  # type: ignore[method-assign]

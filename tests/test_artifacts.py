@@ -1,5 +1,5 @@
-"""The first-use builds: one module builds the corpus, the backbone, the classics training set and the good-mix
-model, once each, saying so;
+"""The first-use builds: one module builds the corpus, the classics training set and the good-mix model (under the
+shipped backbone), once each, saying so;
 where building is not allowed a missing artefact names the command that builds it; reading data never needs the
 corpus synthesiser, and a missing synthesiser says how to install it. (The env building the real defaults on a
 user's first ``gymnasium.make`` is test_first_use.py.)"""
@@ -26,7 +26,6 @@ from mixenv.data.corpus import CorpusConfig
 from mixenv.data.synth.corpus import build_corpus
 from mixenv.env import MixEnv
 from mixenv.features import FeatureConfig
-from mixenv.pretrain import PretrainConfig, pretrain_backbone
 from rewards.goodmix import GOODMIX_VERSION
 
 from conftest import SR
@@ -34,34 +33,27 @@ from conftest import SR
 TINY_CORPUS = CorpusConfig(songs=6, seconds=7.0, seed=7)
 """Songs long enough for two of the good-mix model's 4 s clips each (its detector needs ten)."""
 TINY_CLASSICS = CorpusConfig(songs=2, seconds=4.0, seed=7, fractions=(1, 0, 0), style="classics")
-TINY_PRETRAIN = PretrainConfig(steps=2, batch_songs=4, batch_mixes=2, mixes_per_song=3, crop_seconds=1.0)
 
 
 @pytest.fixture
-def tiny_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """An empty data cache whose defaults are tiny; returns the list of pretraining calls made."""
+def tiny_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data cache whose defaults are tiny, the shipped backbone a small untrained one; returns its file."""
     monkeypatch.setenv("MIXENV_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(artifacts, "DEFAULT_CORPUS", TINY_CORPUS)
     monkeypatch.setattr(artifacts, "TRAINING_SETS", {"classics": TINY_CLASSICS})
-    monkeypatch.setattr(artifacts, "DEFAULT_PRETRAIN", TINY_PRETRAIN)
-    calls: list[tuple] = []
-
-    def small(*args: object, **kwargs: object):
-        calls.append(args)
-        config = BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)
-        return pretrain_backbone(*args, **{**kwargs, "backbone_config": config, "progress": False})
-
-    monkeypatch.setattr(artifacts, "pretrain_backbone", small)
-    return calls
+    torch.manual_seed(0)
+    small = BackboneCheckpoint(Backbone(BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)), FeatureConfig(), SR)
+    shipped = save_backbone(tmp_path / "shipped" / "default_backbone.pt", small)
+    monkeypatch.setattr(artifacts, "shipped_path", lambda: shipped)
+    return shipped
 
 
-def test_missing_artefacts_name_the_command_that_builds_them(tiny_defaults: list[tuple]) -> None:
-    for build in (lambda: artifacts.corpus(build=False), lambda: artifacts.backbone(build=False)):
+def test_missing_artefacts_name_the_command_that_builds_them(tiny_defaults: Path) -> None:
+    for build in (lambda: artifacts.corpus(build=False), lambda: artifacts.reward_models(build=False)):
         with pytest.raises(artifacts.MissingArtifactError, match="`mixenv prepare`"):
             build()
     with pytest.raises(artifacts.MissingArtifactError, match=r"synthetic corpus .* build it with `mixenv prepare`"):
         MixEnv(build_artifacts=False)
-    assert not tiny_defaults
 
 
 def test_a_given_backbone_file_that_is_missing_names_the_fix(tmp_path: Path) -> None:
@@ -70,23 +62,24 @@ def test_a_given_backbone_file_that_is_missing_names_the_fix(tmp_path: Path) -> 
 
 
 def test_prepare_builds_each_artefact_once_and_says_so(
-    tiny_defaults: list[tuple], caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+    tiny_defaults: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="mixenv"):
         first = artifacts.prepare(progress=False)
-    assert [p.name for p in first] == ["synthetic corpus", "backbone", "classics training set", "good-mix model"]
-    assert all(p.built and p.path.exists() for p in first)
+    assert [p.name for p in first] == ["backbone", "synthetic corpus", "classics training set", "good-mix model"]
+    assert [p.status for p in first] == ["shipped with mixenv", "built now", "built now", "built now"]
+    assert first[0].path == tiny_defaults and all(p.path.exists() for p in first)
     building = [r.getMessage() for r in caplog.records if r.getMessage().startswith("building ")]
-    assert len(building) == 4  # one line per artefact: what, where, how long
+    assert len(building) == 3  # one line per artefact built: what, where, how long
     assert all("CPU cores" in line and "mixenv prepare" in line for line in building)
-    assert len(tiny_defaults) == 1
     assert cli_main(["prepare", "--no-progress"]) == 0  # everything is there now: nothing is built again
-    assert capsys.readouterr().out.count("already there") == 4
-    assert len(tiny_defaults) == 1
+    out = capsys.readouterr().out
+    assert out.count("already there") == 3 and out.count("shipped with mixenv") == 1
     checkpoint, model = artifacts.reward_models(build=False)
-    assert checkpoint.training["steps"] == 2 and model.info["songs"] == {"synthetic": 5, "classics": 2}
+    assert checkpoint.module.embedding_dim == 16 and model.info["songs"] == {"synthetic": 5, "classics": 2}
+    assert first[-1].path.parent == artifacts.data_root() / "goodmix"  # not beside the (read-only) shipped file
     _, info = MixEnv(clip_seconds=2.0, build_artifacts=False).reset(seed=0)  # found, not built
-    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"} and len(tiny_defaults) == 1
+    assert set(info["terms"]) == {"spectral", "loudness", "fad", "anomaly"}
 
 
 def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -112,7 +105,7 @@ def test_two_builders_of_one_artefact_at_once_build_it_once(tmp_path: Path, capl
 
 
 def test_a_folder_in_the_default_corpus_place_without_its_manifest_is_not_taken_for_the_corpus(
-    tiny_defaults: list[tuple],
+    tiny_defaults: Path,
 ) -> None:
     folder = artifacts.default_corpus_path(TINY_CORPUS)
     folder.mkdir(parents=True)  # something else, or a corpus copied by hand without its manifest
@@ -147,11 +140,12 @@ def test_reading_stems_never_imports_the_synthesiser(tmp_path: Path, write_song)
     assert result.stdout.strip() == "[]"
 
 
-def test_good_mix_model_path_is_keyed_by_checkpoint_content(tmp_path: Path) -> None:
+def test_good_mix_model_path_is_keyed_by_checkpoint_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIXENV_DATA", str(tmp_path / "data"))
     names = []
     for seed in (0, 1):
         torch.manual_seed(seed)
         path = save_backbone(tmp_path / "b.pt", BackboneCheckpoint(Backbone(), FeatureConfig(), SR))
         names.append(artifacts.good_mix_model_path(path))
-    assert names[0] != names[1] and names[0].parent == names[1].parent == tmp_path
+    assert names[0] != names[1] and names[0].parent == names[1].parent == tmp_path / "data" / "goodmix"
     assert names[0].name.startswith(f"b.goodmix-v{GOODMIX_VERSION}-")

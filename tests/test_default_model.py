@@ -9,17 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from mixenv.fingerprint import platform, weights_digest
 from mixenv.params import ROLES, ParamSpace
 from supervised.args import TrainArgs
-from supervised.checkpoint import load_model, weights_digest
+from supervised.checkpoint import load_model
 from supervised.default import (
     RECIPE,
     SHIPPED,
     VAL_LOSS_RTOL,
     default_model_path,
-    differing_epochs,
     differing_weights,
-    platform,
     reproduce,
     reproduction_problems,
     shipped_record,
@@ -77,12 +76,6 @@ def _history(folder: Path, *rows: tuple[str, float]) -> Path:
     lines = ["epoch,val_loss,weights", *(f"{i},{loss!r},{digest}" for i, (digest, loss) in enumerate(rows, 1))]
     (folder / "history.csv").write_text("\n".join(lines) + "\n")
     return folder
-
-
-def test_an_epoch_that_differs_is_named(tmp_path: Path) -> None:
-    recorded = shipped_record()["weights"]
-    run = _history(tmp_path, (recorded[0], 0.1), ("0123456789abcdef", 0.1))
-    assert differing_epochs(run, recorded) == [2]
 
 
 def test_a_recorded_platform_is_held_to_its_fingerprints_and_another_to_the_validation_loss(

@@ -1,7 +1,7 @@
 """What a user does first: ``gymnasium.make("MixEnv-v0")`` with nothing built. It builds the default corpus,
-backbone, classics training set and good-mix model through :mod:`mixenv.artifacts`, saying so once per artefact,
-and gives an env that passes both checkers and runs the example of its own docstring. Built once per test run (the
-``first_use`` fixture) and shared."""
+classics training set and good-mix model through :mod:`mixenv.artifacts` (the backbone ships with mixenv), saying
+so once per artefact, and gives an env that passes both checkers and runs the example of its own docstring. Built
+once per test run (the ``first_use`` fixture) and shared."""
 
 from __future__ import annotations
 
@@ -18,14 +18,13 @@ from mixenv.cli import main as cli_main
 
 from conftest import FirstUse
 
-pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for about 7 minutes on 2 cores
+pytestmark = pytest.mark.slow  # on an empty data cache the first use builds for about 3 minutes on 2 cores
 
 
 def test_first_use_says_what_it_builds_once_per_artefact(first_use: FirstUse) -> None:
     building = [m for m in first_use.messages if m.startswith("building ")]
     expected = {
         "corpus": "the synthetic corpus",
-        "backbone": "the default backbone",
         "classics": "the classics corpus",
         "good-mix model": "the good-mix model",
     }
@@ -61,4 +60,5 @@ def test_the_env_docstring_example_runs(first_use: FirstUse) -> None:
 
 def test_prepare_then_finds_everything_built(first_use: FirstUse, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["prepare", "--no-progress"]) == 0
-    assert capsys.readouterr().out.count("already there") == 4
+    out = capsys.readouterr().out
+    assert out.count("already there") == 3 and out.count("shipped with mixenv") == 1

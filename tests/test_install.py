@@ -43,6 +43,7 @@ def test_the_wheel_holds_the_library_and_not_the_experiments(wheel: Path) -> Non
     assert {"mixenv", "rewards", "agents", "supervised"} <= top
     assert "experiments" not in top and "tests" not in top
     assert "supervised/default_model.pt" in names  # the default mixing model, there on a fresh machine
+    assert {"mixenv/pretrain/default_backbone.pt", "mixenv/pretrain/default_backbone.json"} <= set(names)
 
 
 def test_pip_install_alone_makes_the_env_on_a_folder_of_stems(wheel: Path, tmp_path: Path, write_song) -> None:
@@ -72,7 +73,9 @@ assert mixenv.__file__.startswith({str(venv)!r}), mixenv.__file__  # the wheel's
 assert importlib.util.find_spec("experiments") is None
 print(sorted(info["terms"]), bool(abs(reward) < 1e6))
 print(sorted(m for m in sys.modules if "tinysoundfont" in m or m.startswith("mixenv.data.synth")))
+from mixenv import artifacts
+print(artifacts.backbone().training["steps"])  # the shipped backbone, from the wheel
 """
     out = _run(python, "-c", script, cwd=tmp_path).splitlines()
-    assert out == ["['loudness', 'spectral'] True", "[]"]
+    assert out == ["['loudness', 'spectral'] True", "[]", "500"]
     assert "prepare" in _run(venv / "bin" / "mixenv", "--help")  # the console script is there

@@ -1,5 +1,6 @@
-"""Mix-style pretraining of the backbone: it learns, it is deterministic, its checkpoints round-trip, and its
-command line writes and reports a checkpoint (the default backbone's first-use build is in test_artifacts.py)."""
+"""Mix-style pretraining of the backbone: it learns, it is deterministic, its checkpoints round-trip, a run's first
+steps are the whole run's, and its command line writes and reports a checkpoint (the shipped default backbone and
+its record: test_default_backbone.py)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,17 @@ def test_training_metadata_records_the_validation_numbers(trained: BackboneCheck
         assert 0.0 <= v[key] <= 1.0
     assert v["probe_r2"] <= 1.0 and v["probe_r2_untrained"] <= 1.0
     assert v["probe_r2"] != v["probe_r2_untrained"]
+
+
+def test_a_runs_first_steps_are_those_of_the_whole_run(tiny_corpus: Path, trained: BackboneCheckpoint) -> None:
+    start = _pretrain(tiny_corpus, stop_after=4)
+    assert start.training["steps"] == 4 and start.training["config"] == asdict(TINY)
+    assert start.training["loss_curve"] == trained.training["loss_curve"][:4]  # one point per step
+    shorter = _pretrain(tiny_corpus, replace(TINY, steps=4))  # a whole run of 4 steps decays its rate sooner
+    assert shorter.training["loss_curve"][:3] == start.training["loss_curve"][:3]
+    assert shorter.training["loss_curve"][3] != start.training["loss_curve"][3]
+    with pytest.raises(ValueError, match="stop_after must be at least 1 step, got 0"):
+        _pretrain(tiny_corpus, stop_after=0)
 
 
 def test_no_val_songs_means_no_validation(tiny_corpus: Path) -> None:

@@ -17,6 +17,7 @@ from mixenv.data import write_audio
 from mixenv.data.corpus import corpus_songs
 from mixenv.env import MixEnv
 from mixenv.features import FeatureConfig
+from mixenv.fingerprint import weights_digest
 from mixenv.loudness import integrated_lufs
 from mixenv.params import ParamSpace
 from mixenv.render import Renderer
@@ -24,7 +25,7 @@ from rewards.metrics import METRICS, MetricSuite
 from rewards.spectral import SpectralReward
 from supervised import train as train_module
 from supervised.args import TrainArgs, parse_args
-from supervised.checkpoint import load_model, weights_digest
+from supervised.checkpoint import load_model
 from supervised.data import Remixing, fixed_batches, random_batch
 from supervised.evaluate import evaluate_predictor, summarize_rows
 from supervised.evaluate import main as evaluate_main

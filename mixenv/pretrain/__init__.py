@@ -1,4 +1,4 @@
-"""Self-supervised pretraining of the shared backbone on mix style, and the default backbone made on first use.
+"""Self-supervised pretraining of the shared backbone on mix style; the default backbone it made ships with mixenv.
 
 The embedding feeds a FAD reward, an anomaly detector and models that predict mix settings, so it must encode
 the *mix* (balance, EQ, dynamics, loudness), not the song. Plain song-identity contrastive learning would learn
@@ -13,10 +13,10 @@ similarity of the clip embedding, the other crop of the same mix?) and a ridge p
 settings from clip embeddings (R²), each for the trained backbone and for the untrained one with the same seed.
 Both go into the checkpoint's ``training`` metadata.
 
-Run ``python -m mixenv.pretrain --help``; :func:`mixenv.artifacts.backbone` builds the default backbone on first
-use. The package sits above the core it trains (:mod:`mixenv.backbone`, rendering, features) and below the
-artefacts and the env: ``config`` (the recipe), ``bank`` (rendered mixes), ``contrastive`` (objective and loop),
-``probes`` (validation), ``run`` (:func:`pretrain_backbone`), ``__main__`` (the command line).
+Run ``python -m mixenv.pretrain --help``. The package sits above the core it trains (:mod:`mixenv.backbone`,
+rendering, features) and below the artefacts and the env: ``config`` (the recipe), ``bank`` (rendered mixes),
+``contrastive`` (objective and loop), ``probes`` (validation), ``run`` (:func:`pretrain_backbone`), ``default`` (the
+shipped default backbone, its record and the recipe's rerun), ``__main__`` (the command line).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``python -m mixenv.pretrain``: pretrain a backbone on a corpus, save it, print its validation numbers."""
+"""``python -m mixenv.pretrain``: pretrain a backbone on a corpus, save it, print its validation numbers, and for the
+default recipe on the default corpus say whether it reproduces the shipped default backbone."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from mixenv import artifacts
-from mixenv.backbone import save_backbone
+from mixenv.backbone import BackboneCheckpoint, save_backbone
 from mixenv.cliargs import HelpFormatter
 from mixenv.data import DatasetError
-from mixenv.data.corpus import corpus_songs
-from mixenv.pretrain import DEFAULT_PRETRAIN, pretrain_backbone
+from mixenv.data.corpus import corpus_songs, data_root
+from mixenv.fingerprint import platform
+from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, default, pretrain_backbone
 
 
 def _report(training: dict[str, Any], out: Path, seconds: float) -> str:
@@ -28,7 +30,7 @@ def _report(training: dict[str, Any], out: Path, seconds: float) -> str:
     ]
     v = training.get("validation")
     if v is None:
-        return "\n".join([*lines, "no validation songs: no validation numbers"])
+        return "\n".join([*lines, "not validated (no validation songs, or a run's first steps only)"])
     crop = training["config"]["crop_seconds"]
     return "\n".join(
         [
@@ -43,6 +45,25 @@ def _report(training: dict[str, Any], out: Path, seconds: float) -> str:
     )
 
 
+def _default_out(corpus: Path, stop_after: int | None) -> Path:
+    """Where a backbone pretrained on ``corpus`` goes by default: ``DATA/backbones/backbone-v<recipe>-<corpus
+    folder>[-first<N>].pt``."""
+    first = "" if stop_after is None else f"-first{stop_after}"
+    return data_root() / "backbones" / f"backbone-v{PRETRAIN_VERSION}-{corpus.name}{first}.pt"
+
+
+def _compare(checkpoint: BackboneCheckpoint) -> int:
+    """Print whether a run of the default recipe reproduces the shipped backbone's record; the exit status."""
+    problems = default.reproduction_problems(checkpoint)
+    steps = checkpoint.training["steps"]
+    if problems:
+        print(f"does not reproduce the shipped backbone's record {default.RECORD}:", *problems, sep="\n  ")
+        return 1
+    how = "bit for bit" if default.shipped_record()["platform"] == platform() else f"to {default.LOSS_RTOL:g}"
+    print(f"reproduces the shipped default backbone's record after {steps} steps on {platform()} ({how})")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m mixenv.pretrain``; returns the exit status."""
     parser = argparse.ArgumentParser(
@@ -51,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rendered under its ground-truth settings, perturbations of them and random settings; two time crops of one "
         "mix are a positive pair, all other crops (including the other mixes of the same song) are negatives "
         "(NT-Xent). Prints top-1 retrieval and a settings probe's R² on the val split, trained vs untrained. "
-        "The defaults take about 3 minutes on 2 idle CPU cores; same seed, same weights.",
+        "The defaults take about 4 minutes on 2 idle CPU cores; same seed, same weights. mixenv ships the default "
+        "recipe's backbone on the default corpus (mixenv/pretrain/default_backbone.pt); run with the defaults, this "
+        "pretrains it again and says whether it reproduces the shipped one's record.",
         formatter_class=HelpFormatter,
     )
     parser.add_argument(
@@ -72,21 +95,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         "split (default: the default corpus, built on first use)",
     )
     parser.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="train only the first N steps, on the whole run's learning-rate schedule, without validation: the very "
+        f"start of a whole run (with the defaults, {default.CHECKPOINTS[0]} is checked against the shipped record "
+        "in about 40 seconds)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="PATH",
         help="checkpoint to write, atomically (default: DATA/backbones/backbone-v<recipe>-<corpus folder>.pt, "
-        "DATA being $MIXENV_DATA or ~/.cache/mixenv; for the default corpus that is the default backbone, which is "
-        "replaced)",
+        "-first<N> before .pt with --stop-after; DATA is $MIXENV_DATA or ~/.cache/mixenv); use it with "
+        "backbone_path=PATH or --backbone-path PATH",
+    )
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="make the run the shipped default backbone and record it (the defaults only, a whole run; the first "
+        f"{default.CHECKPOINTS[0]} steps are run again for the record)",
     )
     args = parser.parse_args(argv)
+    recipe = replace(DEFAULT_PRETRAIN, steps=args.steps, seed=args.seed)
+    defaults = args.corpus is None and recipe == DEFAULT_PRETRAIN
+    if args.update and (not defaults or args.stop_after is not None):
+        parser.error("--update ships a whole run of the default recipe on the default corpus: leave out the others")
     logging.basicConfig(level=logging.INFO, format="mixenv: %(message)s")
     try:
-        config = replace(DEFAULT_PRETRAIN, steps=args.steps, seed=args.seed)
         corpus = args.corpus if args.corpus is not None else artifacts.corpus()
-        out = args.out if args.out is not None else artifacts.backbone_path(corpus.name)
+        out = args.out if args.out is not None else _default_out(corpus, args.stop_after)
         start = time.perf_counter()
-        checkpoint = pretrain_backbone(corpus_songs(corpus, "train"), config, val_songs=corpus_songs(corpus, "val"))
+        if defaults:
+            checkpoint = default.reproduce(corpus, args.stop_after)
+        else:
+            val = corpus_songs(corpus, "val") if args.stop_after is None else []
+            checkpoint = pretrain_backbone(
+                corpus_songs(corpus, "train"), recipe, val_songs=val, stop_after=args.stop_after
+            )
         save_backbone(out, checkpoint)
     except (DatasetError, ValueError) as err:
         print(f"mixenv.pretrain: error: {err}", file=sys.stderr)
@@ -95,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("mixenv.pretrain: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
     print(_report(checkpoint.training, out, time.perf_counter() - start))
+    if args.update:
+        default.update(checkpoint, default.reproduce(corpus, default.CHECKPOINTS[0]))
+        print(f"{default.SHIPPED} is now {out}; its record is {default.RECORD}")
+        return 0
+    if defaults and checkpoint.training["steps"] in default.CHECKPOINTS:
+        return _compare(checkpoint)
     return 0
 
 

@@ -25,9 +25,17 @@ def _projection_head(embedding_dim: int, projection_dim: int) -> nn.Module:
 
 
 def train_backbone(
-    backbone: Backbone, bank: MixBank, config: PretrainConfig, crop_frames: int, progress: bool
+    backbone: Backbone,
+    bank: MixBank,
+    config: PretrainConfig,
+    crop_frames: int,
+    progress: bool,
+    stop_after: int | None = None,
 ) -> list[float]:
-    """Optimise ``backbone`` in place (with a throwaway head); returns the loss of every step."""
+    """Optimise ``backbone`` in place (with a throwaway head); returns the loss of every step.
+
+    ``stop_after`` trains only the first steps of the recipe, on its whole schedule (so they are the very first steps
+    of a whole run: a run's start can be checked against a record without the rest)."""
     head = _projection_head(backbone.embedding_dim, config.projection_dim)
     backbone.train()
     head.train()
@@ -39,7 +47,8 @@ def train_backbone(
     )
     rng = np.random.default_rng([config.seed, BATCH_STREAM])
     losses = []
-    with tqdm(range(config.steps), desc="pretraining backbone", unit="step", disable=not progress) as bar:
+    steps = config.steps if stop_after is None else min(stop_after, config.steps)
+    with tqdm(range(steps), desc="pretraining backbone", unit="step", disable=not progress) as bar:
         for _ in bar:
             view_a, view_b = _batch(bank, config, crop_frames, rng)
             loss = _nt_xent(head(backbone(view_a).embedding), head(backbone(view_b).embedding), config.temperature)

@@ -30,6 +30,7 @@ def pretrain_backbone(
     backbone_config: BackboneConfig | None = None,
     features: FeatureConfig | None = None,
     progress: bool = True,
+    stop_after: int | None = None,
 ) -> BackboneCheckpoint:
     """Train a backbone on mix style over ``songs`` and validate it on ``val_songs``.
 
@@ -43,22 +44,26 @@ def pretrain_backbone(
         backbone_config: Architecture; defaults to :class:`~mixenv.backbone.BackboneConfig`.
         features: Log-mel front end; defaults to :class:`~mixenv.features.FeatureConfig`.
         progress: Show progress bars.
+        stop_after: Train only the recipe's first steps, on its whole learning-rate schedule (to check a run's start
+            against a record: :mod:`mixenv.pretrain.default`).
 
     Returns:
-        The trained backbone in eval mode, its features, sample rate and ``training`` metadata (steps, seed,
+        The trained backbone in eval mode, its features, sample rate and ``training`` metadata (steps trained, seed,
         corpus folder, config, loss curve and, with ``val_songs``, the ``validation`` numbers). Nothing of the run's
         circumstances (no time taken), so one seed's checkpoint file is the same bytes wherever it is made: the
         default good-mix model is found by a digest of those bytes (:func:`mixenv.artifacts.good_mix_model_path`).
 
     Raises:
-        ValueError: For no songs, mixed sample rates, songs shorter than two crops, or a backbone whose ``n_mels``
-            differs from the features'.
+        ValueError: For no songs, mixed sample rates, songs shorter than two crops, a backbone whose ``n_mels``
+            differs from the features', or ``stop_after`` below 1.
     """
     config = config or PretrainConfig()
     backbone_config = backbone_config or BackboneConfig()
     features = features or FeatureConfig()
     if not songs:
         raise ValueError("pretraining needs at least one training song; pass the train split of a corpus")
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"stop_after must be at least 1 step, got {stop_after}")
     if backbone_config.n_mels != features.n_mels:
         raise ValueError(
             f"backbone expects n_mels={backbone_config.n_mels} but the features give {features.n_mels}; make them equal"
@@ -85,13 +90,13 @@ def pretrain_backbone(
         torch.manual_seed(config.seed)
         backbone = Backbone(backbone_config)
         untrained = copy.deepcopy(backbone).eval()
-        losses = train_backbone(backbone, bank, config, crop_frames, progress)
-    log.info("trained %d steps, %.0f s since the start", config.steps, time.perf_counter() - start)
+        losses = train_backbone(backbone, bank, config, crop_frames, progress, stop_after)
+    log.info("trained %d steps, %.0f s since the start", len(losses), time.perf_counter() - start)
     backbone.eval()
     training: dict[str, Any] = {
         "objective": OBJECTIVE,
         "recipe_version": PRETRAIN_VERSION,
-        "steps": config.steps,
+        "steps": len(losses),
         "seed": config.seed,
         "corpus": songs[0].path.parent.name,
         "train_songs": len(songs),
