@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="train only the first N steps, on the whole run's learning-rate schedule, without validation: the very "
         f"start of a whole run (with the defaults, {default.CHECKPOINTS[0]} is checked against the shipped record "
-        "in about 40 seconds)",
+        "in about a minute)",
     )
     parser.add_argument(
         "--out",
