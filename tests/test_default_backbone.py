@@ -13,10 +13,13 @@ import pytest
 import torch
 
 from mixenv import artifacts
-from mixenv.backbone import BackboneCheckpoint, load_backbone
+from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig, load_backbone
+from mixenv.features import FeatureConfig
 from mixenv.fingerprint import weights_digest
 from mixenv.pretrain import DEFAULT_PRETRAIN, default
 from mixenv.pretrain import __main__ as pretrain_cli
+
+from conftest import SR
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +81,34 @@ def test_update_takes_only_a_whole_run_of_the_defaults(capsys: pytest.CaptureFix
         with pytest.raises(SystemExit) as exit_:
             pretrain_cli.main(argv)
         assert exit_.value.code == 2 and "--update ships a whole run" in capsys.readouterr().err
+
+
+def _run_of(steps: int, seed: int) -> BackboneCheckpoint:
+    """A small untrained backbone standing for a run of the default recipe of ``steps`` steps."""
+    torch.manual_seed(seed)
+    training = {
+        "steps": steps,
+        "corpus": "a-corpus",
+        "config": dataclasses.asdict(DEFAULT_PRETRAIN),
+        "loss_curve": [2.0, 1.0 / steps],
+    }
+    return BackboneCheckpoint(
+        Backbone(BackboneConfig(widths=(4, 8, 8, 16), embedding_dim=16)), FeatureConfig(), SR, training
+    )
+
+
+def test_update_ships_the_whole_run_and_records_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(default, "SHIPPED", tmp_path / "default_backbone.pt")
+    monkeypatch.setattr(default, "RECORD", tmp_path / "default_backbone.json")
+    start, whole = _run_of(50, seed=0), _run_of(500, seed=1)
+    with pytest.raises(ValueError, match=r"update needs runs of \(50, 500\) steps"):
+        default.update(start, whole)  # the wrong way round
+    default.update(whole, start)
+    record = default.shipped_record()
+    assert record["steps"] == [50, 500] and record["corpus"] == "a-corpus" and record["loss"] == [0.02, 0.002]
+    assert record["weights"] == [weights_digest(start.module), weights_digest(whole.module)]
+    assert weights_digest(load_backbone(default.shipped_path()).module) == record["weights"][1]
+    assert default.reproduction_problems(start) == default.reproduction_problems(whole) == []
 
 
 @pytest.mark.slow
