@@ -68,6 +68,9 @@ def test_runs_the_record_does_not_hold_are_refused(shipped: BackboneCheckpoint) 
         default.reproduction_problems(_changed(shipped, steps=123))
     with pytest.raises(ValueError, match="this run is not"):
         default.reproduction_problems(_changed(shipped, corpus="another-corpus"))
+    shorter = {**shipped.training["config"], "steps": 50}  # a whole run of 50 steps decays its rate sooner
+    with pytest.raises(ValueError, match="this run is not"):
+        default.reproduction_problems(_changed(shipped, steps=50, config=shorter))
 
 
 def test_a_missing_shipped_backbone_says_how_to_make_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,8 +89,8 @@ def reproduction_problems(checkpoint: BackboneCheckpoint) -> list[str]:
     steps = checkpoint.training["steps"]
     if steps not in record["steps"]:
         raise ValueError(f"the record has runs of {record['steps']} steps, not {steps}")
-    config = {**checkpoint.training["config"], "steps": DEFAULT_PRETRAIN.steps}  # a start runs the whole schedule
-    if json.loads(json.dumps(config)) != record["recipe"] or checkpoint.training["corpus"] != record["corpus"]:
+    config = json.loads(json.dumps(checkpoint.training["config"]))  # a start's too is the whole run's schedule
+    if config != record["recipe"] or checkpoint.training["corpus"] != record["corpus"]:
         raise ValueError(f"the record is of {record['corpus']} under its recipe; this run is not")
     index = record["steps"].index(steps)
     digest, loss = _point(checkpoint)
@@ -105,7 +105,7 @@ def reproduction_problems(checkpoint: BackboneCheckpoint) -> list[str]:
 
 def update(whole: BackboneCheckpoint, start: BackboneCheckpoint) -> None:
     """Make ``whole`` (a whole run of the recipe) the shipped backbone, recording it and ``start`` (the same run's
-    first :data:`CHECKPOINTS`\\[0] steps), both written atomically."""
+    first :data:`CHECKPOINTS`\\[0] steps), each file written atomically."""
     runs = (start, whole)
     if tuple(c.training["steps"] for c in runs) != CHECKPOINTS:
         raise ValueError(f"update needs runs of {CHECKPOINTS} steps")
