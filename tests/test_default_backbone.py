@@ -79,11 +79,22 @@ def test_a_missing_shipped_backbone_says_how_to_make_it(tmp_path: Path, monkeypa
         artifacts.backbone()
 
 
-def test_update_takes_only_a_whole_run_of_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["--update", "--steps", "3"], ["--update", "--stop-after", "50"], ["--update", "--corpus", "."]):
-        with pytest.raises(SystemExit) as exit_:
-            pretrain_cli.main(argv)
-        assert exit_.value.code == 2 and "--update ships a whole run" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--update", "--steps", "3"], "--update ships a whole run"),
+        (["--update", "--stop-after", "50"], "--update ships a whole run"),
+        (["--update", "--corpus", "."], "--update ships a whole run"),
+        (["--stop-after", "0"], "--stop-after must be at least 1 step, got 0"),
+        (["--steps", "0"], "steps must be at least 1, got 0"),
+    ],
+)
+def test_the_command_refuses_what_it_cannot_do_before_any_work(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        pretrain_cli.main(argv)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def _run_of(steps: int, seed: int) -> BackboneCheckpoint:

@@ -117,7 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{default.CHECKPOINTS[0]} steps are run again for the record)",
     )
     args = parser.parse_args(argv)
-    recipe = replace(DEFAULT_PRETRAIN, steps=args.steps, seed=args.seed)
+    if args.stop_after is not None and args.stop_after < 1:
+        parser.error(f"--stop-after must be at least 1 step, got {args.stop_after}")
+    try:
+        recipe = replace(DEFAULT_PRETRAIN, steps=args.steps, seed=args.seed)
+    except ValueError as err:
+        parser.error(str(err))
     defaults = args.corpus is None and recipe == DEFAULT_PRETRAIN
     if args.update and (not defaults or args.stop_after is not None):
         parser.error("--update ships a whole run of the default recipe on the default corpus: leave out the others")
