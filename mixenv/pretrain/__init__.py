@@ -22,6 +22,6 @@ shipped default backbone, its record and the recipe's rerun), ``__main__`` (the 
 from __future__ import annotations
 
 from mixenv.pretrain.config import DEFAULT_PRETRAIN, PRETRAIN_VERSION, PretrainConfig
-from mixenv.pretrain.run import pretrain_backbone
+from mixenv.pretrain.run import pretrain_backbone, pretrain_on_corpus
 
-__all__ = ["DEFAULT_PRETRAIN", "PRETRAIN_VERSION", "PretrainConfig", "pretrain_backbone"]
+__all__ = ["DEFAULT_PRETRAIN", "PRETRAIN_VERSION", "PretrainConfig", "pretrain_backbone", "pretrain_on_corpus"]

@@ -16,9 +16,9 @@ from mixenv import artifacts
 from mixenv.backbone import BackboneCheckpoint, save_backbone
 from mixenv.cliargs import HelpFormatter
 from mixenv.data import DatasetError
-from mixenv.data.corpus import corpus_songs, data_root
+from mixenv.data.corpus import data_root
 from mixenv.fingerprint import platform
-from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, default, pretrain_backbone
+from mixenv.pretrain import DEFAULT_PRETRAIN, PRETRAIN_VERSION, default, pretrain_on_corpus
 
 
 def _report(training: dict[str, Any], out: Path, seconds: float) -> str:
@@ -134,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if defaults:
             checkpoint = default.reproduce(corpus, args.stop_after)
         else:
-            val = corpus_songs(corpus, "val") if args.stop_after is None else []
-            checkpoint = pretrain_backbone(
-                corpus_songs(corpus, "train"), recipe, val_songs=val, stop_after=args.stop_after
-            )
+            checkpoint = pretrain_on_corpus(corpus, recipe, stop_after=args.stop_after)
         save_backbone(out, checkpoint)
     except (DatasetError, ValueError) as err:
         print(f"mixenv.pretrain: error: {err}", file=sys.stderr)

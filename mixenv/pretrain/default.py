@@ -30,10 +30,9 @@ from mixenv import fingerprint
 from mixenv.backbone import BackboneCheckpoint, save_backbone
 from mixenv.checkpoint import shipped_file
 from mixenv.data.atomic import write_json
-from mixenv.data.corpus import corpus_songs
 from mixenv.engines import torch_threads
 from mixenv.pretrain.config import DEFAULT_PRETRAIN
-from mixenv.pretrain.run import pretrain_backbone
+from mixenv.pretrain.run import pretrain_on_corpus
 
 SHIPPED = Path(__file__).with_name("default_backbone.pt")
 RECORD = SHIPPED.with_suffix(".json")
@@ -67,10 +66,8 @@ def shipped_record() -> dict[str, Any]:
 def reproduce(corpus_folder: Path, stop_after: int | None = None, *, progress: bool = True) -> BackboneCheckpoint:
     """Pretrain :data:`DEFAULT_PRETRAIN` on a corpus folder's train split with :data:`THREADS` torch threads, all of
     it (validated on the val split) or its first ``stop_after`` steps (not validated, for time)."""
-    train = corpus_songs(corpus_folder, "train")
-    val = corpus_songs(corpus_folder, "val") if stop_after is None else []
     with torch_threads(THREADS):
-        return pretrain_backbone(train, DEFAULT_PRETRAIN, val_songs=val, progress=progress, stop_after=stop_after)
+        return pretrain_on_corpus(corpus_folder, DEFAULT_PRETRAIN, stop_after=stop_after, progress=progress)
 
 
 def _point(checkpoint: BackboneCheckpoint) -> tuple[str, float]:

@@ -1,4 +1,5 @@
-"""``pretrain_backbone``: render the songs' mixes, train the backbone on them, validate it."""
+"""``pretrain_backbone``: render the songs' mixes, train the backbone on them, validate it; ``pretrain_on_corpus``:
+the same on a corpus folder's train and val splits."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from mixenv.backbone import Backbone, BackboneCheckpoint, BackboneConfig
 from mixenv.data import SongRef
+from mixenv.data.corpus import corpus_songs
 from mixenv.features import FeatureConfig
 from mixenv.pretrain.bank import check_lengths, render_bank
 from mixenv.pretrain.config import OBJECTIVE, PRETRAIN_VERSION, RENDER_STREAM, VAL_STREAM, PretrainConfig
@@ -107,3 +110,14 @@ def pretrain_backbone(
     if val_bank is not None:
         training["validation"] = validate(backbone, untrained, bank, val_bank, config, crop_frames)
     return BackboneCheckpoint(backbone, features, bank.sample_rate, training)
+
+
+def pretrain_on_corpus(
+    corpus_folder: Path, config: PretrainConfig | None = None, *, stop_after: int | None = None, progress: bool = True
+) -> BackboneCheckpoint:
+    """:func:`pretrain_backbone` on a corpus folder's train split, validated on its val split; a run's first
+    ``stop_after`` steps only are not validated (they are checked against a record, and validating would take
+    longer than they do)."""
+    val = corpus_songs(corpus_folder, "val") if stop_after is None else []
+    train = corpus_songs(corpus_folder, "train")
+    return pretrain_backbone(train, config, val_songs=val, progress=progress, stop_after=stop_after)
