@@ -22,7 +22,7 @@ from mixenv.balance import (
 from mixenv.data import Multitrack, list_songs
 from mixenv.loudness import integrated_lufs
 from mixenv.params import MixSettings, ParamSpace
-from mixenv.render import LOW_SHELF_HZ, MID_Q, SHELF_Q, Renderer
+from mixenv.render import HIGH_SHELF_HZ, LOW_SHELF_HZ, MID_Q, SHELF_Q, Renderer
 
 GAINS_DB = {"vocals": 6.0, "drums": -4.0, "bass": 0.0, "other": -2.0}
 
@@ -132,6 +132,27 @@ def test_each_stems_eq_moves_to_its_tone_in_the_reference(song: Multitrack) -> N
     )
     assert both["vocals.gain_db"] - both["drums.gain_db"] > 6.0  # 10 dB apart in the reference
     assert both["bass.low_shelf_db"] > 3.0 and both["other.mid_db"] < -3.0
+
+
+def test_at_44_1_khz_a_stems_high_shelf_is_read_from_what_it_plays_above_11_khz() -> None:
+    """The reference's vocals (a 220 Hz tone and noise above 12 kHz) have 6 dB of high shelf, which acts on the noise
+    alone: the tone fit reads it from the bands above 11 kHz (a rate of 44.1 kHz has them; fitted to 11 kHz only,
+    it moved by 0.7 dB; now 3.6 in one fit), and the other stem (noise between 500 Hz and 4 kHz) keeps its EQ."""
+    rate, seconds = 44_100, 2.0
+    rng = np.random.default_rng(0)
+    t = np.arange(int(rate * seconds)) / rate
+    steep = pedalboard.Pedalboard([pedalboard.HighpassFilter(12_000.0) for _ in range(4)])
+    air = steep(rng.normal(0, 0.1, t.size), rate)
+    vocals = 0.3 * np.sin(2 * np.pi * 220.0 * t) + air
+    band = [pedalboard.HighpassFilter(500.0), pedalboard.LowpassFilter(4_000.0)]
+    other = pedalboard.Pedalboard(band)(rng.normal(0, 0.3, t.size), rate)
+    placed = {"vocals": np.stack([vocals, vocals]), "other": np.stack([other, other])}
+    placed = {role: audio.astype(np.float32) for role, audio in placed.items()}
+    shelf = pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
+    reference = shelf(placed["vocals"], rate) + placed["other"]
+    toned = match_stem_tone(ParamSpace().neutral(), placed, reference, rate)
+    assert 3.0 <= toned["vocals.high_shelf_db"] <= 6.6
+    assert max(abs(toned[f"other.{c}"]) for c in ("low_shelf_db", "mid_db", "high_shelf_db")) < 0.5
 
 
 def test_without_a_reference_each_placed_stem_reaches_its_roles_loudness(song: Multitrack) -> None:
