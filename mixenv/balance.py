@@ -293,7 +293,7 @@ def match_stem_tone(
     per_band, held = response.band_ratios(TONE_BANDS_HZ)  # (bands, stems) each
     overall = response.power_ratios()
     share = held / (held.sum(axis=1, keepdims=True) + 1e-30)
-    centres = _band_centres()
+    centres = _tone_centres()
     heard = centres < 0.45 * sample_rate
     shelves = [
         np.ones_like(centres),
@@ -347,12 +347,12 @@ def _peak_response(centre_hz: float, freqs: np.ndarray, sample_rate: int) -> np.
 def _peak_responses(sample_rate: int) -> np.ndarray:
     """:func:`_peak_response` of every :data:`MID_CENTRES_HZ` at the tone bands' centres ``(centres, bands)``,
     computed once per rate."""
-    responses = np.stack([_peak_response(hz, _band_centres(), sample_rate) for hz in MID_CENTRES_HZ])
+    responses = np.stack([_peak_response(hz, _tone_centres(), sample_rate) for hz in MID_CENTRES_HZ])
     responses.setflags(write=False)
     return responses
 
 
-def _band_centres() -> np.ndarray:
+def _tone_centres() -> np.ndarray:
     """The geometric centre of each of the tone's bands (:data:`TONE_BANDS_HZ`)."""
     return np.sqrt(TONE_BANDS_HZ[:-1] * TONE_BANDS_HZ[1:])
 
