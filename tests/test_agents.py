@@ -314,12 +314,12 @@ def test_refining_starts_from_a_policy_keeps_it_if_nothing_beats_it_and_spends_t
     total = env.reward.total
     assert total(score(refined)) >= total(score(env.space.neutral_vector()))
     # On the spectral distance alone nothing beats the ground truth, which renders the reference: it is kept, or
-    # its re-match, which reads the truth back to within 1e-4 (the inversion's ridge) and so scores as it does.
+    # its re-match, which reads the truth back to within 3e-4 (the inversion's ridge) and so scores as it does.
     spectral = MixEnv(data_path=str(tiny_corpus), clip_seconds=2.0, reward_weights={"fad": 0, "anomaly": 0})
     spectral.reset(seed=0)
     truth = RefinedPolicy(GroundTruthPolicy(), budget=6, seed=1)
     truth.reset(spectral)
-    np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=1e-4)
+    np.testing.assert_allclose(truth.act({}, spectral), spectral.clip.settings.normalized(), atol=3e-4)
 
 
 class _Proposals:
