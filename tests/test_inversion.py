@@ -71,3 +71,18 @@ def test_a_stems_eq_shows_in_its_band_ratios_and_no_other_stems() -> None:
     db = 10 * np.log10(ratios)  # (bands, stems)
     assert 5.0 <= db[0, 0] - db[2, 0] <= 6.5
     assert np.ptp(db[:, 1]) < 0.5
+
+
+def test_a_stem_drowned_by_another_does_not_borrow_its_tone() -> None:
+    """The bass's 6 dB low shelf in the reference, another noise 20 dB below it throughout: the other's band ratios
+    stay flat to 0.2 dB. (Pulled toward each bin's common gain, as the ridge once was, it read 4.4 dB of the bass's
+    shelf below 100 Hz; it now pulls toward the channel's overall gain.)"""
+    rng = np.random.default_rng(0)
+    bass, other = (rng.standard_normal((1, 3 * SR)).astype(np.float32) * scale for scale in (0.1, 0.01))
+    shelf = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
+    placed = {"bass": as_played(bass), "other": as_played(other)}
+    reference = as_played(shelf(bass, SR)) + placed["other"]
+    ratios, _ = stem_response(placed, reference, SR).band_ratios(np.array([30.0, 100.0, 1_000.0, 8_000.0]))
+    db = 10 * np.log10(ratios)
+    assert db[0, 0] - db[2, 0] > 5.0
+    assert np.abs(db[:, 1]).max() < 0.2
