@@ -289,9 +289,10 @@ def match_stem_tone(
     read, then the loudness; MRSTFT / the neutral mix's on the corpus's validation split, chorales and folk of seed
     12, 12 songs each; the inversion's ridge pulling toward each bin's common gain, as it did then): the energy
     share alone 0.103 / 0.073 / 0.149, the presence alone - / 0.085 / 0.137, their mean 0.098 / 0.077 / 0.135
-    (with the ridge as shipped, :data:`mixenv.inversion.RIDGE`, 0.099 / 0.079 / 0.126). The mid band's centre is fitted too: the
-    same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the best kept when
-    it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or more.
+    (with the ridge as shipped, :data:`mixenv.inversion.RIDGE`, 0.099 / 0.079 / 0.126). The mid band's centre is
+    fitted too: the same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the
+    best kept when it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or
+    more.
     Silent stems, and songs of one stem, keep their EQ.
     """
     response = _response(placed, reference, sample_rate)
