@@ -120,14 +120,18 @@ def stem_response(placed: Mapping[str, np.ndarray], reference: np.ndarray, sampl
 
 def _presence(gains: np.ndarray, stems: np.ndarray, bus: np.ndarray) -> np.ndarray:
     """:attr:`StemResponse.presence` ``(stems, bins)`` of ``stems`` ``(2, bins, stems, frames)`` under ``gains``
-    ``(2, bins, stems)`` and the bus's gain over time ``bus`` ``(frames,)``, one stem at a time (a whole song's
-    cells for every stem at once would double the fit's memory)."""
-    powers = [np.abs(stems[:, :, i] * gains[:, :, i, None]) ** 2 for i in range(stems.shape[2])]
-    total = sum(powers)
+    ``(2, bins, stems)`` and the bus's gain over time ``bus`` ``(frames,)``. Each stem's power is made twice, one
+    stem at a time, rather than kept: a whole song's cells for every stem would add half the stems' spectra again."""
+
+    def power(i: int) -> np.ndarray:
+        return np.abs(stems[:, :, i] * gains[:, :, i, None]) ** 2
+
+    count = stems.shape[2]
+    total = sum(power(i) for i in range(count))
     level = total * bus**2
     heard = level > level.max(axis=-1, keepdims=True) * 10 ** (-AUDIBLE_RANGE_DB / 10)
     cells = np.maximum(heard.sum(axis=(0, 2)), 1)
-    return np.stack([np.where(heard, power / (total + 1e-30), 0.0).sum(axis=(0, 2)) / cells for power in powers])
+    return np.stack([np.where(heard, power(i) / (total + 1e-30), 0.0).sum(axis=(0, 2)) / cells for i in range(count)])
 
 
 def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> float:
