@@ -85,7 +85,7 @@ class StemResponse:
     def band_ratios(self, edges_hz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per band between ``edges_hz`` and stem: its power ratio there ``(bands, stems)``, and its energy there in
         the reference ``(bands, stems)``."""
-        bounds = list(itertools.pairwise(np.searchsorted(self.freqs, edges_hz)))
+        bounds = self._bins(edges_hz)
         held, energy = self.held().sum(axis=1), self.energy.sum(axis=1)
         held_bands = np.stack([held[:, lo:hi].sum(axis=1) for lo, hi in bounds])
         fitted = np.stack([energy[:, lo:hi].sum(axis=1) for lo, hi in bounds])
@@ -94,10 +94,14 @@ class StemResponse:
     def band_presence(self, edges_hz: np.ndarray) -> np.ndarray:
         """``(bands, stems)``: :attr:`presence` averaged over the bins of each band between ``edges_hz`` (0 for a
         band without bins)."""
-        bounds = itertools.pairwise(np.searchsorted(self.freqs, edges_hz))
+        bounds = self._bins(edges_hz)
         return np.stack(
             [self.presence[:, lo:hi].mean(axis=1) if hi > lo else np.zeros(len(self.roles)) for lo, hi in bounds]
         )
+
+    def _bins(self, edges_hz: np.ndarray) -> list[tuple[int, int]]:
+        """Each band between ``edges_hz`` as its bins' slice bounds (start, stop)."""
+        return list(itertools.pairwise(np.searchsorted(self.freqs, edges_hz).tolist()))
 
 
 def stem_response(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> StemResponse:
