@@ -29,6 +29,7 @@ from mixenv.render import (
     MASTER_LOW_SHELF_HZ,
     MID_Q,
     SHELF_Q,
+    high_pass_gain,
     through_bus_shelves,
 )
 
@@ -289,10 +290,17 @@ def match_stem_tone(
     read, then the loudness; MRSTFT / the neutral mix's on the corpus's validation split, chorales and folk of seed
     12, 12 songs each; the inversion's ridge pulling toward each bin's common gain, as it did then): the energy
     share alone 0.103 / 0.073 / 0.149, the presence alone - / 0.085 / 0.137, their mean 0.098 / 0.077 / 0.135
-    (with the ridge as shipped, :data:`mixenv.inversion.RIDGE`, 0.099 / 0.079 / 0.126). The mid band's centre is
-    fitted too: the same fit for each of :data:`MID_CENTRES_HZ` (the current band taken out of the tone first), the
-    best kept when it beats the current centre's by :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or
-    more.
+    (with the ridge toward the channel's gain, in units of the stems' mean energy, 0.099 / 0.079 / 0.126). Each
+    band weighs by the stem's high-pass gain there as well (:func:`mixenv.render.high_pass_gain`): below the corner
+    the stem holds only what its high-pass leaves, low noise the inversion cannot tell from the other stems' (each
+    voice of a chorale holds some), and the shelves would chase it (a folk vocal's low shelf went to +6.5 dB, the
+    truth -1.8, after a +5.5 dB reading at 34 Hz, a third of an octave its high-pass governs). With the ridge as it
+    is now (:data:`mixenv.inversion.RIDGE`; the same songs, 2026-12-07): 0.0789 / 0.0692 / 0.1117, without the
+    high-pass's weights 0.0792 / 0.0764 / 0.1173 (a 12 dB/octave Butterworth response in place of the strip's own
+    0.0789 / 0.0646 / 0.1108, within noise of it; its square 0.0926 / 0.0719 / 0.1209 with the ridge as before).
+    The mid band's centre is fitted too: the same fit for each of :data:`MID_CENTRES_HZ`
+    (the current band taken out of the tone first), the best kept when it beats the current centre's by
+    :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or more.
     Silent stems, and songs of one stem, keep their EQ.
     """
     response = _response(placed, reference, sample_rate)
@@ -317,7 +325,7 @@ def match_stem_tone(
         error_db = 10 * np.log10(np.maximum(per_band[:, i], 1e-3 * overall[i]) / overall[i])
         centre, mid_db = settings[f"{role}.mid_freq_hz"], settings[f"{role}.mid_db"]
         current = _peak_response(centre, centres, sample_rate)
-        weight = weights[:, i] * heard
+        weight = weights[:, i] * heard * high_pass_gain(settings[f"{role}.hpf_hz"], centres)
         # The tone wanted without the current mid band (its gain, pulled toward the current one's, is refitted).
         wanted = np.concatenate([(error_db + mid_db * current) * weight, np.sqrt(EQ_SHRINK) * np.array([0, 0, mid_db])])
         bar, gains = _fit_eq(np.stack([*shelves, current], axis=1) * weight[:, None], wanted)

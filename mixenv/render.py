@@ -431,6 +431,14 @@ def pan_gains(pan: float, gain_db: float = 0.0) -> tuple[float, float]:
     return fader * math.cos(theta), fader * math.sin(theta)
 
 
+def high_pass_gain(hpf_hz: float, freqs: np.ndarray) -> np.ndarray:
+    """The strip's high-pass (two first-order stages at ``hpf_hz`` × :data:`HPF_STAGE_FACTOR`) as an amplitude gain
+    at ``freqs`` (Hz): -3 dB at ``hpf_hz``, 12 dB an octave below it, 1 far above. The analogue prototype's; the
+    plugins' bilinear transform departs from it only near Nyquist, far above any corner."""
+    ratio = (np.asarray(freqs, dtype=np.float64) / (hpf_hz * HPF_STAGE_FACTOR)) ** 2
+    return ratio / (1.0 + ratio)
+
+
 def render(
     stems: Mapping[str, np.ndarray],
     settings: MixSettings,

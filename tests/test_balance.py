@@ -192,6 +192,29 @@ def test_a_stem_heard_between_anothers_hits_has_its_shelf_read_though_it_holds_l
     assert max(abs(toned[f"drums.{c}"]) for c in ("low_shelf_db", "mid_db", "high_shelf_db")) < 0.1
 
 
+def test_a_stems_rumble_below_its_high_pass_does_not_drive_its_low_shelf() -> None:
+    """The reference's vocals (a 440 Hz tone and rumble below 60 Hz) have their rumble 10 dB up, what a high-pass
+    set lower than the start's would show: with the start's corner at 200 Hz those bands weigh by the high-pass's
+    gain there, and the low shelf moves 1.5 dB; with the corner at 20 Hz it chases the rumble to the limit (6 dB)."""
+    rate = 22_050
+    rng = np.random.default_rng(0)
+    t = np.arange(2 * rate) / rate
+    lows = pedalboard.Pedalboard([pedalboard.LowpassFilter(60.0) for _ in range(4)])
+    rumble = lows(rng.normal(0, 0.05, t.size), rate)
+    tone = 0.3 * np.sin(2 * np.pi * 440.0 * t)
+    band = pedalboard.Pedalboard([pedalboard.HighpassFilter(500.0), pedalboard.LowpassFilter(4_000.0)])
+    placed = {
+        "vocals": as_played((tone + rumble).astype(np.float32)[None]),
+        "other": as_played(band(rng.normal(0, 0.3, t.size), rate).astype(np.float32)[None]),
+    }
+    reference = as_played((tone + 3.0 * rumble).astype(np.float32)[None]) + placed["other"]
+    moves = {}
+    for hpf_hz in (20.0, 200.0):
+        start = ParamSpace().neutral().replace({"vocals.hpf_hz": hpf_hz})
+        moves[hpf_hz] = match_stem_tone(start, placed, reference, rate)["vocals.low_shelf_db"]
+    assert moves[200.0] < 2.0 < 4.0 < moves[20.0]
+
+
 def test_without_a_reference_each_placed_stem_reaches_its_roles_loudness(song: Multitrack) -> None:
     """The convention on the stems as their strips play them: a strip's EQ boost and its fader are both counted."""
     space = ParamSpace()

@@ -9,7 +9,7 @@ import pytest
 
 from mixenv.loudness import integrated_lufs, peak_dbfs, rms_dbfs
 from mixenv.params import ParamSpace
-from mixenv.render import Renderer, pan_gains, render, through_bus_shelves
+from mixenv.render import Renderer, high_pass_gain, pan_gains, render, through_bus_shelves
 
 from conftest import SR, band_db, noise, tone
 
@@ -70,6 +70,16 @@ def test_high_pass_is_minus_three_db_at_its_corner() -> None:
     audio = tone(300, 1.0, 0.1)
     loss_db = rms_dbfs(_one(audio)[:, 4000:]) - rms_dbfs(_one(audio, {"vocals.hpf_hz": 300.0})[:, 4000:])
     assert loss_db == pytest.approx(3.0, abs=0.5)
+
+
+@pytest.mark.parametrize("freq_hz", [50.0, 100.0, 200.0, 400.0, 1600.0])
+def test_high_pass_gain_is_what_the_strips_high_pass_does(freq_hz: float) -> None:
+    """:func:`high_pass_gain` (what the tone match weighs a stem's bands by) is the strip's high-pass: a tone loses
+    what it says between a corner of 20 Hz and one of 200 Hz, to 0.2 dB, from two octaves below to three above."""
+    audio = tone(freq_hz, 1.0, 0.1)
+    loss_db = rms_dbfs(_one(audio)[:, 4000:]) - rms_dbfs(_one(audio, {"vocals.hpf_hz": 200.0})[:, 4000:])
+    expected_db = 20 * np.log10(high_pass_gain(20.0, freq_hz) / high_pass_gain(200.0, freq_hz))
+    assert loss_db == pytest.approx(expected_db, abs=0.2)
 
 
 def test_hard_left_pan_silences_the_right_channel() -> None:
