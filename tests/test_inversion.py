@@ -73,17 +73,26 @@ def test_a_stems_eq_shows_in_its_band_ratios_and_no_other_stems() -> None:
     assert np.ptp(db[:, 1]) < 0.5
 
 
+def _low_shelf_read_db(shelved: str) -> np.ndarray:
+    """Band ratios in dB ``(bands, stems)`` below 100 Hz, to 1 kHz, to 8 kHz of two noises, ``bass`` and ``other``
+    20 dB under it throughout, in a reference where ``shelved`` has a 6 dB low shelf."""
+    rng = np.random.default_rng(0)
+    raw = {
+        role: rng.standard_normal((1, 3 * SR)).astype(np.float32) * scale
+        for role, scale in (("bass", 0.1), ("other", 0.01))
+    }
+    shelf = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
+    placed = {role: as_played(audio) for role, audio in raw.items()}
+    reference = sum(as_played(shelf(raw[role], SR)) if role == shelved else placed[role] for role in raw)
+    ratios, _ = stem_response(placed, reference, SR).band_ratios(np.array([30.0, 100.0, 1_000.0, 8_000.0]))
+    return 10 * np.log10(ratios)
+
+
 def test_a_stem_drowned_by_another_does_not_borrow_its_tone() -> None:
     """The bass's 6 dB low shelf in the reference, another noise 20 dB below it throughout: the other's band ratios
     stay flat to 0.2 dB. (Pulled toward each bin's common gain, as the ridge once was, it read 4.4 dB of the bass's
     shelf below 100 Hz; it now pulls toward the channel's overall gain.)"""
-    rng = np.random.default_rng(0)
-    bass, other = (rng.standard_normal((1, 3 * SR)).astype(np.float32) * scale for scale in (0.1, 0.01))
-    shelf = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
-    placed = {"bass": as_played(bass), "other": as_played(other)}
-    reference = as_played(shelf(bass, SR)) + placed["other"]
-    ratios, _ = stem_response(placed, reference, SR).band_ratios(np.array([30.0, 100.0, 1_000.0, 8_000.0]))
-    db = 10 * np.log10(ratios)
+    db = _low_shelf_read_db("bass")
     assert db[0, 0] - db[2, 0] > 5.0
     assert np.abs(db[:, 1]).max() < 0.2
 
@@ -92,12 +101,6 @@ def test_a_quiet_stems_own_tone_reads_through_beside_a_loud_one() -> None:
     """The quiet stem (20 dB under the other throughout) has the 6 dB low shelf in the reference: its ratio below
     100 Hz reads 4.4 dB above its ratio over 1 kHz (1.8 dB with the ridge in units of the stems' mean energy, which
     held a quiet stem near the common gain however clearly the reference showed it), the loud one's stays flat."""
-    rng = np.random.default_rng(0)
-    bass, other = (rng.standard_normal((1, 3 * SR)).astype(np.float32) * scale for scale in (0.1, 0.01))
-    shelf = pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, gain_db=6.0, q=SHELF_Q)
-    placed = {"bass": as_played(bass), "other": as_played(other)}
-    reference = placed["bass"] + as_played(shelf(other, SR))
-    ratios, _ = stem_response(placed, reference, SR).band_ratios(np.array([30.0, 100.0, 1_000.0, 8_000.0]))
-    db = 10 * np.log10(ratios)
+    db = _low_shelf_read_db("other")
     assert db[0, 1] - db[2, 1] > 4.0
     assert np.abs(db[:, 0]).max() < 0.1
