@@ -145,26 +145,46 @@ def _presence(gains: np.ndarray, stems: np.ndarray, bus: np.ndarray) -> np.ndarr
     return np.stack([np.where(heard, power(i) / (total + 1e-30), 0.0).sum(axis=(0, 2)) / cells for i in range(count)])
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """What the fit of :func:`stem_response` makes of a reference from one placement of the stems (:func:`explain_by`).
+
+    Attributes:
+        share: The share of the reference's energy the fit leaves unexplained (:func:`unexplained`).
+        held: ``(stems,)``: each stem's energy in the fitted reference, as a share of the reference's.
+        power_ratios: ``(stems,)``: each stem's power in the fitted reference over its power as placed
+            (:meth:`StemResponse.power_ratios`): how far its fader would move.
+    """
+
+    share: float
+    held: np.ndarray
+    power_ratios: np.ndarray
+
+
 def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> float:
     """The share of ``reference``'s energy that no complex gain per stem, bin and channel and bus gain over time
     (the fit of :func:`stem_response`) can explain from ``placed`` (as there): 0 when the reference is the stems
     under some EQ, faders, pans and bus gain, more the more of what made it is not linear in the stems (their
     compressors)."""
-    return unexplained_by(reference, sample_rate)(placed)
+    return explain_by(reference, sample_rate)(placed).share
 
 
-def unexplained_by(reference: np.ndarray, sample_rate: int) -> Callable[[Mapping[str, np.ndarray]], float]:
-    """:func:`unexplained` against one ``reference`` for any placement of the stems, its STFT taken once: what a
-    search that scores many placements calls (:func:`mixenv.dynamics.match_compressors`)."""
+def explain_by(reference: np.ndarray, sample_rate: int) -> Callable[[Mapping[str, np.ndarray]], Explanation]:
+    """The fit of :func:`stem_response` against one ``reference`` for any placement of the stems, its STFT taken
+    once, as an :class:`Explanation`: what a search that scores many placements calls
+    (:func:`mixenv.dynamics.match_compressors`)."""
     target = _stft(reference, sample_rate)
     energy = float((np.abs(target) ** 2).sum()) + 1e-30
 
-    def share(placed: Mapping[str, np.ndarray]) -> float:
+    def explain(placed: Mapping[str, np.ndarray]) -> Explanation:
         stems = _stem_spectra(placed, sample_rate)
         gains, bus = _fit(stems, target)
-        return float((np.abs(target - _combine(gains, stems) * bus) ** 2).sum() / energy)
+        share = float((np.abs(target - _combine(gains, stems) * bus) ** 2).sum() / energy)
+        fitted = (np.abs(stems) ** 2 * bus**2).sum(axis=-1)  # (2, bins, stems): each stem's energy as placed
+        held = (np.abs(gains) ** 2 * fitted).sum(axis=(0, 1))
+        return Explanation(share, held / energy, held / (fitted.sum(axis=(0, 1)) + 1e-30))
 
-    return share
+    return explain
 
 
 def _stem_spectra(placed: Mapping[str, np.ndarray], sample_rate: int) -> np.ndarray:
