@@ -19,7 +19,7 @@ from scipy.optimize import nnls
 
 from mixenv.dynamics import match_compressors
 from mixenv.features import FeatureConfig
-from mixenv.inversion import StemResponse, stem_response
+from mixenv.inversion import StemResponse, level_moves_db, stem_response
 from mixenv.loudness import SILENCE_LUFS, integrated_lufs
 from mixenv.params import MixSettings
 from mixenv.render import (
@@ -149,9 +149,7 @@ def match_balance(
     response = _response(placed, reference, sample_rate)
     if response is None:
         return settings
-    ratios = response.power_ratios()
-    gains_db = 10 * np.log10(np.maximum(ratios, 1e-4 * max(float(ratios.max()), 1e-30)) + 1e-30)
-    gains_db = np.clip(gains_db - np.median(gains_db), -BALANCE_MOVE_LIMIT_DB, BALANCE_MOVE_LIMIT_DB)
+    gains_db = np.clip(level_moves_db(response.power_ratios()), -BALANCE_MOVE_LIMIT_DB, BALANCE_MOVE_LIMIT_DB)
     changes = {}
     for role, db, (left, right) in zip(response.roles, gains_db, response.channel_ratios(), strict=True):
         changes[f"{role}.gain_db"] = settings[f"{role}.gain_db"] + float(db)

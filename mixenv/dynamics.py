@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from mixenv.inversion import Explanation, explain_by
+from mixenv.inversion import Explanation, explain_by, level_moves_db
 from mixenv.params import STEM_CONTROLS, MixSettings
 from mixenv.render import through_bus_shelves
 from mixenv.search import search_generations
@@ -118,9 +118,9 @@ def match_compressors(
 
 def fader_shortfall(settings: MixSettings, roles: Sequence[str], explanation: Explanation) -> float:
     """The share of the reference's energy that ``settings``' faders cannot make up: each stem's fader moved by its
-    power ratio in ``explanation`` (around the median audible stem's, as :func:`mixenv.balance.match_balance` moves
-    them, the overall level being the loudness match's) and held within its range, the amplitude it misses
-    (or adds) against what the reference holds of it.
+    power ratio in ``explanation`` (:func:`mixenv.inversion.level_moves_db`, around the median audible stem's, as
+    :func:`mixenv.balance.match_balance` moves them, the overall level being the loudness match's) and held within
+    its range, the amplitude it misses (or adds) against what the reference holds of it.
 
     A compressor that takes a stem down further than the reference shows explains its shape as well as the right
     one (a linear fit's gains make any level up), but its fader would have to go past the top of its range to
@@ -134,9 +134,8 @@ def fader_shortfall(settings: MixSettings, roles: Sequence[str], explanation: Ex
     audible = explanation.held > SILENT_SHARE
     if audible.sum() < 2:
         return 0.0
-    moves = 10 * np.log10(np.maximum(explanation.power_ratios, 1e-12))
-    moves -= np.median(moves[audible])
     low, high = _FADER.low, _FADER.high
+    moves = level_moves_db(explanation.power_ratios, audible)
     wanted = np.array([settings[f"{role}.gain_db"] for role in roles]) + moves
     missed = 10 ** ((np.clip(wanted, low, high) - wanted) / 20) - 1  # amplitude's relative error at the range's edge
     return float((explanation.held * missed**2)[audible].sum())

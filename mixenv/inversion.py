@@ -161,6 +161,15 @@ class Explanation:
     power_ratios: np.ndarray
 
 
+def level_moves_db(power_ratios: np.ndarray, audible: np.ndarray | None = None) -> np.ndarray:
+    """Each stem's fader move in dB that gives it its power ratio in the reference (``power_ratios``: of
+    :meth:`StemResponse.power_ratios` or :attr:`Explanation.power_ratios`), around the median ``audible`` stem's
+    move (default: every stem's), so the overall level is left to the loudness match that follows. A stem the fit
+    silences moves by -120 dB at most."""
+    moves = 10 * np.log10(np.maximum(power_ratios, 1e-12))
+    return moves - np.median(moves if audible is None else moves[audible])
+
+
 def unexplained(placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int) -> float:
     """The share of ``reference``'s energy that no complex gain per stem, bin and channel and bus gain over time
     (the fit of :func:`stem_response`) can explain from ``placed`` (as there): 0 when the reference is the stems

@@ -11,7 +11,7 @@ import pytest
 from mixenv import inversion
 from mixenv.balance import _power, as_played, band_energy, matched_pan, stem_powers
 from mixenv.data import list_songs
-from mixenv.inversion import stem_response
+from mixenv.inversion import level_moves_db, stem_response
 from mixenv.render import LOW_SHELF_HZ, SHELF_Q, pan_gains
 
 SR = 22_050
@@ -53,6 +53,15 @@ def test_each_stems_level_and_pan_are_read_exactly_and_the_ridge_costs_a_little(
     assert len(band_errors) >= 8
     assert max(errors[0.0]) < 1e-4 and max(pan_errors) < 1e-4
     assert np.mean(errors[inversion.RIDGE]) < 0.3 < 0.6 < np.mean(band_errors)
+
+
+def test_level_moves_are_the_power_ratios_in_db_around_the_median_audible_stems() -> None:
+    """A stem twice as powerful in the reference as placed moves 3 dB above the median; a silent stem's move is
+    floored, and a stem left out of ``audible`` does not set the median."""
+    moves = level_moves_db(np.array([1.0, 2.0, 0.5, 0.0]))
+    np.testing.assert_allclose(moves, [1.505, 4.515, -1.505, -118.495], atol=1e-3)  # median between 1 and 0.5
+    heard = level_moves_db(np.array([1.0, 2.0, 0.5, 0.0]), np.array([True, True, True, False]))
+    np.testing.assert_allclose(heard, [0.0, 3.010, -3.010, -120.0], atol=1e-3)
 
 
 def test_a_stems_eq_shows_in_its_band_ratios_and_no_other_stems() -> None:
