@@ -10,7 +10,7 @@ import pytest
 
 from mixenv.data import Multitrack, list_songs
 from mixenv.dynamics import fader_shortfall, match_compressors
-from mixenv.inversion import Explanation, explain_by, unexplained
+from mixenv.inversion import Explanation, explain_by, level_moves_db, unexplained
 from mixenv.params import MixSettings, ParamSpace
 from mixenv.render import Renderer, through_bus_shelves
 
@@ -134,6 +134,6 @@ def test_a_loud_compressed_stem_is_read_with_a_fader_its_range_can_set(
     reference = renderer.render(song.stems, start.replace(compressed)).mix
     read = match_compressors(start, lambda s: _placed(song, renderer, s), reference, song.sample_rate, budget=BUDGET)
     stems = through_bus_shelves(_placed(song, renderer, read), read.master, song.sample_rate)
-    moves = 10 * np.log10(explain_by(reference, song.sample_rate)(stems).power_ratios)
-    assert 11.0 + moves[list(stems).index("vocals")] - np.median(moves) < 12.3
+    moves = level_moves_db(explain_by(reference, song.sample_rate)(stems).power_ratios)
+    assert 11.0 + moves[list(stems).index("vocals")] < 12.3
     assert abs(read["vocals.comp_threshold_db"] + 30.0) < 5.0
