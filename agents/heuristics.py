@@ -14,7 +14,7 @@ same search from another policy's settings (predict, then refine, as ST-ITO and 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +25,7 @@ from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
-from mixenv.search import search, search_scored
+from mixenv.search import remembered, search, search_scored
 
 if TYPE_CHECKING:
     from agents.episodes import MixPolicy
@@ -162,6 +162,36 @@ complex gain in the reference (:mod:`mixenv.inversion`) the start is close on wh
 of all 41 controls spent its renders moving them away and back."""
 
 
+START_EQ_SCALES = (1.0, 0.5, 0.0)
+"""Where :class:`RefinedPolicy` with ``match_starts`` starts, given a reference (:func:`eq_scaled`): the prediction with
+each stem's EQ gains as predicted, halved and flat, each matched to the reference, the best by the refinement's loss
+(two scored renders more, from the budget). The match settles where it starts (a stem's presence lift, for one, is
+matched as a low-mid cut with its fader up from the prediction's start) and which start ends best varies by song.
+Chosen on validation songs (the corpus's validation split, chorales and folk of seed 12, 24 songs each, the
+benchmark's 4 s clip and refined prediction at 100 renders, 2026-12-07; MRSTFT / neutral's, ratio of means): the
+prediction's start alone 0.0592 / 0.0617 / 0.0964, the best of these three 0.0576 / 0.0600 / 0.0899 (paired log-ratio
+−0.031 / −0.029 / −0.084, t −2.0 / −1.9 / −2.9; the model's own start chosen on 16 / 10 / 8 songs, half its EQ on 6 /
+4 / 7, flat on 2 / 10 / 9). Each start more is one more match: a refined song takes about twice as long. Not taken by
+``mixenv mix --method refine``, which chooses on three excerpts and is scored on the whole song: there it did not
+carry (the corpus's validation split, 8 whole songs, 100 renders, 2026-12-07: 0.0916 → 0.0936, 3 songs worse by more
+than 0.5%, none better)."""
+
+MIN_REFINE_BUDGET = len(START_EQ_SCALES) + 2
+"""The fewest renders a refinement from matched starts may spend: each start scored, then a search from the best
+(its start, one generation, the re-match)."""
+
+EQ_GAINS = ("low_shelf_db", "mid_db", "high_shelf_db")
+"""Each strip's EQ gains: what :data:`START_EQ_SCALES` scales."""
+
+
+def eq_scaled(space: ParamSpace, vector: np.ndarray, scales: Sequence[float] = START_EQ_SCALES) -> np.ndarray:
+    """Normalised settings ``vector`` with each stem's EQ gains (:data:`EQ_GAINS`, in dB) scaled by each of
+    ``scales``: one row per scale, the other controls as they are."""
+    values = space.to_physical(np.clip(np.asarray(vector, dtype=np.float64), -1.0, 1.0)).values
+    gains = space.controls_named(EQ_GAINS)
+    return np.stack([space.from_physical(np.where(gains, scale * values, values)).normalized() for scale in scales])
+
+
 def searched_controls(space: ParamSpace, matched: bool) -> np.ndarray:
     """Boolean mask of the controls a refinement searches: :data:`UNMATCHED_CONTROLS` where each stem is matched to
     a reference after the search (``matched``), every control otherwise."""
@@ -184,6 +214,8 @@ def refine(
     matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
     it beats what the search found. In ``rounds`` rounds, each spending an equal share of the budget from what
     the round before kept (fewer rounds where a share would be under 3 calls; round ``r`` seeded ``seed + r``).
+    Given several starts (rows of ``start``: :data:`START_EQ_SCALES`), each is scored and the best refined, in
+    ``budget`` calls all told. No point is scored twice (:func:`mixenv.search.remembered`).
 
     Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
     lowers its stem's level; the searches before :data:`UNMATCHED_CONTROLS` moved all 41 controls); the
@@ -195,7 +227,11 @@ def refine(
     0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280 and 0.278 on the corpus; a diagonal covariance,
     0.260 / 0.338 / 0.332.)
     """
-    searched = np.ones(np.size(start), dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+    starts = np.clip(np.atleast_2d(np.asarray(start, dtype=np.float64)), -1.0, 1.0)
+    if budget < len(starts) + 2:
+        raise ValueError(f"refining from {len(starts)} starts needs a budget of at least {len(starts) + 2} calls")
+    loss = remembered(loss)
+    searched = np.ones(starts.shape[1], dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
 
     def one_round(start: np.ndarray, budget: int, seed: int) -> np.ndarray:
         """The search from ``start`` within ``budget - 1`` calls, then the re-match, kept if it scores better."""
@@ -214,7 +250,8 @@ def refine(
             return found
         return again if loss(again) < found_loss else found
 
-    found = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
+    found = min(starts, key=loss) if len(starts) > 1 else starts[0]
+    budget -= len(starts) - 1  # the first round scores its start again, from memory
     for r, share in enumerate(np.array_split(np.arange(budget), max(1, min(rounds, budget // 3)))):
         found = one_round(found, share.size, seed + r)
     return found
@@ -231,13 +268,17 @@ class RefinedPolicy:
 
     Args:
         policy: The policy whose first action starts the search.
-        budget: Renders per song, the start's included (rounded up to whole CMA-ES generations, as for
+        budget: Renders per song, the starts' included (rounded up to whole CMA-ES generations, as for
             :class:`CMAESPolicy`: 12 candidates each for the 15 controls searched with a reference, 15 for all
             41 without).
         sigma: Initial step size in normalised units (:data:`REFINE_SIGMA`: much smaller than a search from
             neutral, since the start is close).
         seed: Seeds the optimiser.
         weights: Reward term weights the search climbs, over the env's own (:func:`env_loss`).
+        match_starts: Take the policy's settings as a prediction to match first: with a reference, from each start
+            of :data:`START_EQ_SCALES`, refining the best (its balance, tone and loudness matched to the reference,
+            :func:`matched_on_env`); without one, its faders set by the loudness-balance convention. ``False``
+            refines the policy's settings as they are.
     """
 
     def __init__(
@@ -247,10 +288,13 @@ class RefinedPolicy:
         sigma: float = REFINE_SIGMA,
         seed: int = 0,
         weights: Mapping[str, float] | None = None,
+        match_starts: bool = False,
     ) -> None:
-        if budget < 3:
-            raise ValueError(f"refining needs a budget of at least 3 renders, got {budget}")
+        minimum = MIN_REFINE_BUDGET if match_starts else 3
+        if budget < minimum:
+            raise ValueError(f"refining needs a budget of at least {minimum} renders here, got {budget}")
         self.policy, self.budget, self.sigma, self.seed, self.weights = policy, budget, sigma, seed, weights
+        self.match_starts = match_starts
         self.name = f"{policy.name}, refined"
         self.action: np.ndarray | None = None
 
@@ -262,6 +306,12 @@ class RefinedPolicy:
         if self.action is None:
             start = np.asarray(self.policy.act(observation, env), dtype=np.float64)
             base = env.unwrapped
+            if self.match_starts:
+                scales = START_EQ_SCALES if base.clip.reference is not None else (1.0,)
+                rows = eq_scaled(base.space, start, scales)
+                start = np.stack(
+                    [matched_on_env(base, base.space.to_physical(v), match_stems=True).normalized() for v in rows]
+                )
 
             def rematch(vector: np.ndarray) -> np.ndarray:
                 settings = base.space.to_physical(np.clip(vector, -1.0, 1.0))

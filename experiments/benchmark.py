@@ -71,6 +71,7 @@ import torch
 import mixenv
 from agents.episodes import evaluate_song
 from agents.evaluate import rescore
+from agents.heuristics import MIN_REFINE_BUDGET
 from agents.policies import MixPolicy, load_agent
 from experiments import methods
 from experiments.compare import (
@@ -392,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.model and args.models:
         parser.error("give --model or --models, not both")
+    if args.cmaes_budget < MIN_REFINE_BUDGET:
+        parser.error(f"--cmaes-budget {args.cmaes_budget}: a refinement needs at least {MIN_REFINE_BUDGET} renders")
     if args.runtime == "onnx" and not (args.model or args.models):
         parser.error("--runtime onnx runs exported models: give the .onnx files as --model or --models")
     try:

@@ -106,7 +106,8 @@ def supervised(
     matched to the reference too (:func:`mixenv.balance.match_stems`); reference-free, its faders set by the
     loudness-balance convention on the stems as its strips play them and mastered to -14 LUFS (what a user without
     a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
-    by CMA-ES (predict, then refine) on what :func:`search_weights` climbs.
+    by CMA-ES (predict, then refine) on what :func:`search_weights` climbs, from the best of three matched starts
+    (:data:`agents.heuristics.START_EQ_SCALES`).
 
     With ``runtime="onnx"`` (``run`` an exported ``.onnx`` file) the export fixes whether the model reads a
     reference: a graph with one gives the forms that read it, a ``--no-reference`` graph the two that do not.
@@ -123,8 +124,9 @@ def supervised(
         chosen[f"{label}, loudness matched"] = (LoudnessMatchedPolicy(model), env)
         chosen[f"{label}, {MATCHED}"] = (LoudnessMatchedPolicy(model, match_stems=True), env)
         if refine_budget is not None:
-            start = LoudnessMatchedPolicy(SupervisedPolicy(run, name=label, runtime=runtime), match_stems=True)
-            refined = RefinedPolicy(start, budget=refine_budget, seed=seed, weights=search_weights(env))
+            start = SupervisedPolicy(run, name=label, runtime=runtime)
+            weights = search_weights(env)
+            refined = RefinedPolicy(start, budget=refine_budget, seed=seed, weights=weights, match_starts=True)
             chosen[f"{label}, refined"] = (refined, env)
     if reads is not True:
         hidden = SupervisedPolicy(run, use_reference=False, name=f"{label}, reference hidden", runtime=runtime)

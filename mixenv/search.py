@@ -66,3 +66,17 @@ def search_generations(
     if best is None:
         return start, np.inf
     return np.asarray(best), best_loss
+
+
+def remembered(loss: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
+    """``loss`` that scores each distinct point once (as float64): a start a search scores again, already scored
+    when it was chosen, costs no render. The loss must be deterministic, as a render and its score are."""
+    seen: dict[bytes, float] = {}
+
+    def cached(x: np.ndarray) -> float:
+        key = np.asarray(x, dtype=np.float64).tobytes()
+        if key not in seen:
+            seen[key] = loss(x)
+        return seen[key]
+
+    return cached

@@ -78,10 +78,10 @@ def benchmark_songs(tiny_corpus: Path, folder: Path, reference: bool) -> Path:
 
 
 def benchmark_argv(corpus: Path, models: tuple[Path, Path], *songs: Path, seeds: tuple[int, ...] = (0,)) -> list[str]:
-    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 3 renders,
+    """The benchmark's command line on song folders: tiny reward models, 1 s clips, CMA-ES at 5 renders,
     predict-the-mean of the tiny corpus's train split."""
     backbone, good_mix = models
-    return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "3", "--clip-seconds", "1.0",
+    return ["--songs", *map(str, songs), "--seeds", *map(str, seeds), "--cmaes-budget", "5", "--clip-seconds", "1.0",
             "--backbone-path", str(backbone), "--good-mix-path", str(good_mix),
             "--train-corpus", str(corpus)]  # fmt: skip
 

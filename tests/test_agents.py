@@ -17,6 +17,7 @@ from agents.episodes import BestOfEpisode, evaluate_policy, evaluate_song, valid
 from agents.evaluate import main as evaluate_main
 from agents.extractor import BackboneExtractor
 from agents.heuristics import (
+    EQ_GAINS,
     CMAESPolicy,
     LoudnessBalancePolicy,
     NeutralPolicy,
@@ -24,6 +25,8 @@ from agents.heuristics import (
     RefinedPolicy,
     StemMatchPolicy,
     env_loss,
+    eq_scaled,
+    matched_on_env,
     refine,
     searched_controls,
 )
@@ -400,12 +403,70 @@ def test_refining_in_rounds_splits_the_budget_and_re_matches_after_each_round() 
         return x + 0.5 * (target - x)  # halfway to what the reference shows
 
     found = refine(loss, rematch, start, 24, 0.05, seed=0, rounds=2)
-    # Two rounds of 12: the start, a generation of 15, the re-match; the second from what the first kept.
-    assert len(calls) == 2 * (1 + 15 + 1) and len(rematched) == 2
+    # Two rounds of 12: the start, a generation of 15, the re-match; the second from what the first kept, whose
+    # score it takes from memory.
+    assert len(calls) == 2 * (1 + 15 + 1) - 1 and len(rematched) == 2
     assert loss(found) <= loss(start) / 16 + 1e-9  # each re-match halves the distance: a sixteenth of the loss
     calls.clear(), rematched.clear()
     refine(loss, rematch, start, 7, 0.05, seed=0, rounds=5)  # shares of at least 3: two rounds
     assert len(rematched) == 2
+
+
+def test_refining_from_several_starts_scores_each_once_and_refines_the_best_within_the_budget() -> None:
+    target = np.full(41, 0.3)
+    calls = []
+
+    def loss(x: np.ndarray) -> float:
+        calls.append(np.array(x, dtype=np.float64))
+        return float(np.sum((np.asarray(x) - target) ** 2))
+
+    starts = np.stack([np.zeros(41), np.full(41, 0.25), np.full(41, -0.5)])
+    found = refine(loss, lambda x: x, starts, 12, 0.05, seed=0)
+    # Each start scored, then the best refined in the rest of the budget (10: its start, scored already, and a
+    # generation of 15): 3 + 15 calls, none of the chosen start again, the search around it.
+    assert len(calls) == 3 + 15
+    assert not any(np.array_equal(c, starts[1]) for c in calls[3:])
+    assert abs(float(np.mean(calls[3:])) - 0.25) < 0.02
+    assert loss(found) <= loss(starts[1])
+    with pytest.raises(ValueError, match="at least 5"):
+        refine(loss, lambda x: x, starts, 4, 0.05, seed=0)
+
+
+def test_eq_scaled_starts_scale_each_stems_eq_gains_in_db_and_nothing_else() -> None:
+    space = ParamSpace()
+    vector = np.random.default_rng(0).uniform(-1.0, 1.0, space.size)
+    full, half, flat = (space.to_physical(row).values for row in eq_scaled(space, vector, (1.0, 0.5, 0.0)))
+    gains = space.controls_named(EQ_GAINS)
+    assert gains.sum() == 3 * len(space.roles) and np.abs(full[gains]).min() > 0.1
+    np.testing.assert_allclose(full, space.to_physical(vector).values, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(half[gains], 0.5 * full[gains], atol=1e-4)
+    np.testing.assert_allclose(flat[gains], 0.0, atol=1e-4)
+    np.testing.assert_allclose(half[~gains], full[~gains], rtol=1e-6)
+    np.testing.assert_allclose(flat[~gains], full[~gains], rtol=1e-6)
+
+
+def test_refining_from_matched_starts_scores_each_start_once_and_ends_at_least_at_the_best(
+    env: MixEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.reset(seed=0, options={"song": env.songs[0].name})
+    truth = env.clip.settings.normalized()
+    starts = [
+        matched_on_env(env, env.space.to_physical(row), match_stems=True).normalized()
+        for row in eq_scaled(env.space, truth)
+    ]
+    total, score = env.reward.total, env.score_settings
+    best = max(total(score(s)) for s in starts)
+    calls = []
+    monkeypatch.setattr(env, "score_settings", lambda action: calls.append(1) or score(action))
+    policy = RefinedPolicy(GroundTruthPolicy(), budget=12, seed=1, match_starts=True)
+    policy.reset(env)
+    refined = policy.act({}, env)
+    # The three matched starts, then the best's refinement in the 10 renders left: its start from memory, a
+    # generation of 12 (the 15 controls the match cannot read), the re-match.
+    assert len(calls) == 3 + 12 + 1
+    assert total(score(refined)) >= best - 1e-9
+    with pytest.raises(ValueError, match="at least 5 renders"):
+        RefinedPolicy(GroundTruthPolicy(), budget=4, match_starts=True)
 
 
 def test_refining_searches_only_the_controls_it_is_given_and_keeps_the_others_at_the_start() -> None:

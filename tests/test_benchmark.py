@@ -86,12 +86,12 @@ def test_every_method_on_folders_with_and_without_references_then_rescored(
     monkeypatch.setattr(
         benchmark, "run_song", lambda job: ran.append((job.methods.cmaes_budget, job.method)) or run_song(job)
     )
-    assert benchmark.main([*argv, "--cmaes-budget", "4"]) == 0
+    assert benchmark.main([*argv, "--cmaes-budget", "6"]) == 0
     assert {method for _, method in ran} == {"cma-es", "supervised model, refined"}
     assert len(ran) == 6  # cma-es on both sets and the refined model on the referenced one, on two seeds each
     assert sum("made by another configuration" in message for message in caplog.messages) == 6
     ran.clear()
-    assert benchmark.main([*argv, "--cmaes-budget", "4"]) == 0  # now kept
+    assert benchmark.main([*argv, "--cmaes-budget", "6"]) == 0  # now kept
     assert not ran
 
 
@@ -257,6 +257,9 @@ def test_only_the_methods_named_run_with_their_forms_and_the_neutral_mix(
     with pytest.raises(SystemExit):
         benchmark.main([*argv, "--methods", "supervised"])  # not a method's whole name
     assert "no such method" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--cmaes-budget", "4"])  # a refinement scores three starts, then searches
+    assert "at least 5 renders" in capsys.readouterr().err
     # The generalisation goals compare a method with the heuristics: without their rows there is nothing to judge.
     in_domain = benchmark_songs(tiny_corpus, tmp_path / TEST_SPLIT, True)
     argv = [*benchmark_argv(tiny_corpus, tiny_reward_models, in_domain, folders[0]), "--episodes", "1"]

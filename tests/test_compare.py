@@ -103,7 +103,7 @@ def test_the_rl_benchmark_trains_each_agent_per_seed_then_runs_the_benchmark_wit
     runs, out = tmp_path / "runs", tmp_path / "out"
     argv = ["--seeds", "0", "1", "--algos", "ppo", "sac", "--one-seed", "sac", "--variant-seeds", "0", "--remixed",
             "ppo", "sac", "--imitated", "ppo", "sac", "--matched", "ppo", "sac", "--variants",
-            "sac, remixes, reference match", "--patience", "4", "--cmaes-budget", "3", "--runs", str(runs), "--out",
+            "sac, remixes, reference match", "--patience", "4", "--cmaes-budget", "5", "--runs", str(runs), "--out",
             str(out)]  # fmt: skip
     assert benchmark_rl.main(argv) == 0
     starts = {Path(a[a.index("--out") + 1]).name: start for _, a, start in trained}

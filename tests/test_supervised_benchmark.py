@@ -102,7 +102,7 @@ def test_every_recipe_trained_then_scored_by_the_benchmark_and_the_tables_read_f
 
     data = load_training_data(tiny_corpus, ParamSpace(), FeatureConfig(), progress=False)
     budget = Budget(epochs=1, steps_per_epoch=1, batch_size=4, clip_seconds=1.0, seeds=(0, 1), eval_clip_seconds=1.0,
-                    cmaes_budget=3, variations=2, variation_epochs=1)  # fmt: skip
+                    cmaes_budget=5, variations=2, variation_epochs=1)  # fmt: skip
     runs, out = tmp_path / "runs", tmp_path / "out"
     tiny = {"init_backbone": str(tiny_backbone), "width": 32}
     overrides = {model: tiny for model in ("cnn", "crnn", "attention", "cvae")} | {"patch": {"width": 32}}
