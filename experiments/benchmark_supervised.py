@@ -42,7 +42,7 @@ JSON. The benchmark then mixes every song of three sets with each of the 16 mode
 ``cvae`` in five forms) and with CMA-ES on every seed (``--cmaes-budget`` renders a song): spread its episodes over
 processes with ``--workers``.
 ``--quick`` trains everything for one epoch of two steps, one seed, and benchmarks three songs per set with
-CMA-ES at 3 renders: a smoke test of the pipeline, not a measurement.
+CMA-ES at 5 renders (the fewest a refinement takes): a smoke test of the pipeline, not a measurement.
 
 Runs go to ``--runs`` (default ``runs/benchmark_supervised``); a finished run found there is reused and an
 interrupted one resumed, and the benchmark keeps its finished rows, so an interrupted benchmark continues where it
@@ -118,7 +118,7 @@ QUICK = Budget(
     clip_seconds=2.0,
     seeds=(0,),
     test_songs=3,
-    cmaes_budget=3,
+    cmaes_budget=5,
     variations=2,
     variation_epochs=1,
 )
@@ -548,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m experiments.benchmark_supervised``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 epoch of 2 steps, 1 seed, 3 songs per set, CMA-ES at 3"
+        "--quick", action="store_true", help="smoke run: 1 epoch of 2 steps, 1 seed, 3 songs per set, CMA-ES at 5"
     )
     parser.add_argument("--runs", type=Path, help="run folders (default: runs/benchmark_supervised[_quick])")
     parser.add_argument(
