@@ -176,9 +176,15 @@ prediction's start alone 0.0592 / 0.0617 / 0.0964, the best of these three 0.057
 carry (the corpus's validation split, 8 whole songs, 100 renders, 2026-12-07: 0.0916 → 0.0936, 3 songs worse by more
 than 0.5%, none better)."""
 
-MIN_REFINE_BUDGET = len(START_EQ_SCALES) + 2
-"""The fewest renders a refinement from matched starts may spend: each start scored, then a search from the best
-(its start, one generation, the re-match)."""
+
+def fewest_renders(starts: int) -> int:
+    """The fewest calls a refinement from ``starts`` starts may spend: each start scored, then a search from the best
+    (its start, one generation, the re-match)."""
+    return starts + 2
+
+
+MIN_REFINE_BUDGET = fewest_renders(len(START_EQ_SCALES))
+"""The fewest renders a refinement from matched starts may spend."""
 
 EQ_GAINS = ("low_shelf_db", "mid_db", "high_shelf_db")
 """Each strip's EQ gains: what :data:`START_EQ_SCALES` scales."""
@@ -228,8 +234,10 @@ def refine(
     0.260 / 0.338 / 0.332.)
     """
     starts = np.clip(np.atleast_2d(np.asarray(start, dtype=np.float64)), -1.0, 1.0)
-    if budget < len(starts) + 2:
-        raise ValueError(f"refining from {len(starts)} starts needs a budget of at least {len(starts) + 2} calls")
+    if budget < fewest_renders(len(starts)):
+        raise ValueError(
+            f"refining from {len(starts)} starts needs a budget of at least {fewest_renders(len(starts))} calls"
+        )
     loss = remembered(loss)
     searched = np.ones(starts.shape[1], dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
 
@@ -290,7 +298,7 @@ class RefinedPolicy:
         weights: Mapping[str, float] | None = None,
         match_starts: bool = False,
     ) -> None:
-        minimum = MIN_REFINE_BUDGET if match_starts else 3
+        minimum = MIN_REFINE_BUDGET if match_starts else fewest_renders(1)
         if budget < minimum:
             raise ValueError(f"refining needs a budget of at least {minimum} renders here, got {budget}")
         self.policy, self.budget, self.sigma, self.seed, self.weights = policy, budget, sigma, seed, weights
