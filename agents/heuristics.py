@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mixenv.balance import BUS_LUFS, loudness_balance, match_tone
+from mixenv.balance import BUS_LUFS, loudness_balance, match_tone, mid_band_alternatives
 from mixenv.balance import match_stems as match_stems_to
 from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
+from mixenv.render import through_bus_shelves
 from mixenv.search import remembered, search, search_scored
 
 if TYPE_CHECKING:
@@ -198,6 +199,36 @@ def eq_scaled(space: ParamSpace, vector: np.ndarray, scales: Sequence[float] = S
     return np.stack([space.from_physical(np.where(gains, scale * values, values)).normalized() for scale in scales])
 
 
+def try_mid_bands(
+    env: MixEnv,
+    start: np.ndarray,
+    loss: Callable[[np.ndarray], float],
+    rematch: Callable[[np.ndarray], np.ndarray],
+    budget: int,
+) -> tuple[np.ndarray, int]:
+    """Normalised settings ``start`` (matched to the reference of ``env``'s clip) with each stem's mid band tried in
+    the other regions of its range: each reading of :func:`mixenv.balance.mid_band_alternatives` put in place of
+    that stem's EQ, then ``rematch``-ed and scored by ``loss`` (``start``'s score from memory, no render:
+    :func:`mixenv.search.remembered`), kept where it beats the best so far, one stem after another (the loudest
+    first), at most ``budget`` scored. Returns the settings kept and how many were scored.
+
+    The match settles where its start is (a vocal's presence lift read as a low-mid cut with its fader up, from
+    every start :data:`START_EQ_SCALES` gives), since both readings have nearly the same long-term tone; the mix's
+    own score tells them apart.
+    """
+    clip = env.clip
+    settings = env.space.to_physical(start)
+    placed = through_bus_shelves(env.render_settings(settings, stems=True).stems, settings.master, clip.sample_rate)
+    best, best_loss = start, loss(start)
+    readings = mid_band_alternatives(settings, placed, clip.reference, clip.sample_rate)[: max(0, budget)]
+    for changes in readings:
+        candidate = rematch(env.space.to_physical(best).replace(changes).normalized())
+        value = loss(candidate)
+        if value < best_loss:
+            best, best_loss = candidate, value
+    return best, len(readings)
+
+
 def searched_controls(space: ParamSpace, matched: bool) -> np.ndarray:
     """Boolean mask of the controls a refinement searches: :data:`UNMATCHED_CONTROLS` where each stem is matched to
     a reference after the search (``matched``), every control otherwise."""
@@ -220,8 +251,8 @@ def refine(
     matched to the reference again, from there; its renders are not scored), scored (the last call) and kept if
     it beats what the search found. In ``rounds`` rounds, each spending an equal share of the budget from what
     the round before kept (fewer rounds where a share would be under 3 calls; round ``r`` seeded ``seed + r``).
-    Given several starts (rows of ``start``: :data:`START_EQ_SCALES`), each is scored and the best refined, in
-    ``budget`` calls all told. No point is scored twice (:func:`mixenv.search.remembered`).
+    No point is scored twice (:func:`mixenv.search.remembered`: a ``loss`` that remembers already, as
+    :class:`RefinedPolicy`'s does, gives a start it has scored for free).
 
     Why the re-match: the search moves controls that change each stem's balance and tone (a compressor's threshold
     lowers its stem's level; the searches before :data:`UNMATCHED_CONTROLS` moved all 41 controls); the
@@ -233,13 +264,11 @@ def refine(
     0.374 / 0.328; populations of 8 and of 24 instead of 15, 0.280 and 0.278 on the corpus; a diagonal covariance,
     0.260 / 0.338 / 0.332.)
     """
-    starts = np.clip(np.atleast_2d(np.asarray(start, dtype=np.float64)), -1.0, 1.0)
-    if budget < fewest_renders(len(starts)):
-        raise ValueError(
-            f"refining from {len(starts)} starts needs a budget of at least {fewest_renders(len(starts))} calls"
-        )
+    found = np.clip(np.asarray(start, dtype=np.float64), -1.0, 1.0)
+    if budget < fewest_renders(1):
+        raise ValueError(f"refining needs a budget of at least {fewest_renders(1)} calls, got {budget}")
     loss = remembered(loss)
-    searched = np.ones(starts.shape[1], dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
+    searched = np.ones(found.size, dtype=bool) if searched is None else np.asarray(searched, dtype=bool)
 
     def one_round(start: np.ndarray, budget: int, seed: int) -> np.ndarray:
         """The search from ``start`` within ``budget - 1`` calls, then the re-match, kept if it scores better."""
@@ -258,8 +287,6 @@ def refine(
             return found
         return again if loss(again) < found_loss else found
 
-    found = min(starts, key=loss) if len(starts) > 1 else starts[0]
-    budget -= len(starts) - 1  # the first round scores its start again, from memory
     for r, share in enumerate(np.array_split(np.arange(budget), max(1, min(rounds, budget // 3)))):
         found = one_round(found, share.size, seed + r)
     return found
@@ -284,9 +311,11 @@ class RefinedPolicy:
         seed: Seeds the optimiser.
         weights: Reward term weights the search climbs, over the env's own (:func:`env_loss`).
         match_starts: Take the policy's settings as a prediction to match first: with a reference, from each start
-            of :data:`START_EQ_SCALES`, refining the best (its balance, tone and loudness matched to the reference,
-            :func:`matched_on_env`); without one, its faders set by the loudness-balance convention. ``False``
-            refines the policy's settings as they are.
+            of :data:`START_EQ_SCALES` (its balance, tone and loudness matched to the reference,
+            :func:`matched_on_env`), the best with each stem's mid band tried in the other regions of its range
+            (:func:`try_mid_bands`, with what the budget holds beyond a refinement's fewest renders), refining what
+            scores best; without one, its faders set by the loudness-balance convention. ``False`` refines the
+            policy's settings as they are.
     """
 
     def __init__(
@@ -314,20 +343,24 @@ class RefinedPolicy:
         if self.action is None:
             start = np.asarray(self.policy.act(observation, env), dtype=np.float64)
             base = env.unwrapped
-            if self.match_starts:
-                scales = START_EQ_SCALES if base.clip.reference is not None else (1.0,)
-                rows = eq_scaled(base.space, start, scales)
-                start = np.stack(
-                    [matched_on_env(base, base.space.to_physical(v), match_stems=True).normalized() for v in rows]
-                )
+            known = base.clip.reference is not None
 
             def rematch(vector: np.ndarray) -> np.ndarray:
                 settings = base.space.to_physical(np.clip(vector, -1.0, 1.0))
                 return matched_on_env(base, settings, match_stems=True, read_compressors=False).normalized()
 
-            searched = searched_controls(base.space, matched=base.clip.reference is not None)
-            loss = env_loss(base, self.weights)
-            found = refine(loss, rematch, start, self.budget, self.sigma, self.seed, searched)
+            loss = remembered(env_loss(base, self.weights))
+            budget = self.budget
+            if self.match_starts:
+                rows = eq_scaled(base.space, start, START_EQ_SCALES if known else (1.0,))
+                starts = [matched_on_env(base, base.space.to_physical(v), match_stems=True).normalized() for v in rows]
+                start = min(starts, key=loss)  # each start scored once; the refinement's start, from memory
+                budget -= len(starts) - 1
+                if known:
+                    start, spent = try_mid_bands(base, start, loss, rematch, budget - fewest_renders(1))
+                    budget -= spent
+            searched = searched_controls(base.space, matched=known)
+            found = refine(loss, rematch, start, budget, self.sigma, self.seed, searched)
             self.action = found.astype(np.float32)
         return self.action.copy()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pedalboard
@@ -301,23 +302,104 @@ def match_stem_tone(
     :data:`MID_MOVE_MARGIN` with a gain of :data:`MID_MOVE_MIN_DB` or more.
     Silent stems, and songs of one stem, keep their EQ.
     """
+    changes = {}
+    for fit in _tone_fits(settings, placed, reference, sample_rate):
+        bar, gains = fit.solve(fit.current)
+        bar *= 1 - MID_MOVE_MARGIN  # what another centre must beat
+        centre = fit.centre
+        for hz, peak in zip(MID_CENTRES_HZ, _peak_responses(sample_rate), strict=True):
+            residual, moved = fit.solve(peak)
+            if residual < bar and abs(moved[3]) >= MID_MOVE_MIN_DB:
+                bar, gains, centre = residual, moved, float(hz)
+        changes.update(fit.changes(settings, gains, centre))
+    return settings.replace(changes)
+
+
+MID_REGION_EDGES_HZ = (650.0, 1_900.0)
+"""Where :func:`mid_band_alternatives` splits the mid band's range: the low mids, the mids and the presence range.
+A stem's tone can often be matched in two of them about equally well (a vocal's presence lift and a low-mid cut
+with its fader up have nearly the same long-term shape), and the match settles in whichever its start is nearer."""
+
+
+def mid_band_alternatives(
+    settings: MixSettings, placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int
+) -> list[dict[str, float]]:
+    """Other readings of each stem's tone: per stem (the loudest in the reference first), its EQ fitted as
+    :func:`match_stem_tone` fits it but with the mid band's centre in each region of :data:`MID_REGION_EDGES_HZ`
+    other than the current centre's (the best centre there, with a gain of :data:`MID_MOVE_MIN_DB` or more), each
+    as the changes to that stem's EQ controls. The fit cannot tell such readings apart by the stem's long-term tone;
+    a render can (:func:`agents.heuristics.try_mid_bands`). ``placed`` as for :func:`match_balance`."""
+    regions = np.digitize(MID_CENTRES_HZ, MID_REGION_EDGES_HZ)
+    found = []
+    for fit in _tone_fits(settings, placed, reference, sample_rate):
+        current = np.digitize(fit.centre, MID_REGION_EDGES_HZ)
+        for region in np.unique(regions[regions != current]):
+            best = None
+            in_region = regions == region
+            for hz, peak in zip(MID_CENTRES_HZ[in_region], _peak_responses(sample_rate)[in_region], strict=True):
+                residual, gains = fit.solve(peak)
+                if abs(gains[3]) >= MID_MOVE_MIN_DB and (best is None or residual < best[0]):
+                    best = (residual, gains, float(hz))
+            if best is not None:
+                found.append(fit.changes(settings, best[1], best[2]))
+    return found
+
+
+@dataclass(frozen=True)
+class _ToneFit:
+    """One stem's tone error as :func:`match_stem_tone` fits it: least squares of its EQ gains on the weighted
+    responses of the shelves and one mid band, the current mid band taken out of the tone wanted."""
+
+    role: str
+    centre: float
+    mid_db: float
+    shelves: np.ndarray
+    """The offset's and the two shelves' responses, weighted ``(bands, 3)``."""
+    weight: np.ndarray
+    current: np.ndarray
+    """The current mid band's response ``(bands,)``."""
+    wanted: np.ndarray
+
+    def solve(self, peak: np.ndarray) -> tuple[float, np.ndarray]:
+        """The weighted squared residual and the (offset, low shelf, high shelf, mid band) gains with the mid band's
+        response ``peak``."""
+        return _fit_eq(np.concatenate([self.shelves, (peak * self.weight)[:, None]], axis=1), self.wanted)
+
+    def changes(self, settings: MixSettings, gains: np.ndarray, centre: float) -> dict[str, float]:
+        """The strip's EQ controls moved by ``gains`` (each move limited), the mid band at ``centre``."""
+        _, low, high, mid = gains
+        role = self.role
+        moves = (("low_shelf_db", low), ("high_shelf_db", high), ("mid_db", mid - self.mid_db))
+        changes = {f"{role}.{name}": settings[f"{role}.{name}"] + _limited(move) for name, move in moves}
+        return {**changes, f"{role}.mid_freq_hz": centre}
+
+
+def _tone_fits(
+    settings: MixSettings, placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int
+) -> list[_ToneFit]:
+    """:class:`_ToneFit` of each audible stem, the loudest in the reference first (none for songs of one stem)."""
     response = _response(placed, reference, sample_rate)
     if response is None:
-        return settings
+        return []
     per_band, held = response.band_ratios(TONE_BANDS_HZ)  # (bands, stems) each
     overall = response.power_ratios()
     share = held / (held.sum(axis=1, keepdims=True) + 1e-30)
     weights = np.sqrt((share + response.band_presence(TONE_BANDS_HZ)) / 2)
     centres = _tone_centres()
     heard = centres < 0.45 * sample_rate
-    shelves = [
-        np.ones_like(centres),
-        _response_db(pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, q=SHELF_Q), centres, sample_rate),
-        _response_db(pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, q=SHELF_Q), centres, sample_rate),
-    ]
-    candidates = _peak_responses(sample_rate)
-    changes = {}
-    for i, role in enumerate(response.roles):
+    shelves = np.stack(
+        [
+            np.ones_like(centres),
+            _response_db(pedalboard.LowShelfFilter(cutoff_frequency_hz=LOW_SHELF_HZ, q=SHELF_Q), centres, sample_rate),
+            _response_db(
+                pedalboard.HighShelfFilter(cutoff_frequency_hz=HIGH_SHELF_HZ, q=SHELF_Q), centres, sample_rate
+            ),
+        ],
+        axis=1,
+    )
+    fits = []
+    for i in np.argsort(-held.sum(axis=0), kind="stable"):
+        role = response.roles[i]
         if overall[i] <= 0:
             continue
         error_db = 10 * np.log10(np.maximum(per_band[:, i], 1e-3 * overall[i]) / overall[i])
@@ -326,17 +408,8 @@ def match_stem_tone(
         weight = weights[:, i] * heard * high_pass_gain(settings[f"{role}.hpf_hz"], centres)
         # The tone wanted without the current mid band (its gain, pulled toward the current one's, is refitted).
         wanted = np.concatenate([(error_db + mid_db * current) * weight, np.sqrt(EQ_SHRINK) * np.array([0, 0, mid_db])])
-        bar, gains = _fit_eq(np.stack([*shelves, current], axis=1) * weight[:, None], wanted)
-        bar *= 1 - MID_MOVE_MARGIN  # what another centre must beat
-        for hz, peak in zip(MID_CENTRES_HZ, candidates, strict=True):
-            residual, moved = _fit_eq(np.stack([*shelves, peak], axis=1) * weight[:, None], wanted)
-            if residual < bar and abs(moved[3]) >= MID_MOVE_MIN_DB:
-                bar, gains, centre = residual, moved, float(hz)
-        _, low, high, mid = gains
-        for name, move in (("low_shelf_db", low), ("high_shelf_db", high), ("mid_db", mid - mid_db)):
-            changes[f"{role}.{name}"] = settings[f"{role}.{name}"] + _limited(move)
-        changes[f"{role}.mid_freq_hz"] = centre
-    return settings.replace(changes)
+        fits.append(_ToneFit(role, centre, mid_db, shelves * weight[:, None], weight, current, wanted))
+    return fits
 
 
 def _fit_eq(basis: np.ndarray, wanted: np.ndarray) -> tuple[float, np.ndarray]:

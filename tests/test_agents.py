@@ -29,6 +29,7 @@ from agents.heuristics import (
     matched_on_env,
     refine,
     searched_controls,
+    try_mid_bands,
 )
 from agents.policies import AgentPolicy, LoudnessMatchedPolicy, load_agent
 from agents.train import main as train_main
@@ -39,7 +40,7 @@ from mixenv.cliargs import parse_key_values
 from mixenv.env import REFERENCE_WEIGHTS, MixEnv
 from mixenv.loudness import integrated_lufs
 from mixenv.params import ParamSpace
-from mixenv.search import search
+from mixenv.search import remembered, search
 
 pytestmark = pytest.mark.usefixtures("quick_compressor_reading")  # tests of mixing, not of the reading
 
@@ -412,26 +413,6 @@ def test_refining_in_rounds_splits_the_budget_and_re_matches_after_each_round() 
     assert len(rematched) == 2
 
 
-def test_refining_from_several_starts_scores_each_once_and_refines_the_best_within_the_budget() -> None:
-    target = np.full(41, 0.3)
-    calls = []
-
-    def loss(x: np.ndarray) -> float:
-        calls.append(np.array(x, dtype=np.float64))
-        return float(np.sum((np.asarray(x) - target) ** 2))
-
-    starts = np.stack([np.zeros(41), np.full(41, 0.25), np.full(41, -0.5)])
-    found = refine(loss, lambda x: x, starts, 12, 0.05, seed=0)
-    # Each start scored, then the best refined in the rest of the budget (10: its start, scored already, and a
-    # generation of 15): 3 + 15 calls, none of the chosen start again, the search around it.
-    assert len(calls) == 3 + 15
-    assert not any(np.array_equal(c, starts[1]) for c in calls[3:])
-    assert abs(float(np.mean(calls[3:])) - 0.25) < 0.02
-    assert loss(found) <= loss(starts[1])
-    with pytest.raises(ValueError, match="at least 5"):
-        refine(loss, lambda x: x, starts, 4, 0.05, seed=0)
-
-
 def test_eq_scaled_starts_scale_each_stems_eq_gains_in_db_and_nothing_else() -> None:
     space = ParamSpace()
     vector = np.random.default_rng(0).uniform(-1.0, 1.0, space.size)
@@ -458,15 +439,51 @@ def test_refining_from_matched_starts_scores_each_start_once_and_ends_at_least_a
     best = max(total(score(s)) for s in starts)
     calls = []
     monkeypatch.setattr(env, "score_settings", lambda action: calls.append(1) or score(action))
+    policy = RefinedPolicy(GroundTruthPolicy(), budget=5, seed=1, match_starts=True)
+    policy.reset(env)
+    refined = policy.act({}, env)
+    # The three matched starts, then the best's refinement in the 3 renders left (none left for other mid bands):
+    # its start from memory, a generation of 12 (the 15 controls the match cannot read), the re-match.
+    assert len(calls) == 3 + 12 + 1
+    assert total(score(refined)) >= best - 1e-9
+    calls.clear()
     policy = RefinedPolicy(GroundTruthPolicy(), budget=12, seed=1, match_starts=True)
     policy.reset(env)
     refined = policy.act({}, env)
-    # The three matched starts, then the best's refinement in the 10 renders left: its start from memory, a
-    # generation of 12 (the 15 controls the match cannot read), the re-match.
-    assert len(calls) == 3 + 12 + 1
+    # With 7 renders to spare, each stem's mid band tried in its other regions too (at most 7 of them scored).
+    assert 3 + 12 + 1 < len(calls) <= 3 + 7 + 12 + 1
     assert total(score(refined)) >= best - 1e-9
     with pytest.raises(ValueError, match="at least 5 renders"):
         RefinedPolicy(GroundTruthPolicy(), budget=4, match_starts=True)
+
+
+def test_trying_mid_bands_keeps_only_readings_that_score_better_one_after_another_within_the_budget(
+    env: MixEnv,
+) -> None:
+    env.reset(seed=0, options={"song": env.songs[0].name})
+    start = env.clip.settings
+    calls = []
+
+    def loss(vector: np.ndarray) -> float:  # prefers every mid band at 5 kHz
+        calls.append(1)
+        centres = [env.space.to_physical(vector)[f"{r}.mid_freq_hz"] for r in env.space.roles]
+        return float(np.sum(np.log(np.asarray(centres) / 5_000.0) ** 2))
+
+    remembering = remembered(loss)
+    found, spent = try_mid_bands(env, start.normalized(), remembering, lambda x: x, budget=0)
+    assert spent == 0 and np.array_equal(found, start.normalized())
+    calls.clear()
+    found, spent = try_mid_bands(env, start.normalized(), remembering, lambda x: x, budget=50)
+    assert spent == len(calls) >= 2  # the start from memory, each reading once
+    assert loss(found) < loss(start.normalized())
+    ends = env.space.to_physical(found)
+    moved = [r for r in env.space.roles if abs(ends[f"{r}.mid_freq_hz"] - start[f"{r}.mid_freq_hz"]) > 1.0]
+    for role in moved:  # each reading kept brought its stem's centre nearer 5 kHz
+        after, before = (abs(np.log2(s[f"{role}.mid_freq_hz"] / 5_000.0)) for s in (ends, start))
+        assert after < before
+    assert moved
+    _, few = try_mid_bands(env, start.normalized(), remembered(loss), lambda x: x, budget=1)
+    assert few == 1
 
 
 def test_refining_searches_only_the_controls_it_is_given_and_keeps_the_others_at_the_start() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from mixenv.balance import (
     BALANCE_MOVE_LIMIT_DB,
+    MID_REGION_EDGES_HZ,
     ROLE_LUFS,
     as_played,
     balance_placed,
@@ -18,6 +19,7 @@ from mixenv.balance import (
     match_stem_tone,
     match_stems,
     matched_pan,
+    mid_band_alternatives,
 )
 from mixenv.data import Multitrack, list_songs
 from mixenv.inversion import stem_response
@@ -235,3 +237,29 @@ def test_without_a_reference_each_placed_stem_reaches_its_roles_loudness(song: M
     assert integrated_lufs(placed(raw)["bass"], song.sample_rate) > ROLE_LUFS["bass"] + 1.0
     silent = placed(start) | {"other": np.zeros((2, song.num_samples), np.float32)}
     assert balance_placed(start, silent, song.sample_rate)["other.gain_db"] == start["other.gain_db"]
+
+
+def test_mid_band_alternatives_read_each_stems_tone_in_the_other_regions_of_its_mid_band() -> None:
+    """The reference's vocals (noise from 100 Hz to 8 kHz) have a 6 dB presence lift at 3 kHz; their mid band starts
+    at 400 Hz, flat. The alternatives fit each stem's EQ with its centre in each region but its own, the loudest
+    stem first, one stem's EQ controls each: the vocals' presence region reads the lift (3 kHz +/- a third of an
+    octave, 3-6.6 dB), their mids region something else, and the quieter drums come after."""
+    rate = 22_050
+    rng = np.random.default_rng(1)
+    band = pedalboard.Pedalboard([pedalboard.HighpassFilter(100.0), pedalboard.LowpassFilter(8_000.0)])
+    vocals = band(rng.normal(0, 0.3, 2 * rate).astype(np.float32), rate)
+    drums = pedalboard.HighpassFilter(5_000.0)(rng.normal(0, 0.05, 2 * rate).astype(np.float32), rate)
+    placed = {"vocals": as_played(vocals[None]), "drums": as_played(drums[None])}
+    lift = pedalboard.PeakFilter(cutoff_frequency_hz=3_000.0, gain_db=6.0, q=MID_Q)
+    reference = lift(placed["vocals"], rate) + placed["drums"]
+    start = ParamSpace().neutral().replace({"vocals.mid_freq_hz": 400.0, "vocals.mid_db": 0.0})
+    readings = mid_band_alternatives(start, placed, reference, rate)
+    roles = [next(iter(changes)).split(".")[0] for changes in readings]
+    assert roles[0] == "vocals" and roles == sorted(roles, key=["vocals", "drums"].index)
+    for changes in readings:
+        role = next(iter(changes)).split(".")[0]
+        assert set(changes) == {f"{role}.{c}" for c in ("low_shelf_db", "mid_db", "high_shelf_db", "mid_freq_hz")}
+    vocal_centres = [c["vocals.mid_freq_hz"] for c in readings if "vocals.mid_freq_hz" in c]
+    assert len(vocal_centres) == 2 and min(vocal_centres) > MID_REGION_EDGES_HZ[0]  # none in the start's region
+    presence = next(c for c in readings if c.get("vocals.mid_freq_hz", 0) > MID_REGION_EDGES_HZ[1])
+    assert 2_400.0 <= presence["vocals.mid_freq_hz"] <= 3_800.0 and 3.0 <= presence["vocals.mid_db"] <= 6.6
