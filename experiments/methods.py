@@ -107,7 +107,8 @@ def supervised(
     loudness-balance convention on the stems as its strips play them and mastered to -14 LUFS (what a user without
     a reference gets); and, given a budget, its balance-, tone- and loudness-matched prediction refined
     by CMA-ES (predict, then refine) on what :func:`search_weights` climbs, from the best of three matched starts
-    (:data:`agents.heuristics.START_EQ_SCALES`).
+    (:data:`agents.heuristics.START_EQ_SCALES`) with each stem's mid band tried in the other regions of its range
+    (:func:`agents.heuristics.try_mid_bands`).
 
     With ``runtime="onnx"`` (``run`` an exported ``.onnx`` file) the export fixes whether the model reads a
     reference: a graph with one gives the forms that read it, a ``--no-reference`` graph the two that do not.

@@ -318,7 +318,10 @@ def match_stem_tone(
 MID_REGION_EDGES_HZ = (650.0, 1_900.0)
 """Where :func:`mid_band_alternatives` splits the mid band's range: the low mids, the mids and the presence range.
 A stem's tone can often be matched in two of them about equally well (a vocal's presence lift and a low-mid cut
-with its fader up have nearly the same long-term shape), and the match settles in whichever its start is nearer."""
+with its fader up have nearly the same long-term shape), and the match settles in whichever its start is nearer.
+Three regions, a third of the range's 17 centres each, as first tried (2026-12-08: the benchmark's refined
+prediction on validation songs 0.0679 / 0.0662 / 0.0899 -> 0.0610 / 0.0638 / 0.0882 of the neutral mix's MRSTFT,
+corpus / chorales / folk; docs/reading_the_reference.md); other splits were not tried."""
 
 
 def mid_band_alternatives(

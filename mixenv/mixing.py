@@ -10,9 +10,10 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   it (:func:`mixenv.balance.balance_placed`);
 * ``refine``: the model's settings (so matched, from the prediction alone: the best of three matched starts that
   the benchmark's refinement takes, :data:`agents.heuristics.START_EQ_SCALES`, chosen on the excerpts did not carry
-  to the whole song) start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix will
-  be; toward a reference of these stems its spectral and loudness terms, :data:`mixenv.env.REFERENCE_WEIGHTS`;
-  without one its reference-free terms), within ``budget`` renders
+  to the whole song; its mid-band readings, :func:`agents.heuristics.try_mid_bands`, are not measured here yet)
+  start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix will be; toward a
+  reference of these stems its spectral and loudness terms, :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its
+  reference-free terms), within ``budget`` renders
   (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten), then each stem
   matched to the reference again from what the search found, kept if it scores better; with a reference the
   search moves only what the match cannot read from it, the high-passes, compressors and limiter
