@@ -25,7 +25,6 @@ from mixenv.env import override_weights
 from mixenv.loudness import integrated_lufs
 from mixenv.mastering import drive_to_loudness
 from mixenv.params import MixSettings, ParamSpace
-from mixenv.render import through_bus_shelves
 from mixenv.search import remembered, search, search_scored
 
 if TYPE_CHECKING:
@@ -217,10 +216,13 @@ def try_mid_bands(
     own score tells them apart.
     """
     clip = env.clip
-    settings = env.space.to_physical(start)
-    placed = through_bus_shelves(env.render_settings(settings, stems=True).stems, settings.master, clip.sample_rate)
     best, best_loss = start, loss(start)
-    readings = mid_band_alternatives(settings, placed, clip.reference, clip.sample_rate)[: max(0, budget)]
+
+    def stems(settings: MixSettings) -> Mapping[str, np.ndarray]:
+        return env.render_settings(settings, stems=True).stems
+
+    readings = mid_band_alternatives(env.space.to_physical(start), stems, clip.reference, clip.sample_rate)
+    readings = readings[: max(0, budget)]
     for changes in readings:
         candidate = rematch(env.space.to_physical(best).replace(changes).normalized())
         value = loss(candidate)

@@ -256,19 +256,24 @@ def match_stems(
     if reference is None:
         return balance_placed(settings, render_stems(settings), sample_rate)
 
-    def at_bus(current: MixSettings) -> dict[str, np.ndarray]:
-        return through_bus_shelves(render_stems(current), current.master, sample_rate)
-
     def matched(current: MixSettings) -> MixSettings:
         for _ in range(STEM_PASSES):
-            current = match_stem_tone(current, at_bus(current), reference, sample_rate)
-            current = match_balance(current, at_bus(current), reference, sample_rate)
+            current = match_stem_tone(current, _at_bus(render_stems, current, sample_rate), reference, sample_rate)
+            current = match_balance(current, _at_bus(render_stems, current, sample_rate), reference, sample_rate)
         return current
 
     settings = matched(settings)
     if not read_compressors:
         return settings
     return matched(match_compressors(settings, render_stems, reference, sample_rate))
+
+
+def _at_bus(
+    render_stems: Callable[[MixSettings], Mapping[str, np.ndarray]], settings: MixSettings, sample_rate: int
+) -> dict[str, np.ndarray]:
+    """The stems ``settings`` play, each through the bus's shelves: what the stem matches compare with the reference,
+    so that a stem's tone is its strip's and not the bus's."""
+    return through_bus_shelves(render_stems(settings), settings.master, sample_rate)
 
 
 def match_stem_tone(
@@ -325,15 +330,20 @@ corpus / chorales / folk; docs/reading_the_reference.md); other splits were not 
 
 
 def mid_band_alternatives(
-    settings: MixSettings, placed: Mapping[str, np.ndarray], reference: np.ndarray, sample_rate: int
+    settings: MixSettings,
+    render_stems: Callable[[MixSettings], Mapping[str, np.ndarray]],
+    reference: np.ndarray,
+    sample_rate: int,
 ) -> list[dict[str, float]]:
     """Other readings of each stem's tone: per stem (the loudest in the reference first), its EQ fitted as
     :func:`match_stem_tone` fits it but with the mid band's centre in each region of :data:`MID_REGION_EDGES_HZ`
     other than the current centre's (the best centre there, with a gain of :data:`MID_MOVE_MIN_DB` or more), each
     as the changes to that stem's EQ controls. The fit cannot tell such readings apart by the stem's long-term tone;
-    a render can (:func:`agents.heuristics.try_mid_bands`). ``placed`` as for :func:`match_balance`."""
+    a render can (:func:`agents.heuristics.try_mid_bands`). ``render_stems`` as for :func:`match_stems` (called
+    once; each stem compared through the bus's shelves, as there)."""
     regions = np.digitize(MID_CENTRES_HZ, MID_REGION_EDGES_HZ)
     found = []
+    placed = _at_bus(render_stems, settings, sample_rate)
     for fit in _tone_fits(settings, placed, reference, sample_rate):
         current = np.digitize(fit.centre, MID_REGION_EDGES_HZ)
         for region in np.unique(regions[regions != current]):

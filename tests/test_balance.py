@@ -253,7 +253,7 @@ def test_mid_band_alternatives_read_each_stems_tone_in_the_other_regions_of_its_
     lift = pedalboard.PeakFilter(cutoff_frequency_hz=3_000.0, gain_db=6.0, q=MID_Q)
     reference = lift(placed["vocals"], rate) + placed["drums"]
     start = ParamSpace().neutral().replace({"vocals.mid_freq_hz": 400.0, "vocals.mid_db": 0.0})
-    readings = mid_band_alternatives(start, placed, reference, rate)
+    readings = mid_band_alternatives(start, lambda _: placed, reference, rate)  # the bus's shelves flat
     roles = [next(iter(changes)).split(".")[0] for changes in readings]
     assert roles[0] == "vocals" and roles == sorted(roles, key=["vocals", "drums"].index)
     for changes in readings:
