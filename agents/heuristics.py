@@ -199,32 +199,27 @@ def eq_scaled(space: ParamSpace, vector: np.ndarray, scales: Sequence[float] = S
 
 
 def try_mid_bands(
-    env: MixEnv,
+    space: ParamSpace,
     start: np.ndarray,
+    readings: Sequence[Mapping[str, float]],
     loss: Callable[[np.ndarray], float],
     rematch: Callable[[np.ndarray], np.ndarray],
     budget: int,
 ) -> tuple[np.ndarray, int]:
-    """Normalised settings ``start`` (matched to the reference of ``env``'s clip) with each stem's mid band tried in
-    the other regions of its range: each reading of :func:`mixenv.balance.mid_band_alternatives` put in place of
-    that stem's EQ, then ``rematch``-ed and scored by ``loss`` (``start``'s score from memory, no render:
-    :func:`mixenv.search.remembered`), kept where it beats the best so far, one stem after another (the loudest
-    first), at most ``budget`` scored. Returns the settings kept and how many were scored.
+    """Normalised settings ``start`` (matched to a reference) with each stem's mid band tried in the other regions
+    of its range: each of ``readings`` (:func:`mixenv.balance.mid_band_alternatives` of ``start``, one stem's EQ
+    changes each) put in place of that stem's EQ, then ``rematch``-ed and scored by ``loss`` (``start``'s score
+    from memory, no render: :func:`mixenv.search.remembered`), kept where it beats the best so far, one stem after
+    another (the loudest first), at most ``budget`` scored. Returns the settings kept and how many were scored.
 
     The match settles where its start is (a vocal's presence lift read as a low-mid cut with its fader up, from
     every start :data:`START_EQ_SCALES` gives), since both readings have nearly the same long-term tone; the mix's
     own score tells them apart.
     """
-    clip = env.clip
     best, best_loss = start, loss(start)
-
-    def stems(settings: MixSettings) -> Mapping[str, np.ndarray]:
-        return env.render_settings(settings, stems=True).stems
-
-    readings = mid_band_alternatives(env.space.to_physical(start), stems, clip.reference, clip.sample_rate)
     readings = readings[: max(0, budget)]
     for changes in readings:
-        candidate = rematch(env.space.to_physical(best).replace(changes).normalized())
+        candidate = rematch(space.to_physical(best).replace(dict(changes)).normalized())
         value = loss(candidate)
         if value < best_loss:
             best, best_loss = candidate, value
@@ -359,7 +354,8 @@ class RefinedPolicy:
                 start = min(starts, key=loss)  # each start scored once; the refinement's start, from memory
                 budget -= len(starts) - 1
                 if known:
-                    start, spent = try_mid_bands(base, start, loss, rematch, budget - fewest_renders(1))
+                    readings = mid_bands_on_env(base, base.space.to_physical(start))
+                    start, spent = try_mid_bands(base.space, start, readings, loss, rematch, budget - fewest_renders(1))
                     budget -= spent
             searched = searched_controls(base.space, matched=known)
             found = refine(loss, rematch, start, budget, self.sigma, self.seed, searched)
@@ -408,6 +404,15 @@ def matched_on_env(
         )
     target = integrated_lufs(clip.reference, clip.sample_rate) if known else target_lufs
     return _to_loudness(env, settings, target)
+
+
+def mid_bands_on_env(env: MixEnv, settings: MixSettings) -> list[dict[str, float]]:
+    """:func:`mixenv.balance.mid_band_alternatives` of ``settings`` on ``env``'s current clip (which must have a
+    reference), each stem heard as the env renders it."""
+    clip = env.clip
+    return mid_band_alternatives(
+        settings, lambda s: env.render_settings(s, stems=True).stems, clip.reference, clip.sample_rate
+    )
 
 
 def _to_loudness(env: MixEnv, settings: MixSettings, target_lufs: float) -> MixSettings:

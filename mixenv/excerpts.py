@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mixenv.balance import match_stems
+from mixenv.balance import match_stems, mid_band_alternatives
 from mixenv.clip import Clip, ClipRenderer, clip_window, cut_clip
 from mixenv.data import Multitrack, SongFiles
 from mixenv.env import build_reward
@@ -92,18 +92,31 @@ class SongExcerpts:
         compressor) matched to how it sounds in the reference excerpts (:func:`mixenv.balance.match_stems`, the
         excerpts heard one after another); without a reference, each fader set by the loudness-balance convention
         on the stem as its strip plays it (one render of each)."""
-
-        def placed(settings: MixSettings) -> dict[str, np.ndarray]:
-            renders = [
-                renderer.render(clip, settings, stems=True)
-                for clip, renderer in zip(self.clips, self._renderers, strict=True)
-            ]
-            return {role: np.concatenate([r.stems[role] for r in renders], axis=1) for role in renders[0].stems}
-
-        reference = None if self.reference_free else np.concatenate([c.excerpt.reference for c in self.clips], axis=1)
         settings = self.space.to_physical(vector)
-        sample_rate = self.clips[0].sample_rate
-        return match_stems(settings, placed, reference, sample_rate, read_compressors=read_compressors).normalized()
+        reference = None if self.reference_free else self._reference()
+        rate = self.clips[0].sample_rate
+        return match_stems(settings, self._placed, reference, rate, read_compressors=read_compressors).normalized()
+
+    def mid_band_readings(self, vector: np.ndarray) -> list[dict[str, float]]:
+        """Each stem's mid band read in the other regions of its range, as the reference excerpts show its tone
+        (:func:`mixenv.balance.mid_band_alternatives` of normalised settings ``vector``; one render of each
+        excerpt). Needs a reference."""
+        if self.reference_free:
+            raise ValueError("mid-band readings need a reference of these stems")
+        rate = self.clips[0].sample_rate
+        return mid_band_alternatives(self.space.to_physical(vector), self._placed, self._reference(), rate)
+
+    def _placed(self, settings: MixSettings) -> dict[str, np.ndarray]:
+        """Each stem as its strip plays it under ``settings``, the excerpts one after another."""
+        renders = [
+            renderer.render(clip, settings, stems=True)
+            for clip, renderer in zip(self.clips, self._renderers, strict=True)
+        ]
+        return {role: np.concatenate([r.stems[role] for r in renders], axis=1) for role in renders[0].stems}
+
+    def _reference(self) -> np.ndarray:
+        """The reference excerpts one after another."""
+        return np.concatenate([c.excerpt.reference for c in self.clips], axis=1)
 
     def loss(self, vector: np.ndarray) -> float:
         """Minus the mean score of normalised settings over the excerpts (sanitised as an env step would)."""

@@ -10,8 +10,10 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   it (:func:`mixenv.balance.balance_placed`);
 * ``refine``: the model's settings (so matched, from the prediction alone: the best of three matched starts that
   the benchmark's refinement takes, :data:`agents.heuristics.START_EQ_SCALES`, chosen on the excerpts did not carry
-  to the whole song; its mid-band readings, :func:`agents.heuristics.try_mid_bands`, are not measured here yet)
-  start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix will be; toward a
+  to the whole song), with a reference of these stems each stem's mid band first tried in the other regions of
+  its range (:func:`agents.heuristics.try_mid_bands`: each reading re-matched and scored on the excerpts, kept
+  where it scores better), start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix
+  will be; toward a
   reference of these stems its spectral and loudness terms, :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its
   reference-free terms), within ``budget`` renders
   (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten), then each stem
@@ -51,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from agents.heuristics import REFINE_SIGMA, refine, searched_controls
+from agents.heuristics import REFINE_SIGMA, fewest_renders, refine, searched_controls, try_mid_bands
 from mixenv.balance import BUS_LUFS, as_played, balance_levels, balance_placed, match_spectra
 from mixenv.data import LoadPolicy, Multitrack, SongFiles, load_folder, open_folder
 from mixenv.data.audio import AudioReader, AudioWriter
@@ -61,7 +63,7 @@ from mixenv.loudness import SILENCE_LUFS, LoudnessMeter
 from mixenv.params import ROLES, MixSettings, ParamSpace
 from mixenv.render import BusStore, Renderer
 from mixenv.report import MIX, MixReport, TrackMeter, mix_report
-from mixenv.search import search
+from mixenv.search import remembered, search
 from supervised.default import default_model_path
 from supervised.inputs import InputError
 from supervised.predictors import Predictor
@@ -498,8 +500,9 @@ def _search(
     excerpts: SongExcerpts, start: np.ndarray, method: str, budget: int, seed: int, progress: bool
 ) -> np.ndarray:
     """CMA-ES on the env's reward over the excerpts from ``start``; when refining, the start is kept unless beaten,
-    only the controls the stem match cannot read are searched where there is a reference, and each stem is matched
-    to it again afterwards (:func:`agents.heuristics.refine`)."""
+    only the controls the stem match cannot read are searched where there is a reference, each stem's mid band is
+    tried in the other regions of its range first (:func:`agents.heuristics.try_mid_bands`, out of the budget), and
+    each stem is matched to it again afterwards (:func:`agents.heuristics.refine`)."""
     with tqdm(total=budget, desc=f"{method}: renders", unit="render", disable=not progress, leave=False) as bar:
 
         def loss(vector: np.ndarray) -> float:
@@ -511,5 +514,11 @@ def _search(
             matched = not excerpts.reference_free
             searched = searched_controls(excerpts.space, matched=matched)
             rounds = REFINE_ROUNDS if matched else 1
+            loss = remembered(loss)
+            if matched:
+                readings = excerpts.mid_band_readings(start)
+                spare = budget - fewest_renders(1)
+                start, spent = try_mid_bands(excerpts.space, start, readings, loss, excerpts.match_stems, spare)
+                budget -= spent
             return refine(loss, excerpts.match_stems, start, budget, SIGMA[method], seed, searched, rounds)
         return search(loss, start, budget, SIGMA[method], seed)

@@ -27,6 +27,7 @@ from agents.heuristics import (
     env_loss,
     eq_scaled,
     matched_on_env,
+    mid_bands_on_env,
     refine,
     searched_controls,
     try_mid_bands,
@@ -470,10 +471,11 @@ def test_trying_mid_bands_keeps_only_readings_that_score_better_one_after_anothe
         return float(np.sum(np.log(np.asarray(centres) / 5_000.0) ** 2))
 
     remembering = remembered(loss)
-    found, spent = try_mid_bands(env, start.normalized(), remembering, lambda x: x, budget=0)
+    readings = mid_bands_on_env(env, start)
+    found, spent = try_mid_bands(env.space, start.normalized(), readings, remembering, lambda x: x, budget=0)
     assert spent == 0 and np.array_equal(found, start.normalized())
     calls.clear()
-    found, spent = try_mid_bands(env, start.normalized(), remembering, lambda x: x, budget=50)
+    found, spent = try_mid_bands(env.space, start.normalized(), readings, remembering, lambda x: x, budget=50)
     assert spent == len(calls) >= 2  # the start from memory, each reading once
     assert loss(found) < loss(start.normalized())
     ends = env.space.to_physical(found)
@@ -482,7 +484,7 @@ def test_trying_mid_bands_keeps_only_readings_that_score_better_one_after_anothe
         after, before = (abs(np.log2(s[f"{role}.mid_freq_hz"] / 5_000.0)) for s in (ends, start))
         assert after < before
     assert moved
-    _, few = try_mid_bands(env, start.normalized(), remembered(loss), lambda x: x, budget=1)
+    _, few = try_mid_bands(env.space, start.normalized(), readings, remembered(loss), lambda x: x, budget=1)
     assert few == 1
 
 

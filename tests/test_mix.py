@@ -187,10 +187,12 @@ def test_refining_never_scores_below_the_models_start_and_spends_the_budget(
     paths = {"backbone_path": backbone, "good_mix_path": good_mix}
     start = mix(song, method="model")
     refined = mix(song, method="refine", budget=16, **paths)
-    # Two rounds of half the budget, each the start (the second's scored already: the first's result), then whole
-    # CMA-ES generations (12 candidates for the 15 controls the match cannot read) until its half is spent, then the
-    # re-match: 2 x (1 + 12 + 1), less the second start.
-    assert refined.method == "refine" and refined.renders == 27
+    # The start, then each stem's mid band read in the other regions of its range (two readings a stem at most),
+    # each scored; then two rounds of half what is left, each the start (scored already), whole CMA-ES generations
+    # (12 candidates for the 15 controls the match cannot read) until its half is spent, and the re-match:
+    # 1 + readings + 2 x (12 + 1).
+    readings = refined.renders - 27
+    assert refined.method == "refine" and 1 <= readings <= 2 * len(ROLES)
     excerpts = SongExcerpts(song, ParamSpace(ROLES), refined.target_lufs, weights=REFERENCE_WEIGHTS, **paths)
     assert excerpts.loss(refined.settings.normalized()) <= excerpts.loss(start.settings.normalized()) + 1e-6
     # With a reference of these stems, auto refines.
@@ -297,6 +299,27 @@ def test_excerpts_match_the_faders_to_the_references_balance(corpus_songs: list)
     balanced = SongExcerpts(blind, space, -14.0).match_stems(truth)
     moved = {space.names[i] for i in np.flatnonzero(balanced != truth)}
     assert moved and moved <= {space.names[i] for i in faders}
+
+
+def test_excerpts_read_each_stems_mid_band_in_the_other_regions_of_its_range(corpus_songs: list) -> None:
+    from mixenv.balance import MID_REGION_EDGES_HZ
+    from mixenv.data import Multitrack
+    from mixenv.excerpts import SongExcerpts
+
+    space = ParamSpace(ROLES)
+    song = corpus_songs[0]
+    start = space.neutral_vector()
+    centres = space.to_physical(start)
+    readings = SongExcerpts(song, space, -14.0).mid_band_readings(start)
+    assert len(readings) >= len(ROLES)  # every stem of the song sounds: one reading at least in each other region
+    for changes in readings:
+        role = next(iter(changes)).split(".")[0]
+        assert set(changes) == {f"{role}.{c}" for c in ("low_shelf_db", "mid_db", "high_shelf_db", "mid_freq_hz")}
+        region = np.digitize([changes[f"{role}.mid_freq_hz"], centres[f"{role}.mid_freq_hz"]], MID_REGION_EDGES_HZ)
+        assert region[0] != region[1]
+    blind = Multitrack(song.name, song.sample_rate, song.stems)
+    with pytest.raises(ValueError, match="need a reference"):
+        SongExcerpts(blind, space, -14.0).mid_band_readings(start)
 
 
 def test_a_folder_is_mixed_in_blocks_to_the_file_as_it_would_be_whole(
