@@ -8,18 +8,16 @@ The entry point of ``mixenv mix`` and of :func:`mix` from Python. The methods:
   (:func:`mixenv.balance.match_stems`: how loud each stem is and its tone are something the reference shows, like
   its loudness); without one, it sets each fader by the loudness-balance convention on the stem as its strip plays
   it (:func:`mixenv.balance.balance_placed`);
-* ``refine``: the model's settings (so matched, from the prediction alone: the best of three matched starts that
-  the benchmark's refinement takes, :data:`agents.heuristics.START_EQ_SCALES`, chosen on the excerpts did not carry
-  to the whole song), with a reference of these stems each stem's mid band first tried in the other regions of
-  its range (:func:`agents.heuristics.try_mid_bands`: each reading re-matched and scored on the excerpts, kept
-  where it scores better), start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix
-  will be; toward a
+* ``refine``: the model's settings (so matched, from the prediction alone: the best of three matched starts that the
+  benchmark's refinement takes, :data:`agents.heuristics.START_EQ_SCALES`, chosen on the excerpts did not carry to the
+  whole song), with a reference of these stems each stem's mid band first tried in the other regions of its range
+  (:func:`agents.heuristics.try_mid_bands`: each reading re-matched and scored on the excerpts, kept where it scores
+  better), start a CMA-ES search on MixEnv's reward over those excerpts (each mastered as the mix will be; toward a
   reference of these stems its spectral and loudness terms, :data:`mixenv.env.REFERENCE_WEIGHTS`; without one its
-  reference-free terms), within ``budget`` renders
-  (predict, then refine, as ST-ITO and ITO-Master do; the prediction is kept unless beaten), then each stem
-  matched to the reference again from what the search found, kept if it scores better; with a reference the
-  search moves only what the match cannot read from it, the high-passes, compressors and limiter
-  (:data:`agents.heuristics.UNMATCHED_CONTROLS`), and the re-match reads each stem's compressor again, in two
+  reference-free terms), within ``budget`` renders (predict, then refine, as ST-ITO and ITO-Master do; the prediction
+  is kept unless beaten), then each stem matched to the reference again from what the search found, kept if it scores
+  better; with a reference the search moves only what the match cannot read from it, the high-passes, compressors and
+  limiter (:data:`agents.heuristics.UNMATCHED_CONTROLS`), and the re-match reads each stem's compressor again, in two
   rounds of half the budget each (:data:`REFINE_ROUNDS`);
 * ``cmaes``: the same search from the neutral mix;
 * ``loudness``: each stem to its role's loudness (:mod:`mixenv.balance`), no reference needed;
