@@ -219,7 +219,7 @@ def try_mid_bands(
     best, best_loss = start, loss(start)
     readings = readings[: max(0, budget)]
     for changes in readings:
-        candidate = rematch(space.to_physical(best).replace(dict(changes)).normalized())
+        candidate = rematch(space.to_physical(best).replace(changes).normalized())
         value = loss(candidate)
         if value < best_loss:
             best, best_loss = candidate, value
@@ -397,7 +397,7 @@ def matched_on_env(
         reference = clip.reference if known else None
         settings = match_stems_to(
             settings,
-            lambda s: env.render_settings(s, stems=True).stems,
+            _stems_on(env),
             reference,
             clip.sample_rate,
             read_compressors=read_compressors,
@@ -409,10 +409,12 @@ def matched_on_env(
 def mid_bands_on_env(env: MixEnv, settings: MixSettings) -> list[dict[str, float]]:
     """:func:`mixenv.balance.mid_band_alternatives` of ``settings`` on ``env``'s current clip (which must have a
     reference), each stem heard as the env renders it."""
-    clip = env.clip
-    return mid_band_alternatives(
-        settings, lambda s: env.render_settings(s, stems=True).stems, clip.reference, clip.sample_rate
-    )
+    return mid_band_alternatives(settings, _stems_on(env), env.clip.reference, env.clip.sample_rate)
+
+
+def _stems_on(env: MixEnv) -> Callable[[MixSettings], Mapping[str, np.ndarray]]:
+    """Settings -> each stem as ``env`` renders it on its current clip: what the stem matches read."""
+    return lambda settings: env.render_settings(settings, stems=True).stems
 
 
 def _to_loudness(env: MixEnv, settings: MixSettings, target_lufs: float) -> MixSettings:
